@@ -1,0 +1,68 @@
+// gapless configuration: the TOML file, its defaults and its validation.
+// etc/gapless.example.toml documents every key; this file is where each key is
+// read, so the two must change together. Unknown keys and bad values are errors
+// that name the key ("sink[0].window: ..."): a typo must never silently fall
+// back to a default.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/duration.hpp"
+
+namespace gapless {
+
+struct JournalConfig {
+  std::string path = "gapless-journal.db";
+};
+
+struct SinkConfig {
+  std::string name;
+  std::string protocol = "stomp";
+  // Tried in order; after a failover the sender returns to the first one when
+  // it is reachable again.
+  std::vector<std::string> brokers;
+  std::string login;
+  std::string passcode;       // secret: never logged
+  std::string passcode_file;  // read at start; its first line is the passcode
+  std::string ca_file;        // empty: the system's trust store
+  std::string cert_file;      // client certificate (PEM), with key_file
+  std::string key_file;
+  std::string virtual_host;   // STOMP `host` header; empty: the broker's host name
+
+  // Draining.
+  int transaction_size = 500;           // SENDs per STOMP transaction
+  int window = 4;                       // transactions awaiting their COMMIT receipt
+  int64_t max_message_size = 10 * 1024 * 1024;  // larger bodies are parked, not sent
+  Milliseconds receipt_timeout{std::chrono::minutes(5)};  // generous: brokers withhold receipts under flow control
+  Milliseconds heartbeat{std::chrono::seconds(10)};
+  Milliseconds connect_timeout{std::chrono::seconds(10)};
+  Milliseconds reconnect_min{std::chrono::seconds(1)};
+  Milliseconds reconnect_max{std::chrono::minutes(1)};
+  Milliseconds failback_interval{std::chrono::minutes(5)};  // how often to try the first broker again
+  Milliseconds park_retry_interval{std::chrono::minutes(10)};  // first retry of a parked destination
+  Milliseconds park_retry_max{std::chrono::hours(6)};
+  Milliseconds shutdown_timeout{std::chrono::seconds(30)};  // wait for receipts on SIGTERM
+};
+
+struct Config {
+  JournalConfig journal;
+  std::vector<SinkConfig> sinks;
+  std::string log_level = "info";
+  std::string origin = "embedded defaults";  // where it was read from, for messages
+
+  const SinkConfig* find_sink(std::string_view name) const;
+};
+
+// The defaults used when no --config is given: a journal in the current
+// directory and one sink to a local broker on stomp://127.0.0.1:61613.
+Config default_config();
+
+// Throws gapless::Error naming the file and the key.
+Config load_config(const std::string& path);
+Config parse_config(std::string_view toml_text, std::string_view origin);
+
+}  // namespace gapless
