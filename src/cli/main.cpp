@@ -1,1 +1,267 @@
-int main() { return 0; }
+// `gapless`: the daemon and its operator commands.
+//
+//   gapless run          [--config FILE] [--until-drained]
+//   gapless status       [--config FILE] [--json]
+//   gapless ingest       [--config FILE] [--batch N] [PATH|-]
+//   gapless retry-parked [--config FILE] [--sink NAME] [--destination D]
+//
+// Without --config every command uses the embedded defaults (core/config.hpp).
+// Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
+#include <CLI/CLI.hpp>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "core/duration.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "ingest/ingest.hpp"
+#include "journal/daemon_lock.hpp"
+#include "journal/journal.hpp"
+#include "sender/sender.hpp"
+
+namespace {
+
+using namespace gapless;
+
+std::vector<std::string> sink_names(const Config& config) {
+  std::vector<std::string> names;
+  for (const SinkConfig& sink : config.sinks) names.push_back(sink.name);
+  return names;
+}
+
+std::unique_ptr<journal::Journal> open_journal(const Config& config) {
+  return journal::Journal::open(config.journal.path, sink_names(config));
+}
+
+// ---- run ------------------------------------------------------------------
+
+int run_daemon(const Config& config, bool until_drained) {
+  journal::DaemonLock lock(config.journal.path);
+  open_journal(config);  // create or migrate once, before the senders open their own connections
+  spdlog::info("daemon: start journal={} sinks={} config={} pid={}", config.journal.path, config.sinks.size(),
+               config.origin, ::getpid());
+
+  // Signals are taken synchronously by this thread (sigtimedwait), so no
+  // handler runs inside a sender in the middle of a journal write.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> running{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::unique_ptr<sender::Sender>> senders;
+  std::vector<std::thread> threads;
+  for (const SinkConfig& sink : config.sinks) {
+    senders.push_back(std::make_unique<sender::Sender>(sink, config.journal.path, stop));
+    ++running;
+    threads.emplace_back([&, sender = senders.back().get(), name = sink.name] {
+      try {
+        sender->run(until_drained);
+      } catch (const std::exception& e) {
+        spdlog::critical("daemon: sender failed sink={} error=\"{}\"", name, e.what());
+        failed = true;
+        stop = true;
+      }
+      --running;
+    });
+  }
+
+  int signals_seen = 0;
+  while (running > 0) {
+    timespec tick{0, 100'000'000};
+    int signal_number = sigtimedwait(&signals, nullptr, &tick);
+    if (signal_number <= 0) continue;
+    if (++signals_seen == 1) {
+      spdlog::info("daemon: stopping signal={} (again to exit at once)", strsignal(signal_number));
+      stop = true;
+    } else {
+      // Safe: the journal is crash-consistent at every instant.
+      spdlog::warn("daemon: second signal, exiting now");
+      std::_Exit(130);
+    }
+  }
+  for (std::thread& thread : threads) thread.join();
+  int64_t delivered = 0;
+  for (const auto& sender : senders) delivered += sender->counters().delivered;
+  spdlog::info("daemon: stopped delivered={}", delivered);
+  return failed ? 1 : 0;
+}
+
+// ---- status ---------------------------------------------------------------
+
+std::string age_text(std::optional<int64_t> since_ms) {
+  if (!since_ms) return "-";
+  int64_t age = std::max<int64_t>(0, unix_now_ms() - *since_ms) / 1000 * 1000;
+  return format_duration(Milliseconds(age));
+}
+
+nlohmann::json status_json(const Config& config, journal::Journal& journal) {
+  nlohmann::json out;
+  out["journal"] = config.journal.path;
+  out["now_ms"] = unix_now_ms();
+  out["sinks"] = nlohmann::json::array();
+  for (const journal::SinkStatus& sink : journal.status()) {
+    nlohmann::json sink_json{{"sink", sink.sink}, {"destinations", nlohmann::json::array()}};
+    for (const journal::DestinationStatus& destination : sink.destinations) {
+      nlohmann::json entry{{"destination", destination.destination},
+                           {"pending", destination.pending},
+                           {"delivered", destination.delivered},
+                           {"parked", destination.parked},
+                           {"oldest_undelivered_ms", nullptr}};
+      if (destination.oldest_undelivered_ms) entry["oldest_undelivered_ms"] = *destination.oldest_undelivered_ms;
+      if (destination.parked_destination) {
+        const auto& parked = *destination.parked_destination;
+        entry["parked_destination"] = {{"reason", parked.reason},
+                                       {"parked_at_ms", parked.parked_at_ms},
+                                       {"next_retry_ms", parked.next_retry_ms},
+                                       {"attempts", parked.attempts}};
+      }
+      sink_json["destinations"].push_back(entry);
+    }
+    sink_json["parked_messages"] = nlohmann::json::array();
+    for (const journal::ParkedMessage& message : journal.parked_messages(sink.sink, 100))
+      sink_json["parked_messages"].push_back({{"id", message.id},
+                                              {"gapless_id", message.gapless_id},
+                                              {"destination", message.destination},
+                                              {"reason", message.reason},
+                                              {"attempts", message.attempts}});
+    out["sinks"].push_back(sink_json);
+  }
+  return out;
+}
+
+void print_status_text(const Config& config, journal::Journal& journal) {
+  std::cout << "journal " << config.journal.path << "\n";
+  for (const journal::SinkStatus& sink : journal.status()) {
+    int64_t pending = 0, delivered = 0, parked = 0;
+    for (const auto& destination : sink.destinations) {
+      pending += destination.pending;
+      delivered += destination.delivered;
+      parked += destination.parked;
+    }
+    std::cout << "\nsink " << sink.sink << ": pending=" << pending << " delivered=" << delivered
+              << " parked=" << parked << "\n";
+    std::printf("  %-52s %10s %10s %10s  %s\n", "destination", "pending", "delivered", "parked",
+                "oldest undelivered");
+    for (const auto& destination : sink.destinations) {
+      std::printf("  %-52s %10lld %10lld %10lld  %s\n", destination.destination.c_str(),
+                  static_cast<long long>(destination.pending), static_cast<long long>(destination.delivered),
+                  static_cast<long long>(destination.parked), age_text(destination.oldest_undelivered_ms).c_str());
+      if (destination.parked_destination)
+        std::printf("    PARKED for %s (attempts %lld, next retry in %s): %s\n",
+                    age_text(destination.parked_destination->parked_at_ms).c_str(),
+                    static_cast<long long>(destination.parked_destination->attempts),
+                    format_duration(Milliseconds(std::max<int64_t>(
+                                        0, (destination.parked_destination->next_retry_ms - unix_now_ms()) / 1000 * 1000)))
+                        .c_str(),
+                    destination.parked_destination->reason.c_str());
+    }
+    for (const journal::ParkedMessage& message : journal.parked_messages(sink.sink, 20))
+      std::printf("  parked message %lld (%s) on %s: %s\n", static_cast<long long>(message.id),
+                  message.gapless_id.c_str(), message.destination.c_str(), message.reason.c_str());
+  }
+  std::cout.flush();
+}
+
+// ---- ingest -----------------------------------------------------------------
+
+int run_ingest(const Config& config, const std::string& path, size_t batch) {
+  auto journal = open_journal(config);
+  ingest::IngestResult result;
+  if (path == "-") {
+    result = ingest::ingest_stream(std::cin, "stdin", *journal, batch);
+  } else {
+    std::ifstream input(path, std::ios::binary);
+    if (!input) throw Error("ingest: cannot open \"" + path + "\"");
+    result = ingest::ingest_stream(input, path, *journal, batch);
+  }
+  std::cout << "ingested " << result.lines << " lines: " << result.appended << " journaled, "
+            << result.duplicates << " already journaled\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gapless: a collector that never loses a measurement"};
+  app.require_subcommand(1);
+  std::string config_path;
+  std::string log_level;
+  app.add_option("--config", config_path, "TOML configuration (default: embedded defaults)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off (overrides the config)");
+
+  bool until_drained = false;
+  auto* run = app.add_subcommand("run", "Run the daemon in the foreground (logs to stderr)");
+  run->add_flag("--until-drained", until_drained, "Exit once nothing is left to send (parked messages wait)");
+
+  bool json_output = false;
+  auto* status = app.add_subcommand("status", "Delivery state per sink and destination");
+  status->add_flag("--json", json_output, "Machine-readable output");
+
+  std::string ingest_path = "-";
+  size_t batch = 1000;
+  auto* ingest = app.add_subcommand("ingest", "Journal messages given as directory-queue JSON lines");
+  ingest->add_option("path", ingest_path, "File of JSON lines, or - for standard input");
+  ingest->add_option("--batch", batch, "Lines per journal transaction")->check(CLI::Range(1, 1'000'000));
+
+  std::string retry_sink, retry_destination;
+  auto* retry = app.add_subcommand("retry-parked", "Send parked messages again (recorded as an operator request)");
+  retry->add_option("--sink", retry_sink, "Only this sink");
+  retry->add_option("--destination", retry_destination, "Only this destination, e.g. /topic/perfsonar.raw.throughput");
+
+  for (auto* command : {run, status, ingest, retry}) {
+    command->add_option("--config", config_path, "TOML configuration (default: embedded defaults)");
+    command->add_option("--log-level", log_level, "Overrides the config's log_level");
+  }
+  CLI11_PARSE(app, argc, argv);
+
+  Config config;
+  try {
+    config = config_path.empty() ? default_config() : load_config(config_path);
+    setup_logging(log_level.empty() ? config.log_level : log_level);
+    if (!retry_sink.empty() && !config.find_sink(retry_sink))
+      throw Error("retry-parked: unknown sink \"" + retry_sink + "\" (not in " + config.origin + ")");
+  } catch (const Error& e) {
+    std::cerr << "gapless: " << e.what() << "\n";
+    return 2;
+  }
+
+  try {
+    if (*run) return run_daemon(config, until_drained);
+    if (*status) {
+      auto journal = open_journal(config);
+      if (json_output)
+        std::cout << status_json(config, *journal).dump(2) << "\n";
+      else
+        print_status_text(config, *journal);
+      return 0;
+    }
+    if (*ingest) return run_ingest(config, ingest_path, batch);
+    if (*retry) {
+      auto journal = open_journal(config);
+      auto optional_text = [](const std::string& text) {
+        return text.empty() ? std::nullopt : std::optional<std::string_view>(text);
+      };
+      int64_t requeued = journal->retry_parked(optional_text(retry_sink), optional_text(retry_destination), true);
+      std::cout << "retry-parked: " << requeued << " messages back to pending\n";
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "gapless: " << e.what() << "\n";
+    spdlog::error("gapless: failed error=\"{}\"", e.what());
+    return 1;
+  }
+  return 2;
+}

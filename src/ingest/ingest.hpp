@@ -1,0 +1,49 @@
+// `gapless ingest`: journal messages written by local producers as JSON lines
+// in the Messaging::Message form used by stompclt's directory queues
+// (shared/reference/perfsonar-osg.md 3.3), one message per line:
+//
+//   {"header": {"destination": "/topic/perfsonar.raw.throughput", "summaries": 0, ...},
+//    "body": "...", "encoding": "base64", "text": false}
+//
+// - header values are strings or numbers (rsv-perfsonar wrote ints); numbers
+//   are sent in their JSON text form ("0").
+// - encoding: "+"-joined; only base64 and utf8 are accepted (zlib, lz4, snappy
+//   are refused: a compressed body must never be sent as if it were the data).
+// - body bytes: base64-decoded when "base64"; else the UTF-8 bytes of the text
+//   when "text" is true or "utf8" is given; else (a byte string) every
+//   character must be <= U+00FF and is one byte.
+// - `gapless-id` header: kept as the message's id; without it the id is derived
+//   from destination and body, so ingesting the same file twice adds nothing.
+// - Headers the sender owns (content-length, receipt, transaction, persistent)
+//   are dropped; `destination` is required.
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <string>
+#include <string_view>
+
+#include "journal/journal.hpp"
+
+namespace gapless::ingest {
+
+// Throws gapless::Error saying what is wrong with the line.
+journal::NewMessage parse_message_line(std::string_view line);
+
+// The id of a message that carries none: destination and body bytes.
+std::string derive_gapless_id(std::string_view destination, std::string_view body);
+
+struct IngestResult {
+  int64_t lines = 0;       // non-empty lines read
+  int64_t appended = 0;
+  int64_t duplicates = 0;  // already journaled (same gapless-id)
+};
+
+// Reads `input` to the end, journaling every `batch_size` lines in one
+// transaction. A malformed line throws gapless::Error naming `source_name`
+// and the line number; nothing of that line's batch is written, the batches
+// before it are (re-running after a fix adds only what is missing).
+IngestResult ingest_stream(std::istream& input, std::string_view source_name, journal::Journal& journal,
+                           size_t batch_size);
+
+}  // namespace gapless::ingest

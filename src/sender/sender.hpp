@@ -1,0 +1,47 @@
+// The sender drains one sink's share of the journal to its broker, and is the
+// only code that decides a message is delivered. Its promise (invariant 3 of
+// the journal): a row becomes `delivered` only after the broker's RECEIPT for
+// that message's own SEND *and* the RECEIPT for the COMMIT of its transaction.
+// sender.cpp explains how each broker answer moves a message.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "core/config.hpp"
+
+namespace gapless::sender {
+
+// Counters for logs, status and metrics; updated by the sender thread only.
+struct SenderCounters {
+  std::atomic<int64_t> delivered{0};
+  std::atomic<int64_t> refused{0};       // SENDs answered by an ERROR
+  std::atomic<int64_t> aborted{0};       // transactions aborted
+  std::atomic<int64_t> connections{0};   // successful CONNECTs
+  std::atomic<bool> connected{false};
+};
+
+class Sender {
+ public:
+  // `stop` is shared by every sender of the process: once true, senders stop
+  // claiming, wait at most sink.shutdown_timeout for outstanding receipts,
+  // DISCONNECT and return from run().
+  Sender(SinkConfig sink, std::string journal_path, const std::atomic<bool>& stop);
+  ~Sender();
+
+  // Runs in the calling thread until `stop`, or, when `until_drained`, until
+  // nothing is left to claim and nothing is in flight (parked messages wait).
+  void run(bool until_drained);
+
+  const SenderCounters& counters() const { return counters_; }
+
+ private:
+  class Loop;
+  SinkConfig sink_;
+  std::string journal_path_;
+  const std::atomic<bool>& stop_;
+  SenderCounters counters_;
+};
+
+}  // namespace gapless::sender
