@@ -1,0 +1,386 @@
+// End-to-end delivery through a real ActiveMQ: the promises of issue 2 as a
+// user would check them, by running the `gapless` binary and watching what
+// subscribers receive.
+//   build/tests/integration/integration-tests '[delivery]'
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "harness/broker.hpp"
+#include "harness/mqtt_subscriber.hpp"
+#include "harness/process.hpp"
+#include "harness/stomp_recorder.hpp"
+#include "ingest/ingest.hpp"
+#include "journal/journal.hpp"
+
+using namespace std::chrono_literals;
+using gapless::test::BrokerOptions;
+using gapless::test::Process;
+using gapless::test::TestBroker;
+
+namespace {
+
+constexpr const char* kDeniedTopic = "perfsonar.summary.packet-loss-rate-bidir";
+constexpr const char* kDeniedText =
+    "User collector is not authorized to write to: topic://perfsonar.summary.packet-loss-rate-bidir";
+
+std::string gapless_bin() {
+  const char* path = std::getenv("GAPLESS_BIN");
+  REQUIRE(path != nullptr);
+  return path;
+}
+
+// A journal, a config pointing at the broker, and helpers to run `gapless`.
+class Workspace {
+ public:
+  explicit Workspace(const TestBroker& broker, std::string extra_sink_keys = "")
+      : dir_(std::filesystem::temp_directory_path() /
+             ("gapless-delivery-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
+    std::filesystem::create_directories(dir_);
+    write_config(broker.stomp_uri(), extra_sink_keys);
+  }
+  ~Workspace() {
+    if (!std::getenv("GAPLESS_KEEP_BROKER")) std::filesystem::remove_all(dir_);
+  }
+
+  void write_config(const std::string& broker_uri, const std::string& extra_sink_keys) {
+    std::ofstream(config_path()) << "[journal]\npath = \"" << journal_path() << "\"\n"
+                                 << "[[sink]]\nname = \"test\"\nbrokers = [\"" << broker_uri << "\"]\n"
+                                 << "login = \"collector\"\npasscode = \"collector-secret\"\n"
+                                 << "reconnect_min = \"100ms\"\nreconnect_max = \"1s\"\nheartbeat = \"2s\"\n"
+                                 << extra_sink_keys << "\n";
+  }
+
+  std::string config_path() const { return (dir_ / "gapless.toml").string(); }
+  std::string journal_path() const { return (dir_ / "journal.db").string(); }
+  const std::filesystem::path& dir() const { return dir_; }
+
+  gapless::test::RunResult command(std::vector<std::string> args, std::chrono::milliseconds timeout = 120s) {
+    std::vector<std::string> full = {gapless_bin(), args.at(0), "--config", config_path()};
+    full.insert(full.end(), args.begin() + 1, args.end());
+    return gapless::test::run(full, timeout);
+  }
+
+  Process start_daemon(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {gapless_bin(), "run", "--config", config_path()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Process::spawn({.args = args,
+                           .out = gapless::test::Output::to_file(dir_ / "daemon.out"),
+                           .err = gapless::test::Output::to_file(dir_ / "daemon.err")});
+  }
+
+  std::string daemon_log() const {
+    std::ifstream in(dir_ / "daemon.err");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  void run_until_drained(std::chrono::milliseconds timeout = 300s) {
+    auto result = command({"run", "--until-drained"}, timeout);
+    INFO(result.err);
+    REQUIRE(result.ok());
+  }
+
+  nlohmann::json status() {
+    auto result = command({"status", "--json"});
+    INFO(result.err);
+    REQUIRE(result.ok());
+    return nlohmann::json::parse(result.out);
+  }
+
+  // Per destination: {pending, delivered, parked}.
+  std::map<std::string, std::array<int64_t, 3>> counts() {
+    std::map<std::string, std::array<int64_t, 3>> out;
+    for (const auto& destination : status()["sinks"][0]["destinations"])
+      out[destination["destination"]] = {destination["pending"].get<int64_t>(),
+                                         destination["delivered"].get<int64_t>(),
+                                         destination["parked"].get<int64_t>()};
+    return out;
+  }
+
+  // Journals messages through the library (fast for large backlogs).
+  void journal_messages(const std::vector<gapless::journal::NewMessage>& messages) {
+    auto journal = gapless::journal::Journal::open(journal_path(), {"test"});
+    for (size_t start = 0; start < messages.size(); start += 10'000) {
+      std::vector<gapless::journal::NewMessage> batch(
+          messages.begin() + static_cast<long>(start),
+          messages.begin() + static_cast<long>(std::min(messages.size(), start + 10'000)));
+      journal->append(batch);
+    }
+  }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path dir_;
+};
+
+gapless::journal::NewMessage make_message(const std::string& topic, int index, size_t body_size = 100) {
+  gapless::journal::NewMessage message;
+  message.destination = "/topic/" + topic;
+  message.body = "{\"index\":" + std::to_string(index) + ",\"pad\":\"";
+  message.body.append(body_size > message.body.size() + 2 ? body_size - message.body.size() - 2 : 0, 'x');
+  message.body += "\"}";
+  message.gapless_id = gapless::ingest::derive_gapless_id(message.destination, message.body);
+  message.headers = {{"event-type", topic}, {"index", std::to_string(index)}};
+  return message;
+}
+
+std::vector<gapless::journal::NewMessage> messages_on(const std::vector<std::string>& topics, int per_topic,
+                                                      size_t body_size = 100) {
+  std::vector<gapless::journal::NewMessage> out;
+  for (int i = 0; i < per_topic; ++i)
+    for (const std::string& topic : topics) out.push_back(make_message(topic, i, body_size));
+  return out;
+}
+
+std::set<std::string> ids_of(const std::vector<gapless::journal::NewMessage>& messages) {
+  std::set<std::string> ids;
+  for (const auto& message : messages) ids.insert(message.gapless_id);
+  return ids;
+}
+
+std::set<std::string> recorded_ids(const gapless::test::StompRecorder& recorder) {
+  std::set<std::string> ids;
+  for (const auto& message : recorder.snapshot())
+    if (const std::string* id = message.header("gapless-id")) ids.insert(*id);
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("ingested messages on several topics arrive byte-exact on the MQTT side", "[delivery]") {
+  TestBroker broker;
+  Workspace workspace(broker);
+  gapless::test::MqttSubscriber mqtt(broker.mqtt_uri(), {"perfsonar/#", "test/#"});
+
+  // The sample file: OSG raw and summary messages plus a base64 binary body.
+  auto ingest = workspace.command({"ingest", GAPLESS_SOURCE_DIR "/etc/samples/perfsonar-sample.jsonl"});
+  INFO(ingest.err);
+  REQUIRE(ingest.ok());
+  CHECK_THAT(ingest.out, Catch::Contains("7 journaled"));
+  std::map<std::string, std::string> expected;  // MQTT topic -> body
+  {
+    std::ifstream samples(GAPLESS_SOURCE_DIR "/etc/samples/perfsonar-sample.jsonl");
+    std::string line;
+    while (std::getline(samples, line)) {
+      auto message = gapless::ingest::parse_message_line(line);
+      expected[gapless::test::MqttSubscriber::to_mqtt_topic(message.destination.substr(7))] = message.body;
+    }
+  }
+  REQUIRE(expected.size() == 7);
+
+  workspace.run_until_drained();
+  REQUIRE(mqtt.wait_for(expected.size(), 30s));
+  std::map<std::string, std::string> received;
+  for (const auto& message : mqtt.snapshot()) received[message.topic] = message.payload;
+  CHECK(received == expected);
+  CHECK(received.at("test/binary") == std::string("\x00\x01" "binary\xff\xfe", 10));
+
+  for (const auto& [destination, counts] : workspace.counts()) {
+    INFO(destination);
+    CHECK(counts == std::array<int64_t, 3>{0, 1, 0});
+  }
+  // Ingesting the same file again journals nothing and sends nothing.
+  auto again = workspace.command({"ingest", GAPLESS_SOURCE_DIR "/etc/samples/perfsonar-sample.jsonl"});
+  CHECK_THAT(again.out, Catch::Contains("0 journaled, 7 already journaled"));
+}
+
+TEST_CASE("the 2016 incident: a denied topic is parked, everything else flows, retry-parked delivers it",
+          "[delivery]") {
+  TestBroker broker(BrokerOptions{.deny_topics = {kDeniedTopic}});
+  Workspace workspace(broker, "park_retry_interval = \"1s\"\npark_retry_max = \"2s\"\n");
+  gapless::test::StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed();
+
+  const std::vector<std::string> topics = {"perfsonar.raw.packet-loss-rate", "perfsonar.raw.throughput",
+                                           "perfsonar.summary.packet-loss-rate", kDeniedTopic};
+  auto messages = messages_on(topics, 300);
+  workspace.journal_messages(messages);
+  std::set<std::string> denied_ids, allowed_ids;
+  for (const auto& message : messages)
+    (message.destination == std::string("/topic/") + kDeniedTopic ? denied_ids : allowed_ids)
+        .insert(message.gapless_id);
+
+  // Everything else is delivered while the denied topic waits.
+  workspace.run_until_drained();
+  REQUIRE(recorder.wait_for_distinct("gapless-id", allowed_ids.size(), 60s));
+  auto counts = workspace.counts();
+  CHECK(counts.at("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 300, 0});
+  CHECK(counts.at(std::string("/topic/") + kDeniedTopic) == std::array<int64_t, 3>{0, 0, 300});
+  auto status = workspace.status();
+  bool reason_shown = false;
+  for (const auto& destination : status["sinks"][0]["destinations"])
+    if (destination["destination"] == std::string("/topic/") + kDeniedTopic)
+      reason_shown = destination["parked_destination"]["reason"] == kDeniedText;
+  CHECK(reason_shown);
+  auto text_status = workspace.command({"status"});
+  CHECK_THAT(text_status.out, Catch::Contains(kDeniedText));
+
+  // A broker restart that still denies: the daemon probes on its slow
+  // schedule and parks again; nothing is delivered early.
+  broker.restart();
+  {
+    Process daemon = workspace.start_daemon();
+    std::this_thread::sleep_for(6s);
+    daemon.terminate();
+  }
+  CHECK_THAT(workspace.daemon_log(), Catch::Contains("probing parked destination"));
+  counts = workspace.counts();
+  CHECK(counts.at(std::string("/topic/") + kDeniedTopic) == std::array<int64_t, 3>{0, 0, 300});
+  for (const auto& id : recorded_ids(recorder)) CHECK(denied_ids.count(id) == 0);
+
+  // The ACL is fixed; the operator retries; everything arrives.
+  broker.restart(BrokerOptions{});
+  auto retry = workspace.command({"retry-parked", "--destination", std::string("/topic/") + kDeniedTopic});
+  INFO(retry.err);
+  REQUIRE(retry.ok());
+  CHECK_THAT(retry.out, Catch::Contains("300 messages back to pending"));
+  workspace.run_until_drained();
+  REQUIRE(recorder.wait_for_distinct("gapless-id", messages.size(), 60s));
+  CHECK(recorded_ids(recorder) == ids_of(messages));
+  counts = workspace.counts();
+  CHECK(counts.at(std::string("/topic/") + kDeniedTopic) == std::array<int64_t, 3>{0, 300, 0});
+}
+
+TEST_CASE("a backlog journaled while the broker is down is delivered when it returns", "[delivery]") {
+  TestBroker broker;
+  Workspace workspace(broker);
+  gapless::test::StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed();
+
+  Process daemon = workspace.start_daemon();
+  broker.stop();
+  auto messages = messages_on({"perfsonar.raw.throughput", "perfsonar.raw.packet-trace"}, 5'000, 1024);
+  workspace.journal_messages(messages);
+  std::this_thread::sleep_for(2s);  // the daemon retries against a dead broker meanwhile
+  CHECK(daemon.running());
+  broker.start();
+  REQUIRE(recorder.wait_for_distinct("gapless-id", messages.size(), 240s));
+  CHECK(recorded_ids(recorder) == ids_of(messages));
+  daemon.terminate();
+  CHECK(workspace.counts().at("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 5'000, 0});
+}
+
+TEST_CASE("kill -9 during a drain loses nothing; duplicates keep their gapless-id", "[delivery]") {
+  TestBroker broker;
+  Workspace workspace(broker);
+  gapless::test::StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed();
+  auto messages = messages_on({"perfsonar.raw.histogram-owdelay", "perfsonar.raw.packet-loss-rate"}, 4'000, 512);
+  workspace.journal_messages(messages);
+
+  for (size_t target : {size_t(1'000), size_t(4'000)}) {
+    Process daemon = workspace.start_daemon();
+    REQUIRE(recorder.wait_for(target, 120s));
+    daemon.kill();
+  }
+  workspace.run_until_drained();
+  REQUIRE(recorder.wait_for_distinct("gapless-id", messages.size(), 60s));
+  CHECK(recorded_ids(recorder) == ids_of(messages));
+  // Every message's body matches the one journaled under its id.
+  std::map<std::string, std::string> body_of;
+  for (const auto& message : messages) body_of[message.gapless_id] = message.body;
+  for (const auto& received : recorder.snapshot()) CHECK(received.body == body_of.at(*received.header("gapless-id")));
+  INFO("received " << recorder.count() << " messages for " << messages.size() << " ids");
+  auto counts = workspace.counts();
+  CHECK(counts.at("/topic/perfsonar.raw.packet-loss-rate") == std::array<int64_t, 3>{0, 4'000, 0});
+}
+
+TEST_CASE("one daemon per journal; status works beside it", "[delivery]") {
+  TestBroker broker;
+  Workspace workspace(broker);
+  Process daemon = workspace.start_daemon();
+  std::this_thread::sleep_for(1500ms);
+  REQUIRE(daemon.running());
+  auto second = workspace.command({"run"}, 30s);
+  CHECK(second.status.code == 1);
+  CHECK_THAT(second.err, Catch::Contains("pid " + std::to_string(daemon.pid())));
+  CHECK(workspace.command({"status"}).ok());
+  workspace.journal_messages(messages_on({"perfsonar.raw.throughput"}, 10));
+  auto status = workspace.command({"status"});
+  CHECK(status.ok());
+  auto stopped = daemon.terminate(10s);
+  CHECK(stopped.exited_normally());
+  CHECK(stopped.code == 0);
+}
+
+TEST_CASE("SIGTERM exits within the shutdown timeout even when the broker is frozen", "[delivery]") {
+  TestBroker broker;
+  Workspace workspace(broker, "shutdown_timeout = \"3s\"\n");
+  workspace.journal_messages(messages_on({"perfsonar.raw.throughput"}, 20'000, 1024));
+  Process daemon = workspace.start_daemon();
+  std::this_thread::sleep_for(1500ms);
+  REQUIRE(broker.pid());
+  ::kill(*broker.pid(), SIGSTOP);
+  std::this_thread::sleep_for(500ms);
+  auto started = std::chrono::steady_clock::now();
+  daemon.signal(SIGTERM);
+  auto exited = daemon.wait_for(15s);
+  ::kill(*broker.pid(), SIGCONT);
+  REQUIRE(exited.has_value());
+  CHECK(std::chrono::steady_clock::now() - started < 8s);
+  // Whatever was not confirmed is still pending: nothing lost.
+  auto counts = workspace.counts().at("/topic/perfsonar.raw.throughput");
+  CHECK(counts[0] + counts[1] == 20'000);
+}
+
+TEST_CASE("stomp+ssl with a client certificate delivers; a broker certificate from another CA is refused",
+          "[delivery]") {
+  TestBroker broker(BrokerOptions{.ssl = true});
+  const auto& tls = broker.tls();
+  Workspace workspace(broker);
+  gapless::test::StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed();
+  auto tls_keys = [&](const std::filesystem::path& ca) {
+    return "ca_file = \"" + ca.string() + "\"\ncert_file = \"" + tls.client_cert.string() + "\"\nkey_file = \"" +
+           tls.client_key.string() + "\"\nconnect_timeout = \"5s\"\n";
+  };
+  // login/passcode of the plain connector are ignored on the SSL one.
+  workspace.write_config(broker.ssl_uri(), tls_keys(tls.other_ca_cert));
+  workspace.journal_messages(messages_on({"perfsonar.raw.throughput"}, 50));
+  {
+    Process daemon = workspace.start_daemon();
+    std::this_thread::sleep_for(4s);
+    daemon.terminate();
+  }
+  CHECK_THAT(workspace.daemon_log(), Catch::Contains("certificate verify failed"));
+  CHECK(recorder.count() == 0);
+  CHECK(workspace.counts().at("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{50, 0, 0});
+
+  workspace.write_config(broker.ssl_uri(), tls_keys(tls.ca_cert));
+  workspace.run_until_drained(60s);
+  REQUIRE(recorder.wait_for_distinct("gapless-id", 50, 30s));
+}
+
+TEST_CASE("daemon memory during a drain does not grow with the backlog (10 k vs 1 M pending)", "[memory]") {
+  TestBroker broker;
+  auto peak_rss_while_draining = [&](int pending) {
+    Workspace workspace(broker);
+    workspace.journal_messages(messages_on({"test.memory"}, pending, 256));
+    Process daemon = workspace.start_daemon();
+    // Sample while the drain is under way: memory must be bounded by the
+    // window, not by what waits on disk.
+    gapless::test::MemoryUsage usage;
+    for (int i = 0; i < 16; ++i) {
+      std::this_thread::sleep_for(500ms);
+      usage = gapless::test::read_memory_usage(daemon.pid());
+    }
+    daemon.terminate();
+    auto counts = workspace.counts().at("/topic/test.memory");
+    INFO("pending " << pending << ": delivered " << counts[1] << ", peak RSS " << usage.hwm_kib << " KiB");
+    CHECK(counts[1] > 0);
+    return usage.hwm_kib;
+  };
+  const size_t small = peak_rss_while_draining(10'000);
+  const size_t large = peak_rss_while_draining(1'000'000);
+  WARN("peak RSS while draining: 10 k pending " << small << " KiB, 1 M pending " << large << " KiB");
+  CHECK(large < small + 16 * 1024);  // "about the same": within 16 MiB
+  CHECK(large < 64 * 1024);
+}
