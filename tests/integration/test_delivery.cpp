@@ -95,13 +95,21 @@ class Workspace {
     return nlohmann::json::parse(result.out);
   }
 
-  // Per destination: {pending, delivered, parked}.
+  // One destination's {pending, delivered, parked}, from `gapless status --json`.
+  std::array<int64_t, 3> counts(const std::string& destination) {
+    auto all = counts();
+    auto it = all.find(destination);
+    if (it == all.end()) FAIL("no status for " << destination << " in " << last_status_.dump(2));
+    return it->second;
+  }
+
   std::map<std::string, std::array<int64_t, 3>> counts() {
     std::map<std::string, std::array<int64_t, 3>> out;
-    for (const auto& destination : status()["sinks"][0]["destinations"])
-      out[destination["destination"]] = {destination["pending"].get<int64_t>(),
-                                         destination["delivered"].get<int64_t>(),
-                                         destination["parked"].get<int64_t>()};
+    last_status_ = status();
+    for (const auto& destination : last_status_["sinks"][0]["destinations"])
+      out[destination["destination"].get<std::string>()] = {destination["pending"].get<int64_t>(),
+                                                            destination["delivered"].get<int64_t>(),
+                                                            destination["parked"].get<int64_t>()};
     return out;
   }
 
@@ -119,6 +127,7 @@ class Workspace {
  private:
   static inline int counter_ = 0;
   std::filesystem::path dir_;
+  nlohmann::json last_status_;
 };
 
 gapless::journal::NewMessage make_message(const std::string& topic, int index, size_t body_size = 100) {
@@ -211,9 +220,8 @@ TEST_CASE("the 2016 incident: a denied topic is parked, everything else flows, r
   // Everything else is delivered while the denied topic waits.
   workspace.run_until_drained();
   REQUIRE(recorder.wait_for_distinct("gapless-id", allowed_ids.size(), 60s));
-  auto counts = workspace.counts();
-  CHECK(counts.at("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 300, 0});
-  CHECK(counts.at(std::string("/topic/") + kDeniedTopic) == std::array<int64_t, 3>{0, 0, 300});
+  CHECK(workspace.counts("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 300, 0});
+  CHECK(workspace.counts(std::string("/topic/") + kDeniedTopic) == std::array<int64_t, 3>{0, 0, 300});
   auto status = workspace.status();
   bool reason_shown = false;
   for (const auto& destination : status["sinks"][0]["destinations"])
@@ -232,8 +240,7 @@ TEST_CASE("the 2016 incident: a denied topic is parked, everything else flows, r
     daemon.terminate();
   }
   CHECK_THAT(workspace.daemon_log(), Catch::Contains("probing parked destination"));
-  counts = workspace.counts();
-  CHECK(counts.at(std::string("/topic/") + kDeniedTopic) == std::array<int64_t, 3>{0, 0, 300});
+  CHECK(workspace.counts(std::string("/topic/") + kDeniedTopic) == std::array<int64_t, 3>{0, 0, 300});
   for (const auto& id : recorded_ids(recorder)) CHECK(denied_ids.count(id) == 0);
 
   // The ACL is fixed; the operator retries; everything arrives.
@@ -245,8 +252,7 @@ TEST_CASE("the 2016 incident: a denied topic is parked, everything else flows, r
   workspace.run_until_drained();
   REQUIRE(recorder.wait_for_distinct("gapless-id", messages.size(), 60s));
   CHECK(recorded_ids(recorder) == ids_of(messages));
-  counts = workspace.counts();
-  CHECK(counts.at(std::string("/topic/") + kDeniedTopic) == std::array<int64_t, 3>{0, 300, 0});
+  CHECK(workspace.counts(std::string("/topic/") + kDeniedTopic) == std::array<int64_t, 3>{0, 300, 0});
 }
 
 TEST_CASE("a backlog journaled while the broker is down is delivered when it returns", "[delivery]") {
@@ -265,7 +271,7 @@ TEST_CASE("a backlog journaled while the broker is down is delivered when it ret
   REQUIRE(recorder.wait_for_distinct("gapless-id", messages.size(), 240s));
   CHECK(recorded_ids(recorder) == ids_of(messages));
   daemon.terminate();
-  CHECK(workspace.counts().at("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 5'000, 0});
+  CHECK(workspace.counts("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 5'000, 0});
 }
 
 TEST_CASE("kill -9 during a drain loses nothing; duplicates keep their gapless-id", "[delivery]") {
@@ -289,8 +295,7 @@ TEST_CASE("kill -9 during a drain loses nothing; duplicates keep their gapless-i
   for (const auto& message : messages) body_of[message.gapless_id] = message.body;
   for (const auto& received : recorder.snapshot()) CHECK(received.body == body_of.at(*received.header("gapless-id")));
   INFO("received " << recorder.count() << " messages for " << messages.size() << " ids");
-  auto counts = workspace.counts();
-  CHECK(counts.at("/topic/perfsonar.raw.packet-loss-rate") == std::array<int64_t, 3>{0, 4'000, 0});
+  CHECK(workspace.counts("/topic/perfsonar.raw.packet-loss-rate") == std::array<int64_t, 3>{0, 4'000, 0});
 }
 
 TEST_CASE("one daemon per journal; status works beside it", "[delivery]") {
@@ -327,7 +332,7 @@ TEST_CASE("SIGTERM exits within the shutdown timeout even when the broker is fro
   REQUIRE(exited.has_value());
   CHECK(std::chrono::steady_clock::now() - started < 8s);
   // Whatever was not confirmed is still pending: nothing lost.
-  auto counts = workspace.counts().at("/topic/perfsonar.raw.throughput");
+  auto counts = workspace.counts("/topic/perfsonar.raw.throughput");
   CHECK(counts[0] + counts[1] == 20'000);
 }
 
@@ -352,7 +357,7 @@ TEST_CASE("stomp+ssl with a client certificate delivers; a broker certificate fr
   }
   CHECK_THAT(workspace.daemon_log(), Catch::Contains("certificate verify failed"));
   CHECK(recorder.count() == 0);
-  CHECK(workspace.counts().at("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{50, 0, 0});
+  CHECK(workspace.counts("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{50, 0, 0});
 
   workspace.write_config(broker.ssl_uri(), tls_keys(tls.ca_cert));
   workspace.run_until_drained(60s);
@@ -373,7 +378,7 @@ TEST_CASE("daemon memory during a drain does not grow with the backlog (10 k vs 
       usage = gapless::test::read_memory_usage(daemon.pid());
     }
     daemon.terminate();
-    auto counts = workspace.counts().at("/topic/test.memory");
+    auto counts = workspace.counts("/topic/test.memory");
     INFO("pending " << pending << ": delivered " << counts[1] << ", peak RSS " << usage.hwm_kib << " KiB");
     CHECK(counts[1] > 0);
     return usage.hwm_kib;
