@@ -57,6 +57,9 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   // Queues the frame for sending and writes as much as the socket takes now.
+  // A failed write surfaces from the next poll(), after any frames the broker
+  // sent before it went away. Throws ProtocolError for a frame that cannot be
+  // encoded (nothing is queued then), ConnectionError after disconnect().
   void send(const Frame& frame);
 
   // Flushes queued output, sends heart-beats when due, reads; returns the next

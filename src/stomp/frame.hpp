@@ -64,9 +64,29 @@ class Parser {
   size_t buffered() const { return buffer_.size() - consumed_; }
 
  private:
+  // Where the parser is inside the current frame. Keeping this between calls
+  // (rather than re-parsing from the frame start) means every byte is looked
+  // at once however the input is split.
+  enum class Stage { between_frames, command, headers, body, failed };
+
+  std::optional<Frame> parse_available();
+  bool skip_heart_beats();
+  bool parse_command();
+  bool parse_header_line();
+  std::optional<Frame> parse_body();
+  std::optional<size_t> find_from_scan(char byte);
+  std::string_view take_line(size_t lf);
+  void compact();
+
   Limits limits_;
   std::string buffer_;
-  size_t consumed_ = 0;
+  size_t consumed_ = 0;    // start of the frame being parsed; bytes before it are done
+  Stage stage_ = Stage::between_frames;
+  size_t line_start_ = 0;  // next unparsed line of the current frame, or its body
+  size_t scan_from_ = 0;   // where the search for the next LF or NUL resumes
+  Frame frame_;            // command and headers parsed so far
+  std::optional<size_t> content_length_;
+  std::string failure_;    // the ProtocolError that ended the stream
 };
 
 }  // namespace gapless::stomp

@@ -32,11 +32,7 @@ constexpr const char* kDeniedTopic = "perfsonar.summary.packet-loss-rate-bidir";
 constexpr const char* kDeniedText =
     "User collector is not authorized to write to: topic://perfsonar.summary.packet-loss-rate-bidir";
 
-std::string gapless_bin() {
-  const char* path = std::getenv("GAPLESS_BIN");
-  REQUIRE(path != nullptr);
-  return path;
-}
+std::string gapless_bin() { return gapless::test::gapless_binary().string(); }
 
 // A journal, a config pointing at the broker, and helpers to run `gapless`.
 class Workspace {
