@@ -385,3 +385,51 @@ TEST_CASE("daemon memory during a drain does not grow with the backlog (10 k vs 
   CHECK(large < small + 16 * 1024);  // "about the same": within 16 MiB
   CHECK(large < 64 * 1024);
 }
+
+TEST_CASE("a message larger than max_message_size is parked on its own; the rest flows", "[delivery]") {
+  TestBroker broker;
+  Workspace workspace(broker, "max_message_size = 2000\n");
+  gapless::test::StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed();
+  auto messages = messages_on({"perfsonar.raw.throughput"}, 20, 500);
+  auto oversized = make_message("perfsonar.raw.throughput", 999, 5000);
+  messages.push_back(oversized);
+  workspace.journal_messages(messages);
+  workspace.run_until_drained();
+  REQUIRE(recorder.wait_for_distinct("gapless-id", 20, 30s));
+  CHECK(recorded_ids(recorder).count(oversized.gapless_id) == 0);
+  CHECK(workspace.counts("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 20, 1});
+  auto status = workspace.status();
+  REQUIRE(status["sinks"][0]["parked_messages"].size() == 1);
+  CHECK(status["sinks"][0]["parked_messages"][0]["gapless_id"] == oversized.gapless_id);
+  CHECK_THAT(status["sinks"][0]["parked_messages"][0]["reason"].get<std::string>(),
+             Catch::Contains("exceeds max_message_size 2000"));
+}
+
+TEST_CASE("brokers are tried in order, and the sender returns to the first when it is back", "[delivery]") {
+  TestBroker first;
+  TestBroker second;
+  Workspace workspace(first, "failback_interval = \"2s\"\n");
+  workspace.write_config(first.stomp_uri() + "\", \"" + second.stomp_uri(),
+                         "failback_interval = \"2s\"\n");
+  gapless::test::StompRecorder on_first(first.stomp_uri());
+  gapless::test::StompRecorder on_second(second.stomp_uri());
+  on_first.start_and_wait_subscribed();
+  on_second.start_and_wait_subscribed();
+
+  first.stop();
+  Process daemon = workspace.start_daemon();
+  auto before = messages_on({"perfsonar.raw.throughput"}, 100);
+  workspace.journal_messages(before);
+  REQUIRE(on_second.wait_for_distinct("gapless-id", 100, 60s));
+
+  first.start();
+  std::this_thread::sleep_for(5s);  // failback_interval, plus a reconnect
+  auto after = messages_on({"perfsonar.raw.packet-trace"}, 100);
+  workspace.journal_messages(after);
+  REQUIRE(on_first.wait_for_distinct("gapless-id", 100, 60s));
+  CHECK(recorded_ids(on_first) == ids_of(after));
+  CHECK(recorded_ids(on_second) == ids_of(before));
+  daemon.terminate();
+  CHECK_THAT(workspace.daemon_log(), Catch::Contains("failing back"));
+}
