@@ -433,3 +433,22 @@ TEST_CASE("brokers are tried in order, and the sender returns to the first when 
   daemon.terminate();
   CHECK_THAT(workspace.daemon_log(), Catch::Contains("failing back"));
 }
+
+TEST_CASE("a frozen broker is found dead by heart-beats; the sender reconnects and delivers", "[delivery]") {
+  TestBroker broker;
+  Workspace workspace(broker);  // heartbeat = "2s"
+  gapless::test::StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed();
+  Process daemon = workspace.start_daemon();
+  std::this_thread::sleep_for(1500ms);
+  REQUIRE(broker.pid());
+  ::kill(*broker.pid(), SIGSTOP);  // TCP stays open, nothing answers
+  std::this_thread::sleep_for(8s);
+  ::kill(*broker.pid(), SIGCONT);
+  CHECK_THAT(workspace.daemon_log(), Catch::Contains("no data from broker"));
+  auto messages = messages_on({"perfsonar.raw.throughput"}, 200);
+  workspace.journal_messages(messages);
+  REQUIRE(recorder.wait_for_distinct("gapless-id", 200, 60s));
+  daemon.terminate();
+  CHECK(workspace.counts("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 200, 0});
+}
