@@ -1,1 +1,1181 @@
-// stub: being written
+// The journal: gapless's durable store of every message and of its delivery
+// state per sink. This comment is the one description of the on-disk format,
+// of the invariants and of the durability policy. The SQL that enforces an
+// invariant carries its tag ("Invariant 4") so that the two can be read side by
+// side; change one, change the other.
+//
+// FILE
+//   One SQLite database (plus SQLite's "-wal" and "-shm" files while it is
+//   open), in WAL mode so that readers (`gapless status`, metrics) never block
+//   the writer and the writer never blocks them.
+//   - PRAGMA application_id = 0x47504c53 ("GPLS") marks a gapless journal. A
+//     file with another id, or a SQLite file with tables and no id, belongs to
+//     another program and is refused untouched.
+//   - PRAGMA user_version is the schema version. kMigrations[v] takes a journal
+//     from version v to v + 1, in one transaction. A journal newer than this
+//     binary is refused: an older gapless must not guess at a newer format.
+//   - auto_vacuum = INCREMENTAL, chosen before the first table is created (it
+//     can never be turned on later), so that pruning can give pages back to
+//     the file system in small steps instead of a full VACUUM.
+//   - PRAGMA quick_check runs when a process first opens an existing journal
+//     (unless the caller opts out: read-only commands such as `status`).
+//     A damaged file is refused with the check's first findings; it is never
+//     repaired or reset here, because the undelivered messages in it are the
+//     operator's to save.
+//
+// TABLES (schema version 1; the columns are commented in kSchemaV1)
+//   sink, destination   names interned to small integer ids; never deleted
+//   request             operator acts (retry-parked, later backfill, resend); never deleted
+//   message             one row per gapless-id: destination, headers, body, priority class
+//   delivery            one row per (sink, message): pending, delivered or parked
+//   delivery_count      rows of delivery per (sink, destination, state), kept by triggers
+//   parked_destination  the (sink, destination) pairs the broker refuses
+//   series, coverage, datapoint   the collector's cursors, what it read, and
+//                       datapoint-level de-duplication (used by later modules)
+//
+// STATE MACHINE, per sink and message
+//
+//     append ─> pending ──claim──> in flight ──mark_delivered──> delivered
+//                 │  ^      (memory only)  │
+//                 │  │                     └─ the sender forgets it: pending again
+//                 │  └── retry_parked, requeue_probe (one probe) ──┐
+//                 └───── park_destination, park_message ───────> parked
+//
+//   A message parked while in flight may still receive its receipt:
+//   mark_delivered moves any state to delivered.
+//
+// INVARIANTS
+//   1 Identity and version: see FILE above (open() enforces both before
+//     writing anything).
+//   2 One message per gapless-id. message.gapless_id is UNIQUE and append()
+//     inserts with ON CONFLICT DO NOTHING; a duplicate gets no delivery rows.
+//   3 A batch is appended whole or not at all: its messages and their delivery
+//     rows, one for every sink registered at that moment, in one transaction.
+//     A sink registered later does not receive older messages. A sink removed
+//     from the configuration stays registered: its rows wait, visible in
+//     status, until an operator act retires it.
+//   4 On disk a delivery row is pending, delivered or parked. Being in flight
+//     lives in the sender's memory only, so after a crash at any instant every
+//     message is either delivered or still to be sent. What was in flight is
+//     sent again, with the same gapless-id: a duplicate, never a loss.
+//   5 delivered is written only by mark_delivered, which the sender calls after
+//     the broker's receipts for the SEND and for its transaction's COMMIT.
+//     Nothing in this file moves a delivered row back.
+//   6 Nothing undelivered is ever deleted: this file has no DELETE on message
+//     or delivery. (Pruning, a later module, deletes delivered rows only; an
+//     operator's discard will be recorded in request.)
+//   7 delivery_count.count equals the number of delivery rows with that (sink,
+//     destination, state) at every commit: triggers update it inside the same
+//     statement, and a trigger refuses any change to a delivery row's keys. So
+//     status() never counts rows and the counters can never drift.
+//   8 delivery.destination_id equals its message's destination_id (copied at
+//     append, never changed): parking and status work on delivery alone.
+//   9 While (sink, destination) has a parked_destination row, new rows of it
+//     are created parked, and park_destination parks its pending rows in the
+//     transaction that creates the row; a parked destination's only pending
+//     rows are the probes of requeue_probe. retry_parked deletes the row and
+//     releases the parked rows in one transaction.
+//  10 Claim order is delivery.priority (live 0, backfill 1, resend 2), then
+//     message.id. message.id is AUTOINCREMENT: never reused, even once pruning
+//     has deleted the newest rows, so it is the journal's sequence number.
+//  11 A series' cursor_ts moves only in the transaction that journals the
+//     messages it covers: cursors never pass data that is not journaled.
+//
+// DURABILITY (synchronous is a per-connection setting in WAL mode; each write
+// transaction sets the level it needs just before BEGIN)
+//   - append() commits with synchronous=FULL: the WAL is fsynced at every
+//     commit, so a batch counts as journaled when append() returns and
+//     survives a power cut.
+//   - mark_delivered() commits with synchronous=NORMAL: the WAL is fsynced only
+//     at checkpoints. A power cut (not a crash of the process, which loses
+//     nothing) can forget the latest delivered marks; those messages are then
+//     sent again with the same gapless-id: duplicates, never loss. This halves
+//     the fsyncs on the drain's hot path.
+//   - Every other write (parking, retries, operator requests, migrations) uses
+//     FULL: they are rare, and an operator's act must not be forgotten.
+//
+// CONCURRENCY
+//   One Journal (one connection) per thread; any number of processes. Every
+//   connection waits up to kBusyTimeoutMs for a lock. Write transactions begin
+//   IMMEDIATE: a deferred transaction that reads and then writes cannot wait
+//   for the lock (SQLITE_BUSY at once, the "deadlock upgrade"), and they stay
+//   short (no network I/O inside). Multi-query reads run in one deferred
+//   transaction to see one snapshot. Cached statements are reset after each
+//   use, so no read transaction outlives a call (an open reader stops
+//   checkpoints and lets the WAL grow).
+//
+// QUERY PLANS
+//   Claims, marks and status use index seeks only, at any journal size;
+//   explain_hot_paths() exposes the plans and a unit test asserts them. SQLite
+//   has no statistics here (we never ANALYZE); where its default guesses pick
+//   the primary key (a walk over all of a sink's rows) over the right index,
+//   the query names its index with INDEXED BY.
+
+#include "journal/journal.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <pwd.h>
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <array>
+#include <climits>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <unordered_map>
+
+#include "core/clock.hpp"
+#include "core/error.hpp"
+
+namespace gapless::journal {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr int64_t kApplicationId = 0x47504c53;  // "GPLS"
+constexpr int kBusyTimeoutMs = 10'000;
+constexpr int kQuickCheckFindingsShown = 5;
+
+constexpr int kPending = static_cast<int>(State::pending);
+constexpr int kDelivered = static_cast<int>(State::delivered);
+constexpr int kParked = static_cast<int>(State::parked);
+
+// ---------------------------------------------------------------------------
+// Schema. SQLite keeps the text of each CREATE statement, comments included,
+// so `sqlite3 journal.db .schema` shows this documentation too.
+
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE sink(
+  id         INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL UNIQUE,          -- as in the configuration
+  created_ms INTEGER NOT NULL
+);
+
+CREATE TABLE destination(
+  id   INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE                 -- e.g. /topic/perfsonar.raw.packet-loss-rate
+);
+
+CREATE TABLE request(                       -- operator acts, kept for the record
+  id         INTEGER PRIMARY KEY,
+  kind       TEXT NOT NULL,                 -- 'retry-parked', 'backfill', 'resend', ...
+  created_ms INTEGER NOT NULL,
+  created_by TEXT NOT NULL,                 -- user@host
+  arguments  TEXT NOT NULL DEFAULT '{}',    -- JSON
+  state      TEXT NOT NULL,                 -- 'done', or a later module's states
+  messages   INTEGER NOT NULL DEFAULT 0,    -- how many messages the act touched
+  note       TEXT NOT NULL DEFAULT ''
+);
+
+-- Invariant 2 (UNIQUE gapless_id), invariant 10 (AUTOINCREMENT id).
+CREATE TABLE message(
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,  -- journal sequence, never reused
+  gapless_id     TEXT NOT NULL UNIQUE,
+  destination_id INTEGER NOT NULL REFERENCES destination(id),
+  headers        TEXT NOT NULL,             -- JSON array of [name, value], in order
+  body           BLOB NOT NULL,             -- bytes, sent as they are
+  priority       INTEGER NOT NULL CHECK (priority IN (0, 1, 2)),  -- class at creation
+  request_id     INTEGER REFERENCES request(id),  -- the backfill that produced it
+  journaled_ms   INTEGER NOT NULL
+);
+
+-- Invariants 4, 5, 8. message_id has no FOREIGN KEY on purpose: with foreign
+-- keys on, every DELETE FROM message would look for children, and delivery has
+-- no index that starts with message_id. Pruning deletes a message's delivery
+-- rows (by primary key) in the transaction that deletes the message.
+CREATE TABLE delivery(
+  sink_id           INTEGER NOT NULL REFERENCES sink(id),
+  message_id        INTEGER NOT NULL,       -- message.id
+  destination_id    INTEGER NOT NULL REFERENCES destination(id),  -- = message.destination_id
+  state             INTEGER NOT NULL CHECK (state IN (0, 1, 2)),  -- pending, delivered, parked
+  priority          INTEGER NOT NULL CHECK (priority IN (0, 1, 2)),  -- claim order
+  attempts          INTEGER NOT NULL DEFAULT 0,  -- times the broker refused it on its own
+  reason            TEXT,                   -- why parked, the broker's words; NULL otherwise
+  parked_with_destination INTEGER NOT NULL DEFAULT 0,  -- 1: parked because its destination is
+  updated_ms        INTEGER NOT NULL,
+  delivered_ms      INTEGER,
+  resend_request_id INTEGER REFERENCES request(id),
+  PRIMARY KEY (sink_id, message_id)
+) WITHOUT ROWID;
+
+-- Claims: the next pending ids in claim order, from this index alone.
+CREATE INDEX delivery_claim ON delivery(sink_id, state, priority, message_id);
+-- Parking, probes and the oldest undelivered message of a destination.
+CREATE INDEX delivery_by_destination ON delivery(sink_id, destination_id, state, message_id);
+-- The few messages parked on their own, among millions parked with their destination.
+CREATE INDEX delivery_parked_alone ON delivery(sink_id, message_id)
+  WHERE state = 2 AND parked_with_destination = 0;
+
+-- Invariant 7.
+CREATE TABLE delivery_count(
+  sink_id        INTEGER NOT NULL,
+  destination_id INTEGER NOT NULL,
+  state          INTEGER NOT NULL,
+  count          INTEGER NOT NULL,
+  PRIMARY KEY (sink_id, destination_id, state)
+) WITHOUT ROWID;
+
+CREATE TRIGGER delivery_count_insert AFTER INSERT ON delivery BEGIN
+  INSERT INTO delivery_count(sink_id, destination_id, state, count)
+    VALUES (NEW.sink_id, NEW.destination_id, NEW.state, 1)
+    ON CONFLICT (sink_id, destination_id, state) DO UPDATE SET count = count + 1;
+END;
+
+CREATE TRIGGER delivery_count_update AFTER UPDATE OF state ON delivery
+WHEN OLD.state <> NEW.state BEGIN
+  UPDATE delivery_count SET count = count - 1
+    WHERE sink_id = OLD.sink_id AND destination_id = OLD.destination_id AND state = OLD.state;
+  INSERT INTO delivery_count(sink_id, destination_id, state, count)
+    VALUES (NEW.sink_id, NEW.destination_id, NEW.state, 1)
+    ON CONFLICT (sink_id, destination_id, state) DO UPDATE SET count = count + 1;
+END;
+
+CREATE TRIGGER delivery_count_delete AFTER DELETE ON delivery BEGIN
+  UPDATE delivery_count SET count = count - 1
+    WHERE sink_id = OLD.sink_id AND destination_id = OLD.destination_id AND state = OLD.state;
+END;
+
+CREATE TRIGGER delivery_keys_never_change
+BEFORE UPDATE OF sink_id, message_id, destination_id ON delivery BEGIN
+  SELECT RAISE(ABORT, 'the keys of a delivery row never change (journal invariant 7)');
+END;
+
+-- Invariant 9.
+CREATE TABLE parked_destination(
+  sink_id        INTEGER NOT NULL REFERENCES sink(id),
+  destination_id INTEGER NOT NULL REFERENCES destination(id),
+  reason         TEXT NOT NULL,             -- the broker's words, latest refusal
+  parked_ms      INTEGER NOT NULL,          -- first refusal
+  next_retry_ms  INTEGER NOT NULL,
+  attempts       INTEGER NOT NULL,          -- refusals so far, probes included
+  PRIMARY KEY (sink_id, destination_id)
+) WITHOUT ROWID;
+
+-- Invariant 11. One row per series an archive offers.
+CREATE TABLE series(
+  id             INTEGER PRIMARY KEY,
+  archive_url    TEXT NOT NULL,
+  metadata_key   TEXT NOT NULL,
+  event_type     TEXT NOT NULL,
+  summary_type   TEXT NOT NULL DEFAULT '',  -- '' for base data
+  summary_window INTEGER NOT NULL DEFAULT 0,  -- 0 for base data
+  metadata       TEXT NOT NULL DEFAULT '{}',  -- JSON as the archive sent it
+  cursor_ts      INTEGER,                   -- next ts to read; NULL before the first read
+  updated_ms     INTEGER NOT NULL,
+  UNIQUE (archive_url, metadata_key, event_type, summary_type, summary_window)
+);
+
+-- What was read from an archive, [ts_from, ts_to). Outlives message pruning,
+-- so that `gaps` can tell "never read" from "read and pruned".
+CREATE TABLE coverage(
+  series_id INTEGER NOT NULL REFERENCES series(id),
+  ts_from   INTEGER NOT NULL,
+  ts_to     INTEGER NOT NULL CHECK (ts_to > ts_from),
+  points    INTEGER NOT NULL,
+  read_ms   INTEGER NOT NULL,
+  PRIMARY KEY (series_id, ts_from)
+) WITHOUT ROWID;
+
+-- Datapoint-level de-duplication and late data: the digest of each value as
+-- sent. message_id has no FOREIGN KEY: these rows outlive pruned messages.
+CREATE TABLE datapoint(
+  series_id  INTEGER NOT NULL REFERENCES series(id),
+  ts         INTEGER NOT NULL,
+  digest     BLOB NOT NULL,
+  message_id INTEGER NOT NULL,
+  PRIMARY KEY (series_id, ts)
+) WITHOUT ROWID;
+)sql";
+
+// kMigrations[v] takes the schema from version v to v + 1. Append only: a
+// published step never changes, later issues add steps (columns, indexes).
+constexpr std::array kMigrations = {kSchemaV1};
+constexpr int kSchemaVersion = static_cast<int>(kMigrations.size());
+
+// ---------------------------------------------------------------------------
+// Statements. Named once, used by the code and by explain_hot_paths().
+
+constexpr const char* kSqlSinkId = "SELECT id FROM sink WHERE name = ?1";
+constexpr const char* kSqlAllSinkIds = "SELECT id FROM sink ORDER BY id";
+constexpr const char* kSqlRegisterSink =
+    "INSERT INTO sink(name, created_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING";
+constexpr const char* kSqlDestinationId = "SELECT id FROM destination WHERE name = ?1";
+constexpr const char* kSqlInsertDestination = "INSERT INTO destination(name) VALUES (?1)";
+
+// append. Invariant 2: a duplicate gapless-id inserts nothing. (Not INSERT OR
+// IGNORE: that would also swallow NOT NULL and CHECK violations.)
+constexpr const char* kSqlInsertMessage =
+    "INSERT INTO message(gapless_id, destination_id, headers, body, priority, request_id, journaled_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (gapless_id) DO NOTHING";
+// The batch's messages are those above the largest id before it: ids only
+// grow (invariant 10) and the batch holds the write lock.
+constexpr const char* kSqlLastMessageId = "SELECT coalesce(max(id), 0) FROM message";
+// Invariant 3: one row per registered sink for each message of the batch, in
+// one statement; invariant 9: parked, with the destination's reason, for a
+// sink that has the destination parked. (One statement, not one per row: a
+// statement that fires triggers inside a transaction gets its own statement
+// journal, and setting up hundreds of them cost more than the inserts.)
+constexpr const char* kSqlInsertDeliveries =
+    "INSERT INTO delivery(sink_id, message_id, destination_id, state, priority, reason, "
+    "parked_with_destination, updated_ms) "
+    "SELECT sink.id, message.id, message.destination_id, "
+    "CASE WHEN parked_destination.reason IS NULL THEN 0 ELSE 2 END, message.priority, "
+    "parked_destination.reason, parked_destination.reason IS NOT NULL, ?2 "
+    "FROM message CROSS JOIN sink LEFT JOIN parked_destination "
+    "ON parked_destination.sink_id = sink.id AND parked_destination.destination_id = message.destination_id "
+    "WHERE message.id > ?1";
+
+// claim, step 1: ids only, from the covering index delivery_claim.
+constexpr const char* kSqlClaimIds =
+    "SELECT message_id FROM delivery WHERE sink_id = ?1 AND state = 0 "
+    "ORDER BY priority, message_id LIMIT ?2";
+// claim, step 2: one message by primary keys.
+constexpr const char* kSqlClaimRow =
+    "SELECT message.gapless_id, destination.name, message.headers, message.body, "
+    "delivery.priority, delivery.resend_request_id "
+    "FROM delivery JOIN message ON message.id = delivery.message_id "
+    "JOIN destination ON destination.id = delivery.destination_id "
+    "WHERE delivery.sink_id = ?1 AND delivery.message_id = ?2 AND delivery.state = 0";
+
+// Invariant 5. The ids come as one JSON array, so that a batch is one
+// statement (see kSqlInsertDeliveries for why).
+constexpr const char* kSqlMarkDelivered =
+    "UPDATE delivery SET state = 1, delivered_ms = ?3, updated_ms = ?3, reason = NULL, "
+    "parked_with_destination = 0 "
+    "WHERE sink_id = ?1 AND message_id IN (SELECT value FROM json_each(?2)) AND state <> 1";
+
+constexpr const char* kSqlParkMessage =
+    "UPDATE delivery SET state = 2, reason = ?3, parked_with_destination = 0, "
+    "attempts = attempts + 1, updated_ms = ?4 WHERE sink_id = ?1 AND message_id = ?2 AND state = 0";
+
+// Invariant 9: the row and the parking of pending rows, in one transaction.
+constexpr const char* kSqlUpsertParkedDestination =
+    "INSERT INTO parked_destination(sink_id, destination_id, reason, parked_ms, next_retry_ms, attempts) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT (sink_id, destination_id) DO UPDATE SET "
+    "reason = excluded.reason, next_retry_ms = excluded.next_retry_ms, attempts = attempts + 1";
+constexpr const char* kSqlParkDestinationRows =
+    "UPDATE delivery SET state = 2, reason = ?3, parked_with_destination = 1, updated_ms = ?4 "
+    "WHERE sink_id = ?1 AND destination_id = ?2 AND state = 0";
+
+// The oldest message parked with its destination (not one parked on its own,
+// e.g. too large: it would fail the probe for its own reason).
+constexpr const char* kSqlProbeCandidate =
+    "SELECT message_id FROM delivery INDEXED BY delivery_by_destination "
+    "WHERE sink_id = ?1 AND destination_id = ?2 AND state = 2 AND parked_with_destination = 1 "
+    "ORDER BY message_id LIMIT 1";
+constexpr const char* kSqlReleaseOne =
+    "UPDATE delivery SET state = 0, reason = NULL, parked_with_destination = 0, updated_ms = ?3 "
+    "WHERE sink_id = ?1 AND message_id = ?2 AND state = 2";
+constexpr const char* kSqlSetNextRetry =
+    "UPDATE parked_destination SET next_retry_ms = ?3 WHERE sink_id = ?1 AND destination_id = ?2";
+
+// retry_parked, for one sink: every destination, or one.
+constexpr const char* kSqlUnparkDestinations = "DELETE FROM parked_destination WHERE sink_id = ?1";
+constexpr const char* kSqlUnparkDestination =
+    "DELETE FROM parked_destination WHERE sink_id = ?1 AND destination_id = ?2";
+constexpr const char* kSqlReleaseSink =
+    "UPDATE delivery SET state = 0, reason = NULL, parked_with_destination = 0, updated_ms = ?2 "
+    "WHERE sink_id = ?1 AND state = 2";
+constexpr const char* kSqlReleaseSinkDestination =
+    "UPDATE delivery SET state = 0, reason = NULL, parked_with_destination = 0, updated_ms = ?3 "
+    "WHERE sink_id = ?1 AND destination_id = ?2 AND state = 2";
+constexpr const char* kSqlRecordRequest =
+    "INSERT INTO request(kind, created_ms, created_by, arguments, state, messages) "
+    "VALUES (?1, ?2, ?3, ?4, 'done', ?5)";
+
+constexpr const char* kSqlParkedDestinations =
+    "SELECT sink.name, destination.name, parked_destination.reason, parked_destination.parked_ms, "
+    "parked_destination.next_retry_ms, parked_destination.attempts "
+    "FROM parked_destination JOIN sink ON sink.id = parked_destination.sink_id "
+    "JOIN destination ON destination.id = parked_destination.destination_id "
+    "WHERE ?1 IS NULL OR sink.name = ?1 ORDER BY sink.name, destination.name";
+constexpr const char* kSqlParkedMessages =
+    "SELECT delivery.message_id, message.gapless_id, destination.name, delivery.reason, "
+    "delivery.attempts, delivery.updated_ms "
+    "FROM delivery INDEXED BY delivery_parked_alone "
+    "JOIN message ON message.id = delivery.message_id "
+    "JOIN destination ON destination.id = delivery.destination_id "
+    "WHERE delivery.sink_id = ?1 AND delivery.state = 2 AND delivery.parked_with_destination = 0 "
+    "ORDER BY delivery.message_id LIMIT ?2";
+
+// status: the counters (a small table), then two index seeks per destination
+// with a backlog, then the journal time of the older of the two messages.
+constexpr const char* kSqlStatusCounts =
+    "SELECT sink.name, destination.name, delivery_count.sink_id, delivery_count.destination_id, "
+    "delivery_count.state, delivery_count.count "
+    "FROM delivery_count JOIN sink ON sink.id = delivery_count.sink_id "
+    "JOIN destination ON destination.id = delivery_count.destination_id";
+constexpr const char* kSqlStatusSinks = "SELECT name FROM sink";
+constexpr const char* kSqlOldestInState =
+    "SELECT min(message_id) FROM delivery WHERE sink_id = ?1 AND destination_id = ?2 AND state = ?3";
+constexpr const char* kSqlJournaledMs = "SELECT journaled_ms FROM message WHERE id = ?1";
+
+struct HotPath {
+  const char* name;
+  const char* sql;
+};
+
+// Every query that touches message or delivery, for explain_hot_paths().
+constexpr HotPath kHotPaths[] = {
+    {"append/duplicate", kSqlInsertMessage},
+    {"append/last_id", kSqlLastMessageId},
+    {"append/deliveries", kSqlInsertDeliveries},
+    {"claim/ids", kSqlClaimIds},
+    {"claim/row", kSqlClaimRow},
+    {"mark_delivered", kSqlMarkDelivered},
+    {"park_message", kSqlParkMessage},
+    {"park_destination", kSqlParkDestinationRows},
+    {"requeue_probe/candidate", kSqlProbeCandidate},
+    {"requeue_probe/release", kSqlReleaseOne},
+    {"retry_parked/sink", kSqlReleaseSink},
+    {"retry_parked/destination", kSqlReleaseSinkDestination},
+    {"parked_messages", kSqlParkedMessages},
+    {"status/counts", kSqlStatusCounts},
+    {"status/oldest", kSqlOldestInState},
+    {"status/journaled_ms", kSqlJournaledMs},
+};
+
+// ---------------------------------------------------------------------------
+// Errors: every one names the journal, the operation and, for writes, what
+// became of the change.
+
+std::string context(const std::string& path, std::string_view operation) {
+  return "journal " + path + ": " + std::string(operation) + ": ";
+}
+
+std::string describe(const SQLite::Exception& e) {
+  const int code = e.getErrorCode();
+  switch (code & 0xff) {
+    case SQLITE_FULL:
+      return "the disk is full, or the journal reached its size limit (SQLITE_FULL)";
+    case SQLITE_IOERR:
+      return "I/O error reading or writing the file (SQLITE_IOERR, extended code " +
+             std::to_string(e.getExtendedErrorCode()) + ")";
+    case SQLITE_BUSY:
+      return "another process kept the journal locked for more than " + std::to_string(kBusyTimeoutMs / 1000) +
+             " s (SQLITE_BUSY)";
+    case SQLITE_CORRUPT:
+      return "the file is damaged (SQLITE_CORRUPT: " + std::string(e.what()) + ")";
+    case SQLITE_NOTADB:
+      return "the file is damaged or is not a SQLite database (SQLITE_NOTADB)";
+    case SQLITE_READONLY:
+      return "the file or its directory is read-only for this user (SQLITE_READONLY)";
+    case SQLITE_CANTOPEN:
+      return "cannot open or create the file: does its directory exist, and may this user write there? "
+             "(SQLITE_CANTOPEN)";
+    case SQLITE_PERM:
+      return "permission denied (SQLITE_PERM)";
+    default:
+      return std::string(e.what()) + (code > 0 ? " (" + std::string(sqlite3_errstr(code)) + ")" : "");
+  }
+}
+
+// Runs `work`, turning SQLite's exceptions into gapless::Error with context.
+// gapless::Error thrown by `work` already carries its context and passes.
+template <typename Work>
+auto guarded(const std::string& path, std::string_view operation, std::string_view after_failure, Work&& work)
+    -> decltype(work()) {
+  try {
+    return work();
+  } catch (const SQLite::Exception& e) {
+    std::string text = context(path, operation) + describe(e);
+    if (!after_failure.empty()) text += "; " + std::string(after_failure);
+    throw Error(text);
+  }
+}
+
+constexpr std::string_view kNothingChanged = "nothing was changed";
+
+// ---------------------------------------------------------------------------
+// Small helpers.
+
+// A borrowed cached statement, reset when the borrow ends: no statement keeps
+// a read transaction open between calls, and one that failed is clean for its
+// next use. (reset() would rethrow the failure; tryReset() does not.)
+class Borrowed {
+ public:
+  explicit Borrowed(SQLite::Statement& statement) : statement_(statement) {}
+  ~Borrowed() { statement_.tryReset(); }
+  Borrowed(const Borrowed&) = delete;
+  Borrowed& operator=(const Borrowed&) = delete;
+  SQLite::Statement* operator->() const { return &statement_; }
+
+ private:
+  SQLite::Statement& statement_;
+};
+
+enum class Durability { full, normal };
+
+// See DURABILITY at the top. The level must be set outside a transaction.
+SQLite::Transaction begin_write(SQLite::Database& db, Durability durability) {
+  db.exec(durability == Durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+  return SQLite::Transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
+}
+
+SQLite::Transaction begin_read(SQLite::Database& db) {
+  return SQLite::Transaction(db, SQLite::TransactionBehavior::DEFERRED);
+}
+
+std::string text_of(const SQLite::Column& column) { return column.isNull() ? std::string() : column.getString(); }
+
+std::string bytes_of(const SQLite::Column& column) {
+  const int size = column.getBytes();
+  if (size == 0) return {};
+  return std::string(static_cast<const char*>(column.getBlob()), static_cast<size_t>(size));
+}
+
+bool is_all(std::optional<std::string_view> name) { return !name || name->empty(); }
+
+// Throws nlohmann::json::type_error on a header that is not valid UTF-8.
+std::string encode_headers(const Headers& headers) {
+  Json pairs = Json::array();
+  for (const auto& [name, value] : headers) pairs.push_back(Json::array({name, value}));
+  return pairs.dump();
+}
+
+Headers decode_headers(const std::string& text, const std::string& path, int64_t message_id) {
+  const auto malformed = [&] {
+    return Error(context(path, "claim") + "message " + std::to_string(message_id) +
+                 " has malformed headers in the journal: " + text);
+  };
+  const Json pairs = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!pairs.is_array()) throw malformed();
+  Headers headers;
+  headers.reserve(pairs.size());
+  for (const auto& pair : pairs) {
+    if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) throw malformed();
+    headers.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
+  }
+  return headers;
+}
+
+// "user@host", for the request table.
+std::string operator_identity() {
+  std::string user;
+  if (const passwd* entry = ::getpwuid(::geteuid()); entry != nullptr && entry->pw_name != nullptr)
+    user = entry->pw_name;
+  else
+    user = "uid" + std::to_string(::geteuid());
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) return user;
+  return user + "@" + host;
+}
+
+// ---------------------------------------------------------------------------
+// Opening: identity, version, integrity, migrations.
+
+struct FileIdentity {
+  int64_t application_id = 0;
+  int64_t user_version = 0;
+  int64_t schema_objects = 0;
+
+  bool is_fresh() const { return application_id == 0 && user_version == 0 && schema_objects == 0; }
+};
+
+int64_t read_user_version(SQLite::Database& db) { return db.execAndGet("PRAGMA user_version").getInt64(); }
+
+FileIdentity read_identity(SQLite::Database& db) {
+  FileIdentity identity;
+  identity.application_id = db.execAndGet("PRAGMA application_id").getInt64();
+  identity.user_version = read_user_version(db);
+  identity.schema_objects = db.execAndGet("SELECT count(*) FROM sqlite_schema").getInt64();
+  return identity;
+}
+
+std::string hex32(int64_t value) {
+  char text[16];
+  std::snprintf(text, sizeof text, "0x%08llx", static_cast<unsigned long long>(value & 0xffffffff));
+  return text;
+}
+
+// Invariant 1: never write into another program's database, nor into a newer
+// gapless journal.
+void refuse_foreign_or_newer(const std::string& path, const FileIdentity& identity) {
+  if (identity.is_fresh()) return;
+  if (identity.application_id != kApplicationId) {
+    if (identity.application_id != 0)
+      throw Error("journal " + path + " is not a gapless journal: its SQLite application_id is " +
+                  hex32(identity.application_id) + ", gapless journals have " + hex32(kApplicationId) +
+                  "; refusing to touch another program's database");
+    throw Error("journal " + path + " is not a gapless journal: it is a SQLite database of another program (" +
+                std::to_string(identity.schema_objects) +
+                " schema objects, no gapless application_id); refusing to touch it");
+  }
+  if (identity.user_version > kSchemaVersion)
+    throw Error("journal " + path + " has schema version " + std::to_string(identity.user_version) +
+                ", newer than version " + std::to_string(kSchemaVersion) +
+                " that this gapless knows; it was written by a newer gapless: run that version (or newer) "
+                "with this journal");
+}
+
+// Findings of PRAGMA quick_check; {"ok"} for a sound file. A damaged page can
+// also make the check itself fail: its error is a finding too.
+std::vector<std::string> quick_check(SQLite::Database& db) {
+  std::vector<std::string> findings;
+  try {
+    SQLite::Statement check(db, "PRAGMA quick_check(" + std::to_string(kQuickCheckFindingsShown) + ")");
+    while (check.executeStep()) findings.push_back(check.getColumn(0).getString());
+  } catch (const SQLite::Exception& e) {
+    findings.push_back(e.what());
+  }
+  return findings;
+}
+
+// quick_check reads every page: seconds on a journal of millions of rows, and
+// every thread of the daemon opens its own connection. So a process checks a
+// file once, on its first open; the later opens share the verdict. (Damage
+// that appears later surfaces as SQLITE_CORRUPT on the page concerned.)
+void check_integrity_once_per_process(const std::string& path, SQLite::Database& db) {
+  static std::mutex mutex;
+  static std::set<std::string> checked;
+  std::error_code ignored;
+  std::string key = std::filesystem::weakly_canonical(path, ignored).string();
+  if (key.empty()) key = path;
+
+  std::lock_guard lock(mutex);
+  if (checked.count(key) != 0) return;
+  const std::vector<std::string> findings = quick_check(db);
+  if (findings.size() == 1 && findings.front() == "ok") {
+    checked.insert(key);
+    return;
+  }
+  std::string text;
+  for (const auto& finding : findings) text += (text.empty() ? "" : "; ") + finding;
+  throw Error("journal " + path + " is damaged: SQLite's quick_check reports: " + text +
+              ". gapless never repairs or resets a journal; the file is left as it is. Keep a copy, then "
+              "restore a backup, or salvage it (sqlite3 " + path + " .recover), or move it aside to start an "
+              "empty journal (its undelivered messages would then not be sent)");
+}
+
+void use_wal(const std::string& path, SQLite::Database& db) {
+  const std::string mode = db.execAndGet("PRAGMA journal_mode = WAL").getString();
+  if (mode != "wal")
+    throw Error("journal " + path + ": open: SQLite refused WAL mode (journal_mode is \"" + mode +
+                "\"); the journal must be on a local file system");
+}
+
+// Invariant 1: forward only, one version per transaction. Another process may
+// be migrating the same file: the version is read again under the write lock.
+void migrate(const std::string& path, SQLite::Database& db) {
+  for (;;) {
+    auto transaction = begin_write(db, Durability::full);
+    const int64_t version = read_user_version(db);
+    if (version >= kSchemaVersion) return;  // rolls back an empty transaction
+    if (version == 0) db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
+    db.exec(kMigrations[static_cast<size_t>(version)]);
+    db.exec("PRAGMA user_version = " + std::to_string(version + 1));
+    transaction.commit();
+    spdlog::info("journal: migrated path={} from_version={} to_version={}", path, version, version + 1);
+  }
+}
+
+void register_sinks(SQLite::Database& db, const std::vector<std::string>& sinks, const std::string& path) {
+  for (const auto& sink : sinks)
+    if (sink.empty()) throw Error("journal " + path + ": open: a sink name is empty");
+  if (sinks.empty()) return;
+  auto transaction = begin_write(db, Durability::full);
+  SQLite::Statement insert(db, kSqlRegisterSink);
+  const int64_t now = unix_now_ms();
+  for (const auto& sink : sinks) {
+    insert.reset();
+    insert.bind(1, sink);
+    insert.bind(2, now);
+    if (insert.exec() > 0) spdlog::info("journal: registered sink path={} sink={}", path, sink);
+  }
+  transaction.commit();
+}
+
+std::vector<ParkedDestination> read_parked_destinations(SQLite::Database& db, std::optional<std::string_view> sink) {
+  SQLite::Statement query(db, kSqlParkedDestinations);
+  if (!is_all(sink)) query.bind(1, std::string(*sink));
+  std::vector<ParkedDestination> parked;
+  while (query.executeStep()) {
+    ParkedDestination p;
+    p.sink = query.getColumn(0).getString();
+    p.destination = query.getColumn(1).getString();
+    p.reason = query.getColumn(2).getString();
+    p.parked_at_ms = query.getColumn(3).getInt64();
+    p.next_retry_ms = query.getColumn(4).getInt64();
+    p.attempts = query.getColumn(5).getInt64();
+    parked.push_back(std::move(p));
+  }
+  return parked;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The cache: prepared statements of the frequent operations and the ids of
+// sinks. Sinks are never deleted (invariant 3), so an id once read stays true.
+// Destination ids are cached per append batch only: a destination inserted
+// by a transaction that then rolls back must not outlive it here.
+
+struct Journal::Cache {
+  explicit Cache(SQLite::Database& database)
+      : db(database),
+        sink_id(db, kSqlSinkId),
+        all_sink_ids(db, kSqlAllSinkIds),
+        destination_id(db, kSqlDestinationId),
+        insert_destination(db, kSqlInsertDestination),
+        insert_message(db, kSqlInsertMessage),
+        last_message_id(db, kSqlLastMessageId),
+        insert_deliveries(db, kSqlInsertDeliveries),
+        claim_ids(db, kSqlClaimIds),
+        claim_row(db, kSqlClaimRow),
+        mark_delivered(db, kSqlMarkDelivered),
+        status_counts(db, kSqlStatusCounts),
+        oldest_in_state(db, kSqlOldestInState),
+        journaled_ms(db, kSqlJournaledMs) {}
+
+  std::optional<int64_t> find_sink(std::string_view name) {
+    if (auto it = sink_ids.find(name); it != sink_ids.end()) return it->second;
+    Borrowed query(sink_id);
+    query->bind(1, std::string(name));
+    if (!query->executeStep()) return std::nullopt;
+    const int64_t id = query->getColumn(0).getInt64();
+    sink_ids.emplace(std::string(name), id);
+    return id;
+  }
+
+  std::vector<int64_t> registered_sinks() {
+    Borrowed query(all_sink_ids);
+    std::vector<int64_t> ids;
+    while (query->executeStep()) ids.push_back(query->getColumn(0).getInt64());
+    return ids;
+  }
+
+  std::optional<int64_t> find_destination(std::string_view name) {
+    Borrowed query(destination_id);
+    query->bind(1, std::string(name));
+    if (!query->executeStep()) return std::nullopt;
+    return query->getColumn(0).getInt64();
+  }
+
+  // Inside a write transaction.
+  int64_t intern_destination(std::string_view name) {
+    if (auto id = find_destination(name)) return *id;
+    Borrowed insert(insert_destination);
+    insert->bind(1, std::string(name));
+    insert->exec();
+    return db.getLastInsertRowid();
+  }
+
+  // The journal time of the oldest pending or parked message of (sink,
+  // destination): two seeks for the smallest id in each state, as one seek
+  // for "state IN (0, 2)" would give up the min() shortcut and read the whole
+  // backlog. Ids grow with journal time (invariant 10), so the smaller id is
+  // the older message.
+  std::optional<int64_t> oldest_undelivered_ms(int64_t sink, int64_t destination) {
+    std::optional<int64_t> oldest_id;
+    for (const int state : {kPending, kParked}) {
+      Borrowed query(oldest_in_state);
+      query->bind(1, sink);
+      query->bind(2, destination);
+      query->bind(3, state);
+      if (query->executeStep() && !query->isColumnNull(0)) {
+        const int64_t id = query->getColumn(0).getInt64();
+        if (!oldest_id || id < *oldest_id) oldest_id = id;
+      }
+    }
+    if (!oldest_id) return std::nullopt;
+    Borrowed query(journaled_ms);
+    query->bind(1, *oldest_id);
+    if (!query->executeStep()) return std::nullopt;
+    return query->getColumn(0).getInt64();
+  }
+
+  SQLite::Database& db;
+  SQLite::Statement sink_id, all_sink_ids, destination_id, insert_destination;
+  SQLite::Statement insert_message, last_message_id, insert_deliveries;
+  SQLite::Statement claim_ids, claim_row, mark_delivered;
+  SQLite::Statement status_counts, oldest_in_state, journaled_ms;
+  std::map<std::string, int64_t, std::less<>> sink_ids;
+};
+
+Journal::Journal(std::string path, std::unique_ptr<SQLite::Database> db)
+    : path_(std::move(path)), db_(std::move(db)), cache_(std::make_unique<Cache>(*db_)) {}
+
+Journal::~Journal() = default;
+
+std::unique_ptr<Journal> Journal::open(const std::string& path, const std::vector<std::string>& sinks,
+                                       bool check_integrity) {
+  return guarded(path, "open", "", [&] {
+    auto db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, kBusyTimeoutMs);
+    // Reads only, until the file is known to be ours, current and sound.
+    const FileIdentity identity = read_identity(*db);
+    refuse_foreign_or_newer(path, identity);
+    if (identity.is_fresh())
+      db->exec("PRAGMA auto_vacuum = INCREMENTAL");  // before the first table, or never
+    else if (check_integrity)
+      check_integrity_once_per_process(path, *db);
+    use_wal(path, *db);
+    db->exec("PRAGMA foreign_keys = ON");
+    migrate(path, *db);
+    register_sinks(*db, sinks, path);
+    spdlog::debug("journal: opened path={} schema_version={} sinks={}", path, kSchemaVersion, sinks.size());
+    return std::unique_ptr<Journal>(new Journal(path, std::move(db)));
+  });
+}
+
+int64_t Journal::sink_id(std::string_view sink) {
+  if (auto id = cache_->find_sink(sink)) return *id;
+  throw Error("journal " + path_ + ": no sink named \"" + std::string(sink) +
+              "\" is registered (sinks are registered when the daemon opens the journal with its configuration)");
+}
+
+AppendResult Journal::append(const std::vector<NewMessage>& messages) {
+  constexpr std::string_view kNothingAppended =
+      "nothing of this batch was written (appending it again is safe: gapless-ids already journaled are skipped)";
+  const auto invalid = [&](size_t index, const std::string& why) {
+    return Error(context(path_, "append") + "message " + std::to_string(index) + " of the batch " + why + "; " +
+                 std::string(kNothingAppended));
+  };
+
+  // Everything that can be refused without the database, before writing.
+  std::vector<std::string> headers(messages.size());
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const NewMessage& m = messages[i];
+    if (m.gapless_id.empty()) throw invalid(i, "has no gapless-id");
+    if (m.destination.empty()) throw invalid(i, "(gapless-id " + m.gapless_id + ") has no destination");
+    const int priority = static_cast<int>(m.priority);
+    if (priority < 0 || priority > 2)
+      throw invalid(i, "(gapless-id " + m.gapless_id + ") has an unknown priority " + std::to_string(priority));
+    if (m.body.size() > static_cast<size_t>(INT_MAX))
+      throw invalid(i, "(gapless-id " + m.gapless_id + ") has a body larger than 2 GiB");
+    try {
+      headers[i] = encode_headers(m.headers);
+    } catch (const Json::exception& e) {
+      throw invalid(i, "(gapless-id " + m.gapless_id + ") has a header that is not valid UTF-8: " + e.what());
+    }
+  }
+
+  return guarded(path_, "append", kNothingAppended, [&] {
+    AppendResult result;
+    if (messages.empty()) return result;
+    const int64_t now = unix_now_ms();
+    auto transaction = begin_write(*db_, Durability::full);
+    if (cache_->registered_sinks().empty())
+      throw Error(context(path_, "append") + "no sink is registered, so these messages would never be sent; " +
+                  std::string(kNothingAppended));
+    int64_t last_id_before = 0;
+    {
+      Borrowed query(cache_->last_message_id);
+      query->executeStep();
+      last_id_before = query->getColumn(0).getInt64();
+    }
+
+    std::unordered_map<std::string_view, int64_t> destination_ids;  // this batch's
+    for (size_t i = 0; i < messages.size(); ++i) {
+      const NewMessage& m = messages[i];
+      auto [destination, inserted] = destination_ids.try_emplace(m.destination);
+      if (inserted) destination->second = cache_->intern_destination(m.destination);
+
+      Borrowed insert(cache_->insert_message);
+      insert->bind(1, m.gapless_id);
+      insert->bind(2, destination->second);
+      insert->bind(3, headers[i]);
+      insert->bind(4, m.body.data(), static_cast<int>(m.body.size()));
+      insert->bind(5, static_cast<int>(m.priority));
+      if (m.request_id) insert->bind(6, *m.request_id); else insert->bind(6);
+      insert->bind(7, now);
+      if (insert->exec() == 0)  // invariant 2
+        ++result.duplicates;
+      else
+        ++result.appended;
+    }
+
+    if (result.appended > 0) {  // invariants 3 and 9
+      Borrowed deliveries(cache_->insert_deliveries);
+      deliveries->bind(1, last_id_before);
+      deliveries->bind(2, now);
+      deliveries->exec();
+    }
+    transaction.commit();
+    spdlog::debug("journal: appended path={} messages={} duplicates={}", path_, result.appended, result.duplicates);
+    return result;
+  });
+}
+
+std::vector<Message> Journal::claim(std::string_view sink, size_t max, const std::unordered_set<int64_t>& in_flight) {
+  return guarded(path_, "claim", "", [&] {
+    std::vector<Message> claimed;
+    if (max == 0) return claimed;
+    const int64_t sink_key = sink_id(sink);
+    auto snapshot = begin_read(*db_);
+
+    // Step 1: ids, from the covering index. Those in flight are still pending
+    // on disk, so read past them.
+    std::vector<int64_t> ids;
+    {
+      Borrowed query(cache_->claim_ids);
+      query->bind(1, sink_key);
+      query->bind(2, static_cast<int64_t>(max + in_flight.size()));
+      while (ids.size() < max && query->executeStep()) {
+        const int64_t id = query->getColumn(0).getInt64();
+        if (in_flight.count(id) == 0) ids.push_back(id);
+      }
+    }
+
+    // Step 2: the messages, by primary key, in claim order.
+    claimed.reserve(ids.size());
+    for (const int64_t id : ids) {
+      Borrowed row(cache_->claim_row);
+      row->bind(1, sink_key);
+      row->bind(2, id);
+      if (!row->executeStep()) continue;  // cannot happen inside one snapshot
+      Message m;
+      m.id = id;
+      m.gapless_id = row->getColumn(0).getString();
+      m.destination = row->getColumn(1).getString();
+      m.headers = decode_headers(row->getColumn(2).getString(), path_, id);
+      m.body = bytes_of(row->getColumn(3));
+      m.priority = static_cast<Priority>(row->getColumn(4).getInt());
+      if (!row->isColumnNull(5)) m.resend_request_id = row->getColumn(5).getInt64();
+      claimed.push_back(std::move(m));
+    }
+    snapshot.commit();
+    return claimed;
+  });
+}
+
+void Journal::mark_delivered(std::string_view sink, const std::vector<int64_t>& ids) {
+  guarded(path_, "mark_delivered",
+          "no delivery was recorded: these messages stay pending and will be sent again with the same gapless-id",
+          [&] {
+            if (ids.empty()) return;
+            const int64_t sink_key = sink_id(sink);
+            const std::string id_array = Json(ids).dump();
+            auto transaction = begin_write(*db_, Durability::normal);  // see DURABILITY
+            Borrowed update(cache_->mark_delivered);
+            update->bind(1, sink_key);
+            update->bind(2, id_array);
+            update->bind(3, unix_now_ms());
+            const int64_t marked = update->exec();
+            transaction.commit();
+            spdlog::debug("journal: delivered path={} sink={} messages={} unchanged={}", path_, sink,
+                          marked, static_cast<int64_t>(ids.size()) - marked);
+          });
+}
+
+void Journal::park_message(std::string_view sink, int64_t id, std::string_view reason) {
+  guarded(path_, "park_message", kNothingChanged, [&] {
+    const int64_t sink_key = sink_id(sink);
+    auto transaction = begin_write(*db_, Durability::full);
+    SQLite::Statement update(*db_, kSqlParkMessage);
+    update.bind(1, sink_key);
+    update.bind(2, id);
+    update.bind(3, std::string(reason));
+    update.bind(4, unix_now_ms());
+    const int parked = update.exec();
+    transaction.commit();
+    if (parked == 0)
+      spdlog::warn("journal: park_message found no pending row path={} sink={} message={}", path_, sink, id);
+    else
+      spdlog::warn("journal: parked message path={} sink={} message={} reason=\"{}\"", path_, sink, id, reason);
+  });
+}
+
+void Journal::park_destination(std::string_view sink, std::string_view destination, std::string_view reason,
+                               int64_t next_retry_ms) {
+  guarded(path_, "park_destination", kNothingChanged, [&] {
+    const int64_t sink_key = sink_id(sink);
+    const int64_t now = unix_now_ms();
+    auto transaction = begin_write(*db_, Durability::full);
+    const int64_t destination_id = cache_->intern_destination(destination);
+
+    SQLite::Statement upsert(*db_, kSqlUpsertParkedDestination);
+    upsert.bind(1, sink_key);
+    upsert.bind(2, destination_id);
+    upsert.bind(3, std::string(reason));
+    upsert.bind(4, now);
+    upsert.bind(5, next_retry_ms);
+    upsert.exec();
+
+    SQLite::Statement park(*db_, kSqlParkDestinationRows);  // invariant 9
+    park.bind(1, sink_key);
+    park.bind(2, destination_id);
+    park.bind(3, std::string(reason));
+    park.bind(4, now);
+    const int parked = park.exec();
+    transaction.commit();
+    spdlog::warn("journal: parked destination path={} sink={} destination={} messages={} next_retry_ms={} "
+                 "reason=\"{}\"",
+                 path_, sink, destination, parked, next_retry_ms, reason);
+  });
+}
+
+std::optional<int64_t> Journal::requeue_probe(std::string_view sink, std::string_view destination,
+                                              int64_t next_retry_ms) {
+  return guarded(path_, "requeue_probe", kNothingChanged, [&]() -> std::optional<int64_t> {
+    const int64_t sink_key = sink_id(sink);
+    auto transaction = begin_write(*db_, Durability::full);
+    const std::optional<int64_t> destination_id = cache_->find_destination(destination);
+    if (!destination_id) return std::nullopt;
+
+    SQLite::Statement candidate(*db_, kSqlProbeCandidate);
+    candidate.bind(1, sink_key);
+    candidate.bind(2, *destination_id);
+    std::optional<int64_t> probe;
+    if (candidate.executeStep()) probe = candidate.getColumn(0).getInt64();
+    candidate.reset();
+
+    if (probe) {
+      SQLite::Statement release(*db_, kSqlReleaseOne);
+      release.bind(1, sink_key);
+      release.bind(2, *probe);
+      release.bind(3, unix_now_ms());
+      release.exec();
+    }
+    SQLite::Statement next_retry(*db_, kSqlSetNextRetry);
+    next_retry.bind(1, sink_key);
+    next_retry.bind(2, *destination_id);
+    next_retry.bind(3, next_retry_ms);
+    next_retry.exec();
+    transaction.commit();
+    spdlog::info("journal: probe path={} sink={} destination={} message={} next_retry_ms={}", path_, sink,
+                 destination, probe ? std::to_string(*probe) : "none", next_retry_ms);
+    return probe;
+  });
+}
+
+int64_t Journal::retry_parked(std::optional<std::string_view> sink, std::optional<std::string_view> destination,
+                              bool record_request) {
+  return guarded(path_, "retry_parked", kNothingChanged, [&] {
+    auto transaction = begin_write(*db_, Durability::full);
+    const std::vector<int64_t> sinks =
+        is_all(sink) ? cache_->registered_sinks() : std::vector<int64_t>{sink_id(*sink)};
+    std::optional<int64_t> destination_id;
+    if (!is_all(destination)) {
+      destination_id = cache_->find_destination(*destination);
+      if (!destination_id)
+        throw Error(context(path_, "retry_parked") + "no message was ever journaled for destination \"" +
+                    std::string(*destination) + "\"; " + std::string(kNothingChanged));
+    }
+
+    const int64_t now = unix_now_ms();
+    int64_t released = 0;
+    for (const int64_t s : sinks) {  // invariant 9: the rows and their parked_destination together
+      SQLite::Statement unpark(*db_, destination_id ? kSqlUnparkDestination : kSqlUnparkDestinations);
+      SQLite::Statement release(*db_, destination_id ? kSqlReleaseSinkDestination : kSqlReleaseSink);
+      unpark.bind(1, s);
+      release.bind(1, s);
+      if (destination_id) {
+        unpark.bind(2, *destination_id);
+        release.bind(2, *destination_id);
+        release.bind(3, now);
+      } else {
+        release.bind(2, now);
+      }
+      unpark.exec();
+      released += release.exec();
+    }
+
+    if (record_request) {
+      Json arguments = Json::object();
+      arguments["sink"] = is_all(sink) ? Json(nullptr) : Json(std::string(*sink));
+      arguments["destination"] = is_all(destination) ? Json(nullptr) : Json(std::string(*destination));
+      SQLite::Statement record(*db_, kSqlRecordRequest);
+      record.bind(1, "retry-parked");
+      record.bind(2, now);
+      record.bind(3, operator_identity());
+      record.bind(4, arguments.dump());
+      record.bind(5, released);
+      record.exec();
+    }
+    transaction.commit();
+    spdlog::info("journal: retry parked path={} sink={} destination={} messages={} recorded={}", path_,
+                 is_all(sink) ? "*" : std::string(*sink), is_all(destination) ? "*" : std::string(*destination),
+                 released, record_request);
+    return released;
+  });
+}
+
+std::vector<ParkedDestination> Journal::parked_destinations(std::optional<std::string_view> sink) {
+  return guarded(path_, "parked_destinations", "", [&] { return read_parked_destinations(*db_, sink); });
+}
+
+std::vector<ParkedMessage> Journal::parked_messages(std::string_view sink, size_t max) {
+  return guarded(path_, "parked_messages", "", [&] {
+    const int64_t sink_key = sink_id(sink);
+    SQLite::Statement query(*db_, kSqlParkedMessages);
+    query.bind(1, sink_key);
+    query.bind(2, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
+    std::vector<ParkedMessage> parked;
+    while (query.executeStep()) {
+      ParkedMessage p;
+      p.id = query.getColumn(0).getInt64();
+      p.gapless_id = query.getColumn(1).getString();
+      p.destination = query.getColumn(2).getString();
+      p.reason = text_of(query.getColumn(3));
+      p.attempts = query.getColumn(4).getInt64();
+      p.updated_ms = query.getColumn(5).getInt64();
+      parked.push_back(std::move(p));
+    }
+    return parked;
+  });
+}
+
+std::vector<SinkStatus> Journal::status() {
+  return guarded(path_, "status", "", [&] {
+    struct Entry {
+      DestinationStatus status;
+      int64_t sink_id = 0;
+      int64_t destination_id = 0;
+    };
+    std::map<std::string, std::map<std::string, Entry>> sinks;  // sorted by sink, then destination
+    auto snapshot = begin_read(*db_);
+
+    SQLite::Statement all_sinks(*db_, kSqlStatusSinks);  // every sink, even one without messages
+    while (all_sinks.executeStep()) sinks[all_sinks.getColumn(0).getString()];
+
+    {
+      Borrowed counts(cache_->status_counts);  // invariant 7: counters, not rows
+      while (counts->executeStep()) {
+        Entry& entry = sinks[counts->getColumn(0).getString()][counts->getColumn(1).getString()];
+        entry.sink_id = counts->getColumn(2).getInt64();
+        entry.destination_id = counts->getColumn(3).getInt64();
+        const int64_t count = counts->getColumn(5).getInt64();
+        switch (counts->getColumn(4).getInt()) {
+          case kPending: entry.status.pending = count; break;
+          case kDelivered: entry.status.delivered = count; break;
+          case kParked: entry.status.parked = count; break;
+          default: break;  // excluded by the CHECK on delivery.state
+        }
+      }
+    }
+    for (ParkedDestination& parked : read_parked_destinations(*db_, std::nullopt))
+      sinks[parked.sink][parked.destination].status.parked_destination = std::move(parked);
+
+    std::vector<SinkStatus> result;
+    for (auto& [sink_name, destinations] : sinks) {
+      SinkStatus sink_status{sink_name, {}};
+      for (auto& [destination_name, entry] : destinations) {
+        DestinationStatus& s = entry.status;
+        if (s.pending + s.delivered + s.parked == 0 && !s.parked_destination) continue;  // e.g. all pruned
+        s.destination = destination_name;
+        if (s.pending + s.parked > 0) s.oldest_undelivered_ms = cache_->oldest_undelivered_ms(entry.sink_id, entry.destination_id);
+        sink_status.destinations.push_back(std::move(s));
+      }
+      result.push_back(std::move(sink_status));
+    }
+    snapshot.commit();
+    return result;
+  });
+}
+
+std::vector<std::string> Journal::explain_hot_paths() {
+  return guarded(path_, "explain_hot_paths", "", [&] {
+    std::vector<std::string> lines;
+    for (const HotPath& path : kHotPaths) {
+      SQLite::Statement plan(*db_, std::string("EXPLAIN QUERY PLAN ") + path.sql);
+      while (plan.executeStep()) lines.push_back(std::string(path.name) + ": " + plan.getColumn(3).getString());
+    }
+    return lines;
+  });
+}
+
+}  // namespace gapless::journal

@@ -1,1 +1,835 @@
+// The journal's promises, as a user of gapless would notice them: nothing
+// appended is lost or duplicated in the journal, claims come in the promised
+// order, parking holds back only what it should, counters tell the truth, and
+// a journal that is not ours, too new or damaged is refused untouched.
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "core/error.hpp"
+#include "journal/daemon_lock.hpp"
+#include "journal/journal.hpp"
+
+using Catch::Matchers::Contains;
+using gapless::journal::DaemonLock;
+using gapless::journal::Headers;
+using gapless::journal::Journal;
+using gapless::journal::Message;
+using gapless::journal::NewMessage;
+using gapless::journal::Priority;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A private directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "gapless-journal-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+NewMessage message(std::string gapless_id, std::string destination = "/topic/a", Priority priority = Priority::live) {
+  NewMessage m;
+  m.gapless_id = std::move(gapless_id);
+  m.destination = std::move(destination);
+  m.headers = {{"event-type", "throughput"}};
+  m.body = "{\"value\": 1}";
+  m.priority = priority;
+  return m;
+}
+
+// Appends `count` messages named "<prefix>-<i>" and returns their gapless-ids.
+std::vector<std::string> append_many(Journal& journal, const std::string& prefix, int count,
+                                     const std::string& destination = "/topic/a",
+                                     Priority priority = Priority::live) {
+  std::vector<NewMessage> batch;
+  std::vector<std::string> ids;
+  for (int i = 0; i < count; ++i) {
+    ids.push_back(prefix + "-" + std::to_string(i));
+    batch.push_back(message(ids.back(), destination, priority));
+  }
+  const auto result = journal.append(batch);
+  REQUIRE(result.appended == count);
+  return ids;
+}
+
+std::vector<std::string> gapless_ids(const std::vector<Message>& messages) {
+  std::vector<std::string> ids;
+  for (const auto& m : messages) ids.push_back(m.gapless_id);
+  return ids;
+}
+
+std::vector<int64_t> journal_ids(const std::vector<Message>& messages) {
+  std::vector<int64_t> ids;
+  for (const auto& m : messages) ids.push_back(m.id);
+  return ids;
+}
+
+std::vector<Message> claim_all(Journal& journal, const std::string& sink) { return journal.claim(sink, 1'000'000, {}); }
+
+// The status line of one destination, or zeros when status does not list it.
+gapless::journal::DestinationStatus status_of(Journal& journal, const std::string& sink,
+                                              const std::string& destination) {
+  for (const auto& s : journal.status())
+    if (s.sink == sink)
+      for (const auto& d : s.destinations)
+        if (d.destination == destination) return d;
+  return {};
+}
+
+int64_t count_rows(Journal& journal, const std::string& sql) { return journal.database().execAndGet(sql).getInt64(); }
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Refusals must name the file and leave it as it was.
+void require_refused_untouched(const std::string& path, const std::string& expected_words) {
+  const std::string before = read_file(path);
+  try {
+    Journal::open(path, {"cern"});
+    FAIL("the journal was opened");
+  } catch (const gapless::Error& e) {
+    CHECK_THAT(e.what(), Contains(path));
+    CHECK_THAT(e.what(), Contains(expected_words));
+  }
+  CHECK(read_file(path) == before);
+}
+
+}  // namespace
+
+TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapless's, at schema version 1",
+          "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  auto& db = journal->database();
+  CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
+  CHECK(db.execAndGet("PRAGMA auto_vacuum").getInt() == 2);  // incremental
+  CHECK(db.execAndGet("PRAGMA application_id").getInt64() == 0x47504c53);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 1);
+  CHECK(db.execAndGet("PRAGMA foreign_keys").getInt() == 1);
+  for (const char* table : {"sink", "destination", "request", "message", "delivery", "delivery_count",
+                            "parked_destination", "series", "coverage", "datapoint"})
+    CHECK(db.tableExists(table));
+}
+
+TEST_CASE("claims bring live data first, then backfill, then resends, each in journal order", "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  journal->append({message("b1", "/topic/a", Priority::backfill), message("l1"),
+                   message("r1", "/topic/a", Priority::resend)});
+  journal->append({message("l2", "/topic/b"), message("b2", "/topic/b", Priority::backfill)});
+
+  CHECK(gapless_ids(claim_all(*journal, "cern")) == std::vector<std::string>{"l1", "l2", "b1", "b2", "r1"});
+  CHECK(gapless_ids(journal->claim("cern", 3, {})) == std::vector<std::string>{"l1", "l2", "b1"});
+  CHECK(journal->claim("cern", 0, {}).empty());
+}
+
+TEST_CASE("a claimed message is the appended one: destination, headers in order, body bytes as they are",
+          "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  NewMessage m = message("id-1", "/topic/perfsonar.raw.throughput", Priority::backfill);
+  m.headers = {{"z-last", "1"}, {"a-first", "2"}, {"z-last", "again"}, {"empty", ""}, {"utf8", "d\xc3\xa9j\xc3\xa0"}};
+  m.body = std::string("\x00\x01\xff binary \n\r\x00", 14);
+  journal->append({m});
+
+  const auto claimed = claim_all(*journal, "cern");
+  REQUIRE(claimed.size() == 1);
+  CHECK(claimed[0].gapless_id == "id-1");
+  CHECK(claimed[0].destination == "/topic/perfsonar.raw.throughput");
+  CHECK(claimed[0].headers == m.headers);
+  CHECK(claimed[0].body == m.body);
+  CHECK(claimed[0].priority == Priority::backfill);
+  CHECK_FALSE(claimed[0].resend_request_id.has_value());
+  CHECK(claimed[0].id > 0);
+}
+
+TEST_CASE("a gapless-id already journaled is not journaled again, and is counted as a duplicate", "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern", "itb"});
+  auto first = journal->append({message("a"), message("b")});
+  CHECK(first.appended == 2);
+  CHECK(first.duplicates == 0);
+
+  journal->mark_delivered("cern", journal_ids(claim_all(*journal, "cern")));
+  auto second = journal->append({message("b"), message("c"), message("c"), message("a", "/topic/other")});
+  CHECK(second.appended == 1);
+  CHECK(second.duplicates == 3);
+
+  // The duplicates created no delivery rows: "b" stays delivered for cern.
+  CHECK(gapless_ids(claim_all(*journal, "cern")) == std::vector<std::string>{"c"});
+  CHECK(gapless_ids(claim_all(*journal, "itb")) == std::vector<std::string>{"a", "b", "c"});
+  CHECK(count_rows(*journal, "SELECT count(*) FROM message") == 3);
+  CHECK(status_of(*journal, "itb", "/topic/other").pending == 0);
+}
+
+TEST_CASE("claims skip the messages in flight, which stay pending on disk", "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  append_many(*journal, "m", 5);
+  const auto all = journal_ids(claim_all(*journal, "cern"));
+  REQUIRE(all.size() == 5);
+
+  std::unordered_set<int64_t> in_flight;
+  const auto first = journal->claim("cern", 2, in_flight);
+  CHECK(journal_ids(first) == std::vector<int64_t>{all[0], all[1]});
+  in_flight.insert(all[0]);
+  in_flight.insert(all[1]);
+  const auto second = journal->claim("cern", 2, in_flight);
+  CHECK(journal_ids(second) == std::vector<int64_t>{all[2], all[3]});
+  in_flight.insert(all[2]);
+  in_flight.insert(all[3]);
+  CHECK(journal_ids(journal->claim("cern", 10, in_flight)) == std::vector<int64_t>{all[4]});
+  in_flight.insert(all[4]);
+  CHECK(journal->claim("cern", 10, in_flight).empty());
+  CHECK(status_of(*journal, "cern", "/topic/a").pending == 5);
+
+  // A message in flight that got delivered meanwhile does not shorten a claim.
+  journal->mark_delivered("cern", {all[0]});
+  in_flight.erase(all[4]);
+  CHECK(journal_ids(journal->claim("cern", 10, in_flight)) == std::vector<int64_t>{all[4]});
+}
+
+TEST_CASE("mark_delivered settles messages for one sink only, once, and status counts them", "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern", "itb"});
+  append_many(*journal, "a", 4, "/topic/a");
+  append_many(*journal, "b", 2, "/topic/b");
+  const auto claimed = journal_ids(journal->claim("cern", 3, {}));
+
+  journal->mark_delivered("cern", claimed);
+  journal->mark_delivered("cern", claimed);  // receipts can be replayed: no change
+  journal->mark_delivered("cern", {});
+
+  CHECK(status_of(*journal, "cern", "/topic/a").delivered == 3);
+  CHECK(status_of(*journal, "cern", "/topic/a").pending == 1);
+  CHECK(status_of(*journal, "cern", "/topic/b").pending == 2);
+  CHECK(status_of(*journal, "itb", "/topic/a").pending == 4);
+  CHECK(status_of(*journal, "itb", "/topic/a").delivered == 0);
+  CHECK(claim_all(*journal, "cern").size() == 3);
+  CHECK(claim_all(*journal, "itb").size() == 6);
+  CHECK(count_rows(*journal, "SELECT count(*) FROM delivery WHERE state = 1 AND delivered_ms IS NOT NULL") == 3);
+}
+
+TEST_CASE("status reports the journal time of the oldest undelivered message, and none once all is delivered",
+          "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  append_many(*journal, "a", 3);
+  auto& db = journal->database();
+  db.exec("UPDATE message SET journaled_ms = 1000 + id");  // distinct times, in journal order
+  const auto ids = journal_ids(claim_all(*journal, "cern"));
+
+  CHECK(status_of(*journal, "cern", "/topic/a").oldest_undelivered_ms == 1000 + ids[0]);
+  journal->mark_delivered("cern", {ids[0]});
+  journal->park_message("cern", ids[2], "too large");
+  CHECK(status_of(*journal, "cern", "/topic/a").oldest_undelivered_ms == 1000 + ids[1]);
+  journal->mark_delivered("cern", {ids[1]});
+  CHECK(status_of(*journal, "cern", "/topic/a").oldest_undelivered_ms == 1000 + ids[2]);  // parked counts
+  journal->mark_delivered("cern", {ids[2]});
+  CHECK_FALSE(status_of(*journal, "cern", "/topic/a").oldest_undelivered_ms.has_value());
+}
+
+namespace {
+
+struct Counts {
+  std::array<int64_t, 3> by_state{};  // pending, delivered, parked
+  std::optional<int64_t> oldest_undelivered_ms;
+  bool operator==(const Counts&) const = default;
+};
+using CountsBySinkDestination = std::map<std::pair<std::string, std::string>, Counts>;
+
+CountsBySinkDestination counts_from_status(Journal& journal) {
+  CountsBySinkDestination counts;
+  for (const auto& s : journal.status())
+    for (const auto& d : s.destinations) {
+      if (d.pending + d.delivered + d.parked == 0) continue;
+      counts[{s.sink, d.destination}] = Counts{{d.pending, d.delivered, d.parked}, d.oldest_undelivered_ms};
+    }
+  return counts;
+}
+
+CountsBySinkDestination counts_from_rows(Journal& journal) {
+  CountsBySinkDestination counts;
+  SQLite::Statement rows(journal.database(),
+                         "SELECT sink.name, destination.name, delivery.state, count(*) FROM delivery "
+                         "JOIN sink ON sink.id = delivery.sink_id "
+                         "JOIN destination ON destination.id = delivery.destination_id GROUP BY 1, 2, 3");
+  while (rows.executeStep())
+    counts[{rows.getColumn(0).getString(), rows.getColumn(1).getString()}].by_state.at(rows.getColumn(2).getInt()) =
+        rows.getColumn(3).getInt64();
+  SQLite::Statement oldest(journal.database(),
+                           "SELECT sink.name, destination.name, message.journaled_ms FROM "
+                           "(SELECT sink_id, destination_id, min(message_id) AS oldest FROM delivery "
+                           " WHERE state IN (0, 2) GROUP BY 1, 2) AS undelivered "
+                           "JOIN sink ON sink.id = undelivered.sink_id "
+                           "JOIN destination ON destination.id = undelivered.destination_id "
+                           "JOIN message ON message.id = undelivered.oldest");
+  while (oldest.executeStep())
+    counts[{oldest.getColumn(0).getString(), oldest.getColumn(1).getString()}].oldest_undelivered_ms =
+        oldest.getColumn(2).getInt64();
+  return counts;
+}
+
+}  // namespace
+
+TEST_CASE("status counters equal a count of the rows after any sequence of operations (property)", "[journal]") {
+  const std::vector<std::string> sinks = {"s0", "s1", "s2"};
+  const std::vector<std::string> destinations = {"/topic/d0", "/topic/d1", "/topic/d2", "/topic/d3"};
+
+  for (const unsigned seed : {1u, 2u, 3u, 4u}) {
+    INFO("seed " << seed);
+    TempDir dir;
+    auto journal = Journal::open(dir.file("j.db"), sinks);
+    std::mt19937 random(seed);
+    const auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(random); };
+    std::map<std::string, std::unordered_set<int64_t>> in_flight;
+    std::set<std::pair<std::string, int64_t>> probes;
+
+    for (int step = 0; step < 300; ++step) {
+      const std::string& sink = sinks[pick(sinks.size())];
+      const std::string& destination = destinations[pick(destinations.size())];
+      auto& flying = in_flight[sink];
+      switch (pick(8)) {
+        case 0:
+        case 1: {  // append, with duplicates from a small pool of ids
+          std::vector<NewMessage> batch;
+          for (size_t i = 0, n = 1 + pick(12); i < n; ++i)
+            batch.push_back(message("g" + std::to_string(pick(400)), destinations[pick(destinations.size())],
+                                    static_cast<Priority>(pick(3))));
+          const auto result = journal->append(batch);
+          CHECK(result.appended + result.duplicates == static_cast<int64_t>(batch.size()));
+          break;
+        }
+        case 2: {  // claim: in order, nothing in flight, nothing of a parked destination but probes
+          const auto claimed = journal->claim(sink, 1 + pick(15), flying);
+          std::set<std::string> parked;
+          for (const auto& p : journal->parked_destinations(sink)) parked.insert(p.destination);
+          for (size_t i = 0; i < claimed.size(); ++i) {
+            CHECK(flying.count(claimed[i].id) == 0);
+            if (parked.count(claimed[i].destination) != 0) CHECK(probes.count({sink, claimed[i].id}) == 1);
+            if (i > 0)
+              CHECK(std::pair(claimed[i - 1].priority, claimed[i - 1].id) <
+                    std::pair(claimed[i].priority, claimed[i].id));
+            flying.insert(claimed[i].id);
+          }
+          break;
+        }
+        case 3: {  // receipts for some in flight; the sender forgets others (back to pending)
+          std::vector<int64_t> settled;
+          for (const int64_t id : flying)
+            if (pick(3) != 0) settled.push_back(id);
+          journal->mark_delivered(sink, settled);
+          flying.clear();
+          break;
+        }
+        case 4:  // one in flight refused on its own
+          if (!flying.empty()) {
+            const int64_t id = *flying.begin();
+            journal->park_message(sink, id, "too large");
+            flying.erase(id);
+          }
+          break;
+        case 5:
+          journal->park_destination(sink, destination, "not authorized", 1000 + step);
+          break;
+        case 6:
+          if (auto probe = journal->requeue_probe(sink, destination, 2000 + step)) probes.insert({sink, *probe});
+          break;
+        case 7:
+          switch (pick(3)) {
+            case 0: journal->retry_parked(std::nullopt, std::nullopt, pick(2) == 0); break;
+            case 1: journal->retry_parked(sink, std::nullopt, pick(2) == 0); break;
+            default: journal->retry_parked(std::nullopt, destination, pick(2) == 0); break;
+          }
+          break;
+      }
+      if (step % 20 == 0) REQUIRE(counts_from_status(*journal) == counts_from_rows(*journal));
+    }
+    REQUIRE(counts_from_status(*journal) == counts_from_rows(*journal));
+    CHECK(count_rows(*journal, "SELECT count(*) FROM delivery_count WHERE count < 0") == 0);
+  }
+}
+
+TEST_CASE("a parked destination holds back its messages for that sink only; other destinations flow",
+          "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern", "itb"});
+  append_many(*journal, "x", 3, "/topic/x");
+  append_many(*journal, "y", 2, "/topic/y");
+
+  journal->park_destination("cern", "/topic/x", "User guest is not authorized to write to: topic://x", 5000);
+
+  const auto x = status_of(*journal, "cern", "/topic/x");
+  CHECK(x.pending == 0);
+  CHECK(x.parked == 3);
+  REQUIRE(x.parked_destination.has_value());
+  CHECK(x.parked_destination->reason == "User guest is not authorized to write to: topic://x");
+  CHECK(x.parked_destination->next_retry_ms == 5000);
+  CHECK(x.parked_destination->attempts == 1);
+  CHECK(gapless_ids(claim_all(*journal, "cern")) == std::vector<std::string>{"y-0", "y-1"});
+  CHECK(claim_all(*journal, "itb").size() == 5);  // the other sink is not concerned
+
+  SECTION("later appends arrive parked, with the destination's reason") {
+    append_many(*journal, "x-late", 2, "/topic/x");
+    CHECK(status_of(*journal, "cern", "/topic/x").parked == 5);
+    CHECK(status_of(*journal, "itb", "/topic/x").pending == 5);
+    CHECK(gapless_ids(claim_all(*journal, "cern")) == std::vector<std::string>{"y-0", "y-1"});
+    CHECK(count_rows(*journal, "SELECT count(*) FROM delivery WHERE state = 2 AND reason LIKE '%not authorized%'") ==
+          5);
+    CHECK(journal->parked_messages("cern", 100).empty());  // parked with their destination, not on their own
+  }
+
+  SECTION("parking it again counts one more attempt and moves the next retry") {
+    journal->park_destination("cern", "/topic/x", "still not authorized", 9000);
+    const auto parked = journal->parked_destinations("cern");
+    REQUIRE(parked.size() == 1);
+    CHECK(parked[0].sink == "cern");
+    CHECK(parked[0].destination == "/topic/x");
+    CHECK(parked[0].attempts == 2);
+    CHECK(parked[0].next_retry_ms == 9000);
+    CHECK(parked[0].reason == "still not authorized");
+    CHECK(parked[0].parked_at_ms == x.parked_destination->parked_at_ms);
+    CHECK(journal->parked_destinations("itb").empty());
+    CHECK(journal->parked_destinations().size() == 1);
+  }
+}
+
+TEST_CASE("requeue_probe releases the oldest message parked with its destination, and only that one",
+          "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  append_many(*journal, "x", 4, "/topic/x");
+  const auto ids = journal_ids(claim_all(*journal, "cern"));
+  journal->park_message("cern", ids[0], "message too large");  // parked on its own: never a probe
+  journal->park_destination("cern", "/topic/x", "not authorized", 1000);
+
+  const auto probe = journal->requeue_probe("cern", "/topic/x", 2000);
+  REQUIRE(probe.has_value());
+  CHECK(*probe == ids[1]);
+  CHECK(journal_ids(claim_all(*journal, "cern")) == std::vector<int64_t>{ids[1]});
+  const auto x = status_of(*journal, "cern", "/topic/x");
+  CHECK(x.pending == 1);
+  CHECK(x.parked == 3);
+  REQUIRE(x.parked_destination.has_value());  // the destination stays parked
+  CHECK(x.parked_destination->next_retry_ms == 2000);
+
+  SECTION("a refused probe is parked again with one more attempt") {
+    journal->park_destination("cern", "/topic/x", "not authorized", 3000);
+    CHECK(claim_all(*journal, "cern").empty());
+    CHECK(journal->parked_destinations("cern").at(0).attempts == 2);
+    CHECK(journal->requeue_probe("cern", "/topic/x", 4000) == ids[1]);
+  }
+
+  SECTION("a delivered probe lets the sender release the destination") {
+    journal->mark_delivered("cern", {*probe});
+    CHECK(journal->retry_parked("cern", "/topic/x", false) == 3);  // the too-large one is retried too
+    CHECK(journal->parked_destinations().empty());
+  }
+
+  SECTION("nothing to probe") {
+    CHECK_FALSE(journal->requeue_probe("cern", "/topic/never-seen", 5000).has_value());
+    append_many(*journal, "y", 1, "/topic/y");
+    journal->park_destination("cern", "/topic/y", "not authorized", 1000);
+    CHECK(journal->requeue_probe("cern", "/topic/y", 5000).has_value());
+    CHECK_FALSE(journal->requeue_probe("cern", "/topic/y", 5000).has_value());  // its only message is out
+  }
+}
+
+TEST_CASE("retry_parked releases parked messages by sink and destination, and records the operator's request",
+          "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern", "itb"});
+  append_many(*journal, "x", 3, "/topic/x");
+  append_many(*journal, "y", 2, "/topic/y");
+  journal->park_destination("cern", "/topic/x", "not authorized", 1000);
+  journal->park_destination("itb", "/topic/x", "not authorized", 1000);
+  const auto y = journal_ids(claim_all(*journal, "cern"));
+  REQUIRE(y.size() == 2);
+  journal->park_message("cern", y[0], "too large");  // cern parked: x-0..2, y-0
+
+  const auto requests = [&] { return count_rows(*journal, "SELECT count(*) FROM request"); };
+
+  SECTION("everything") {
+    CHECK(journal->retry_parked(std::nullopt, std::nullopt, true) == 7);
+    CHECK(journal->parked_destinations().empty());
+    CHECK(claim_all(*journal, "cern").size() == 5);
+    CHECK(claim_all(*journal, "itb").size() == 5);
+    SQLite::Statement request(journal->database(),
+                              "SELECT kind, created_by, arguments, state, messages, created_ms FROM request");
+    REQUIRE(request.executeStep());
+    CHECK(request.getColumn(0).getString() == "retry-parked");
+    CHECK_THAT(request.getColumn(1).getString(), Contains("@"));
+    CHECK(request.getColumn(2).getString() == R"({"destination":null,"sink":null})");
+    CHECK(request.getColumn(3).getString() == "done");
+    CHECK(request.getColumn(4).getInt64() == 7);
+    CHECK(request.getColumn(5).getInt64() > 0);
+    CHECK_FALSE(request.executeStep());
+  }
+
+  SECTION("one sink") {
+    CHECK(journal->retry_parked("cern", std::nullopt, true) == 4);
+    CHECK(journal->parked_destinations("cern").empty());
+    CHECK(journal->parked_destinations("itb").size() == 1);
+    CHECK(status_of(*journal, "itb", "/topic/x").parked == 3);
+    CHECK(claim_all(*journal, "cern").size() == 5);
+    CHECK(journal->database().execAndGet("SELECT arguments FROM request").getString() ==
+          R"({"destination":null,"sink":"cern"})");
+  }
+
+  SECTION("one destination, every sink") {
+    CHECK(journal->retry_parked(std::nullopt, "/topic/x", true) == 6);
+    CHECK(journal->parked_destinations().empty());
+    CHECK(status_of(*journal, "cern", "/topic/y").parked == 1);  // y-0 stays parked on its own
+    CHECK(status_of(*journal, "itb", "/topic/x").pending == 3);
+  }
+
+  SECTION("one sink and destination, not recorded (a successful probe)") {
+    CHECK(journal->retry_parked("cern", "/topic/y", false) == 1);
+    CHECK(journal->parked_messages("cern", 10).empty());
+    CHECK(journal->parked_destinations().size() == 2);
+    CHECK(requests() == 0);
+  }
+
+  SECTION("unknown names are refused, not taken for 'nothing parked'") {
+    CHECK_THROWS_WITH(journal->retry_parked("cerm", std::nullopt, true), Contains("cerm"));
+    CHECK_THROWS_WITH(journal->retry_parked(std::nullopt, "/topic/typo", true), Contains("/topic/typo"));
+    CHECK(requests() == 0);
+    CHECK(journal->parked_destinations().size() == 2);
+  }
+}
+
+TEST_CASE("park_message parks one message with its reason; the rest of its destination flows", "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  append_many(*journal, "m", 3);
+  const auto ids = journal_ids(claim_all(*journal, "cern"));
+
+  journal->park_message("cern", ids[1], "message larger than the sink's maximum (2 MB)");
+  const auto parked = journal->parked_messages("cern", 10);
+  REQUIRE(parked.size() == 1);
+  CHECK(parked[0].id == ids[1]);
+  CHECK(parked[0].gapless_id == "m-1");
+  CHECK(parked[0].destination == "/topic/a");
+  CHECK(parked[0].reason == "message larger than the sink's maximum (2 MB)");
+  CHECK(parked[0].attempts == 1);
+  CHECK(parked[0].updated_ms > 0);
+  CHECK(journal_ids(claim_all(*journal, "cern")) == std::vector<int64_t>{ids[0], ids[2]});
+  CHECK(status_of(*journal, "cern", "/topic/a").parked == 1);
+  CHECK(journal->parked_destinations().empty());
+
+  journal->mark_delivered("cern", {ids[0]});
+  journal->park_message("cern", ids[0], "late refusal");  // a delivered message stays delivered
+  CHECK(status_of(*journal, "cern", "/topic/a").delivered == 1);
+  CHECK(journal->parked_messages("cern", 0).empty());
+}
+
+TEST_CASE("state survives closing and reopening; nothing stays in flight", "[journal]") {
+  TempDir dir;
+  const std::string path = dir.file("j.db");
+  std::vector<int64_t> ids;
+  {
+    auto journal = Journal::open(path, {"cern"});
+    append_many(*journal, "a", 4, "/topic/a");
+    append_many(*journal, "x", 2, "/topic/x");
+    ids = journal_ids(journal->claim("cern", 3, {}));  // in flight when the process dies
+    journal->mark_delivered("cern", {ids[0]});
+    journal->park_destination("cern", "/topic/x", "not authorized", 7000);
+  }
+  auto journal = Journal::open(path, {"cern"});
+  CHECK(journal_ids(journal->claim("cern", 2, {})) == std::vector<int64_t>{ids[1], ids[2]});
+  CHECK(status_of(*journal, "cern", "/topic/a").delivered == 1);
+  CHECK(status_of(*journal, "cern", "/topic/a").pending == 3);
+  CHECK(status_of(*journal, "cern", "/topic/x").parked == 2);
+  CHECK(journal->parked_destinations().at(0).next_retry_ms == 7000);
+  CHECK(journal->append({message("a-0")}).duplicates == 1);
+}
+
+TEST_CASE("a sink registered later receives the messages appended from then on", "[journal]") {
+  TempDir dir;
+  const std::string path = dir.file("j.db");
+  append_many(*Journal::open(path, {"cern"}), "old", 2);
+  auto journal = Journal::open(path, {"cern", "itb"});
+  append_many(*journal, "new", 1);
+  CHECK(claim_all(*journal, "cern").size() == 3);
+  CHECK(gapless_ids(claim_all(*journal, "itb")) == std::vector<std::string>{"new-0"});
+  // Left out of the configuration, a sink stays registered: nothing is silently dropped for it.
+  append_many(*Journal::open(path, {"itb"}), "newer", 1);
+  CHECK(claim_all(*journal, "cern").size() == 4);
+}
+
+TEST_CASE("a batch with an invalid message writes nothing and names the message", "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  NewMessage no_id = message("");
+  NewMessage no_destination = message("c", "");
+  NewMessage bad_header = message("d");
+  bad_header.headers = {{"name", "\xff\xfe not utf-8"}};
+
+  CHECK_THROWS_WITH(journal->append({message("a"), no_id, message("b")}),
+                    Contains("message 1 of the batch has no gapless-id") && Contains("nothing of this batch"));
+  CHECK_THROWS_WITH(journal->append({message("a"), message("b"), no_destination}),
+                    Contains("message 2") && Contains("no destination"));
+  CHECK_THROWS_WITH(journal->append({bad_header}), Contains("message 0") && Contains("not valid UTF-8"));
+  CHECK(count_rows(*journal, "SELECT count(*) FROM message") == 0);
+  CHECK(count_rows(*journal, "SELECT count(*) FROM destination") == 0);
+  CHECK(journal->status().at(0).destinations.empty());
+  CHECK(journal->append({message("a"), message("b")}).appended == 2);  // the ids were not taken
+}
+
+TEST_CASE("appending with no sink registered is refused: those messages would never be sent", "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {});
+  CHECK_THROWS_WITH(journal->append({message("a")}), Contains("no sink is registered"));
+  CHECK(count_rows(*journal, "SELECT count(*) FROM message") == 0);
+}
+
+TEST_CASE("an unknown sink is named in the error", "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  CHECK_THROWS_WITH(journal->claim("nowhere", 10, {}), Contains("nowhere") && Contains(dir.file("j.db")));
+  CHECK_THROWS_WITH(journal->mark_delivered("nowhere", {1}), Contains("nowhere"));
+}
+
+TEST_CASE("a full disk refuses the batch with a clear message and keeps what is journaled", "[journal]") {
+  TempDir dir;
+  const std::string path = dir.file("j.db");
+  auto journal = Journal::open(path, {"cern"});
+  append_many(*journal, "kept", 10);
+  auto& db = journal->database();
+  // SQLite reports a database at its page limit exactly as a full disk.
+  const int64_t pages = db.execAndGet("PRAGMA page_count").getInt64();
+  db.exec("PRAGMA max_page_count = " + std::to_string(pages));
+
+  std::vector<NewMessage> big;
+  for (int i = 0; i < 50; ++i) {
+    big.push_back(message("big-" + std::to_string(i)));
+    big.back().body.assign(16 * 1024, 'v');
+  }
+  CHECK_THROWS_WITH(journal->append(big), Contains("journal " + path + ": append: the disk is full") &&
+                                              Contains("nothing of this batch was written"));
+  CHECK(count_rows(*journal, "SELECT count(*) FROM message") == 10);
+  CHECK(status_of(*journal, "cern", "/topic/a").pending == 10);
+  journal->mark_delivered("cern", journal_ids(journal->claim("cern", 4, {})));  // draining goes on
+  CHECK(status_of(*journal, "cern", "/topic/a").delivered == 4);
+
+  db.exec("PRAGMA max_page_count = 1000000");
+  CHECK(journal->append(big).appended == 50);
+  CHECK(db.execAndGet("PRAGMA quick_check").getString() == "ok");
+}
+
+TEST_CASE("a journal written by a newer gapless is refused, naming both versions", "[journal]") {
+  TempDir dir;
+  const std::string path = dir.file("j.db");
+  Journal::open(path, {"cern"});
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("PRAGMA user_version = 7");
+  }
+  require_refused_untouched(path, "schema version 7, newer than version 1");
+}
+
+TEST_CASE("another program's SQLite database, or a file that is no database, is refused untouched", "[journal]") {
+  TempDir dir;
+  const std::string path = dir.file("other.db");
+
+  SECTION("another application_id") {
+    {
+      SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      db.exec("PRAGMA application_id = 1234; CREATE TABLE t(x)");
+    }
+    require_refused_untouched(path, "is not a gapless journal: its SQLite application_id is 0x000004d2");
+  }
+  SECTION("no application_id, but tables") {
+    {
+      SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      db.exec("CREATE TABLE message(x)");
+    }
+    require_refused_untouched(path, "is not a gapless journal");
+  }
+  SECTION("not a database at all") {
+    std::ofstream(path) << std::string(8192, 'x');
+    require_refused_untouched(path, "not a SQLite database");
+  }
+}
+
+TEST_CASE("a damaged journal is refused with the integrity check's findings, and left as it is", "[journal]") {
+  TempDir dir;
+  const std::string path = dir.file("j.db");
+  {
+    auto journal = Journal::open(path, {"cern"});
+    for (int batch = 0; batch < 10; ++batch) {
+      std::vector<NewMessage> messages;
+      for (int i = 0; i < 100; ++i) {
+        messages.push_back(message("m-" + std::to_string(batch) + "-" + std::to_string(i)));
+        messages.back().body.assign(300, static_cast<char>('a' + i % 26));
+      }
+      journal->append(messages);
+    }
+  }
+  const auto size = fs::file_size(path);
+  constexpr size_t kPage = 4096;
+  REQUIRE(size > 100 * kPage);
+  {
+    // Three pages in the middle of the file become garbage, as a bad disk block would.
+    std::fstream file(path, std::ios::binary | std::ios::in | std::ios::out);
+    file.seekp(static_cast<std::streamoff>(size / 2 / kPage * kPage));
+    const std::string garbage(3 * kPage, '\x5a');
+    file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  require_refused_untouched(path, "is damaged");
+  CHECK_THROWS_WITH(Journal::open(path, {"cern"}), Contains("quick_check") || Contains("SQLITE_CORRUPT"));
+}
+
+TEST_CASE("one daemon per journal: a second lock is refused with the holder's pid, until the first is gone",
+          "[journal]") {
+  TempDir dir;
+  const std::string path = dir.file("j.db");
+  {
+    DaemonLock first(path);
+    CHECK_THROWS_WITH(DaemonLock{path}, Contains("journal " + path + " is in use by another gapless daemon (pid " +
+                                                 std::to_string(::getpid()) + ")"));
+  }
+  CHECK_NOTHROW(DaemonLock{path});
+  CHECK_THROWS_WITH(DaemonLock{dir.file("missing-dir/j.db")}, Contains("missing-dir/j.db.lock"));
+}
+
+TEST_CASE("the daemon lock holds across processes and dies with its holder", "[journal]") {
+  TempDir dir;
+  const std::string path = dir.file("j.db");
+  int locked[2];
+  int release[2];
+  REQUIRE(::pipe(locked) == 0);
+  REQUIRE(::pipe(release) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {  // holds the lock until told to go, then dies without cleaning up
+    ::close(locked[0]);
+    ::close(release[1]);
+    try {
+      DaemonLock lock(path);
+      char byte = 'L';
+      if (::write(locked[1], &byte, 1) != 1) ::_exit(2);
+      if (::read(release[0], &byte, 1) < 0) ::_exit(3);
+      ::_exit(0);
+    } catch (...) {
+      ::_exit(1);
+    }
+  }
+  ::close(locked[1]);
+  ::close(release[0]);
+  char byte = 0;
+  REQUIRE(::read(locked[0], &byte, 1) == 1);
+
+  CHECK_THROWS_WITH(DaemonLock{path}, Contains("(pid " + std::to_string(child) + ")"));
+
+  REQUIRE(::write(release[1], "x", 1) == 1);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  ::close(locked[0]);
+  ::close(release[1]);
+  CHECK_NOTHROW(DaemonLock{path});
+}
+
+TEST_CASE("claims, marks and status seek indexes; none scans the big tables", "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern", "itb"});
+  for (int d = 0; d < 10; ++d) append_many(*journal, "d" + std::to_string(d), 300, "/topic/" + std::to_string(d));
+  journal->mark_delivered("cern", journal_ids(journal->claim("cern", 1000, {})));
+  journal->park_destination("itb", "/topic/3", "not authorized", 0);
+  journal->park_message("cern", journal_ids(journal->claim("cern", 1, {})).at(0), "too large");
+
+  const std::set<std::string> big_tables = {"message", "delivery", "datapoint", "coverage"};
+  const auto lines = journal->explain_hot_paths();
+  std::set<std::string> paths;
+  for (const auto& line : lines) {
+    INFO(line);
+    const std::string path = line.substr(0, line.find(':'));
+    paths.insert(path);
+    std::istringstream words(line.substr(line.find(':') + 1));
+    std::string verb, table;
+    words >> verb >> table;
+    if (verb == "SCAN") CHECK(big_tables.count(table) == 0);
+    // A seek on the sink alone walks every row of that sink.
+    CHECK_THAT(line, !Contains("USING PRIMARY KEY (sink_id=?)"));
+    CHECK_THAT(line, !Contains("TEMP B-TREE"));
+  }
+  for (const char* path : {"claim/ids", "claim/row", "mark_delivered", "status/counts", "status/oldest",
+                           "status/journaled_ms", "park_destination", "requeue_probe/candidate",
+                           "retry_parked/sink", "retry_parked/destination", "parked_messages"})
+    CHECK(paths.count(path) == 1);
+
+  const auto plan_of = [&](const std::string& path) {
+    std::string plan;
+    for (const auto& line : lines)
+      if (line.rfind(path + ": ", 0) == 0) plan += line + "\n";
+    return plan;
+  };
+  CHECK_THAT(plan_of("claim/ids"), Contains("COVERING INDEX delivery_claim (sink_id=? AND state=?)"));
+  CHECK_THAT(plan_of("mark_delivered"), Contains("PRIMARY KEY (sink_id=? AND message_id=?)"));
+  CHECK_THAT(plan_of("status/oldest"),
+             Contains("delivery_by_destination (sink_id=? AND destination_id=? AND state=?)"));
+}
+
+TEST_CASE("two connections, as two processes would, append and drain side by side", "[journal]") {
+  TempDir dir;
+  const std::string path = dir.file("j.db");
+  auto producer = Journal::open(path, {"cern"});
+  auto sender = Journal::open(path, {"cern"});
+  constexpr int kBatches = 60;
+  constexpr int kPerBatch = 10;
+
+  std::exception_ptr failure;
+  std::thread producing([&] {
+    try {
+      for (int b = 0; b < kBatches; ++b) append_many(*producer, "p" + std::to_string(b), kPerBatch);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  int64_t delivered = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (delivered < kBatches * kPerBatch && std::chrono::steady_clock::now() < deadline) {
+    const auto ids = journal_ids(sender->claim("cern", 25, {}));
+    sender->mark_delivered("cern", ids);
+    delivered += static_cast<int64_t>(ids.size());
+  }
+  producing.join();
+  if (failure) std::rethrow_exception(failure);
+  CHECK(delivered == kBatches * kPerBatch);
+  CHECK(status_of(*sender, "cern", "/topic/a").delivered == kBatches * kPerBatch);
+  CHECK(status_of(*producer, "cern", "/topic/a").pending == 0);
+}
