@@ -31,9 +31,12 @@
 //     are skipped by claims while every other destination keeps flowing. It is
 //     probed again with one message after park_retry_interval, doubling up to
 //     park_retry_max; a delivered probe unparks the whole destination.
-//   - anything else (producer flow control "Usage Manager ... Wait Timeout",
-//     unknown errors): never parked; the messages go back to pending and
-//     claiming pauses with exponential backoff.
+//   - anything else (producer flow control "Usage Manager memory limit ...
+//     reached" or "... Wait Timeout", unknown errors): never parked; the
+//     messages go back to pending and claiming pauses with exponential backoff.
+//     Note: on a topic, ActiveMQ 5.17 answers a receipted SEND under flow
+//     control with an ERROR only when sendFailIfNoSpace is set; otherwise it
+//     withholds the RECEIPT until memory frees, which receipt_timeout bounds.
 //   - A message larger than max_message_size is parked on its own, never sent.
 // An ERROR for a COMMIT fails the whole transaction (back to pending). An
 // ERROR without receipt-id, a protocol error, EOF, heart-beat silence or a
@@ -402,9 +405,13 @@ class Sender::Loop {
                     format_duration(park_retry_delay(attempts)), reason);
       return;
     }
-    spdlog::warn("sender: send refused, will retry sink={} destination={} message={} reason=\"{}\"", sink_.name,
-                 send.destination, send.message_id, reason);
+    // One refusal episode (often every SEND of a window at once) logs once
+    // and counts as one backoff step, not one per SEND.
+    if (Clock::now() < claims_paused_until_) return;
     pause_claims();
+    spdlog::warn("sender: send refused, will retry sink={} destination={} message={} retry_in_ms={} reason=\"{}\"",
+                 sink_.name, send.destination, send.message_id,
+                 std::chrono::duration_cast<milliseconds>(claims_paused_until_ - Clock::now()).count(), reason);
   }
 
   void pause_claims() {

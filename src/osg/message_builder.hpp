@@ -1,0 +1,56 @@
+// OSG network-metrics messages, as rsv-perfsonar published them and as the
+// consumers that read perfsonar.raw.* / perfsonar.summary.* expect them
+// (shared/reference/perfsonar-osg.md 2.2). One message per (series, slice of
+// datapoints); the gapless-id is a pure function of the series' natural key
+// and the slice's content, so re-collecting identical data yields the same
+// ids and corrected data new ones.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "journal/journal.hpp"
+
+namespace gapless::osg {
+
+// One series of an esmond archive: a metadata object's event type, either its
+// base data (summary_type empty, window 0) or one of its summaries.
+struct SeriesIdentity {
+  std::string archive_url;   // the .../esmond/perfsonar/archive/ base URL (not the config name)
+  std::string metadata_key;
+  std::string event_type;
+  std::string summary_type;  // "" for base data; else "aggregation", "average", "statistics"
+  int64_t summary_window = 0;
+};
+
+struct Datapoint {
+  int64_t ts = 0;
+  nlohmann::json value;  // as the archive sent it (a float stays a float)
+};
+
+struct BuildOptions {
+  size_t datapoints_per_message = 100;  // OSG used 100
+  size_t max_message_bytes = 10'000'000;  // rsv's mq-max-message-size: a larger slice is split, never dropped
+  double rsv_timestamp = 0;  // the `rsv-timestamp` header: collection time, unix seconds
+};
+
+// Builds the messages for consecutive datapoints of one series (ascending ts).
+// `metadata` is the archive's metadata object (dashes in its keys become
+// underscores in `meta`, values keep their JSON type). Raw data goes to
+// /topic/perfsonar.raw.<event-type>, summaries to /topic/perfsonar.summary.<event-type>.
+// Throws gapless::Error naming the series when the metadata lacks a field
+// consumers rely on (input-source, input-destination).
+std::vector<journal::NewMessage> build_messages(const SeriesIdentity& series, const nlohmann::json& metadata,
+                                                const std::vector<Datapoint>& points, const BuildOptions& options);
+
+// 32 hex digits identifying one datapoint value as the archive sent it (its
+// compact JSON text, object keys sorted): the collector compares these to
+// de-duplicate re-read datapoints and to detect corrected ones. The content
+// part of a message's gapless-id is built from the same digests. Never change
+// the derivation: stored digests and existing ids would stop matching.
+std::string datapoint_digest(const nlohmann::json& value);
+
+}  // namespace gapless::osg
