@@ -45,18 +45,20 @@ std::unique_ptr<journal::Journal> open_journal(const Config& config, bool check_
 // ---- run ------------------------------------------------------------------
 
 int run_daemon(const Config& config, bool until_drained) {
-  journal::DaemonLock lock(config.journal.path);
-  open_journal(config);  // create or migrate once, before the senders open their own connections
-  spdlog::info("daemon: start journal={} sinks={} config={} pid={}", config.journal.path, config.sinks.size(),
-               config.origin, ::getpid());
-
   // Signals are taken synchronously by this thread (sigtimedwait), so no
-  // handler runs inside a sender in the middle of a journal write.
+  // handler runs inside a sender in the middle of a journal write. Blocked
+  // before anything else: a SIGTERM during start-up (the journal's integrity
+  // check can take seconds) then means a clean stop, not death by default action.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  journal::DaemonLock lock(config.journal.path);
+  open_journal(config);  // create or migrate once, before the senders open their own connections
+  spdlog::info("daemon: start journal={} sinks={} config={} pid={}", config.journal.path, config.sinks.size(),
+               config.origin, ::getpid());
 
   std::atomic<bool> stop{false};
   std::atomic<int> running{0};
