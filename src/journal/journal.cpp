@@ -578,11 +578,17 @@ struct FileIdentity {
 
 int64_t read_user_version(SQLite::Database& db) { return db.execAndGet("PRAGMA user_version").getInt64(); }
 
+// One snapshot: another process may be creating the journal right now (the
+// daemon and `gapless ingest` started together). Read outside a transaction,
+// the three values could straddle its commit and a half-seen gapless journal
+// would look like another program's database.
 FileIdentity read_identity(SQLite::Database& db) {
   FileIdentity identity;
+  SQLite::Transaction snapshot(db);  // deferred: takes only a read lock
   identity.application_id = db.execAndGet("PRAGMA application_id").getInt64();
   identity.user_version = read_user_version(db);
   identity.schema_objects = db.execAndGet("SELECT count(*) FROM sqlite_schema").getInt64();
+  snapshot.commit();
   return identity;
 }
 

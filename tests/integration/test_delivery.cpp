@@ -421,13 +421,13 @@ TEST_CASE("brokers are tried in order, and the sender returns to the first when 
   Process daemon = workspace.start_daemon();
   auto before = messages_on({"perfsonar.raw.throughput"}, 100);
   workspace.journal_messages(before);
-  REQUIRE(on_second.wait_for_distinct("gapless-id", 100, 60s));
+  if (!on_second.wait_for_distinct("gapless-id", 100, 60s)) FAIL("nothing on the second broker; daemon log:\n" << workspace.daemon_log());
 
   first.start();
   std::this_thread::sleep_for(5s);  // failback_interval, plus a reconnect
   auto after = messages_on({"perfsonar.raw.packet-trace"}, 100);
   workspace.journal_messages(after);
-  REQUIRE(on_first.wait_for_distinct("gapless-id", 100, 60s));
+  if (!on_first.wait_for_distinct("gapless-id", 100, 60s)) FAIL("no failback to the first broker; daemon log:\n" << workspace.daemon_log());
   CHECK(recorded_ids(on_first) == ids_of(after));
   CHECK(recorded_ids(on_second) == ids_of(before));
   daemon.terminate();
