@@ -1,6 +1,6 @@
 // `gapless`: the daemon and its operator commands.
 //
-//   gapless run          [--config FILE] [--until-drained]
+//   gapless run          [--config FILE] [--until-drained] [--archive [NAME=]URL]...
 //   gapless status       [--config FILE] [--json]
 //   gapless ingest       [--config FILE] [--batch N] [PATH|-]
 //   gapless retry-parked [--config FILE] [--sink NAME] [--destination D]
@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "collector/collector.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/duration.hpp"
@@ -44,6 +45,25 @@ std::unique_ptr<journal::Journal> open_journal(const Config& config, bool check_
 
 // ---- run ------------------------------------------------------------------
 
+// `--archive NAME=URL` or `--archive URL` (named after the URL's host). Read
+// as an [[archive]] table, so it gets the same defaults and checks.
+ArchiveConfig archive_from_argument(const std::string& argument, const Config& config) {
+  std::string name;
+  std::string url = argument;
+  if (const size_t equals = argument.find('='); equals != std::string::npos && argument.rfind("http", 0) != 0) {
+    name = argument.substr(0, equals);
+    url = argument.substr(equals + 1);
+  } else if (const size_t scheme = argument.find("://"); scheme != std::string::npos) {
+    name = argument.substr(scheme + 3, argument.find_first_of(":/", scheme + 3) - (scheme + 3));
+  }
+  const std::string toml = "[[sink]]\nname = \"unused\"\nbrokers = [\"stomp://unused:1\"]\n[[archive]]\nname = " +
+                           nlohmann::json(name).dump() + "\nurl = " + nlohmann::json(url).dump() + "\n";
+  ArchiveConfig archive = parse_config(toml, "--archive " + argument).archives.at(0);
+  if (config.find_archive(archive.name))
+    throw Error("--archive " + argument + ": an archive named \"" + archive.name + "\" is already configured");
+  return archive;
+}
+
 int run_daemon(const Config& config, bool until_drained) {
   // Signals are taken synchronously by this thread (sigtimedwait), so no
   // handler runs inside a sender in the middle of a journal write. Blocked
@@ -65,11 +85,35 @@ int run_daemon(const Config& config, bool until_drained) {
   std::atomic<bool> failed{false};
   std::vector<std::unique_ptr<sender::Sender>> senders;
   std::vector<std::thread> threads;
+
+  // With --until-drained, every archive is polled once and the senders start
+  // when that is done: "drained" must include what the poll collected.
+  collector::Collector collector(config, stop);
+  std::atomic<bool> collected{!until_drained || config.archives.empty()};
+  if (!config.archives.empty()) {
+    ++running;
+    threads.emplace_back([&] {
+      try {
+        if (until_drained)
+          collector.run_once();
+        else
+          collector.run();
+      } catch (const std::exception& e) {
+        spdlog::critical("daemon: collector failed error=\"{}\"", e.what());
+        failed = true;
+        stop = true;
+      }
+      collected = true;
+      --running;
+    });
+  }
+
   for (const SinkConfig& sink : config.sinks) {
     senders.push_back(std::make_unique<sender::Sender>(sink, config.journal.path, stop));
     ++running;
     threads.emplace_back([&, sender = senders.back().get(), name = sink.name] {
       try {
+        while (!collected && !stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
         sender->run(until_drained);
       } catch (const std::exception& e) {
         spdlog::critical("daemon: sender failed sink={} error=\"{}\"", name, e.what());
@@ -206,7 +250,12 @@ int main(int argc, char** argv) {
 
   bool until_drained = false;
   auto* run = app.add_subcommand("run", "Run the daemon in the foreground (logs to stderr)");
-  run->add_flag("--until-drained", until_drained, "Exit once nothing is left to send (parked messages wait)");
+  run->add_flag("--until-drained", until_drained,
+                "Poll each archive once, then exit once nothing is left to send (parked messages wait)");
+  std::vector<std::string> extra_archives;
+  run->add_option("--archive", extra_archives,
+                  "Also poll this esmond archive (NAME=URL or URL of .../esmond/perfsonar/archive/), "
+                  "with the [[archive]] defaults");
 
   bool json_output = false;
   auto* status = app.add_subcommand("status", "Delivery state per sink and destination");
@@ -233,6 +282,7 @@ int main(int argc, char** argv) {
   try {
     config = config_path.empty() ? default_config() : load_config(config_path);
     setup_logging(log_level.empty() ? config.log_level : log_level);
+    for (const std::string& argument : extra_archives) config.archives.push_back(archive_from_argument(argument, config));
     if (!retry_sink.empty() && !config.find_sink(retry_sink))
       throw Error("retry-parked: unknown sink \"" + retry_sink + "\" (not in " + config.origin + ")");
   } catch (const Error& e) {

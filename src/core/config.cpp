@@ -66,6 +66,13 @@ class TableReader {
     }
   }
 
+  void read(std::string_view key, bool& out) {
+    if (const toml::value* value = find(key)) {
+      if (!value->is_boolean()) throw type_error(key, "true or false");
+      out = value->as_boolean();
+    }
+  }
+
   void read(std::string_view key, std::vector<std::string>& out) {
     if (const toml::value* value = find(key)) {
       if (!value->is_array()) throw type_error(key, "an array of strings");
@@ -146,7 +153,58 @@ SinkConfig read_sink(const toml::value& value, const std::string& path) {
   return sink;
 }
 
+ArchiveConfig read_archive(const toml::value& value, const std::string& path) {
+  TableReader reader(value, path);
+  ArchiveConfig archive;
+  reader.read("name", archive.name);
+  reader.read("url", archive.url);
+  reader.read("poll_interval", archive.poll_interval);
+  reader.read("lookback", archive.lookback);
+  reader.read("event_types", archive.event_types);
+  reader.read("summaries", archive.summaries);
+  reader.read("http_timeout", archive.http_timeout);
+  reader.read("connect_timeout", archive.connect_timeout);
+  reader.read("ca_file", archive.ca_file);
+  reader.read("overlap", archive.overlap);
+  reader.read("summary_grace", archive.summary_grace);
+  reader.read("page_size", archive.page_size);
+  reader.read("datapoints_per_message", archive.datapoints_per_message);
+  reader.read("max_message_size", archive.max_message_size);
+  reader.finish();
+
+  if (archive.name.empty()) throw Error(reader.key_path("name") + ": required");
+  if (archive.url.rfind("http://", 0) != 0 && archive.url.rfind("https://", 0) != 0)
+    throw Error(reader.key_path("url") + ": expected an http:// or https:// URL of the archive "
+                "(.../esmond/perfsonar/archive/), got \"" + archive.url + "\"");
+  if (archive.url.back() != '/') archive.url += '/';
+  if (archive.event_types.empty()) throw Error(reader.key_path("event_types") + ": must name at least one event type");
+  for (const std::string& event_type : archive.event_types)
+    if (event_type.empty() || event_type.find_first_of("/?#& ") != std::string::npos)
+      throw Error(reader.key_path("event_types") + ": \"" + event_type + "\" is not an event type");
+  if (archive.poll_interval < std::chrono::seconds(1))
+    throw Error(reader.key_path("poll_interval") + ": must be at least 1s");
+  if (archive.http_timeout < std::chrono::seconds(1))
+    throw Error(reader.key_path("http_timeout") + ": must be at least 1s");
+  if (archive.page_size < 2) throw Error(reader.key_path("page_size") + ": must be at least 2");
+  if (archive.max_message_size < 1) throw Error(reader.key_path("max_message_size") + ": must be positive");
+  return archive;
+}
+
 }  // namespace
+
+const std::vector<std::string>& osg_event_types() {
+  static const std::vector<std::string> types = {
+      "packet-loss-rate", "packet-trace", "packet-retransmits", "throughput", "throughput-subintervals",
+      "failures", "packet-count-sent", "packet-count-lost", "histogram-owdelay", "histogram-ttl",
+      "packet-retransmits-subintervals", "packet-loss-rate-bidir", "packet-count-lost-bidir"};
+  return types;
+}
+
+const ArchiveConfig* Config::find_archive(std::string_view name) const {
+  for (const ArchiveConfig& archive : archives)
+    if (archive.name == name) return &archive;
+  return nullptr;
+}
 
 const SinkConfig* Config::find_sink(std::string_view name) const {
   for (const SinkConfig& sink : sinks)
@@ -191,6 +249,21 @@ Config parse_config(std::string_view toml_text, std::string_view origin) {
       for (size_t i = 0; i < array.size(); ++i)
         config.sinks.push_back(read_sink(array[i], "sink[" + std::to_string(i) + "]"));
     }
+    if (const toml::value* collector = top.find("collector")) {
+      TableReader reader(*collector, "collector");
+      reader.read("max_concurrent_requests", config.collector.max_concurrent_requests);
+      reader.read("retry_min", config.collector.retry_min);
+      reader.read("retry_max", config.collector.retry_max);
+      reader.finish();
+      if (config.collector.retry_min > config.collector.retry_max)
+        throw Error("collector.retry_min: larger than collector.retry_max");
+    }
+    if (const toml::value* archives = top.find("archive")) {
+      if (!archives->is_array()) throw Error("archive: expected an array of tables ([[archive]])");
+      const auto& array = archives->as_array();
+      for (size_t i = 0; i < array.size(); ++i)
+        config.archives.push_back(read_archive(array[i], "archive[" + std::to_string(i) + "]"));
+    }
     top.finish();
   } catch (const Error& e) {
     throw Error(std::string(origin) + ": " + e.what());
@@ -201,6 +274,14 @@ Config parse_config(std::string_view toml_text, std::string_view origin) {
     if (!names.insert(sink.name).second)
       throw Error(std::string(origin) + ": sink name \"" + sink.name + "\" is used twice");
   if (config.sinks.empty()) throw Error(std::string(origin) + ": no [[sink]] configured");
+  std::set<std::string> archive_names;
+  std::set<std::string> archive_urls;
+  for (const ArchiveConfig& archive : config.archives) {
+    if (!archive_names.insert(archive.name).second)
+      throw Error(std::string(origin) + ": archive name \"" + archive.name + "\" is used twice");
+    if (!archive_urls.insert(archive.url).second)
+      throw Error(std::string(origin) + ": archive URL " + archive.url + " is configured twice");
+  }
   return config;
 }
 

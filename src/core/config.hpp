@@ -48,13 +48,49 @@ struct SinkConfig {
   Milliseconds shutdown_timeout{std::chrono::seconds(30)};  // wait for receipts on SIGTERM
 };
 
+// The event types OSG published (rsv-perfsonar's allowedEvents, 2017-2018;
+// perfsonar-osg.md 2.1): the default of [[archive]] event_types.
+const std::vector<std::string>& osg_event_types();
+
+// One perfSONAR measurement archive (esmond) to poll.
+struct ArchiveConfig {
+  std::string name;  // for logs and commands; message ids use the URL, so renaming resends nothing
+  std::string url;   // the .../esmond/perfsonar/archive/ base
+  Milliseconds poll_interval{std::chrono::minutes(5)};
+  Milliseconds lookback{std::chrono::hours(24)};  // how far back the first poll of a series reads
+  std::vector<std::string> event_types = osg_event_types();
+  bool summaries = true;
+  Milliseconds http_timeout{std::chrono::seconds(60)};
+  Milliseconds connect_timeout{std::chrono::seconds(10)};
+  std::string ca_file;  // https: verified against this file, or the system's trust store
+  // Late data: each poll re-reads this much behind a series' cursor and
+  // journals only datapoints it has not journaled (or whose value changed).
+  Milliseconds overlap{std::chrono::hours(1)};
+  // A summary point is final once its window has closed; it is published
+  // after window + grace (esmond keeps updating it until then, ref 1.6).
+  Milliseconds summary_grace{std::chrono::minutes(5)};
+  int page_size = 1000;               // `limit` of each data request (the official client's 1000)
+  int datapoints_per_message = 100;   // as OSG published
+  int64_t max_message_size = 10'000'000;  // bytes; a larger slice is split, never dropped
+};
+
+// [collector]: what all archives share.
+struct CollectorConfig {
+  int max_concurrent_requests = 8;  // across all archives; also the number of polling threads
+  Milliseconds retry_min{std::chrono::seconds(30)};  // backoff after a failed request, doubling
+  Milliseconds retry_max{std::chrono::minutes(30)};
+};
+
 struct Config {
   JournalConfig journal;
   std::vector<SinkConfig> sinks;
+  CollectorConfig collector;
+  std::vector<ArchiveConfig> archives;
   std::string log_level = "info";
   std::string origin = "embedded defaults";  // where it was read from, for messages
 
   const SinkConfig* find_sink(std::string_view name) const;
+  const ArchiveConfig* find_archive(std::string_view name) const;
 };
 
 // The defaults used when no --config is given: a journal in the current

@@ -23,15 +23,17 @@
 //     repaired or reset here, because the undelivered messages in it are the
 //     operator's to save.
 //
-// TABLES (schema version 1; the columns are commented in kSchemaV1)
+// TABLES (schema version 2: kSchemaV1, where the columns are commented, then
+// kMigrationV2, which changed only the delivery_count_update trigger)
 //   sink, destination   names interned to small integer ids; never deleted
 //   request             operator acts (retry-parked, later backfill, resend); never deleted
 //   message             one row per gapless-id: destination, headers, body, priority class
 //   delivery            one row per (sink, message): pending, delivered or parked
-//   delivery_count      rows of delivery per (sink, destination, state), kept by triggers
+//   delivery_count      rows of delivery per (sink, destination, state), kept by
+//                       triggers and mark_delivered (invariant 7)
 //   parked_destination  the (sink, destination) pairs the broker refuses
 //   series, coverage, datapoint   the collector's cursors, what it read, and
-//                       datapoint-level de-duplication (used by later modules)
+//                       datapoint-level de-duplication (src/journal/series.cpp)
 //
 // STATE MACHINE, per sink and message
 //
@@ -60,14 +62,20 @@
 //     sent again, with the same gapless-id: a duplicate, never a loss.
 //   5 delivered is written only by mark_delivered, which the sender calls after
 //     the broker's receipts for the SEND and for its transaction's COMMIT.
-//     Nothing in this file moves a delivered row back.
+//     Only queue_resend (requests.cpp), an operator's recorded request, moves
+//     a delivered row back to pending, with priority resend and the request's id.
 //   6 Nothing undelivered is ever deleted: this file has no DELETE on message
 //     or delivery. (Pruning, a later module, deletes delivered rows only; an
 //     operator's discard will be recorded in request.)
 //   7 delivery_count.count equals the number of delivery rows with that (sink,
 //     destination, state) at every commit: triggers update it inside the same
-//     statement, and a trigger refuses any change to a delivery row's keys. So
-//     status() never counts rows and the counters can never drift.
+//     statement for inserts, deletes and every state change except into
+//     delivered; that one has a single writer (invariant 5), mark_delivered,
+//     which counts its batch per (destination, state left) and updates the
+//     counters in the same transaction (since schema version 2: the per-row
+//     trigger was most of the cost of marking). A trigger refuses any change
+//     to a delivery row's keys. So status() never counts rows and the
+//     counters can never drift.
 //   8 delivery.destination_id equals its message's destination_id (copied at
 //     append, never changed): parking and status work on delivery alone.
 //   9 While (sink, destination) has a parked_destination row, new rows of it
@@ -78,8 +86,20 @@
 //  10 Claim order is delivery.priority (live 0, backfill 1, resend 2), then
 //     message.id. message.id is AUTOINCREMENT: never reused, even once pruning
 //     has deleted the newest rows, so it is the journal's sequence number.
-//  11 A series' cursor_ts moves only in the transaction that journals the
-//     messages it covers: cursors never pass data that is not journaled.
+//  11 A series' cursor_ts moves only forward, and only in the transaction
+//     that journals the messages it covers (record_collected): a cursor never
+//     passes data that is not journaled, so a crash can neither skip data nor
+//     journal it twice.
+//  12 A datapoint row (series, ts) holds the digest of the value that a
+//     journaled message carries for that ts, and that message's id. A re-read
+//     value with the same digest is not journaled again; a changed value (a
+//     correction) is journaled in a new message and replaces the row, in one
+//     transaction. Datapoint rows outlive pruned messages.
+//  13 A coverage row [ts_from, ts_to) of a series says: the archive was read
+//     over that range and all it held there then is journaled. It is written
+//     in the transaction that journals those datapoints; rows of a series
+//     never overlap nor touch (touching ones are merged when written). Gaps
+//     and backfills read it; pruning never deletes it.
 //
 // DURABILITY (synchronous is a per-connection setting in WAL mode; each write
 // transaction sets the level it needs just before BEGIN)
@@ -114,11 +134,9 @@
 #include "journal/journal.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
-#include <pwd.h>
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <filesystem>
@@ -130,14 +148,15 @@
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "journal/sqlite_support.hpp"
 
 namespace gapless::journal {
+using namespace detail;
 namespace {
 
 using Json = nlohmann::json;
 
 constexpr int64_t kApplicationId = 0x47504c53;  // "GPLS"
-constexpr int kBusyTimeoutMs = 10'000;
 constexpr int kQuickCheckFindingsShown = 5;
 
 constexpr int kPending = static_cast<int>(State::pending);
@@ -293,7 +312,24 @@ CREATE TABLE datapoint(
 
 // kMigrations[v] takes the schema from version v to v + 1. Append only: a
 // published step never changes, later issues add steps (columns, indexes).
-constexpr std::array kMigrations = {kSchemaV1};
+// Version 2 (invariant 7): a row moving into delivered no longer runs the
+// counting trigger, which cost more than the rest of marking it (two counter
+// statements per row, on the drain's hot path); mark_delivered, the only
+// writer of delivered (invariant 5), counts its whole batch per destination in
+// the same transaction instead.
+constexpr const char* kMigrationV2 = R"sql(
+DROP TRIGGER delivery_count_update;
+CREATE TRIGGER delivery_count_update AFTER UPDATE OF state ON delivery
+WHEN OLD.state <> NEW.state AND NEW.state <> 1 BEGIN
+  UPDATE delivery_count SET count = count - 1
+    WHERE sink_id = OLD.sink_id AND destination_id = OLD.destination_id AND state = OLD.state;
+  INSERT INTO delivery_count(sink_id, destination_id, state, count)
+    VALUES (NEW.sink_id, NEW.destination_id, NEW.state, 1)
+    ON CONFLICT (sink_id, destination_id, state) DO UPDATE SET count = count + 1;
+END;
+)sql";
+
+constexpr std::array kMigrations = {kSchemaV1, kMigrationV2};
 constexpr int kSchemaVersion = static_cast<int>(kMigrations.size());
 
 // ---------------------------------------------------------------------------
@@ -333,13 +369,16 @@ constexpr const char* kSqlInsertDeliveries =
 constexpr const char* kSqlClaimIds =
     "SELECT message_id FROM delivery WHERE sink_id = ?1 AND state = 0 "
     "ORDER BY priority, message_id LIMIT ?2";
-// claim, step 2: one message by primary keys.
-constexpr const char* kSqlClaimRow =
-    "SELECT message.gapless_id, destination.name, message.headers, message.body, "
+// claim, step 2: the messages of step 1's ids (a JSON array), by primary
+// keys, in one statement rather than one per message. CROSS JOIN keeps the
+// ids as the outer loop, so each row is one seek per table.
+constexpr const char* kSqlClaimRows =
+    "SELECT delivery.message_id, message.gapless_id, destination.name, message.headers, message.body, "
     "delivery.priority, delivery.resend_request_id "
-    "FROM delivery JOIN message ON message.id = delivery.message_id "
+    "FROM json_each(?2) AS claimed CROSS JOIN delivery "
+    "JOIN message ON message.id = delivery.message_id "
     "JOIN destination ON destination.id = delivery.destination_id "
-    "WHERE delivery.sink_id = ?1 AND delivery.message_id = ?2 AND delivery.state = 0";
+    "WHERE delivery.sink_id = ?1 AND delivery.message_id = claimed.value AND delivery.state = 0";
 
 // Invariant 5. The ids come as one JSON array, so that a batch is one
 // statement (see kSqlInsertDeliveries for why).
@@ -347,6 +386,16 @@ constexpr const char* kSqlMarkDelivered =
     "UPDATE delivery SET state = 1, delivered_ms = ?3, updated_ms = ?3, reason = NULL, "
     "parked_with_destination = 0 "
     "WHERE sink_id = ?1 AND message_id IN (SELECT value FROM json_each(?2)) AND state <> 1";
+// Invariant 7: the rows kSqlMarkDelivered will move, read before it moves
+// them, so that mark_delivered counts them per (destination, state).
+constexpr const char* kSqlUndeliveredOf =
+    "SELECT destination_id, state FROM delivery "
+    "WHERE sink_id = ?1 AND message_id IN (SELECT value FROM json_each(?2)) AND state <> 1";
+constexpr const char* kSqlCountLeave =
+    "UPDATE delivery_count SET count = count - ?4 WHERE sink_id = ?1 AND destination_id = ?2 AND state = ?3";
+constexpr const char* kSqlCountDelivered =
+    "INSERT INTO delivery_count(sink_id, destination_id, state, count) VALUES (?1, ?2, 1, ?3) "
+    "ON CONFLICT (sink_id, destination_id, state) DO UPDATE SET count = count + excluded.count";
 
 constexpr const char* kSqlParkMessage =
     "UPDATE delivery SET state = 2, reason = ?3, parked_with_destination = 0, "
@@ -425,8 +474,9 @@ constexpr HotPath kHotPaths[] = {
     {"append/last_id", kSqlLastMessageId},
     {"append/deliveries", kSqlInsertDeliveries},
     {"claim/ids", kSqlClaimIds},
-    {"claim/row", kSqlClaimRow},
+    {"claim/rows", kSqlClaimRows},
     {"mark_delivered", kSqlMarkDelivered},
+    {"mark_delivered/counted", kSqlUndeliveredOf},
     {"park_message", kSqlParkMessage},
     {"park_destination", kSqlParkDestinationRows},
     {"requeue_probe/candidate", kSqlProbeCandidate},
@@ -438,95 +488,6 @@ constexpr HotPath kHotPaths[] = {
     {"status/oldest", kSqlOldestInState},
     {"status/journaled_ms", kSqlJournaledMs},
 };
-
-// ---------------------------------------------------------------------------
-// Errors: every one names the journal, the operation and, for writes, what
-// became of the change.
-
-std::string context(const std::string& path, std::string_view operation) {
-  return "journal " + path + ": " + std::string(operation) + ": ";
-}
-
-std::string describe(const SQLite::Exception& e) {
-  const int code = e.getErrorCode();
-  switch (code & 0xff) {
-    case SQLITE_FULL:
-      return "the disk is full, or the journal reached its size limit (SQLITE_FULL)";
-    case SQLITE_IOERR:
-      return "I/O error reading or writing the file (SQLITE_IOERR, extended code " +
-             std::to_string(e.getExtendedErrorCode()) + ")";
-    case SQLITE_BUSY:
-      return "another process kept the journal locked for more than " + std::to_string(kBusyTimeoutMs / 1000) +
-             " s (SQLITE_BUSY)";
-    case SQLITE_CORRUPT:
-      return "the file is damaged (SQLITE_CORRUPT: " + std::string(e.what()) + ")";
-    case SQLITE_NOTADB:
-      return "the file is damaged or is not a SQLite database (SQLITE_NOTADB)";
-    case SQLITE_READONLY:
-      return "the file or its directory is read-only for this user (SQLITE_READONLY)";
-    case SQLITE_CANTOPEN:
-      return "cannot open or create the file: does its directory exist, and may this user write there? "
-             "(SQLITE_CANTOPEN)";
-    case SQLITE_PERM:
-      return "permission denied (SQLITE_PERM)";
-    default:
-      return std::string(e.what()) + (code > 0 ? " (" + std::string(sqlite3_errstr(code)) + ")" : "");
-  }
-}
-
-// Runs `work`, turning SQLite's exceptions into gapless::Error with context.
-// gapless::Error thrown by `work` already carries its context and passes.
-template <typename Work>
-auto guarded(const std::string& path, std::string_view operation, std::string_view after_failure, Work&& work)
-    -> decltype(work()) {
-  try {
-    return work();
-  } catch (const SQLite::Exception& e) {
-    std::string text = context(path, operation) + describe(e);
-    if (!after_failure.empty()) text += "; " + std::string(after_failure);
-    throw Error(text);
-  }
-}
-
-constexpr std::string_view kNothingChanged = "nothing was changed";
-
-// ---------------------------------------------------------------------------
-// Small helpers.
-
-// A borrowed cached statement, reset when the borrow ends: no statement keeps
-// a read transaction open between calls, and one that failed is clean for its
-// next use. (reset() would rethrow the failure; tryReset() does not.)
-class Borrowed {
- public:
-  explicit Borrowed(SQLite::Statement& statement) : statement_(statement) {}
-  ~Borrowed() { statement_.tryReset(); }
-  Borrowed(const Borrowed&) = delete;
-  Borrowed& operator=(const Borrowed&) = delete;
-  SQLite::Statement* operator->() const { return &statement_; }
-
- private:
-  SQLite::Statement& statement_;
-};
-
-enum class Durability { full, normal };
-
-// See DURABILITY at the top. The level must be set outside a transaction.
-SQLite::Transaction begin_write(SQLite::Database& db, Durability durability) {
-  db.exec(durability == Durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-  return SQLite::Transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
-}
-
-SQLite::Transaction begin_read(SQLite::Database& db) {
-  return SQLite::Transaction(db, SQLite::TransactionBehavior::DEFERRED);
-}
-
-std::string text_of(const SQLite::Column& column) { return column.isNull() ? std::string() : column.getString(); }
-
-std::string bytes_of(const SQLite::Column& column) {
-  const int size = column.getBytes();
-  if (size == 0) return {};
-  return std::string(static_cast<const char*>(column.getBlob()), static_cast<size_t>(size));
-}
 
 bool is_all(std::optional<std::string_view> name) { return !name || name->empty(); }
 
@@ -553,17 +514,6 @@ Headers decode_headers(const std::string& text, const std::string& path, int64_t
   return headers;
 }
 
-// "user@host", for the request table.
-std::string operator_identity() {
-  std::string user;
-  if (const passwd* entry = ::getpwuid(::geteuid()); entry != nullptr && entry->pw_name != nullptr)
-    user = entry->pw_name;
-  else
-    user = "uid" + std::to_string(::geteuid());
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) return user;
-  return user + "@" + host;
-}
 
 // ---------------------------------------------------------------------------
 // Opening: identity, version, integrity, migrations.
@@ -731,8 +681,11 @@ struct Journal::Cache {
         last_message_id(db, kSqlLastMessageId),
         insert_deliveries(db, kSqlInsertDeliveries),
         claim_ids(db, kSqlClaimIds),
-        claim_row(db, kSqlClaimRow),
+        claim_rows(db, kSqlClaimRows),
         mark_delivered(db, kSqlMarkDelivered),
+        undelivered_of(db, kSqlUndeliveredOf),
+        count_leave(db, kSqlCountLeave),
+        count_delivered(db, kSqlCountDelivered),
         status_counts(db, kSqlStatusCounts),
         oldest_in_state(db, kSqlOldestInState),
         journaled_ms(db, kSqlJournaledMs) {}
@@ -797,7 +750,7 @@ struct Journal::Cache {
   SQLite::Database& db;
   SQLite::Statement sink_id, all_sink_ids, destination_id, insert_destination;
   SQLite::Statement insert_message, last_message_id, insert_deliveries;
-  SQLite::Statement claim_ids, claim_row, mark_delivered;
+  SQLite::Statement claim_ids, claim_rows, mark_delivered, undelivered_of, count_leave, count_delivered;
   SQLite::Statement status_counts, oldest_in_state, journaled_ms;
   std::map<std::string, int64_t, std::less<>> sink_ids;
 };
@@ -833,9 +786,23 @@ int64_t Journal::sink_id(std::string_view sink) {
               "\" is registered (sinks are registered when the daemon opens the journal with its configuration)");
 }
 
+namespace {
+constexpr std::string_view kNothingAppended =
+    "nothing of this batch was written (appending it again is safe: gapless-ids already journaled are skipped)";
+}  // namespace
+
 AppendResult Journal::append(const std::vector<NewMessage>& messages) {
-  constexpr std::string_view kNothingAppended =
-      "nothing of this batch was written (appending it again is safe: gapless-ids already journaled are skipped)";
+  return guarded(path_, "append", kNothingAppended, [&] {
+    if (messages.empty()) return AppendResult{};
+    auto transaction = begin_write(*db_, Durability::full);
+    const AppendResult result = append_in_transaction(messages, unix_now_ms());
+    transaction.commit();
+    spdlog::debug("journal: appended path={} messages={} duplicates={}", path_, result.appended, result.duplicates);
+    return result;
+  });
+}
+
+AppendResult Journal::append_in_transaction(const std::vector<NewMessage>& messages, int64_t now) {
   const auto invalid = [&](size_t index, const std::string& why) {
     return Error(context(path_, "append") + "message " + std::to_string(index) + " of the batch " + why + "; " +
                  std::string(kNothingAppended));
@@ -859,51 +826,45 @@ AppendResult Journal::append(const std::vector<NewMessage>& messages) {
     }
   }
 
-  return guarded(path_, "append", kNothingAppended, [&] {
-    AppendResult result;
-    if (messages.empty()) return result;
-    const int64_t now = unix_now_ms();
-    auto transaction = begin_write(*db_, Durability::full);
-    if (cache_->registered_sinks().empty())
-      throw Error(context(path_, "append") + "no sink is registered, so these messages would never be sent; " +
-                  std::string(kNothingAppended));
-    int64_t last_id_before = 0;
-    {
-      Borrowed query(cache_->last_message_id);
-      query->executeStep();
-      last_id_before = query->getColumn(0).getInt64();
-    }
+  AppendResult result;
+  if (messages.empty()) return result;
+  if (cache_->registered_sinks().empty())
+    throw Error(context(path_, "append") + "no sink is registered, so these messages would never be sent; " +
+                std::string(kNothingAppended));
+  int64_t last_id_before = 0;
+  {
+    Borrowed query(cache_->last_message_id);
+    query->executeStep();
+    last_id_before = query->getColumn(0).getInt64();
+  }
 
-    std::unordered_map<std::string_view, int64_t> destination_ids;  // this batch's
-    for (size_t i = 0; i < messages.size(); ++i) {
-      const NewMessage& m = messages[i];
-      auto [destination, inserted] = destination_ids.try_emplace(m.destination);
-      if (inserted) destination->second = cache_->intern_destination(m.destination);
+  std::unordered_map<std::string_view, int64_t> destination_ids;  // this batch's
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const NewMessage& m = messages[i];
+    auto [destination, inserted] = destination_ids.try_emplace(m.destination);
+    if (inserted) destination->second = cache_->intern_destination(m.destination);
 
-      Borrowed insert(cache_->insert_message);
-      insert->bind(1, m.gapless_id);
-      insert->bind(2, destination->second);
-      insert->bind(3, headers[i]);
-      insert->bind(4, m.body.data(), static_cast<int>(m.body.size()));
-      insert->bind(5, static_cast<int>(m.priority));
-      if (m.request_id) insert->bind(6, *m.request_id); else insert->bind(6);
-      insert->bind(7, now);
-      if (insert->exec() == 0)  // invariant 2
-        ++result.duplicates;
-      else
-        ++result.appended;
-    }
+    Borrowed insert(cache_->insert_message);
+    insert->bind(1, m.gapless_id);
+    insert->bind(2, destination->second);
+    insert->bind(3, headers[i]);
+    insert->bind(4, m.body.data(), static_cast<int>(m.body.size()));
+    insert->bind(5, static_cast<int>(m.priority));
+    if (m.request_id) insert->bind(6, *m.request_id); else insert->bind(6);
+    insert->bind(7, now);
+    if (insert->exec() == 0)  // invariant 2
+      ++result.duplicates;
+    else
+      ++result.appended;
+  }
 
-    if (result.appended > 0) {  // invariants 3 and 9
-      Borrowed deliveries(cache_->insert_deliveries);
-      deliveries->bind(1, last_id_before);
-      deliveries->bind(2, now);
-      deliveries->exec();
-    }
-    transaction.commit();
-    spdlog::debug("journal: appended path={} messages={} duplicates={}", path_, result.appended, result.duplicates);
-    return result;
-  });
+  if (result.appended > 0) {  // invariants 3 and 9
+    Borrowed deliveries(cache_->insert_deliveries);
+    deliveries->bind(1, last_id_before);
+    deliveries->bind(2, now);
+    deliveries->exec();
+  }
+  return result;
 }
 
 std::vector<Message> Journal::claim(std::string_view sink, size_t max, const std::unordered_set<int64_t>& in_flight) {
@@ -926,24 +887,29 @@ std::vector<Message> Journal::claim(std::string_view sink, size_t max, const std
       }
     }
 
-    // Step 2: the messages, by primary key, in claim order.
+    // Step 2: the messages, by primary key.
+    if (ids.empty()) return claimed;
     claimed.reserve(ids.size());
-    for (const int64_t id : ids) {
-      Borrowed row(cache_->claim_row);
+    {
+      Borrowed row(cache_->claim_rows);
       row->bind(1, sink_key);
-      row->bind(2, id);
-      if (!row->executeStep()) continue;  // cannot happen inside one snapshot
-      Message m;
-      m.id = id;
-      m.gapless_id = row->getColumn(0).getString();
-      m.destination = row->getColumn(1).getString();
-      m.headers = decode_headers(row->getColumn(2).getString(), path_, id);
-      m.body = bytes_of(row->getColumn(3));
-      m.priority = static_cast<Priority>(row->getColumn(4).getInt());
-      if (!row->isColumnNull(5)) m.resend_request_id = row->getColumn(5).getInt64();
-      claimed.push_back(std::move(m));
+      row->bind(2, Json(ids).dump());
+      while (row->executeStep()) {
+        Message m;
+        m.id = row->getColumn(0).getInt64();
+        m.gapless_id = row->getColumn(1).getString();
+        m.destination = row->getColumn(2).getString();
+        m.headers = decode_headers(row->getColumn(3).getString(), path_, m.id);
+        m.body = bytes_of(row->getColumn(4));
+        m.priority = static_cast<Priority>(row->getColumn(5).getInt());
+        if (!row->isColumnNull(6)) m.resend_request_id = row->getColumn(6).getInt64();
+        claimed.push_back(std::move(m));
+      }
     }
     snapshot.commit();
+    // Claim order (invariant 10), whatever order the join produced.
+    std::sort(claimed.begin(), claimed.end(),
+              [](const Message& a, const Message& b) { return std::pair(a.priority, a.id) < std::pair(b.priority, b.id); });
     return claimed;
   });
 }
@@ -956,11 +922,44 @@ void Journal::mark_delivered(std::string_view sink, const std::vector<int64_t>& 
             const int64_t sink_key = sink_id(sink);
             const std::string id_array = Json(ids).dump();
             auto transaction = begin_write(*db_, Durability::normal);  // see DURABILITY
-            Borrowed update(cache_->mark_delivered);
-            update->bind(1, sink_key);
-            update->bind(2, id_array);
-            update->bind(3, unix_now_ms());
-            const int64_t marked = update->exec();
+            // Invariant 7: the counters of what moves, per (destination, state left).
+            std::map<std::pair<int64_t, int>, int64_t> leaving;
+            int64_t counted = 0;
+            {
+              Borrowed query(cache_->undelivered_of);
+              query->bind(1, sink_key);
+              query->bind(2, id_array);
+              while (query->executeStep()) {
+                ++leaving[{query->getColumn(0).getInt64(), query->getColumn(1).getInt()}];
+                ++counted;
+              }
+            }
+            int64_t marked = 0;
+            {
+              Borrowed update(cache_->mark_delivered);
+              update->bind(1, sink_key);
+              update->bind(2, id_array);
+              update->bind(3, unix_now_ms());
+              marked = update->exec();
+            }
+            if (marked != counted)  // cannot happen under the write lock; never commit drifted counters
+              throw Error(context(path_, "mark_delivered") + "counted " + std::to_string(counted) +
+                          " rows to mark but marked " + std::to_string(marked) +
+                          "; no delivery was recorded: these messages stay pending and will be sent again "
+                          "with the same gapless-id");
+            for (const auto& [key, rows] : leaving) {
+              Borrowed leave(cache_->count_leave);
+              leave->bind(1, sink_key);
+              leave->bind(2, key.first);
+              leave->bind(3, key.second);
+              leave->bind(4, rows);
+              leave->exec();
+              Borrowed arrive(cache_->count_delivered);
+              arrive->bind(1, sink_key);
+              arrive->bind(2, key.first);
+              arrive->bind(3, rows);
+              arrive->exec();
+            }
             transaction.commit();
             spdlog::debug("journal: delivered path={} sink={} messages={} unchanged={}", path_, sink,
                           marked, static_cast<int64_t>(ids.size()) - marked);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -93,6 +94,66 @@ struct ParkedMessage {
   int64_t updated_ms = 0;
 };
 
+// One series of a measurement archive: a metadata object's event type, either
+// its base data (summary_type empty, window 0) or one of its summaries. The
+// natural key of the collector's cursor, coverage and datapoints.
+struct SeriesKey {
+  std::string archive_url;   // the .../esmond/perfsonar/archive/ base URL (not the config name)
+  std::string metadata_key;
+  std::string event_type;
+  std::string summary_type;  // "" for base data; else "aggregation", "average", "statistics"
+  int64_t summary_window = 0;
+};
+
+struct Series {
+  int64_t id = 0;
+  SeriesKey key;
+  std::string metadata;              // JSON, as the archive last sent it
+  std::optional<int64_t> cursor_ts;  // next ts to read; nothing before the first read
+};
+
+// A datapoint the collector journals: its value's digest (osg::datapoint_digest,
+// 32 hex digits) and the index, in Collected::messages, of the message that carries it.
+struct CollectedDatapoint {
+  int64_t ts = 0;
+  std::string digest;
+  size_t message = 0;
+};
+
+// What one read of a series produced, journaled in one transaction.
+struct Collected {
+  int64_t series_id = 0;
+  std::vector<NewMessage> messages;
+  std::vector<CollectedDatapoint> datapoints;  // new or changed ones only
+  // The archive was read over [read_from, read_to) and everything it held
+  // there is in the journal now (or was already): recorded as coverage.
+  // Nothing is recorded when read_to <= read_from.
+  int64_t read_from = 0;
+  int64_t read_to = 0;
+  int64_t points_read = 0;  // points the archive served in that range
+  // The series' next ts to read. Only moves forward; nothing leaves it as is
+  // (a backfill behind the cursor).
+  std::optional<int64_t> cursor_ts;
+};
+
+struct CoveredRange {
+  int64_t ts_from = 0;
+  int64_t ts_to = 0;  // exclusive
+  int64_t points = 0;
+};
+
+// An operator act, as recorded in the request table.
+struct Request {
+  int64_t id = 0;
+  std::string kind;        // "retry-parked", "backfill", "resend"
+  int64_t created_ms = 0;
+  std::string created_by;  // user@host
+  std::string arguments;   // JSON
+  std::string state;       // "running", "done", "interrupted", "failed"
+  int64_t messages = 0;    // messages journaled (backfill) or queued again (resend, retry-parked)
+  std::string note;
+};
+
 class Journal {
  public:
   // Opens (creating if needed) the journal at `path`, migrates its schema
@@ -151,6 +212,42 @@ class Journal {
   int64_t retry_parked(std::optional<std::string_view> sink, std::optional<std::string_view> destination,
                        bool record_request);
 
+  // Collector side (the series, coverage and datapoint tables; invariants
+  // 11 to 13). The series of `key`, created on first use; its metadata is
+  // replaced when the archive now sends different metadata.
+  Series register_series(const SeriesKey& key, std::string_view metadata_json);
+  std::vector<Series> series_of_archive(std::string_view archive_url);
+
+  // The digests of the datapoints journaled for a series with ts_from <= ts
+  // <= ts_to, by ts: what a re-read compares against.
+  std::map<int64_t, std::string> datapoint_digests(int64_t series_id, int64_t ts_from, int64_t ts_to);
+
+  // Messages, datapoints, coverage and cursor of one read, in one transaction
+  // committed with synchronous=FULL (as append). Datapoints whose message was
+  // already journaled (same gapless-id) point to that message.
+  AppendResult record_collected(const Collected& collected);
+
+  // The coverage of a series overlapping [ts_from, ts_to), ascending, merged.
+  std::vector<CoveredRange> coverage(int64_t series_id, int64_t ts_from, int64_t ts_to);
+
+  // Operator requests (src/journal/requests.cpp). begin_request records a
+  // request as "running" and returns its id; update_request sets its state,
+  // message count and note; requests() lists the newest first.
+  int64_t begin_request(std::string_view kind, std::string_view arguments_json);
+  void update_request(int64_t id, std::string_view state, int64_t messages, std::string_view note = "");
+  std::vector<Request> requests(size_t max = 100);
+
+  // The journaled messages carrying datapoints of these series with
+  // ts_from <= ts < ts_to, ascending ids (the datapoint table, invariant 12).
+  std::vector<int64_t> messages_of_series(const std::vector<int64_t>& series_ids, int64_t ts_from, int64_t ts_to);
+
+  // A consumer's resend: the rows of these messages that `sink` has
+  // delivered go back to pending, claimed after live and backfill data
+  // (priority resend), and are sent with a `gapless-resend: <request_id>`
+  // header and their own gapless-id. The one exception to invariant 5, and
+  // an operator's act: the request must exist. Returns how many rows moved.
+  int64_t queue_resend(std::string_view sink, const std::vector<int64_t>& message_ids, int64_t request_id);
+
   std::vector<ParkedDestination> parked_destinations(std::optional<std::string_view> sink = std::nullopt);
   std::vector<ParkedMessage> parked_messages(std::string_view sink, size_t max);
 
@@ -166,6 +263,8 @@ class Journal {
  private:
   Journal(std::string path, std::unique_ptr<SQLite::Database> db);
   int64_t sink_id(std::string_view sink);
+  // append()'s work inside the caller's write transaction.
+  AppendResult append_in_transaction(const std::vector<NewMessage>& messages, int64_t now);
 
   std::string path_;
   std::unique_ptr<SQLite::Database> db_;

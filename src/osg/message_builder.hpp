@@ -16,15 +16,8 @@
 
 namespace gapless::osg {
 
-// One series of an esmond archive: a metadata object's event type, either its
-// base data (summary_type empty, window 0) or one of its summaries.
-struct SeriesIdentity {
-  std::string archive_url;   // the .../esmond/perfsonar/archive/ base URL (not the config name)
-  std::string metadata_key;
-  std::string event_type;
-  std::string summary_type;  // "" for base data; else "aggregation", "average", "statistics"
-  int64_t summary_window = 0;
-};
+// One series of an esmond archive (see journal::SeriesKey).
+using SeriesIdentity = journal::SeriesKey;
 
 struct Datapoint {
   int64_t ts = 0;

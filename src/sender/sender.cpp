@@ -6,12 +6,14 @@
 // backfill, then resend). Claimed ids live only in memory (`in_flight_`): the
 // journal row stays `pending`, so a crash or a lost connection simply leaves
 // the message to be sent again. Memory is therefore bounded by
-// window x transaction_size messages, whatever the backlog on disk.
+// window x transaction_size messages, whatever the backlog on disk. Both
+// limits shrink while the broker pushes back (see Flow control below).
 //
 // Send. A transaction is written as BEGIN, then one SEND per message with
 // `persistent:true`, `content-length` (added by the frame encoder), its
-// `gapless-id` and its own `receipt`. The COMMIT is held back until every
-// SEND of the transaction is answered:
+// `gapless-id` and its own `receipt`, all queued and flushed together, so the
+// broker is woken once per transaction rather than once per frame. The COMMIT
+// is held back until every SEND of the transaction is answered:
 //   - all SENDs got their RECEIPT  -> COMMIT with a receipt;
 //   - any SEND got an ERROR        -> ABORT; the refused ones are handled
 //     below, the others go back to pending (in memory: they are released).
@@ -21,8 +23,12 @@
 // (stomp-activemq.md 2.6, peers-lessons.md).
 //
 // Deliver. On the COMMIT's RECEIPT, the SENDs of that transaction whose own
-// RECEIPT arrived are marked delivered in one journal transaction. Nothing
-// else ever marks a row delivered.
+// RECEIPT arrived are settled; they are marked delivered, together with those
+// of every other transaction settled meanwhile, in one journal transaction,
+// once the window has been refilled and flushed: the broker works on the next
+// transactions while we write the journal. Until marked they stay in
+// `in_flight_`, so no claim can take them again; a crash before the mark
+// sends them again (same gapless-id). Nothing else ever marks a row delivered.
 //
 // Refusals (ERROR frames carrying a SEND's receipt-id; ActiveMQ keeps the
 // connection open after them, so we do not reconnect):
@@ -41,8 +47,19 @@
 // An ERROR for a COMMIT fails the whole transaction (back to pending). An
 // ERROR without receipt-id, a protocol error, EOF, heart-beat silence or a
 // receipt overdue past receipt_timeout drop the connection: everything in
-// flight goes back to pending and we reconnect with backoff and jitter,
-// trying the brokers in order, and return to the first one when it is back.
+// flight goes back to pending (what was settled is marked delivered first)
+// and we reconnect with backoff and jitter, trying the brokers in order, and
+// return to the first one when it is back.
+//
+// Flow control. ActiveMQ counts the messages of an open transaction against
+// its memory limit until COMMIT; with large messages a limit smaller than a
+// window would refuse (or withhold receipts of) every transaction again and
+// again, and retrying at the same size would never make progress. So a
+// flow-control refusal (once per episode), a refused COMMIT or an overdue
+// receipt halves the messages allowed in flight (the window first, then the
+// transaction size, down to one message), and every kCommitsBeforeGrowing
+// successful COMMITs in a row double it back towards the configured sizes.
+// Logged as "sender: in-flight limit lowered|raised".
 #include "sender/sender.hpp"
 
 #include <spdlog/spdlog.h>
@@ -108,6 +125,45 @@ class Backoff {
   std::mt19937_64 random_{std::random_device{}()};
 };
 
+// See "Flow control" above. The limit is a number of messages in flight,
+// window x transaction_size as configured, halved and doubled as a whole.
+class InFlightLimit {
+ public:
+  static constexpr int kCommitsBeforeGrowing = 8;
+
+  InFlightLimit(int transaction_size, int window)
+      : configured_size_(std::max(transaction_size, 1)),
+        configured_window_(std::max(window, 1)),
+        maximum_(int64_t{configured_size_} * configured_window_),
+        limit_(maximum_) {}
+
+  int transaction_size() const { return static_cast<int>(std::min<int64_t>(configured_size_, limit_)); }
+  int window() const {
+    return static_cast<int>(std::clamp<int64_t>(limit_ / transaction_size(), 1, configured_window_));
+  }
+
+  // False when already at one message.
+  bool lower() {
+    successes_ = 0;
+    if (limit_ == 1) return false;
+    limit_ /= 2;
+    return true;
+  }
+
+  // True when this commit raised the limit.
+  bool on_commit() {
+    if (limit_ == maximum_ || ++successes_ < kCommitsBeforeGrowing) return false;
+    successes_ = 0;
+    limit_ = std::min(maximum_, limit_ * 2);
+    return true;
+  }
+
+ private:
+  int configured_size_, configured_window_;
+  int64_t maximum_, limit_;
+  int successes_ = 0;
+};
+
 enum class SendOutcome { awaiting, confirmed, refused };
 
 struct InFlightSend {
@@ -122,6 +178,7 @@ struct Transaction {
   size_t awaiting = 0;  // SENDs not yet answered
   bool any_refused = false;
   bool commit_sent = false;
+  bool committed = false;  // COMMIT receipted: the confirmed SENDs are delivered
   Clock::time_point last_progress;
 };
 
@@ -159,7 +216,8 @@ class Sender::Loop {
         stop_(stop),
         counters_(counters),
         reconnect_backoff_(sink.reconnect_min, sink.reconnect_max),
-        refusal_backoff_(sink.reconnect_min, sink.reconnect_max) {
+        refusal_backoff_(sink.reconnect_min, sink.reconnect_max),
+        limit_(sink.transaction_size, sink.window) {
     for (const std::string& uri : sink.brokers) brokers_.push_back(stomp::BrokerUri::parse(uri));
     journal_ = journal::Journal::open(journal_path, {sink.name});
     options_.login = sink.login;
@@ -179,7 +237,7 @@ class Sender::Loop {
       if (!connection_ && !connect_with_backoff()) break;
       try {
         drain_once();
-        if (until_drained && transactions_.empty() && nothing_claimable_) break;
+        if (until_drained && transactions_.empty() && settled_.empty() && nothing_claimable_) break;
       } catch (const ConnectionLost& e) {
         drop_connection(e.what());
       } catch (const stomp::ConnectionError& e) {
@@ -228,7 +286,8 @@ class Sender::Loop {
   // for it, so forgetting it in memory is all it takes.
   void drop_connection(const std::string& why) {
     spdlog::warn("sender: connection lost sink={} broker={} in_flight={} error=\"{}\"", sink_.name,
-                 connection_ ? connection_->uri().str() : "-", in_flight_.size(), why);
+                 connection_ ? connection_->uri().str() : "-", in_flight_.size() - settled_.size(), why);
+    record_deliveries();
     release_all();
     connection_.reset();
     counters_.connected = false;
@@ -267,6 +326,7 @@ class Sender::Loop {
     maybe_probe_parked_destinations();
     maybe_fail_back();
     fill_window();
+    record_deliveries();
     check_receipt_deadline();
     milliseconds wait = transactions_.empty() ? milliseconds(200) : milliseconds(50);
     if (auto frame = connection_->poll(wait)) handle(*frame);
@@ -281,9 +341,9 @@ class Sender::Loop {
 
   void fill_window() {
     nothing_claimable_ = false;
-    while (static_cast<int>(transactions_.size()) < sink_.window && !claiming_paused()) {
+    while (static_cast<int>(transactions_.size()) < limit_.window() && !claiming_paused()) {
       std::vector<journal::Message> batch =
-          journal_->claim(sink_.name, static_cast<size_t>(sink_.transaction_size), in_flight_);
+          journal_->claim(sink_.name, static_cast<size_t>(limit_.transaction_size()), in_flight_);
       if (batch.empty()) {
         nothing_claimable_ = true;
         return;
@@ -320,6 +380,9 @@ class Sender::Loop {
       connection_->send(stomp::Frame{"ABORT", {{"transaction", transaction_id}}, {}});
       return;
     }
+    // On the wire before the next claim: the broker starts on this
+    // transaction while we read the next one from the journal.
+    connection_->flush();
     spdlog::debug("sender: transaction sent sink={} transaction={} messages={}", sink_.name, transaction.number,
                   transaction.sends.size());
     transactions_.push_back(std::move(transaction));
@@ -381,6 +444,7 @@ class Sender::Loop {
                     transaction->number, reason);
       ++counters_.aborted;
       pause_claims();
+      lower_limit("commit refused");
       return release(*transaction);
     }
     if (*id->send >= transaction->sends.size()) throw ConnectionLost("ERROR for an unknown SEND: " + receipt);
@@ -412,6 +476,13 @@ class Sender::Loop {
     spdlog::warn("sender: send refused, will retry sink={} destination={} message={} retry_in_ms={} reason=\"{}\"",
                  sink_.name, send.destination, send.message_id,
                  std::chrono::duration_cast<milliseconds>(claims_paused_until_ - Clock::now()).count(), reason);
+    lower_limit("send refused");
+  }
+
+  void lower_limit(const char* cause) {
+    if (!limit_.lower()) return;
+    spdlog::warn("sender: in-flight limit lowered sink={} transaction_size={} window={} cause=\"{}\"", sink_.name,
+                 limit_.transaction_size(), limit_.window(), cause);
   }
 
   void pause_claims() {
@@ -435,30 +506,43 @@ class Sender::Loop {
   }
 
   void on_commit_receipt(Transaction& transaction) {
-    std::vector<int64_t> delivered;
-    std::vector<std::string> unparked;
+    transaction.committed = true;
     for (const InFlightSend& send : transaction.sends) {
       if (send.outcome != SendOutcome::confirmed) continue;
-      delivered.push_back(send.message_id);
-      if (probes_.erase(send.message_id)) unparked.push_back(send.destination);
+      settled_.delivered.push_back(send.message_id);
+      if (probes_.erase(send.message_id)) settled_.unparked.push_back(send.destination);
     }
-    journal_->mark_delivered(sink_.name, delivered);
-    counters_.delivered += static_cast<int64_t>(delivered.size());
     refusal_backoff_.reset();
-    spdlog::debug("sender: delivered sink={} transaction={} messages={}", sink_.name, transaction.number,
-                  delivered.size());
-    for (const std::string& destination : unparked) {
+    if (limit_.on_commit())
+      spdlog::info("sender: in-flight limit raised sink={} transaction_size={} window={}", sink_.name,
+                   limit_.transaction_size(), limit_.window());
+    spdlog::debug("sender: committed sink={} transaction={} messages={}", sink_.name, transaction.number,
+                  transaction.sends.size());
+    release(transaction);
+  }
+
+  // What the broker confirmed since the last call, in one journal transaction.
+  void record_deliveries() {
+    if (settled_.empty()) return;
+    journal_->mark_delivered(sink_.name, settled_.delivered);
+    for (const int64_t id : settled_.delivered) in_flight_.erase(id);
+    counters_.delivered += static_cast<int64_t>(settled_.delivered.size());
+    spdlog::debug("sender: delivered sink={} messages={}", sink_.name, settled_.delivered.size());
+    for (const std::string& destination : settled_.unparked) {
       int64_t requeued = journal_->retry_parked(sink_.name, destination, false);
       spdlog::info("sender: destination unparked sink={} destination={} messages_requeued={}", sink_.name,
                    destination, requeued);
     }
-    release(transaction);
+    settled_.delivered.clear();
+    settled_.unparked.clear();
   }
 
-  // Forget a settled transaction; whatever of it was not delivered is pending
-  // again in the journal already (it never stopped being so).
+  // Forget a finished transaction; whatever of it was not delivered is pending
+  // again in the journal already (it never stopped being so). Its delivered
+  // SENDs stay in flight until record_deliveries() wrote them.
   void release(Transaction& transaction) {
-    for (const InFlightSend& send : transaction.sends) in_flight_.erase(send.message_id);
+    for (const InFlightSend& send : transaction.sends)
+      if (!transaction.committed || send.outcome != SendOutcome::confirmed) in_flight_.erase(send.message_id);
     const int64_t number = transaction.number;
     auto it = std::find_if(transactions_.begin(), transactions_.end(),
                            [&](const Transaction& t) { return t.number == number; });
@@ -467,9 +551,11 @@ class Sender::Loop {
 
   void check_receipt_deadline() {
     for (const Transaction& transaction : transactions_)
-      if (Clock::now() - transaction.last_progress > sink_.receipt_timeout)
+      if (Clock::now() - transaction.last_progress > sink_.receipt_timeout) {
+        lower_limit("receipt timeout");
         throw ConnectionLost("no receipt for transaction " + std::to_string(transaction.number) + " within " +
                              format_duration(sink_.receipt_timeout));
+      }
   }
 
   // ---- parked destinations -------------------------------------------------
@@ -520,6 +606,7 @@ class Sender::Loop {
       connection_->disconnect(milliseconds(2000));
       connection_.reset();
     }
+    record_deliveries();
     release_all();
     counters_.connected = false;
     spdlog::info("sender: stopped sink={} delivered={}", sink_.name, counters_.delivered.load());
@@ -540,12 +627,19 @@ class Sender::Loop {
   size_t broker_index_ = 0;
   Backoff reconnect_backoff_;
   Backoff refusal_backoff_;
+  InFlightLimit limit_;
   Clock::time_point claims_paused_until_{};
   Clock::time_point last_failback_attempt_{};
   Clock::time_point last_probe_check_{};
   std::deque<Transaction> transactions_;
   std::unordered_set<int64_t> in_flight_;
   std::unordered_set<int64_t> probes_;  // message ids sent to probe a parked destination
+  struct Settled {  // COMMIT receipted, not yet marked delivered in the journal
+    std::vector<int64_t> delivered;
+    std::vector<std::string> unparked;  // destinations whose probe was delivered
+    bool empty() const { return delivered.empty(); }
+    size_t size() const { return delivered.size(); }
+  } settled_;
   int64_t next_transaction_ = 1;
   bool nothing_claimable_ = false;
 };

@@ -708,6 +708,10 @@ Connection::~Connection() = default;
 void Connection::send(const Frame& frame) {
   impl_->require_open();
   impl_->queue(frame);
+}
+
+void Connection::flush() {
+  impl_->require_open();
   impl_->flush();
 }
 

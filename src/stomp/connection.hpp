@@ -4,7 +4,9 @@
 // caller allows: frames to send go to an outgoing buffer that `poll()` flushes
 // while it also reads, so a broker that stops reading (producer flow control)
 // can never deadlock us against its own writes of receipts, and a frozen broker
-// cannot hold up a shutdown.
+// cannot hold up a shutdown. `send()` only queues: a transaction of hundreds
+// of frames then leaves in a few large writes instead of one syscall (and one
+// wake-up of the broker) per frame.
 //
 // Heart-beats (spec 1.6): we offer `heartbeat` in both directions; we send an
 // EOL when nothing was written for half the negotiated interval, and declare
@@ -56,11 +58,16 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Queues the frame for sending and writes as much as the socket takes now.
-  // A failed write surfaces from the next poll(), after any frames the broker
-  // sent before it went away. Throws ProtocolError for a frame that cannot be
-  // encoded (nothing is queued then), ConnectionError after disconnect().
+  // Queues the frame; nothing is written until flush() or poll(). Throws
+  // ProtocolError for a frame that cannot be encoded (nothing is queued then),
+  // ConnectionError after disconnect().
   void send(const Frame& frame);
+
+  // Writes as much of the queued output as the socket takes now, without
+  // waiting; poll() writes the rest. A failed write surfaces from the next
+  // poll(), after any frames the broker sent before it went away. Throws
+  // ConnectionError after disconnect().
+  void flush();
 
   // Flushes queued output, sends heart-beats when due, reads; returns the next
   // frame from the broker (never a heart-beat) or nothing when `timeout`

@@ -18,6 +18,7 @@
 #include "harness/mqtt_subscriber.hpp"
 #include "harness/process.hpp"
 #include "harness/stomp_recorder.hpp"
+#include "harness/workspace.hpp"
 #include "ingest/ingest.hpp"
 #include "journal/journal.hpp"
 
@@ -25,6 +26,7 @@ using namespace std::chrono_literals;
 using gapless::test::BrokerOptions;
 using gapless::test::Process;
 using gapless::test::TestBroker;
+using gapless::test::Workspace;
 
 namespace {
 
@@ -32,99 +34,6 @@ constexpr const char* kDeniedTopic = "perfsonar.summary.packet-loss-rate-bidir";
 constexpr const char* kDeniedText =
     "User collector is not authorized to write to: topic://perfsonar.summary.packet-loss-rate-bidir";
 
-std::string gapless_bin() { return gapless::test::gapless_binary().string(); }
-
-// A journal, a config pointing at the broker, and helpers to run `gapless`.
-class Workspace {
- public:
-  explicit Workspace(const TestBroker& broker, std::string extra_sink_keys = "")
-      : dir_(std::filesystem::temp_directory_path() /
-             ("gapless-delivery-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
-    std::filesystem::create_directories(dir_);
-    write_config(broker.stomp_uri(), extra_sink_keys);
-  }
-  ~Workspace() {
-    if (!std::getenv("GAPLESS_KEEP_BROKER")) std::filesystem::remove_all(dir_);
-  }
-
-  void write_config(const std::string& broker_uri, const std::string& extra_sink_keys) {
-    std::ofstream(config_path()) << "[journal]\npath = \"" << journal_path() << "\"\n"
-                                 << "[[sink]]\nname = \"test\"\nbrokers = [\"" << broker_uri << "\"]\n"
-                                 << "login = \"collector\"\npasscode = \"collector-secret\"\n"
-                                 << "reconnect_min = \"100ms\"\nreconnect_max = \"1s\"\nheartbeat = \"2s\"\n"
-                                 << extra_sink_keys << "\n";
-  }
-
-  std::string config_path() const { return (dir_ / "gapless.toml").string(); }
-  std::string journal_path() const { return (dir_ / "journal.db").string(); }
-  const std::filesystem::path& dir() const { return dir_; }
-
-  gapless::test::RunResult command(std::vector<std::string> args, std::chrono::milliseconds timeout = 120s) {
-    std::vector<std::string> full = {gapless_bin(), args.at(0), "--config", config_path()};
-    full.insert(full.end(), args.begin() + 1, args.end());
-    return gapless::test::run(full, timeout);
-  }
-
-  Process start_daemon(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {gapless_bin(), "run", "--config", config_path()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return Process::spawn({.args = args,
-                           .out = gapless::test::Output::to_file(dir_ / "daemon.out"),
-                           .err = gapless::test::Output::to_file(dir_ / "daemon.err")});
-  }
-
-  std::string daemon_log() const {
-    std::ifstream in(dir_ / "daemon.err");
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-
-  void run_until_drained(std::chrono::milliseconds timeout = 300s) {
-    auto result = command({"run", "--until-drained"}, timeout);
-    INFO(result.err);
-    REQUIRE(result.ok());
-  }
-
-  nlohmann::json status() {
-    auto result = command({"status", "--json"});
-    INFO(result.err);
-    REQUIRE(result.ok());
-    return nlohmann::json::parse(result.out);
-  }
-
-  // One destination's {pending, delivered, parked}, from `gapless status --json`.
-  std::array<int64_t, 3> counts(const std::string& destination) {
-    auto all = counts();
-    auto it = all.find(destination);
-    if (it == all.end()) FAIL("no status for " << destination << " in " << last_status_.dump(2));
-    return it->second;
-  }
-
-  std::map<std::string, std::array<int64_t, 3>> counts() {
-    std::map<std::string, std::array<int64_t, 3>> out;
-    last_status_ = status();
-    for (const auto& destination : last_status_["sinks"][0]["destinations"])
-      out[destination["destination"].get<std::string>()] = {destination["pending"].get<int64_t>(),
-                                                            destination["delivered"].get<int64_t>(),
-                                                            destination["parked"].get<int64_t>()};
-    return out;
-  }
-
-  // Journals messages through the library (fast for large backlogs).
-  void journal_messages(const std::vector<gapless::journal::NewMessage>& messages) {
-    auto journal = gapless::journal::Journal::open(journal_path(), {"test"});
-    for (size_t start = 0; start < messages.size(); start += 10'000) {
-      std::vector<gapless::journal::NewMessage> batch(
-          messages.begin() + static_cast<long>(start),
-          messages.begin() + static_cast<long>(std::min(messages.size(), start + 10'000)));
-      journal->append(batch);
-    }
-  }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path dir_;
-  nlohmann::json last_status_;
-};
 
 gapless::journal::NewMessage make_message(const std::string& topic, int index, size_t body_size = 100) {
   gapless::journal::NewMessage message;

@@ -78,7 +78,7 @@ class SendFailIfNoSpace {
 // Workspace does, reduced to what these tests use).
 class Workspace {
  public:
-  explicit Workspace(const TestBroker& broker)
+  explicit Workspace(const TestBroker& broker, int transaction_size = 4, int window = 2)
       : dir_(std::filesystem::temp_directory_path() / ("gapless-flowcontrol-" + std::to_string(::getpid()) + "-" +
                                                        std::to_string(counter_++))) {
     std::filesystem::create_directories(dir_);
@@ -86,7 +86,8 @@ class Workspace {
                                          << "[[sink]]\nname = \"test\"\nbrokers = [\"" << broker.stomp_uri()
                                          << "\"]\nlogin = \"collector\"\npasscode = \"collector-secret\"\n"
                                          << "reconnect_min = \"100ms\"\nreconnect_max = \"1s\"\nheartbeat = \"2s\"\n"
-                                         << "transaction_size = 4\nwindow = 2\n";
+                                         << "transaction_size = " << transaction_size << "\nwindow = " << window
+                                         << "\n";
   }
   ~Workspace() {
     if (!std::getenv("GAPLESS_KEEP_BROKER")) std::filesystem::remove_all(dir_);
@@ -365,4 +366,33 @@ TEST_CASE("producer flow control withholding receipts (broker default): gapless 
   CHECK(log.find("message parked") == std::string::npos);
   CHECK(log.find("connection lost") == std::string::npos);
   CHECK(occurrences(log, "sender: connected") == 1);
+}
+
+TEST_CASE("a window larger than the broker's memory limit shrinks until transactions fit, then all is delivered",
+          "[flowcontrol]") {
+  // Transactions of 40 x 100 KiB (4 MB, twice the 2 MB limit) can never
+  // commit: ActiveMQ refuses the SENDs past the limit while the transaction is
+  // open. No stalled subscriber: only the transaction's own size is in the way.
+  std::optional<TestBroker> started;
+  {
+    SendFailIfNoSpace on(true);
+    started.emplace(BrokerOptions{.memory_limit = "2 mb"});
+  }
+  TestBroker& broker = *started;
+  Workspace workspace(broker, 40, 2);
+  gapless::test::StompRecorder recorder(broker.stomp_uri(), {.destination = "/topic/test.>"});
+  recorder.start_and_wait_subscribed();
+  const std::set<std::string> journaled = workspace.journal_messages(kMessages);
+
+  Process daemon = workspace.start_daemon();
+  check_all_delivered(workspace, recorder, journaled, false);
+  auto stopped = daemon.terminate(15s);
+  CHECK(stopped.exited_normally());
+  CHECK(stopped.code == 0);
+  const std::string log = workspace.daemon_log();
+  INFO(log.substr(0, 4000));
+  CHECK_THAT(log, Catch::Contains("sender: in-flight limit lowered sink=test transaction_size=40 window=1"));
+  CHECK_THAT(log, Catch::Contains("sender: in-flight limit lowered sink=test transaction_size=20 window=1"));
+  CHECK(log.find("destination parked") == std::string::npos);
+  CHECK(log.find("connection lost") == std::string::npos);
 }

@@ -91,3 +91,57 @@ TEST_CASE("embedded defaults point at a local broker", "[config]") {
   REQUIRE(config.sinks.size() == 1);
   CHECK(config.sinks[0].brokers.at(0) == "stomp://127.0.0.1:61613");
 }
+
+TEST_CASE("the example configuration shows every archive key with its default", "[config]") {
+  auto config = gapless::load_config(GAPLESS_SOURCE_DIR "/etc/gapless.example.toml");
+  REQUIRE(config.archives.size() == 1);
+  const gapless::ArchiveConfig& example = config.archives[0];
+  gapless::ArchiveConfig defaults;
+  CHECK(example.poll_interval == defaults.poll_interval);
+  CHECK(example.lookback == defaults.lookback);
+  CHECK(example.event_types == gapless::osg_event_types());
+  CHECK(example.summaries == defaults.summaries);
+  CHECK(example.http_timeout == defaults.http_timeout);
+  CHECK(example.overlap == defaults.overlap);
+  CHECK(example.summary_grace == defaults.summary_grace);
+  CHECK(example.page_size == defaults.page_size);
+  CHECK(example.datapoints_per_message == defaults.datapoints_per_message);
+  CHECK(example.max_message_size == defaults.max_message_size);
+  CHECK(config.collector.max_concurrent_requests == gapless::CollectorConfig{}.max_concurrent_requests);
+}
+
+TEST_CASE("archives: durations with units, defaults, and errors naming the key", "[config]") {
+  const std::string sink = "[[sink]]\nname=\"a\"\nbrokers=[\"stomp://h:1\"]\n";
+  auto config = gapless::parse_config(sink + "[[archive]]\nname=\"x\"\nurl=\"http://h/esmond/perfsonar/archive\"\n"
+                                             "poll_interval=\"30s\"\nlookback=\"21d\"\noverlap=7200\n",
+                                      "test");
+  REQUIRE(config.archives.size() == 1);
+  CHECK(config.archives[0].url == "http://h/esmond/perfsonar/archive/");  // the slash esmond's URLs end with
+  CHECK(config.archives[0].poll_interval == std::chrono::seconds(30));
+  CHECK(config.archives[0].lookback == std::chrono::hours(21 * 24));
+  CHECK(config.archives[0].overlap == std::chrono::hours(2));
+  CHECK(config.archives[0].summaries);
+
+  const auto error_of = [&](const std::string& archive) {
+    try {
+      gapless::parse_config(sink + archive, "test");
+    } catch (const gapless::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(error_of("[[archive]]\nname=\"x\"\nurl=\"ftp://h/\"\n"), Catch::Contains("archive[0].url"));
+  CHECK_THAT(error_of("[[archive]]\nurl=\"http://h/\"\n"), Catch::Contains("archive[0].name: required"));
+  CHECK_THAT(error_of("[[archive]]\nname=\"x\"\nurl=\"http://h/\"\npoll_intervl=\"5m\"\n"),
+             Catch::Contains("archive[0].poll_intervl: unknown key"));
+  CHECK_THAT(error_of("[[archive]]\nname=\"x\"\nurl=\"http://h/\"\nlookback=\"soon\"\n"),
+             Catch::Contains("archive[0].lookback"));
+  CHECK_THAT(error_of("[[archive]]\nname=\"x\"\nurl=\"http://h/\"\nsummaries=\"yes\"\n"),
+             Catch::Contains("archive[0].summaries: expected true or false"));
+  CHECK_THAT(error_of("[[archive]]\nname=\"x\"\nurl=\"http://h/\"\n[[archive]]\nname=\"x\"\nurl=\"http://i/\"\n"),
+             Catch::Contains("archive name \"x\" is used twice"));
+  CHECK_THAT(error_of("[[archive]]\nname=\"x\"\nurl=\"http://h/\"\n[[archive]]\nname=\"y\"\nurl=\"http://h/\"\n"),
+             Catch::Contains("configured twice"));
+  CHECK_THAT(error_of("[collector]\nmax_concurrent_requests=0\n"),
+             Catch::Contains("collector.max_concurrent_requests"));
+}

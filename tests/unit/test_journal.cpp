@@ -128,7 +128,7 @@ void require_refused_untouched(const std::string& path, const std::string& expec
 
 }  // namespace
 
-TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapless's, at schema version 1",
+TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapless's, at schema version 2",
           "[journal]") {
   TempDir dir;
   auto journal = Journal::open(dir.file("j.db"), {"cern"});
@@ -136,7 +136,7 @@ TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapl
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
   CHECK(db.execAndGet("PRAGMA auto_vacuum").getInt() == 2);  // incremental
   CHECK(db.execAndGet("PRAGMA application_id").getInt64() == 0x47504c53);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 1);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 2);
   CHECK(db.execAndGet("PRAGMA foreign_keys").getInt() == 1);
   for (const char* table : {"sink", "destination", "request", "message", "delivery", "delivery_count",
                             "parked_destination", "series", "coverage", "datapoint"})
@@ -380,6 +380,53 @@ TEST_CASE("status counters equal a count of the rows after any sequence of opera
     REQUIRE(counts_from_status(*journal) == counts_from_rows(*journal));
     CHECK(count_rows(*journal, "SELECT count(*) FROM delivery_count WHERE count < 0") == 0);
   }
+}
+
+TEST_CASE("a version 1 journal migrates to version 2, and its counters stay exact across the change", "[journal]") {
+  TempDir dir;
+  const std::string path = dir.file("j.db");
+  {
+    auto journal = Journal::open(path, {"cern"});
+    append_many(*journal, "m", 20);
+    append_many(*journal, "p", 5, "/topic/p");
+    // Back to version 1 as an older gapless left it: kSchemaV1's counting
+    // trigger, which counted every state change itself.
+    journal->database().exec(R"sql(
+      DROP TRIGGER delivery_count_update;
+      CREATE TRIGGER delivery_count_update AFTER UPDATE OF state ON delivery
+      WHEN OLD.state <> NEW.state BEGIN
+        UPDATE delivery_count SET count = count - 1
+          WHERE sink_id = OLD.sink_id AND destination_id = OLD.destination_id AND state = OLD.state;
+        INSERT INTO delivery_count(sink_id, destination_id, state, count)
+          VALUES (NEW.sink_id, NEW.destination_id, NEW.state, 1)
+          ON CONFLICT (sink_id, destination_id, state) DO UPDATE SET count = count + 1;
+      END;
+      PRAGMA user_version = 1;)sql");
+    // What version 1's mark_delivered did: one UPDATE, counted by the trigger.
+    journal->database().exec("UPDATE delivery SET state = 1, delivered_ms = 1 WHERE message_id <= 5");
+    journal->park_destination("cern", "/topic/p", "not authorized", 0);
+  }
+  auto journal = Journal::open(path, {"cern"});
+  CHECK(journal->database().execAndGet("PRAGMA user_version").getInt() == 2);
+  CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
+  CHECK(status_of(*journal, "cern", "/topic/a").delivered == 5);
+  CHECK(status_of(*journal, "cern", "/topic/a").pending == 15);
+
+  // Marks from pending and from parked, and a mark of rows already delivered.
+  auto claimed = journal_ids(journal->claim("cern", 10, {}));
+  claimed.push_back(1);
+  journal->mark_delivered("cern", claimed);
+  CHECK(journal->requeue_probe("cern", "/topic/p", 0).has_value());
+  SQLite::Statement parked(journal->database(),
+                           "SELECT message_id FROM delivery WHERE state = 2 ORDER BY message_id LIMIT 2");
+  std::vector<int64_t> parked_ids;
+  while (parked.executeStep()) parked_ids.push_back(parked.getColumn(0).getInt64());
+  journal->mark_delivered("cern", parked_ids);
+  CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
+  CHECK(status_of(*journal, "cern", "/topic/a").delivered == 15);
+  CHECK(status_of(*journal, "cern", "/topic/p").delivered == 2);
+  CHECK(status_of(*journal, "cern", "/topic/p").parked == 2);
+  CHECK(status_of(*journal, "cern", "/topic/p").pending == 1);  // the probe
 }
 
 TEST_CASE("a parked destination holds back its messages for that sink only; other destinations flow",
@@ -657,7 +704,7 @@ TEST_CASE("a journal written by a newer gapless is refused, naming both versions
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("PRAGMA user_version = 7");
   }
-  require_refused_untouched(path, "schema version 7, newer than version 1");
+  require_refused_untouched(path, "schema version 7, newer than version 2");
 }
 
 TEST_CASE("another program's SQLite database, or a file that is no database, is refused untouched", "[journal]") {
@@ -787,7 +834,7 @@ TEST_CASE("claims, marks and status seek indexes; none scans the big tables", "[
     CHECK_THAT(line, !Contains("USING PRIMARY KEY (sink_id=?)"));
     CHECK_THAT(line, !Contains("TEMP B-TREE"));
   }
-  for (const char* path : {"claim/ids", "claim/row", "mark_delivered", "status/counts", "status/oldest",
+  for (const char* path : {"claim/ids", "claim/rows", "mark_delivered", "mark_delivered/counted", "status/counts", "status/oldest",
                            "status/journaled_ms", "park_destination", "requeue_probe/candidate",
                            "retry_parked/sink", "retry_parked/destination", "parked_messages"})
     CHECK(paths.count(path) == 1);

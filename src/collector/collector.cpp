@@ -1,0 +1,288 @@
+#include "collector/collector.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "collector/series_reader.hpp"
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "esmond/client.hpp"
+#include "journal/journal.hpp"
+
+namespace gapless::collector {
+
+namespace {
+
+int64_t seconds_of(Milliseconds duration) {
+  return std::chrono::duration_cast<std::chrono::seconds>(duration).count();
+}
+
+// retry_min doubling per failure up to retry_max, with up to 20% jitter so
+// that the series of one broken archive do not retry in lockstep.
+int64_t backoff_ms(const CollectorConfig& settings, int failures) {
+  const int64_t min_ms = settings.retry_min.count();
+  const int64_t max_ms = settings.retry_max.count();
+  int64_t delay = min_ms;
+  for (int i = 1; i < failures && delay < max_ms; ++i) delay *= 2;
+  delay = std::min(delay, max_ms);
+  thread_local std::minstd_rand random(std::random_device{}());
+  return delay + static_cast<int64_t>(random() % static_cast<uint64_t>(delay / 5 + 1));
+}
+
+// The metadata kept with a series: the archive's object without the parts
+// that change on every poll (time-updated lives in event-types) or that
+// describe a page rather than the test.
+std::string series_metadata(const nlohmann::json& metadata) {
+  nlohmann::json kept = nlohmann::json::object();
+  for (const auto& [key, value] : metadata.items())
+    if (key != "event-types" && key != "metadata-count-total" && key != "metadata-previous-page" &&
+        key != "metadata-next-page")
+      kept[key] = value;
+  return kept.dump();
+}
+
+std::string describe(const journal::SeriesKey& key) {
+  std::string text = key.metadata_key + "/" + key.event_type;
+  if (!key.summary_type.empty()) text += "/" + key.summary_type + "/" + std::to_string(key.summary_window);
+  return text;
+}
+
+}  // namespace
+
+PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& settings, esmond::Client& client,
+                        journal::Journal& journal, ArchiveState& state, const std::atomic<bool>& stop) {
+  PollReport report;
+  const int64_t now = unix_now_ms() / 1000;
+  const int64_t overlap = seconds_of(archive.overlap);
+  const int64_t first_contact = now - seconds_of(archive.lookback);
+  const std::string& archive_url = client.base_url();
+
+  ReadOptions options;
+  options.page_size = archive.page_size;
+  options.datapoints_per_message = static_cast<size_t>(archive.datapoints_per_message);
+  options.max_message_bytes = static_cast<size_t>(archive.max_message_size);
+  options.summary_grace_seconds = seconds_of(archive.summary_grace);
+
+  std::vector<nlohmann::json> listing;
+  try {
+    // ref 1.2: time-start only, from the oldest point a known series may still need.
+    int64_t updated_since = first_contact;
+    for (const journal::Series& known : journal.series_of_archive(archive_url))
+      if (known.cursor_ts) updated_since = std::min(updated_since, *known.cursor_ts - overlap);
+    listing = client.list_metadata(updated_since);
+    report.listed = true;
+    report.metadata = static_cast<int64_t>(listing.size());
+  } catch (const esmond::FetchError& e) {
+    ++report.failures[std::string(esmond::failure_kind_name(e.kind()))];
+    spdlog::warn("collector: listing failed archive={} kind={} error=\"{}\"", archive.name,
+                 esmond::failure_kind_name(e.kind()), e.what());
+    return report;
+  } catch (const Error& e) {
+    ++report.failures["journal"];
+    spdlog::error("collector: journal failed archive={} error=\"{}\"", archive.name, e.what());
+    return report;
+  }
+
+  for (const nlohmann::json& metadata : listing) {
+    const std::string metadata_text = series_metadata(metadata);
+    for (const SeriesInMetadata& candidate :
+         series_in_metadata(metadata, archive_url, archive.event_types, archive.summaries)) {
+      if (stop.load()) return report;
+      journal::Series series;
+      try {
+        series = journal.register_series(candidate.key, metadata_text);
+      } catch (const Error& e) {
+        ++report.failures["journal"];
+        spdlog::error("collector: journal failed archive={} series={} error=\"{}\"", archive.name,
+                      describe(candidate.key), e.what());
+        return report;
+      }
+      // A summary point is stamped with the start of its window: on first
+      // contact, the window holding the lookback's first data starts up to a
+      // window earlier.
+      const int64_t from = series.cursor_ts ? *series.cursor_ts - overlap
+                                            : first_contact - series.key.summary_window;
+      if (series.cursor_ts && candidate.time_updated && *candidate.time_updated < from) {
+        ++report.series_skipped;  // nothing written to it since before our overlap
+        continue;
+      }
+      ArchiveState::Backoff& backoff = state.series[series.id];
+      if (backoff.next_try_ms > unix_now_ms()) {
+        ++report.series_skipped;
+        continue;
+      }
+
+      std::string failure_kind;
+      std::string failure;
+      try {
+        const ReadResult read = read_series(client, journal, series, metadata, from, std::nullopt, now, options, stop);
+        ++report.series_read;
+        report.points_read += read.points_read;
+        report.points_journaled += read.points_journaled;
+        report.corrections += read.corrections;
+        report.messages += read.messages;
+        backoff = {};
+      } catch (const esmond::FetchError& e) {
+        failure_kind = std::string(esmond::failure_kind_name(e.kind()));
+        failure = e.what();
+      } catch (const DataError& e) {
+        failure_kind = "data";
+        failure = e.what();
+      } catch (const Error& e) {
+        ++report.failures["journal"];
+        spdlog::error("collector: journal failed archive={} series={} error=\"{}\"", archive.name,
+                      describe(candidate.key), e.what());
+        return report;
+      }
+      if (!failure_kind.empty()) {
+        ++report.series_failed;
+        ++report.failures[failure_kind];
+        ++backoff.failures;
+        const int64_t delay = backoff_ms(settings, backoff.failures);
+        backoff.next_try_ms = unix_now_ms() + delay;
+        spdlog::warn("collector: series failed archive={} series={} kind={} failures={} retry_in_ms={} "
+                     "error=\"{}\"",
+                     archive.name, describe(candidate.key), failure_kind, backoff.failures, delay, failure);
+      }
+    }
+  }
+  return report;
+}
+
+// ---------------------------------------------------------------------------
+// Scheduling (see the top of collector.hpp).
+
+struct Collector::Shared {
+  struct Archive {
+    const ArchiveConfig* config = nullptr;
+    ArchiveState state;
+    std::unique_ptr<esmond::Client> client;  // used by one thread at a time (busy)
+    int64_t next_due_ms = 0;
+    int listing_failures = 0;
+    bool busy = false;
+    bool polled = false;  // once mode: done
+  };
+
+  Shared(const Config& configuration, const std::atomic<bool>& stopping) : config(configuration), stop(stopping) {
+    for (const ArchiveConfig& archive : config.archives) {
+      archives.emplace_back();
+      archives.back().config = &archive;
+    }
+  }
+
+  const Config& config;
+  const std::atomic<bool>& stop;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<Archive> archives;
+  bool once = false;  // poll each archive once, then leave
+
+  // The archive due soonest that no thread is polling; nullptr when stopping
+  // (or, once, when every archive has been polled).
+  Archive* take() {
+    std::unique_lock lock(mutex);
+    for (;;) {
+      if (stop.load()) return nullptr;
+      Archive* next = nullptr;
+      for (Archive& archive : archives)
+        if (!archive.busy && !(once && archive.polled) &&
+            (next == nullptr || archive.next_due_ms < next->next_due_ms))
+          next = &archive;
+      if (once && next == nullptr) return nullptr;
+      const int64_t now = unix_now_ms();
+      if (next != nullptr && next->next_due_ms <= now) {
+        next->busy = true;
+        return next;
+      }
+      // Wake at least every 200 ms to notice `stop` (an atomic, not a condition).
+      const int64_t wait_ms = next == nullptr ? 200 : std::min<int64_t>(200, next->next_due_ms - now);
+      changed.wait_for(lock, std::chrono::milliseconds(wait_ms));
+    }
+  }
+
+  void give_back(Archive& archive, int64_t next_due_ms) {
+    {
+      std::lock_guard lock(mutex);
+      archive.busy = false;
+      archive.polled = true;
+      archive.next_due_ms = next_due_ms;
+    }
+    changed.notify_all();
+  }
+
+  void work() {
+    std::unique_ptr<journal::Journal> journal;  // one connection per thread
+    while (Archive* archive = take()) {
+      const ArchiveConfig& settings = *archive->config;
+      const int64_t started = unix_now_ms();
+      PollReport report;
+      try {
+        if (!journal) {
+          std::vector<std::string> sinks;
+          for (const SinkConfig& sink : config.sinks) sinks.push_back(sink.name);
+          journal = journal::Journal::open(config.journal.path, sinks);
+        }
+        if (!archive->client) {
+          esmond::ClientOptions options;
+          options.timeout = settings.http_timeout;
+          options.connect_timeout = settings.connect_timeout;
+          options.ca_file = settings.ca_file;
+          archive->client = std::make_unique<esmond::Client>(settings.name, settings.url, options);
+        }
+        report = poll_archive(settings, config.collector, *archive->client, *journal, archive->state, stop);
+      } catch (const std::exception& e) {  // opening the journal, or a bad archive URL
+        ++report.failures["journal"];
+        spdlog::error("collector: poll failed archive={} error=\"{}\"", settings.name, e.what());
+      }
+      const int64_t finished = unix_now_ms();
+      std::string failures;
+      for (const auto& [kind, count] : report.failures)
+        failures += (failures.empty() ? "" : ",") + kind + ":" + std::to_string(count);
+      spdlog::info("collector: polled archive={} listed={} metadata={} series_read={} series_skipped={} "
+                   "series_failed={} points_read={} points_journaled={} corrections={} messages={} "
+                   "failures={} duration_ms={}",
+                   settings.name, report.listed, report.metadata, report.series_read, report.series_skipped,
+                   report.series_failed, report.points_read, report.points_journaled, report.corrections,
+                   report.messages, failures.empty() ? "none" : failures, finished - started);
+
+      int64_t next_due = started + settings.poll_interval.count();
+      if (!report.listed || report.failures.count("journal") != 0) {
+        ++archive->listing_failures;
+        next_due = finished + backoff_ms(config.collector, archive->listing_failures);
+      } else {
+        archive->listing_failures = 0;
+      }
+      give_back(*archive, std::max(next_due, finished));
+    }
+  }
+};
+
+Collector::Collector(const Config& config, const std::atomic<bool>& stop)
+    : shared_(std::make_unique<Shared>(config, stop)) {}
+
+Collector::~Collector() = default;
+
+void Collector::run_once() {
+  shared_->once = true;
+  run();
+}
+
+void Collector::run() {
+  if (shared_->archives.empty()) return;
+  const int threads = std::min<int>(shared_->config.collector.max_concurrent_requests,
+                                    static_cast<int>(shared_->archives.size()));
+  spdlog::info("collector: start archives={} threads={}", shared_->archives.size(), threads);
+  std::vector<std::thread> workers;
+  for (int i = 0; i < threads; ++i) workers.emplace_back([this] { shared_->work(); });
+  for (std::thread& worker : workers) worker.join();
+  spdlog::info("collector: stopped");
+}
+
+}  // namespace gapless::collector

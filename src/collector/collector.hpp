@@ -1,0 +1,96 @@
+// The collector: polls every configured perfSONAR archive (esmond) and
+// journals what is new, in OSG's message format, for the senders to deliver.
+//
+// Scheduling. `collector.max_concurrent_requests` threads share the archives:
+// a thread takes the archive whose next poll is due soonest, polls it start to
+// end (one request at a time, so an archive never sees more than one request
+// from us), and schedules its next poll `poll_interval` after that poll began.
+// A slow or broken archive therefore holds one thread, never the others, and
+// the number of requests in flight never exceeds the thread count.
+//
+// One poll of an archive:
+//   1. List its metadata with time-start only (ref 1.2), from the oldest point
+//      any of its series may still need: the smallest cursor minus the overlap,
+//      or now minus `lookback` on first contact. A listing that fails retries
+//      the whole archive with backoff (retry_min doubling to retry_max).
+//   2. For each metadata object and each configured event type it has: the
+//      base data and, with `summaries`, each summary is a series (journal
+//      table `series`). A series is read from its cursor minus `overlap` (late
+//      data) or from now minus `lookback` the first time, by
+//      collector::read_series. An event type whose `time-updated` is older than
+//      that start holds nothing new and costs no request.
+//   3. A series that fails (HTTP error, bad JSON, a value the message builder
+//      refuses) is logged with the archive, URL and reason, counted, and
+//      skipped until its own backoff expires; the other series go on. Its
+//      cursor stands after the last page journaled.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/config.hpp"
+
+namespace gapless::esmond {
+class Client;
+}
+namespace gapless::journal {
+class Journal;
+}
+
+namespace gapless::collector {
+
+// What one poll of one archive did, for its log line and for tests.
+struct PollReport {
+  bool listed = false;  // the metadata listing succeeded
+  int64_t metadata = 0;
+  int64_t series_read = 0;
+  int64_t series_skipped = 0;  // unchanged since their cursor, or backing off
+  int64_t series_failed = 0;
+  int64_t points_read = 0;
+  int64_t points_journaled = 0;
+  int64_t corrections = 0;
+  int64_t messages = 0;
+  std::map<std::string, int64_t> failures;  // by kind: "http-status", "timeout", ..., "journal", "data"
+};
+
+// Per-archive state that outlives one poll: the series' failure backoff.
+struct ArchiveState {
+  struct Backoff {
+    int failures = 0;
+    int64_t next_try_ms = 0;
+  };
+  std::map<int64_t, Backoff> series;  // by series id
+};
+
+// One poll of `archive`, in the calling thread. Never throws: failures are
+// in the report and the log. A journal failure (disk full, say) ends the poll
+// (failures["journal"]); what was journaled before it stays, and the archive
+// is polled again after the backoff.
+PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& settings, esmond::Client& client,
+                        journal::Journal& journal, ArchiveState& state, const std::atomic<bool>& stop);
+
+class Collector {
+ public:
+  // Opens nothing yet; run() does.
+  Collector(const Config& config, const std::atomic<bool>& stop);
+  ~Collector();
+  Collector(const Collector&) = delete;
+  Collector& operator=(const Collector&) = delete;
+
+  // Polls until `stop` is raised, then returns once every thread has left
+  // (an HTTP request in progress is bounded by its timeout). Returns at once
+  // when no archive is configured.
+  void run();
+  // Polls each archive once (up to max_concurrent_requests at a time), then
+  // returns; `stop` ends it early.
+  void run_once();
+
+ private:
+  struct Shared;
+  std::unique_ptr<Shared> shared_;
+};
+
+}  // namespace gapless::collector

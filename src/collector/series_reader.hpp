@@ -1,0 +1,82 @@
+// Reading one series of an esmond archive into the journal: the rules shared
+// by the collector's continuous polling and by gapless-replay's backfill.
+//
+//   - Pages by time (ref 1.3): an explicit `limit`, then time-start = last ts
+//     + 1, until a short page. Each page is journaled in its own transaction
+//     (messages, datapoints, coverage and, when polling, the cursor together:
+//     journal invariants 11 to 13), so memory is bounded by one page and a
+//     crash loses at most the page being read, which is read again.
+//   - De-duplication at datapoint level: a point whose (ts, digest) is already
+//     journaled is skipped; a point whose value changed is a correction and is
+//     journaled again (in a message with a new gapless-id).
+//   - Summaries: esmond updates a summary point until its window has closed
+//     (ref 1.6). Only points with ts + window + grace <= now are read; the
+//     first open one stops the read, and the cursor stays there.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "esmond/client.hpp"
+#include "journal/journal.hpp"
+
+namespace gapless::collector {
+
+// The archive's data cannot become messages (e.g. metadata without the
+// input-source consumers need, two values at one ts). Names the series.
+class DataError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct ReadOptions {
+  int page_size = 1000;
+  size_t datapoints_per_message = 100;
+  size_t max_message_bytes = 10'000'000;
+  int64_t summary_grace_seconds = 300;
+  journal::Priority priority = journal::Priority::live;
+  std::optional<int64_t> request_id;  // the backfill request the messages belong to
+  // Polling moves the series' cursor; a backfill behind it leaves it alone.
+  bool advance_cursor = true;
+  // Called after each page is journaled, with the totals so far (progress
+  // display, pacing a backfill's --rate).
+  std::function<void(const struct ReadResult&)> after_page;
+};
+
+struct ReadResult {
+  int64_t pages = 0;
+  int64_t points_read = 0;       // served by the archive (closed summary points only)
+  int64_t points_journaled = 0;  // new or corrected
+  int64_t corrections = 0;       // of those, a changed value at a ts journaled before
+  int64_t messages = 0;          // journaled (new gapless-ids)
+  bool stopped = false;          // `stop` was raised between two pages
+};
+
+// A series a metadata object offers: base data of each listed event type in
+// `event_types` and, with `summaries`, each of its summaries, with the
+// archive's time-updated (nothing if it sent none).
+struct SeriesInMetadata {
+  journal::SeriesKey key;
+  std::optional<int64_t> time_updated;
+};
+std::vector<SeriesInMetadata> series_in_metadata(const nlohmann::json& metadata, const std::string& archive_url,
+                                                 const std::vector<std::string>& event_types, bool summaries);
+
+// Reads `series` over [from, to) (to: nothing = up to the archive's open
+// end) and journals what is new. `metadata` is the series' metadata object as
+// the archive lists it. `now` is unix seconds (summary windows close against
+// it). Throws esmond::FetchError (the archive), DataError (its data) or
+// gapless::Error (the journal); pages journaled before the failure stay
+// journaled and the cursor stands after them.
+ReadResult read_series(esmond::Client& client, journal::Journal& journal, const journal::Series& series,
+                       const nlohmann::json& metadata, int64_t from, std::optional<int64_t> to, int64_t now,
+                       const ReadOptions& options, const std::atomic<bool>& stop);
+
+}  // namespace gapless::collector

@@ -1,0 +1,68 @@
+#include "journal/sqlite_support.hpp"
+
+#include <pwd.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+namespace gapless::journal::detail {
+
+std::string context(const std::string& path, std::string_view operation) {
+  return "journal " + path + ": " + std::string(operation) + ": ";
+}
+
+std::string describe(const SQLite::Exception& e) {
+  const int code = e.getErrorCode();
+  switch (code & 0xff) {
+    case SQLITE_FULL:
+      return "the disk is full, or the journal reached its size limit (SQLITE_FULL)";
+    case SQLITE_IOERR:
+      return "I/O error reading or writing the file (SQLITE_IOERR, extended code " +
+             std::to_string(e.getExtendedErrorCode()) + ")";
+    case SQLITE_BUSY:
+      return "another process kept the journal locked for more than " + std::to_string(kBusyTimeoutMs / 1000) +
+             " s (SQLITE_BUSY)";
+    case SQLITE_CORRUPT:
+      return "the file is damaged (SQLITE_CORRUPT: " + std::string(e.what()) + ")";
+    case SQLITE_NOTADB:
+      return "the file is damaged or is not a SQLite database (SQLITE_NOTADB)";
+    case SQLITE_READONLY:
+      return "the file or its directory is read-only for this user (SQLITE_READONLY)";
+    case SQLITE_CANTOPEN:
+      return "cannot open or create the file: does its directory exist, and may this user write there? "
+             "(SQLITE_CANTOPEN)";
+    case SQLITE_PERM:
+      return "permission denied (SQLITE_PERM)";
+    default:
+      return std::string(e.what()) + (code > 0 ? " (" + std::string(sqlite3_errstr(code)) + ")" : "");
+  }
+}
+
+SQLite::Transaction begin_write(SQLite::Database& db, Durability durability) {
+  db.exec(durability == Durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+  return SQLite::Transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
+}
+
+SQLite::Transaction begin_read(SQLite::Database& db) {
+  return SQLite::Transaction(db, SQLite::TransactionBehavior::DEFERRED);
+}
+
+std::string text_of(const SQLite::Column& column) { return column.isNull() ? std::string() : column.getString(); }
+
+std::string bytes_of(const SQLite::Column& column) {
+  const int size = column.getBytes();
+  if (size == 0) return {};
+  return std::string(static_cast<const char*>(column.getBlob()), static_cast<size_t>(size));
+}
+
+std::string operator_identity() {
+  std::string user;
+  if (const passwd* entry = ::getpwuid(::geteuid()); entry != nullptr && entry->pw_name != nullptr)
+    user = entry->pw_name;
+  else
+    user = "uid" + std::to_string(::geteuid());
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) return user;
+  return user + "@" + host;
+}
+
+}  // namespace gapless::journal::detail

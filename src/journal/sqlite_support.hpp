@@ -1,0 +1,68 @@
+// SQLite plumbing shared by the journal's source files (journal.cpp, the
+// messages and their delivery state; series.cpp, the collector's cursors,
+// coverage and datapoints). Internal to src/journal: nothing outside includes it.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+
+namespace gapless::journal::detail {
+
+// How long every connection waits for another process's lock.
+constexpr int kBusyTimeoutMs = 10'000;
+
+// Errors: every one names the journal, the operation and, for writes, what
+// became of the change.
+std::string context(const std::string& path, std::string_view operation);
+std::string describe(const SQLite::Exception& e);
+
+// Runs `work`, turning SQLite's exceptions into gapless::Error with context.
+// gapless::Error thrown by `work` already carries its context and passes.
+template <typename Work>
+auto guarded(const std::string& path, std::string_view operation, std::string_view after_failure, Work&& work)
+    -> decltype(work()) {
+  try {
+    return work();
+  } catch (const SQLite::Exception& e) {
+    std::string text = context(path, operation) + describe(e);
+    if (!after_failure.empty()) text += "; " + std::string(after_failure);
+    throw Error(text);
+  }
+}
+
+constexpr std::string_view kNothingChanged = "nothing was changed";
+
+// A borrowed cached statement, reset when the borrow ends: no statement keeps
+// a read transaction open between calls, and one that failed is clean for its
+// next use. (reset() would rethrow the failure; tryReset() does not.)
+class Borrowed {
+ public:
+  explicit Borrowed(SQLite::Statement& statement) : statement_(statement) {}
+  ~Borrowed() { statement_.tryReset(); }
+  Borrowed(const Borrowed&) = delete;
+  Borrowed& operator=(const Borrowed&) = delete;
+  SQLite::Statement* operator->() const { return &statement_; }
+
+ private:
+  SQLite::Statement& statement_;
+};
+
+// See DURABILITY at the top of journal.cpp.
+enum class Durability { full, normal };
+
+// The level must be set outside a transaction, so it is set here, just before BEGIN.
+SQLite::Transaction begin_write(SQLite::Database& db, Durability durability);
+SQLite::Transaction begin_read(SQLite::Database& db);
+
+std::string text_of(const SQLite::Column& column);   // NULL -> ""
+std::string bytes_of(const SQLite::Column& column);  // a BLOB's bytes
+
+// "user@host", for the request table.
+std::string operator_identity();
+
+}  // namespace gapless::journal::detail

@@ -1,0 +1,303 @@
+// The collector's polling rules against the esmond-compatible test archive
+// over real HTTP, into a real journal: what the journal holds after each poll
+// is compared with what the archive serves.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <map>
+#include <set>
+#include <thread>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "collector/collector.hpp"
+#include "collector/series_reader.hpp"
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "esmond/client.hpp"
+#include "esmond_archive/esmond_archive.hpp"
+#include "journal/journal.hpp"
+#include "osg/message_builder.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+using gapless::ArchiveConfig;
+using gapless::CollectorConfig;
+using gapless::collector::ArchiveState;
+using gapless::collector::PollReport;
+using gapless::journal::Journal;
+using gapless::test::EsmondArchive;
+using gapless::test::Fault;
+using gapless::test::FaultKind;
+using gapless::test::TempDir;
+using gapless::test::esmond::SeriesKind;
+using nlohmann::json;
+
+constexpr int64_t hour = 3600;
+
+// An archive whose clock starts at the real "now" (the collector closes
+// summary windows against real time) and holds `history` seconds of data.
+struct Fixture {
+  explicit Fixture(int series = 4, int64_t history = 6 * hour, std::vector<SeriesKind> kinds = {})
+      : now(gapless::unix_now_ms() / 1000), dir("collector-test") {
+    EsmondArchive::Options options;
+    options.series = series;
+    options.now = now;
+    options.start = now - history;
+    if (!kinds.empty()) options.kinds = kinds;
+    archive = std::make_unique<EsmondArchive>(options);
+    archive->start();
+
+    config.name = "test-archive";
+    config.url = archive->base_url();
+    config.lookback = std::chrono::seconds(history + hour);  // everything the archive holds
+    config.summaries = false;
+    settings.retry_min = std::chrono::milliseconds(0);
+    settings.retry_max = std::chrono::milliseconds(0);
+    journal = Journal::open(dir.file("journal.db"), {"local"});
+    gapless::esmond::ClientOptions client_options;
+    client_options.timeout = std::chrono::seconds(5);
+    client = std::make_unique<gapless::esmond::Client>(config.name, config.url, client_options);
+  }
+
+  PollReport poll() {
+    PollReport report = gapless::collector::poll_archive(config, settings, *client, *journal, state, stop);
+    std::string failures;
+    for (const auto& [kind, count] : report.failures) failures += kind + ":" + std::to_string(count) + " ";
+    INFO("failures: " << failures);
+    return report;
+  }
+
+  // What the journal holds for a series, ts -> digest.
+  std::map<int64_t, std::string> journaled(const gapless::journal::Series& series) {
+    return journal->datapoint_digests(series.id, INT64_MIN, INT64_MAX);
+  }
+
+  // What the archive serves for it now, ts -> digest.
+  std::map<int64_t, std::string> served(const gapless::journal::Series& series) {
+    const auto& key = series.key;
+    const json points = archive->points(key.metadata_key, key.event_type,
+                                        key.summary_type.empty() ? "base" : key.summary_type, key.summary_window);
+    std::map<int64_t, std::string> digests;
+    for (const json& point : points)
+      digests[point.at("ts").get<int64_t>()] = gapless::osg::datapoint_digest(point.at("val"));
+    return digests;
+  }
+
+  std::vector<gapless::journal::Series> series() { return journal->series_of_archive(client->base_url()); }
+
+  const gapless::journal::Series* find(const std::string& key, const std::string& event_type) {
+    static std::vector<gapless::journal::Series> all;
+    all = series();
+    for (const auto& s : all)
+      if (s.key.metadata_key == key && s.key.event_type == event_type && s.key.summary_type.empty()) return &s;
+    return nullptr;
+  }
+
+  int64_t now;
+  TempDir dir;
+  std::unique_ptr<EsmondArchive> archive;
+  ArchiveConfig config;
+  CollectorConfig settings;
+  std::unique_ptr<Journal> journal;
+  std::unique_ptr<gapless::esmond::Client> client;
+  ArchiveState state;
+  std::atomic<bool> stop{false};
+};
+
+size_t allowed_event_types(const EsmondArchive& archive, const ArchiveConfig& config) {
+  size_t count = 0;
+  for (const std::string& key : archive.metadata_keys()) {
+    const json metadata = archive.metadata(key);
+    for (const json& event : metadata.at("event-types"))
+      if (std::find(config.event_types.begin(), config.event_types.end(),
+                    event.at("event-type").get<std::string>()) != config.event_types.end())
+        ++count;
+  }
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("a poll journals every datapoint of every allowed series, and a second poll adds nothing",
+          "[collector]") {
+  Fixture f;
+  const PollReport first = f.poll();
+  CHECK(first.listed);
+  CHECK(first.failures.empty());
+  CHECK(first.points_journaled > 0);
+
+  const auto series = f.series();
+  CHECK(series.size() == allowed_event_types(*f.archive, f.config));
+  for (const auto& s : series) {
+    INFO(s.key.metadata_key << " " << s.key.event_type);
+    CHECK(f.journaled(s) == f.served(s));
+    CHECK(s.cursor_ts.has_value());
+  }
+
+  const PollReport again = f.poll();
+  CHECK(again.points_journaled == 0);
+  CHECK(again.messages == 0);
+  CHECK(again.failures.empty());
+}
+
+TEST_CASE("new data appears: the next poll journals exactly it", "[collector]") {
+  Fixture f;
+  f.poll();
+  const int64_t before = f.poll().points_journaled;
+  REQUIRE(before == 0);
+  f.archive->advance(30 * 60);
+  const PollReport report = f.poll();
+  CHECK(report.points_journaled > 0);
+  for (const auto& s : f.series()) {
+    INFO(s.key.metadata_key << " " << s.key.event_type);
+    CHECK(f.journaled(s) == f.served(s));
+  }
+}
+
+TEST_CASE("late and corrected points behind the cursor are journaled once each", "[collector]") {
+  Fixture f(4, 6 * hour, {SeriesKind::latency});
+  f.poll();
+  const std::string key = f.archive->metadata_keys().front();
+  const auto* loss = f.find(key, "packet-loss-rate");
+  REQUIRE(loss != nullptr);
+  const auto journaled = f.journaled(*loss);
+  REQUIRE(journaled.size() > 10);
+  const int64_t last = journaled.rbegin()->first;
+
+  // A point that arrives late, 20 minutes behind the newest one (inside the
+  // default one-hour overlap), and a correction of an older point.
+  f.archive->insert_point(key, "packet-loss-rate", last - 20 * 60 + 7, json(0.25));
+  const int64_t corrected_ts = std::prev(journaled.end(), 3)->first;
+  f.archive->correct_point(key, "packet-loss-rate", corrected_ts, json(0.5));
+
+  const PollReport report = f.poll();
+  CHECK(report.points_journaled == 2);
+  CHECK(report.corrections == 1);
+  CHECK(report.messages >= 1);
+  const auto after = f.journaled(*loss);
+  CHECK(after == f.served(*loss));
+  CHECK(after.at(corrected_ts) == gapless::osg::datapoint_digest(json(0.5)));
+
+  CHECK(f.poll().points_journaled == 0);  // and nothing twice
+}
+
+TEST_CASE("a failing series is skipped and retried while the others are journaled", "[collector]") {
+  Fixture f;
+  const std::string broken = f.archive->metadata_keys().front();
+  const FaultKind kind = GENERATE(FaultKind::http_error, FaultKind::malformed, FaultKind::truncated, FaultKind::html,
+                                  FaultKind::close, FaultKind::wrong_type);
+  INFO("fault " << gapless::test::fault_kind_name(kind));
+  // Data requests only: the listing (no key in its target) stays healthy.
+  const int fault = f.archive->add_fault(Fault::of(kind).matching(broken + "/"));
+
+  const PollReport report = f.poll();
+  CHECK(report.listed);
+  CHECK(report.series_failed > 0);
+  CHECK_FALSE(report.failures.empty());
+  CHECK(f.archive->fault_fired(fault) > 0);
+  for (const auto& s : f.series()) {
+    INFO(s.key.metadata_key << " " << s.key.event_type);
+    if (s.key.metadata_key == broken) {
+      CHECK(f.journaled(s).empty());  // nothing partial
+      CHECK_FALSE(s.cursor_ts.has_value());
+    } else {
+      CHECK(f.journaled(s) == f.served(s));
+    }
+  }
+
+  f.archive->clear_faults();
+  const PollReport retried = f.poll();
+  CHECK(retried.failures.empty());
+  for (const auto& s : f.series()) {
+    INFO(s.key.metadata_key << " " << s.key.event_type);
+    CHECK(f.journaled(s) == f.served(s));
+  }
+}
+
+TEST_CASE("a listing that fails leaves every cursor where it was", "[collector]") {
+  Fixture f;
+  f.poll();
+  const auto before = f.series();
+  f.archive->advance(30 * 60);
+  f.archive->add_fault(Fault::of(FaultKind::http_error).with_status(503));
+  const PollReport report = f.poll();
+  CHECK_FALSE(report.listed);
+  CHECK(report.failures.count("http-status") == 1);
+  const auto after = f.series();
+  REQUIRE(after.size() == before.size());
+  for (size_t i = 0; i < after.size(); ++i) CHECK(after[i].cursor_ts == before[i].cursor_ts);
+}
+
+TEST_CASE("summary points are journaled once their window has closed", "[collector]") {
+  Fixture f(2, 30 * hour, {SeriesKind::latency});
+  f.config.summaries = true;
+  f.config.summary_grace = std::chrono::minutes(5);
+  f.poll();
+  size_t summaries = 0;
+  const int64_t polled_at = gapless::unix_now_ms() / 1000;
+  for (const auto& s : f.series()) {
+    if (s.key.summary_type.empty()) continue;
+    ++summaries;
+    INFO(s.key.metadata_key << " " << s.key.event_type << " " << s.key.summary_type << " " << s.key.summary_window);
+    std::map<int64_t, std::string> closed;
+    for (const auto& [ts, digest] : f.served(s))
+      if (ts + s.key.summary_window + 300 <= f.now) closed[ts] = digest;
+    const auto journaled = f.journaled(s);
+    for (const auto& [ts, digest] : journaled) CHECK(ts + s.key.summary_window + 300 <= polled_at);
+    // Every point closed when the test began is in; at most the one closing
+    // during the poll differs.
+    for (const auto& [ts, digest] : closed) CHECK(journaled.count(ts) == 1);
+  }
+  CHECK(summaries > 0);
+}
+
+TEST_CASE("a stalled archive does not delay the others", "[collector]") {
+  // Two archives polled by the daemon's scheduler: one answers every request
+  // after 4 s (beyond the 1 s timeout), the other is healthy.
+  Fixture stalled(2);
+  Fixture healthy(2);
+  stalled.archive->add_fault(Fault::of(FaultKind::slow).with_delay_ms(4000));
+
+  gapless::Config config;
+  config.journal.path = healthy.dir.file("shared.db");
+  gapless::SinkConfig sink;
+  sink.name = "local";
+  sink.brokers = {"stomp://127.0.0.1:1"};
+  config.sinks.push_back(sink);
+  config.collector.max_concurrent_requests = 2;
+  for (Fixture* f : {&stalled, &healthy}) {
+    ArchiveConfig archive = f->config;
+    archive.name = f == &stalled ? "stalled" : "healthy";
+    archive.http_timeout = std::chrono::seconds(1);
+    archive.poll_interval = std::chrono::seconds(60);
+    config.archives.push_back(archive);
+  }
+  std::atomic<bool> stop{false};
+  gapless::collector::Collector collector(config, stop);
+  const auto started = std::chrono::steady_clock::now();
+  std::thread running([&] { collector.run(); });
+
+  // The healthy archive is fully journaled while the other one still stalls.
+  auto journal = Journal::open(config.journal.path, {"local"});
+  bool complete = false;
+  while (!complete && std::chrono::steady_clock::now() - started < std::chrono::seconds(20)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto series = journal->series_of_archive(healthy.archive->base_url());
+    complete = series.size() == allowed_event_types(*healthy.archive, healthy.config);
+    for (const auto& s : series) {
+      std::map<int64_t, std::string> served = healthy.served(s);
+      complete = complete && journal->datapoint_digests(s.id, INT64_MIN, INT64_MAX) == served;
+    }
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  stop = true;
+  running.join();
+  CHECK(complete);
+  CHECK(elapsed < std::chrono::seconds(10));
+  CHECK(journal->series_of_archive(stalled.archive->base_url()).empty());  // its listing never answered in time
+}

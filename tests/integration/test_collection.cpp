@@ -1,0 +1,232 @@
+// The collector end to end: the esmond-compatible test archive (in this
+// process), the `gapless` daemon polling it, a real ActiveMQ, and an MQTT
+// subscriber reading the OSG topics the way OSG's consumers do. What the
+// subscriber received is compared with what the archive serves.
+//   build/tests/integration/integration-tests '[collection]'
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <chrono>
+#include <iterator>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "esmond_archive/esmond_archive.hpp"
+#include "harness/broker.hpp"
+#include "harness/mqtt_subscriber.hpp"
+#include "harness/process.hpp"
+#include "harness/workspace.hpp"
+#include "osg/message_builder.hpp"
+
+using namespace std::chrono_literals;
+using gapless::test::EsmondArchive;
+using gapless::test::MqttSubscriber;
+using gapless::test::TestBroker;
+using gapless::test::Workspace;
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t hour = 3600;
+
+// One datapoint as a consumer sees it: series, ts and the value's digest.
+struct Point {
+  std::string metadata_key;
+  std::string event_type;
+  int64_t ts = 0;
+  std::string digest;
+  auto operator<=>(const Point&) const = default;
+};
+
+// Reads raw messages as an OSG consumer does (network_analytics, DIRAC):
+// body.meta.org_metadata_key and input_source, datapoints keyed by ts strings.
+// Returns every point with the gapless-ids of the messages that carried it.
+std::map<Point, std::set<std::string>> received_points(const MqttSubscriber& subscriber,
+                                                       const std::map<std::string, std::string>& id_of_body) {
+  std::map<Point, std::set<std::string>> points;
+  for (const auto& message : subscriber.snapshot()) {
+    if (message.topic.rfind("perfsonar/raw/", 0) != 0) continue;
+    const json body = json::parse(message.payload);
+    const std::string event_type = message.topic.substr(std::string("perfsonar/raw/").size());
+    REQUIRE(body.at("meta").at("input_source").is_string());
+    const std::string key = body.at("meta").at("org_metadata_key").get<std::string>();
+    const auto id = id_of_body.find(message.payload);
+    for (const auto& [ts, value] : body.at("datapoints").items())
+      points[Point{key, event_type, std::stoll(ts), gapless::osg::datapoint_digest(value)}].insert(
+          id == id_of_body.end() ? "?" : id->second);
+  }
+  return points;
+}
+
+// Every base datapoint the archive serves now, for the event types gapless
+// collects by default.
+std::set<Point> served_points(const EsmondArchive& archive) {
+  std::set<Point> points;
+  const auto& allowed = gapless::osg_event_types();
+  for (const std::string& key : archive.metadata_keys()) {
+    const json metadata = archive.metadata(key);
+    for (const json& event : metadata.at("event-types")) {
+      const std::string event_type = event.at("event-type").get<std::string>();
+      if (std::find(allowed.begin(), allowed.end(), event_type) == allowed.end()) continue;
+      for (const json& point : archive.points(key, event_type))
+        points.insert(Point{key, event_type, point.at("ts").get<int64_t>(),
+                            gapless::osg::datapoint_digest(point.at("val"))});
+    }
+  }
+  return points;
+}
+
+std::set<Point> keys_of(const std::map<Point, std::set<std::string>>& points) {
+  std::set<Point> keys;
+  for (const auto& [point, ids] : points) keys.insert(point);
+  return keys;
+}
+
+// "N missing, M unexpected; first missing: ..." for failure messages.
+std::string difference(const std::set<Point>& expected, const std::set<Point>& received) {
+  std::vector<Point> missing, unexpected;
+  std::set_difference(expected.begin(), expected.end(), received.begin(), received.end(), std::back_inserter(missing));
+  std::set_difference(received.begin(), received.end(), expected.begin(), expected.end(),
+                      std::back_inserter(unexpected));
+  std::string text = std::to_string(missing.size()) + " missing, " + std::to_string(unexpected.size()) +
+                     " unexpected of " + std::to_string(expected.size());
+  for (size_t i = 0; i < std::min<size_t>(5, missing.size()); ++i)
+    text += "\n  missing " + missing[i].metadata_key + " " + missing[i].event_type + " " + std::to_string(missing[i].ts);
+  for (size_t i = 0; i < std::min<size_t>(5, unexpected.size()); ++i)
+    text += "\n  unexpected " + unexpected[i].metadata_key + " " + unexpected[i].event_type + " " +
+            std::to_string(unexpected[i].ts);
+  return text;
+}
+
+// body -> gapless-id, from the journal (MQTT carries no STOMP headers).
+std::map<std::string, std::string> ids_by_body(const Workspace& workspace) {
+  SQLite::Database db(workspace.journal_path(), SQLite::OPEN_READONLY);
+  db.setBusyTimeout(10'000);
+  SQLite::Statement query(db, "SELECT body, gapless_id FROM message");
+  std::map<std::string, std::string> ids;
+  while (query.executeStep())
+    ids[std::string(static_cast<const char*>(query.getColumn(0).getBlob()),
+                    static_cast<size_t>(query.getColumn(0).getBytes()))] = query.getColumn(1).getString();
+  return ids;
+}
+
+// Datapoints carried by journaled raw messages, and how many distinct ones.
+std::pair<int64_t, int64_t> journaled_datapoints(const Workspace& workspace) {
+  SQLite::Database db(workspace.journal_path(), SQLite::OPEN_READONLY);
+  db.setBusyTimeout(10'000);
+  SQLite::Statement query(db,
+                          "SELECT m.body, d.name FROM message m JOIN destination d ON d.id = m.destination_id "
+                          "WHERE d.name LIKE '/topic/perfsonar.raw.%'");
+  int64_t carried = 0;
+  std::set<std::tuple<std::string, std::string, std::string>> distinct;  // key, destination, ts
+  while (query.executeStep()) {
+    const json body = json::parse(query.getColumn(0).getString());
+    for (const auto& [ts, value] : body.at("datapoints").items()) {
+      ++carried;
+      distinct.emplace(body.at("meta").at("org_metadata_key").get<std::string>(), query.getColumn(1).getString(), ts);
+    }
+  }
+  return {carried, static_cast<int64_t>(distinct.size())};
+}
+
+std::string archive_table(const EsmondArchive& archive, const std::string& extra = "") {
+  return "[[archive]]\nname = \"test-archive\"\nurl = \"" + archive.base_url() +
+         "\"\npoll_interval = \"1s\"\nlookback = \"3d\"\nsummaries = false\n" + extra +
+         "[collector]\nretry_min = \"1s\"\nretry_max = \"2s\"\n";
+}
+
+EsmondArchive::Options archive_options(int series, int64_t history) {
+  EsmondArchive::Options options;
+  options.series = series;
+  options.now = gapless::unix_now_ms() / 1000;
+  options.start = *options.now - history;
+  return options;
+}
+
+// Waits until the subscriber holds every served point.
+bool wait_for_points(const MqttSubscriber& subscriber, const Workspace& workspace, const std::set<Point>& expected,
+                     std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (keys_of(received_points(subscriber, ids_by_body(workspace))) == expected) return true;
+    std::this_thread::sleep_for(1s);
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("the daemon polls an archive continuously and a subscriber receives exactly what it served",
+          "[collection]") {
+  TestBroker broker;
+  EsmondArchive archive(archive_options(3, 4 * hour));
+  archive.start();
+  Workspace workspace(broker, "", archive_table(archive));
+  MqttSubscriber subscriber(broker.mqtt_uri(), {"perfsonar/#"});
+
+  auto daemon = workspace.start_daemon();
+  // The archive keeps producing while the daemon runs.
+  for (int step = 0; step < 4; ++step) {
+    std::this_thread::sleep_for(2s);
+    archive.advance(10 * 60);
+  }
+  const std::set<Point> expected = served_points(archive);
+  REQUIRE(expected.size() > 1000);
+  const bool complete = wait_for_points(subscriber, workspace, expected, 120s);
+  CHECK(complete);
+
+  const auto received = received_points(subscriber, ids_by_body(workspace));
+  INFO(difference(expected, keys_of(received)));
+  CHECK(keys_of(received) == expected);
+  for (const auto& [point, ids] : received) CHECK(ids.size() == 1);  // no duplicate without a crash
+  CHECK(daemon.terminate(30s).code == 0);
+
+  const auto [carried, distinct] = journaled_datapoints(workspace);
+  CHECK(carried == distinct);
+}
+
+TEST_CASE("kill -9 while polling: nothing lost, no datapoint journaled twice, bus duplicates share their id",
+          "[collection]") {
+  TestBroker broker;
+  // Enough data that the first poll takes a while: 12 series x 2 days.
+  EsmondArchive archive(archive_options(12, 48 * hour));
+  archive.start();
+  Workspace workspace(broker, "", archive_table(archive, "page_size = 500\n"));
+  MqttSubscriber subscriber(broker.mqtt_uri(), {"perfsonar/#"});
+
+  for (int round = 0; round < 2; ++round) {
+    auto daemon = workspace.start_daemon();
+    // Kill once the collector is journaling, in the middle of its first poll.
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (std::chrono::steady_clock::now() < deadline &&
+           workspace.daemon_log().find("collector: start") == std::string::npos)
+      std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500 + 700 * round));
+    daemon.signal(SIGKILL);
+    daemon.wait(30s);
+    archive.advance(5 * 60);
+  }
+  auto daemon = workspace.start_daemon();
+  const std::set<Point> expected = served_points(archive);
+  const bool complete = wait_for_points(subscriber, workspace, expected, 300s);
+  CHECK(complete);
+  CHECK(daemon.terminate(30s).code == 0);
+
+  const auto received = received_points(subscriber, ids_by_body(workspace));
+  INFO(difference(expected, keys_of(received)));
+  CHECK(keys_of(received) == expected);
+  for (const auto& [point, ids] : received) {
+    INFO(point.metadata_key << " " << point.event_type << " " << point.ts);
+    CHECK(ids.size() == 1);  // a point seen twice on the bus came in the same message (same gapless-id)
+  }
+  const auto [carried, distinct] = journaled_datapoints(workspace);
+  CHECK(carried == distinct);
+}
