@@ -76,9 +76,14 @@ PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& set
     int64_t updated_since = first_contact;
     for (const journal::Series& known : journal.series_of_archive(archive_url))
       if (known.cursor_ts) updated_since = std::min(updated_since, *known.cursor_ts - overlap);
-    listing = client.list_metadata(updated_since);
+    std::vector<std::string> rejected;
+    listing = client.list_metadata(updated_since, 1000, &rejected);
     report.listed = true;
     report.metadata = static_cast<int64_t>(listing.size());
+    for (const std::string& problem : rejected) {
+      ++report.failures["invalid-metadata"];
+      spdlog::warn("collector: metadata left out archive={} error=\"{}\"", archive.name, problem);
+    }
   } catch (const esmond::FetchError& e) {
     ++report.failures[std::string(esmond::failure_kind_name(e.kind()))];
     spdlog::warn("collector: listing failed archive={} kind={} error=\"{}\"", archive.name,

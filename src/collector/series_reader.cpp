@@ -101,9 +101,11 @@ ReadResult read_series(esmond::Client& client, journal::Journal& journal, const 
       collected.read_to = points.back().ts + 1;
     } else {
       // Everything the archive held up to the end of the read is in hand.
-      // With an open end that is "now"; points stamped in the future (a
-      // measurement host's clock ahead) extend it.
-      collected.read_to = read_end.value_or(now);
+      // With an explicit end (a backfill, closed summary windows) that is the
+      // end. With an open end, only up to the newest point: the stretch after
+      // it may still fill (results are written after their ts), and coverage
+      // must never claim what the journal may lack (invariant 13).
+      collected.read_to = read_end ? *read_end : time_start;
       if (!points.empty()) collected.read_to = std::max(collected.read_to, points.back().ts + 1);
     }
 

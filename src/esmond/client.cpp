@@ -452,7 +452,7 @@ std::string metadata_problem(const json& object) {
 
 }  // namespace
 
-std::vector<json> Client::list_metadata(int64_t updated_since, int page_size) {
+std::vector<json> Client::list_metadata(int64_t updated_since, int page_size, std::vector<std::string>* rejected) {
   if (page_size < 1) throw std::invalid_argument("esmond list_metadata: page_size must be positive");
   std::vector<json> objects;
   std::unordered_set<std::string> seen;
@@ -470,21 +470,27 @@ std::vector<json> Client::list_metadata(int64_t updated_since, int page_size) {
     for (size_t i = 0; i < page.size(); ++i) {
       json& object = page[i];
       const int64_t index = offset + static_cast<int64_t>(i);
-      if (const std::string problem = metadata_problem(object); !problem.empty()) {
-        const auto key = object.is_object() ? object.find("metadata-key") : object.end();
-        const bool named = key != object.end() && key->is_string() && !key->get_ref<const std::string&>().empty();
-        throw fetch_error(FailureKind::invalid, archive_name_, url,
-                          "metadata object " + (named ? "metadata-key " + key->get<std::string>() + " " : "") +
-                              "at listing index " + std::to_string(index) + ": " + problem);
-      }
       if (i == 0) {
-        const auto total = object.find(count_total_key);
-        if (total == object.end() || !total->is_number_integer() || total->get<int64_t>() < 0)
+        const auto total = object.is_object() ? object.find(count_total_key) : object.end();
+        if (!object.is_object() || total == object.end() || !total->is_number_integer() || total->get<int64_t>() < 0)
           throw fetch_error(FailureKind::invalid, archive_name_, url,
                             "metadata object at listing index " + std::to_string(index) +
                                 " carries no integer \"metadata-count-total\" (esmond >= 2.0 puts it on the "
                                 "first object of a page, and paging relies on it)");
         count_total = total->get<int64_t>();
+      }
+      // One unusable object must not hide the others: it is reported and
+      // left out, the rest of the listing is used.
+      if (const std::string problem = metadata_problem(object); !problem.empty()) {
+        const auto key = object.is_object() ? object.find("metadata-key") : object.end();
+        const bool named = key != object.end() && key->is_string() && !key->get_ref<const std::string&>().empty();
+        FetchError error = fetch_error(FailureKind::invalid, archive_name_, url,
+                                       "metadata object " +
+                                           (named ? "metadata-key " + key->get<std::string>() + " " : "") +
+                                           "at listing index " + std::to_string(index) + ": " + problem);
+        if (rejected == nullptr) throw error;
+        rejected->push_back(error.what());
+        continue;
       }
       for (const std::string_view name : pagination_keys) object.erase(std::string(name));
       // An object listed again on a later page (the listing changed between

@@ -98,9 +98,12 @@ class Client {
   // a page is empty; a page whose first object lacks the count is
   // FetchError(invalid). Each object is validated ("metadata-key",
   // "event-types" with "event-type" and "summaries" of "summary-type" and
-  // "summary-window", a string or an integer); a bad one is
-  // FetchError(invalid) naming its key or listing index and the field.
-  std::vector<nlohmann::json> list_metadata(int64_t updated_since, int page_size = 1000);
+  // "summary-window", a string or an integer). A bad one is described
+  // (naming its key or listing index and the field) in `rejected` and left
+  // out, so that it cannot hide the others; without `rejected` it is a
+  // FetchError(invalid).
+  std::vector<nlohmann::json> list_metadata(int64_t updated_since, int page_size = 1000,
+                                            std::vector<std::string>* rejected = nullptr);
 
   // One page of a series' data: at most `limit` points with
   // time_start <= ts (< time_end when given), ascending, values exactly as

@@ -218,7 +218,7 @@ std::vector<SeriesGaps> find_gaps(journal::Journal& journal, const std::string& 
     int64_t start = from;
     const auto empty_until = [&](int64_t end) {
       end = std::min(end, due_until);
-      if (end - start >= tolerance) pieces.emplace_back(start, end);
+      if (end - start >= tolerance) subtract_coverage(start, end, result.coverage, pieces);
     };
     for (const int64_t point : ts) {
       empty_until(point);

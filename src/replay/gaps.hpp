@@ -22,18 +22,18 @@
 //     points than the tolerance accepts between two datapoints anyway.
 //   - Not yet due: nothing after now - T is reported, so when `to` reaches
 //     now the tail stretch never reports its last T seconds (the archive may
-//     not have them yet), and a tail gap shows once data is 2 x T overdue. A
-//     window that ended more than T ago is reported up to `to`: its data was
-//     due.
+//     not have them yet), and a tail gap shows once the newest datapoint is
+//     more than 2 x T old. A window that ended more than T ago is reported up
+//     to `to`: its data was due.
 //   - A series the journal has never covered before some time (it was added
 //     later, or the collector's first read started there) shows a gap there:
 //     the journal cannot tell "the archive had nothing" from "never read".
 //     A backfill over it records coverage, and the gap goes away.
 //   - Unknown cadence: no gaps are reported; the series is still listed.
-//   - Unrecoverable: the part of a gap that ends at or before
-//     now - retention_seconds(event_type) (esmond's default expiry, reference
-//     1.4) is reported separately, marked unrecoverable: the archive has
-//     deleted it, a backfill cannot fetch it. A gap across that boundary is
+//   - Unrecoverable: the part of a gap before now - retention_seconds(
+//     event_type) (esmond's default expiry, reference 1.4) is reported
+//     separately, marked unrecoverable: the archive has deleted it, a
+//     backfill cannot fetch it. A gap across that boundary is
 //     split in two there.
 #pragma once
 

@@ -301,3 +301,19 @@ TEST_CASE("a stalled archive does not delay the others", "[collector]") {
   CHECK(elapsed < std::chrono::seconds(10));
   CHECK(journal->series_of_archive(stalled.archive->base_url()).empty());  // its listing never answered in time
 }
+
+TEST_CASE("a metadata object with a missing field is left out and the other series are journaled", "[collector]") {
+  Fixture f;
+  const std::string broken = f.archive->metadata_keys().back();
+  f.archive->add_fault(Fault::of(FaultKind::missing_field).matching(broken).on_field("event-types"));
+  const PollReport report = f.poll();
+  CHECK(report.listed);
+  CHECK(report.failures.count("invalid-metadata") == 1);
+  size_t others = 0;
+  for (const auto& s : f.series()) {
+    CHECK(s.key.metadata_key != broken);
+    CHECK(f.journaled(s) == f.served(s));
+    ++others;
+  }
+  CHECK(others > 0);
+}

@@ -19,10 +19,12 @@
 
 #include "core/clock.hpp"
 #include "core/config.hpp"
+#include "core/timestamp.hpp"
 #include "esmond_archive/esmond_archive.hpp"
 #include "harness/broker.hpp"
 #include "harness/mqtt_subscriber.hpp"
 #include "harness/process.hpp"
+#include "harness/stomp_recorder.hpp"
 #include "harness/workspace.hpp"
 #include "osg/message_builder.hpp"
 
@@ -46,24 +48,40 @@ struct Point {
   auto operator<=>(const Point&) const = default;
 };
 
+// A raw message as a consumer received it.
+struct Received {
+  std::string event_type;  // from the topic
+  std::string body;
+  std::string gapless_id;  // "?" when unknown
+};
+
 // Reads raw messages as an OSG consumer does (network_analytics, DIRAC):
 // body.meta.org_metadata_key and input_source, datapoints keyed by ts strings.
 // Returns every point with the gapless-ids of the messages that carried it.
-std::map<Point, std::set<std::string>> received_points(const MqttSubscriber& subscriber,
-                                                       const std::map<std::string, std::string>& id_of_body) {
+std::map<Point, std::set<std::string>> points_of(const std::vector<Received>& messages) {
   std::map<Point, std::set<std::string>> points;
-  for (const auto& message : subscriber.snapshot()) {
-    if (message.topic.rfind("perfsonar/raw/", 0) != 0) continue;
-    const json body = json::parse(message.payload);
-    const std::string event_type = message.topic.substr(std::string("perfsonar/raw/").size());
+  for (const Received& message : messages) {
+    const json body = json::parse(message.body);
     REQUIRE(body.at("meta").at("input_source").is_string());
     const std::string key = body.at("meta").at("org_metadata_key").get<std::string>();
-    const auto id = id_of_body.find(message.payload);
     for (const auto& [ts, value] : body.at("datapoints").items())
-      points[Point{key, event_type, std::stoll(ts), gapless::osg::datapoint_digest(value)}].insert(
-          id == id_of_body.end() ? "?" : id->second);
+      points[Point{key, message.event_type, std::stoll(ts), gapless::osg::datapoint_digest(value)}].insert(
+          message.gapless_id);
   }
   return points;
+}
+
+// MQTT carries no STOMP headers: the gapless-id comes from the journal, by body.
+std::map<Point, std::set<std::string>> received_points(const MqttSubscriber& subscriber,
+                                                       const std::map<std::string, std::string>& id_of_body) {
+  std::vector<Received> raw;
+  for (const auto& message : subscriber.snapshot()) {
+    if (message.topic.rfind("perfsonar/raw/", 0) != 0) continue;
+    const auto id = id_of_body.find(message.payload);
+    raw.push_back({message.topic.substr(std::string("perfsonar/raw/").size()), message.payload,
+                   id == id_of_body.end() ? "?" : id->second});
+  }
+  return points_of(raw);
 }
 
 // Every base datapoint the archive serves now, for the event types gapless
@@ -229,4 +247,123 @@ TEST_CASE("kill -9 while polling: nothing lost, no datapoint journaled twice, bu
   }
   const auto [carried, distinct] = journaled_datapoints(workspace);
   CHECK(carried == distinct);
+}
+
+// ---------------------------------------------------------------------------
+// gapless-replay: an outage of the collector, the gap report, the backfill,
+// and a consumer's resend.
+
+namespace {
+
+gapless::test::RunResult replay(Workspace& workspace, std::vector<std::string> args) {
+  std::vector<std::string> full = {(gapless::test::gapless_binary().parent_path().parent_path() / "tools" /
+                                    "replay" / "gapless-replay")
+                                       .string(),
+                                   args.at(0), "--config", workspace.config_path()};
+  full.insert(full.end(), args.begin() + 1, args.end());
+  return gapless::test::run(full, 300s);
+}
+
+std::vector<Received> raw_messages(const gapless::test::StompRecorder& recorder, bool resent) {
+  std::vector<Received> raw;
+  for (const auto& message : recorder.snapshot()) {
+    if (message.destination.rfind("/topic/perfsonar.raw.", 0) != 0) continue;
+    if ((message.header("gapless-resend") != nullptr) != resent) continue;
+    const std::string* id = message.header("gapless-id");
+    raw.push_back({message.destination.substr(std::string("/topic/perfsonar.raw.").size()), message.body,
+                   id == nullptr ? "?" : *id});
+  }
+  return raw;
+}
+
+}  // namespace
+
+TEST_CASE("after a collector outage: gaps shows the window, backfill fills it once, resend re-delivers a range",
+          "[replay]") {
+  TestBroker broker;
+  const int64_t now = gapless::unix_now_ms() / 1000;
+  // The archive's clock starts 3 hours behind: the collector polls up to
+  // then, stops (the outage), and the archive catches up with real time.
+  EsmondArchive::Options options = archive_options(3, 8 * hour);
+  options.now = now - 3 * hour;
+  EsmondArchive archive(options);
+  archive.start();
+  Workspace workspace(broker, "", archive_table(archive));
+  gapless::test::StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed(30s);
+
+  workspace.run_until_drained();  // one poll, before the outage
+  archive.set_now(now);           // the archive kept producing
+  const std::string from = std::to_string(now - 8 * hour);
+  const std::string to = std::to_string(now);
+
+  // gaps: one gap per series, from the last datapoint before the outage to
+  // (almost) now; nothing before it.
+  auto gaps = replay(workspace, {"gaps", "--from", from, "--to", to});
+  INFO(gaps.err);
+  REQUIRE(gaps.ok());
+  INFO(gaps.out);
+  CHECK(gaps.out.find(gapless::format_timestamp(now - 3 * hour).substr(0, 13)) != std::string::npos);
+
+  // Dry run changes nothing.
+  auto dry = replay(workspace, {"backfill", "--from", from, "--to", to, "--dry-run"});
+  INFO(dry.err);
+  REQUIRE(dry.ok());
+  CHECK_THAT(dry.out, Catch::Contains("nothing was changed"));
+
+  auto first = replay(workspace, {"backfill", "--from", from, "--to", to});
+  INFO(first.out << first.err);
+  REQUIRE(first.ok());
+  workspace.run_until_drained();  // the daemon's sender delivers the backfill
+
+  const std::set<Point> expected = served_points(archive);
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (keys_of(points_of(raw_messages(recorder, false))) != expected && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1s);
+  const auto received = points_of(raw_messages(recorder, false));
+  INFO(difference(expected, keys_of(received)));
+  CHECK(keys_of(received) == expected);
+  for (const auto& [point, ids] : received) CHECK(ids.size() == 1);
+
+  auto after = replay(workspace, {"gaps", "--from", from, "--to", to});
+  REQUIRE(after.ok());
+  CHECK_THAT(after.out, Catch::Contains("no gaps"));
+
+  const size_t messages_before = recorder.snapshot().size();
+  auto second = replay(workspace, {"backfill", "--from", from, "--to", to});
+  INFO(second.out << second.err);
+  REQUIRE(second.ok());
+  CHECK_THAT(second.out, Catch::Contains(" 0 journaled"));
+  workspace.run_until_drained();
+  std::this_thread::sleep_for(2s);
+  CHECK(recorder.snapshot().size() == messages_before);
+
+  // resend of one hour: exactly the messages carrying its datapoints, again,
+  // same gapless-ids, with the request's id in gapless-resend.
+  const int64_t resend_from = now - 6 * hour;
+  const int64_t resend_to = now - 5 * hour;
+  auto resend = replay(workspace, {"resend", "--from", std::to_string(resend_from), "--to", std::to_string(resend_to),
+                                   "--reason", "dashboard lost it"});
+  INFO(resend.out << resend.err);
+  REQUIRE(resend.ok());
+  workspace.run_until_drained();
+  std::this_thread::sleep_for(2s);
+  const auto resent = points_of(raw_messages(recorder, true));
+  REQUIRE_FALSE(resent.empty());
+  std::set<std::string> original_ids;
+  for (const auto& [point, ids] : received)
+    if (point.ts >= resend_from && point.ts < resend_to) {
+      CHECK(resent.count(point) == 1);  // every point of the range
+      original_ids.insert(ids.begin(), ids.end());
+    }
+  std::set<std::string> resent_ids;
+  for (const auto& [point, ids] : resent) resent_ids.insert(ids.begin(), ids.end());
+  CHECK(resent_ids == original_ids);  // the same messages, with their ids
+  for (const auto& message : recorder.snapshot())
+    if (const std::string* request = message.header("gapless-resend")) CHECK(*request != "");
+
+  auto listed = replay(workspace, {"requests"});
+  REQUIRE(listed.ok());
+  CHECK_THAT(listed.out, Catch::Contains("resend") && Catch::Contains("dashboard lost it") &&
+                             Catch::Contains("backfill"));
 }

@@ -151,6 +151,24 @@ TEST_CASE("part of a hole read over leaves only the unread part as a gap", "[gap
   CHECK(result.gaps[0].to == hole_to);
 }
 
+TEST_CASE("an unread sliver shorter than the tolerance is no gap", "[gaps]") {
+  const int64_t hole_from = kT0 + 6 * kHour, hole_to = kT0 + 8 * kHour;
+  // Read over all of the hole but its last `unread` seconds; tolerance 3 x 60 s.
+  const auto unread_sliver = [&](int64_t unread) {
+    Fixture f;
+    const Series s = f.series("aaaa4444", "throughput", with_interval("60"));
+    f.record(s, every(60, kT0, hole_from), kT0, hole_from);
+    f.record(s, {}, hole_from, hole_to - unread);
+    f.record(s, every(60, hole_to, kT0 + kDay), hole_to, kT0 + kDay);
+    return f.only(kT0, kT0 + kDay, kT0 + 2 * kDay).gaps;
+  };
+  CHECK(unread_sliver(100).empty());
+  const std::vector<Gap> reported = unread_sliver(200);
+  REQUIRE(reported.size() == 1);
+  CHECK(reported[0].from == hole_to - 200);
+  CHECK(reported[0].to == hole_to);
+}
+
 TEST_CASE("cadence comes from time-interval, else from the median interval", "[gaps]") {
   // 5-minute data with an unread 40-minute hole.
   const int64_t hole_from = kT0 + 6 * kHour, hole_to = hole_from + 40 * 60;

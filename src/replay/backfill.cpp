@@ -1,0 +1,289 @@
+#include "replay/backfill.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "collector/series_reader.hpp"
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "core/timestamp.hpp"
+#include "esmond/client.hpp"
+#include "journal/journal.hpp"
+
+namespace gapless::replay {
+
+namespace {
+
+using nlohmann::json;
+
+std::vector<std::string> sink_names(const Config& config) {
+  std::vector<std::string> names;
+  for (const SinkConfig& sink : config.sinks) names.push_back(sink.name);
+  return names;
+}
+
+// The archives a selection names, checked before anything is changed.
+std::vector<const ArchiveConfig*> selected_archives(const Config& config, const Selection& selection) {
+  if (selection.from >= selection.to)
+    throw Error("--from " + format_timestamp(selection.from) + " is not before --to " +
+                format_timestamp(selection.to) + " (--to is exclusive)");
+  std::vector<const ArchiveConfig*> archives;
+  for (const std::string& name : selection.archives) {
+    const ArchiveConfig* archive = config.find_archive(name);
+    if (archive == nullptr) {
+      std::string known;
+      for (const ArchiveConfig& a : config.archives) known += (known.empty() ? "" : ", ") + a.name;
+      throw Error("unknown archive \"" + name + "\" (configured in " + config.origin + ": " +
+                  (known.empty() ? "none" : known) + ")");
+    }
+    archives.push_back(archive);
+  }
+  if (selection.archives.empty())
+    for (const ArchiveConfig& archive : config.archives) archives.push_back(&archive);
+  if (archives.empty()) throw Error("no [[archive]] is configured in " + config.origin);
+  return archives;
+}
+
+bool host_matches(const json& metadata, const std::string& host, const char* name_field, const char* address_field) {
+  if (host.empty()) return true;
+  for (const char* field : {name_field, address_field}) {
+    const auto it = metadata.find(field);
+    if (it != metadata.end() && it->is_string() && it->get_ref<const std::string&>() == host) return true;
+  }
+  return false;
+}
+
+bool selected(const Selection& selection, const json& metadata) {
+  return host_matches(metadata, selection.source_host, "input-source", "source") &&
+         host_matches(metadata, selection.destination_host, "input-destination", "destination");
+}
+
+std::string arguments_json(const Selection& selection, const json& extra) {
+  json arguments = extra;
+  arguments["from"] = format_timestamp(selection.from);
+  arguments["to"] = format_timestamp(selection.to);
+  arguments["archives"] = selection.archives;
+  arguments["event_types"] = selection.event_types;
+  arguments["source_host"] = selection.source_host;
+  arguments["destination_host"] = selection.destination_host;
+  return arguments.dump();
+}
+
+// Sleeps so that `done` units since `start` do not exceed `rate` per second.
+void pace(double rate, int64_t done, std::chrono::steady_clock::time_point start, const std::atomic<bool>& stop) {
+  if (rate <= 0) return;
+  const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(static_cast<double>(done) / rate));
+  while (!stop.load() && std::chrono::steady_clock::now() < due)
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        due - std::chrono::steady_clock::now(), std::chrono::milliseconds(100)));
+}
+
+// [from, to) minus the covered ranges.
+std::vector<std::pair<int64_t, int64_t>> uncovered(int64_t from, int64_t to,
+                                                   const std::vector<journal::CoveredRange>& coverage) {
+  std::vector<std::pair<int64_t, int64_t>> pieces;
+  int64_t at = from;
+  for (const journal::CoveredRange& range : coverage) {  // ascending, disjoint (invariant 13)
+    if (range.ts_from > at) pieces.emplace_back(at, std::min(range.ts_from, to));
+    at = std::max(at, range.ts_to);
+    if (at >= to) break;
+  }
+  if (at < to) pieces.emplace_back(at, to);
+  return pieces;
+}
+
+}  // namespace
+
+BackfillResult backfill(const Config& config, const Selection& selection, double rate, bool dry_run,
+                        const std::atomic<bool>& stop, const ProgressCallback& progress) {
+  const std::vector<const ArchiveConfig*> archives = selected_archives(config, selection);
+  BackfillResult result;
+  auto journal = journal::Journal::open(config.journal.path, sink_names(config));
+  if (!dry_run)
+    result.request_id = journal->begin_request("backfill", arguments_json(selection, {{"rate", rate}}));
+
+  // What is to be read: per series, the uncovered pieces of the window.
+  struct Work {
+    const ArchiveConfig* archive;
+    esmond::Client* client;
+    journal::Series series;
+    json metadata;
+    std::vector<std::pair<int64_t, int64_t>> pieces;
+  };
+  std::vector<std::unique_ptr<esmond::Client>> clients;
+  std::vector<Work> work;
+  Progress shown;
+  for (const ArchiveConfig* archive : archives) {
+    esmond::ClientOptions options;
+    options.timeout = archive->http_timeout;
+    options.connect_timeout = archive->connect_timeout;
+    options.ca_file = archive->ca_file;
+    clients.push_back(std::make_unique<esmond::Client>(archive->name, archive->url, options));
+    esmond::Client& client = *clients.back();
+    std::vector<json> listing;
+    try {
+      std::vector<std::string> rejected;
+      // ref 1.2: time-start only; the window applies to the data requests.
+      listing = client.list_metadata(selection.from, 1000, &rejected);
+      for (const std::string& problem : rejected) spdlog::warn("backfill: metadata left out error=\"{}\"", problem);
+    } catch (const esmond::FetchError& e) {
+      ++result.failures;
+      spdlog::error("backfill: listing failed archive={} error=\"{}\"", archive->name, e.what());
+      continue;
+    }
+    const std::vector<std::string>& event_types =
+        selection.event_types.empty() ? archive->event_types : selection.event_types;
+    const std::vector<journal::Series> known = journal->series_of_archive(client.base_url());
+    for (json& metadata : listing) {
+      if (!selected(selection, metadata)) continue;
+      json kept = metadata;
+      kept.erase("event-types");
+      for (const auto& candidate :
+           collector::series_in_metadata(metadata, client.base_url(), event_types, archive->summaries)) {
+        // A dry run changes nothing: a series the journal does not know yet
+        // has no coverage, and is not registered.
+        journal::Series series{0, candidate.key, kept.dump(), std::nullopt};
+        if (!dry_run) {
+          series = journal->register_series(candidate.key, kept.dump());
+        } else {
+          for (const journal::Series& existing : known)
+            if (existing.key.metadata_key == candidate.key.metadata_key &&
+                existing.key.event_type == candidate.key.event_type &&
+                existing.key.summary_type == candidate.key.summary_type &&
+                existing.key.summary_window == candidate.key.summary_window)
+              series.id = existing.id;
+        }
+        std::vector<journal::CoveredRange> coverage;
+        if (series.id != 0) coverage = journal->coverage(series.id, selection.from - series.key.summary_window, selection.to);
+        // A summary point is stamped with its window's start: read from a
+        // window earlier so the windows overlapping `from` are included.
+        auto pieces = uncovered(selection.from - series.key.summary_window, selection.to, coverage);
+        if (pieces.empty()) continue;
+        for (const auto& [begin, end] : pieces) shown.seconds_total += end - begin;
+        result.windows += static_cast<int64_t>(pieces.size());
+        work.push_back(Work{archive, &client, std::move(series), metadata, std::move(pieces)});
+      }
+    }
+  }
+  result.series = static_cast<int64_t>(work.size());
+  result.uncovered_seconds = shown.seconds_total;
+  shown.series_total = result.series;
+  if (progress) progress(shown);
+  if (dry_run) return result;
+
+  const auto started = std::chrono::steady_clock::now();
+  const int64_t now = unix_now_ms() / 1000;
+  for (Work& item : work) {
+    if (stop.load()) break;
+    collector::ReadOptions options;
+    options.page_size = item.archive->page_size;
+    options.datapoints_per_message = static_cast<size_t>(item.archive->datapoints_per_message);
+    options.max_message_bytes = static_cast<size_t>(item.archive->max_message_size);
+    options.summary_grace_seconds = std::chrono::duration_cast<std::chrono::seconds>(item.archive->summary_grace).count();
+    options.priority = journal::Priority::backfill;
+    options.request_id = result.request_id;
+    options.advance_cursor = false;
+    options.after_page = [&](const collector::ReadResult& so_far) {  // so far in this piece
+      shown.messages = result.messages + so_far.messages;
+      shown.points_journaled = result.points_journaled + so_far.points_journaled;
+      if (progress) progress(shown);
+      pace(rate, shown.messages, started, stop);
+    };
+    try {
+      for (const auto& [begin, end] : item.pieces) {
+        if (stop.load()) break;
+        const collector::ReadResult read =
+            collector::read_series(*item.client, *journal, item.series, item.metadata, begin, end, now, options, stop);
+        result.points_read += read.points_read;
+        result.points_journaled += read.points_journaled;
+        result.messages += read.messages;
+        shown.seconds_done += end - begin;
+      }
+    } catch (const esmond::FetchError& e) {
+      ++result.failures;
+      spdlog::warn("backfill: series failed archive={} series={}/{} kind={} error=\"{}\"", item.archive->name,
+                   item.series.key.metadata_key, item.series.key.event_type, esmond::failure_kind_name(e.kind()),
+                   e.what());
+    } catch (const collector::DataError& e) {
+      ++result.failures;
+      spdlog::warn("backfill: series failed archive={} series={}/{} kind=data error=\"{}\"", item.archive->name,
+                   item.series.key.metadata_key, item.series.key.event_type, e.what());
+    } catch (const Error& e) {
+      journal->update_request(*result.request_id, "failed", result.messages, e.what());
+      throw;
+    }
+    ++shown.series_done;
+    shown.messages = result.messages;
+    shown.points_journaled = result.points_journaled;
+    if (progress) progress(shown);
+  }
+  result.interrupted = stop.load();
+  const std::string state = result.interrupted ? "interrupted" : result.failures > 0 ? "incomplete" : "done";
+  journal->update_request(*result.request_id, state, result.messages,
+                          std::to_string(result.points_journaled) + " datapoints journaled, " +
+                              std::to_string(result.failures) + " series failed");
+  return result;
+}
+
+ResendResult resend(const Config& config, const Selection& selection, const std::string& sink,
+                    const std::vector<std::string>& destinations, double rate, const std::string& reason,
+                    bool dry_run, const std::atomic<bool>& stop, const ProgressCallback& progress) {
+  const std::vector<const ArchiveConfig*> archives = selected_archives(config, selection);
+  if (config.find_sink(sink) == nullptr) throw Error("unknown sink \"" + sink + "\" (not in " + config.origin + ")");
+  auto journal = journal::Journal::open(config.journal.path, sink_names(config));
+
+  ResendResult result;
+  std::vector<int64_t> series_ids;
+  for (const ArchiveConfig* archive : archives) {
+    std::string url = archive->url;
+    for (const journal::Series& series : journal->series_of_archive(url)) {
+      if (!selection.event_types.empty() &&
+          std::find(selection.event_types.begin(), selection.event_types.end(), series.key.event_type) ==
+              selection.event_types.end())
+        continue;
+      const std::string destination = std::string(series.key.summary_type.empty() ? "/topic/perfsonar.raw."
+                                                                                  : "/topic/perfsonar.summary.") +
+                                      series.key.event_type;
+      if (!destinations.empty() &&
+          std::find(destinations.begin(), destinations.end(), destination) == destinations.end())
+        continue;
+      if (!selected(selection, json::parse(series.metadata, nullptr, false))) continue;
+      series_ids.push_back(series.id);
+    }
+  }
+  result.series = static_cast<int64_t>(series_ids.size());
+  const std::vector<int64_t> messages = journal->messages_of_series(series_ids, selection.from, selection.to);
+  Progress shown;
+  shown.series_total = result.series;
+  shown.seconds_total = static_cast<int64_t>(messages.size());
+  if (dry_run) {
+    result.messages = static_cast<int64_t>(messages.size());
+    if (progress) progress(shown);
+    return result;
+  }
+  result.request_id = journal->begin_request(
+      "resend", arguments_json(selection, {{"sink", sink}, {"destinations", destinations}, {"rate", rate},
+                                           {"reason", reason}}));
+  const auto started = std::chrono::steady_clock::now();
+  const size_t chunk = rate > 0 ? std::max<size_t>(1, static_cast<size_t>(rate / 10)) : 5000;
+  for (size_t at = 0; at < messages.size() && !stop.load(); at += chunk) {
+    const std::vector<int64_t> part(messages.begin() + static_cast<long>(at),
+                                    messages.begin() + static_cast<long>(std::min(messages.size(), at + chunk)));
+    result.messages += journal->queue_resend(sink, part, *result.request_id);
+    shown.seconds_done = static_cast<int64_t>(std::min(messages.size(), at + chunk));
+    shown.messages = result.messages;
+    if (progress) progress(shown);
+    pace(rate, shown.seconds_done, started, stop);
+  }
+  journal->update_request(*result.request_id, stop.load() ? "interrupted" : "done", result.messages,
+                          reason);
+  return result;
+}
+
+}  // namespace gapless::replay
