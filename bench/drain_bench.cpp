@@ -40,8 +40,8 @@
 // M = 0 skips it.
 //
 // --baseline-send-per-frame is a diagnostic, not the target's baseline: the
-// baseline then writes every frame with its own send() call as gapless does,
-// to tell how much of a gap comes from that alone.
+// baseline then writes every frame with its own send() call, as gapless did
+// until its Connection coalesced output (2026-11-25), to tell what that costs.
 //
 // Targets (from the issue): gapless median rate >= 0.8 x baseline median rate;
 // peak RSS < 64 MiB with 1 M messages pending. The verdicts are printed; the
@@ -130,7 +130,7 @@ struct Options {
   fs::path dir;  // empty: a fresh directory under the system's temporary directory
   bool keep = false;
   // Diagnostic, not the baseline of the target: the baseline writes each frame
-  // with its own send() call, as gapless does, to see what that costs.
+  // with its own send() call, as gapless once did, to see what that costs.
   bool baseline_send_per_frame = false;
 };
 
@@ -148,7 +148,7 @@ const char* const kUsage =
     "                        temporary directory, removed at the end)\n"
     "  --keep                keep the work directory (journals are large)\n"
     "  --baseline-send-per-frame  diagnostic: the baseline writes every frame with its own\n"
-    "                        send() call, as gapless does (the target compares against the\n"
+    "                        send() call, as gapless once did (the target compares against the\n"
     "                        baseline without this option)\n"
     "Environment: GAPLESS_BIN (the gapless binary; default: this build tree's src/gapless),\n"
     "GAPLESS_BROKER_JAVA_OPTS (extra JVM options for the broker).\n";
@@ -546,7 +546,7 @@ class RawStompSender {
   // The baseline proper leaves frames in the buffer for exchange() to write
   // in as few send() calls as the socket takes. The diagnostic variant writes
   // every frame at once with its own send() call, as gapless's
-  // Connection::send does.
+  // Connection::send did before it only queued.
   void end_frame() {
     out_ += '\0';
     if (write_each_frame_) write_some();

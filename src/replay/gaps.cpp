@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/timestamp.hpp"
 #include "core/error.hpp"
 
 namespace gapless::replay {
@@ -160,19 +161,10 @@ int64_t retention_seconds(const std::string& event_type) {
   return (kShortRetention.count(event_type) ? 180 : 365) * kDay;
 }
 
-std::string format_utc(int64_t unix_seconds) {
-  const time_t seconds = static_cast<time_t>(unix_seconds);
-  struct tm parts {};
-  if (gmtime_r(&seconds, &parts) == nullptr) return std::to_string(unix_seconds);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return text;
-}
-
 std::vector<SeriesGaps> find_gaps(journal::Journal& journal, const std::string& archive_url, int64_t from,
                                   int64_t to, int64_t now, const GapOptions& options) {
-  const std::string where = "gaps of archive " + archive_url + " over [" + format_utc(from) + ", " +
-                            format_utc(to) + ")";
+  const std::string where = "gaps of archive " + archive_url + " over [" + format_timestamp(from) + ", " +
+                            format_timestamp(to) + ")";
   if (to <= from) throw Error(where + ": the window is empty; --from must be before --to");
   if (!std::isfinite(options.cadence_multiple) || options.cadence_multiple <= 0)
     throw Error(where + ": the cadence multiple must be a positive number, not " +
@@ -248,7 +240,7 @@ std::string gaps_table(const std::vector<SeriesGaps>& all) {
       ++gap_count;
       if (gap.unrecoverable) ++unrecoverable;
       rows.push_back({series.series.key.metadata_key + "/" + series.series.key.event_type, cadence_text(series),
-                      format_utc(gap.from), format_utc(gap.to), format_length(gap.to - gap.from),
+                      format_timestamp(gap.from), format_timestamp(gap.to), format_length(gap.to - gap.from),
                       gap.unrecoverable ? "UNRECOVERABLE (" + retention_note(series.series) + ")" : ""});
     }
   }
@@ -284,7 +276,7 @@ std::string gaps_table(const std::vector<SeriesGaps>& all) {
 }
 
 std::string gaps_svg(const std::vector<SeriesGaps>& all, int64_t from, int64_t to) {
-  if (to <= from) throw Error("gaps picture over [" + format_utc(from) + ", " + format_utc(to) + "): empty window");
+  if (to <= from) throw Error("gaps picture over [" + format_timestamp(from) + ", " + format_timestamp(to) + "): empty window");
   constexpr double kWidth = 1400;
   constexpr double kPlotX = 480;
   constexpr size_t kLabelChars = 72;  // about what fits left of the plot at 12px
@@ -315,8 +307,8 @@ std::string gaps_svg(const std::vector<SeriesGaps>& all, int64_t from, int64_t t
          "patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#7f0000\"/>"
          "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#aaaaaa\" stroke-width=\"3\"/></pattern></defs>\n"
       << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">gapless: journal gaps " << format_utc(from)
-      << " to " << format_utc(to) << "</text>\n";
+      << "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">gapless: journal gaps " << format_timestamp(from)
+      << " to " << format_timestamp(to) << "</text>\n";
 
   // Axis: the coarsest round step that still gives a handful of ticks.
   const std::array<int64_t, 16> steps{60,        300,       900,        1800,      3600,      3 * 3600,
@@ -333,7 +325,7 @@ std::string gaps_svg(const std::vector<SeriesGaps>& all, int64_t from, int64_t t
       << "\" y2=\"" << number(axis_y) << "\" stroke=\"black\"/>\n";
   for (int64_t t = -floor_div(-from, step) * step; t < to; t += step) {
     const double x = x_of(t);
-    const std::string stamp = format_utc(t);  // 2016-08-23T14:00:00Z
+    const std::string stamp = format_timestamp(t);  // 2016-08-23T14:00:00Z
     const std::string label = step >= kDay ? stamp.substr(0, 10) : stamp.substr(0, 10) + " " + stamp.substr(11, 5);
     out << "<line x1=\"" << number(x) << "\" y1=\"" << number(axis_y - 4) << "\" x2=\"" << number(x) << "\" y2=\""
         << number(kTop + rows_height) << "\" stroke=\"#cccccc\"/>\n"
@@ -355,13 +347,13 @@ std::string gaps_svg(const std::vector<SeriesGaps>& all, int64_t from, int64_t t
     rect(out, from, to, y, "#e6e6e6", "no coverage recorded", 0);
     for (const journal::CoveredRange& range : series.coverage)
       rect(out, range.ts_from, range.ts_to, y, "#2ca02c",
-           "covered " + format_utc(range.ts_from) + " to " + format_utc(range.ts_to) + " (" +
+           "covered " + format_timestamp(range.ts_from) + " to " + format_timestamp(range.ts_to) + " (" +
                std::to_string(range.points) + " point(s) read)",
            1);
     for (const Gap& gap : series.gaps)
       rect(out, gap.from, gap.to, y, gap.unrecoverable ? "url(#unrecoverable)" : "#d62728",
-           std::string(gap.unrecoverable ? "unrecoverable gap " : "gap ") + format_utc(gap.from) + " to " +
-               format_utc(gap.to) + " (" + format_length(gap.to - gap.from) + ")" +
+           std::string(gap.unrecoverable ? "unrecoverable gap " : "gap ") + format_timestamp(gap.from) + " to " +
+               format_timestamp(gap.to) + " (" + format_length(gap.to - gap.from) + ")" +
                (gap.unrecoverable ? ", " + retention_note(s) : ""),
            1.5);
     out << "</g>\n";

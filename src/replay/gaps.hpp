@@ -78,9 +78,6 @@ std::vector<SeriesGaps> find_gaps(journal::Journal& journal, const std::string& 
 // type, in seconds: 180 days for the OWAMP types, 365 days for the others.
 int64_t retention_seconds(const std::string& event_type);
 
-// "2016-08-23T14:00:05Z".
-std::string format_utc(int64_t unix_seconds);
-
 // The human table: one line per gap (series, cadence, from, to, length,
 // unrecoverable mark), the series whose cadence is unknown, and a "no gaps"
 // line when there is none.

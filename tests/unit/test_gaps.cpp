@@ -13,6 +13,7 @@
 #include "../support/temp_dir.hpp"
 #include "core/error.hpp"
 #include "journal/journal.hpp"
+#include "core/timestamp.hpp"
 #include "replay/gaps.hpp"
 
 using gapless::journal::Collected;
@@ -21,7 +22,7 @@ using gapless::journal::NewMessage;
 using gapless::journal::Series;
 using gapless::journal::SeriesKey;
 using gapless::replay::find_gaps;
-using gapless::replay::format_utc;
+using gapless::format_timestamp;
 using gapless::replay::Gap;
 using gapless::replay::SeriesGaps;
 
@@ -111,8 +112,8 @@ TEST_CASE("an uncovered two-hour hole in 1-minute data is exactly one gap", "[ga
 
   const std::string table = gapless::replay::gaps_table({result});
   CHECK(table.find("aaaa1111/packet-loss-rate") != std::string::npos);
-  CHECK(table.find(format_utc(gap.from)) != std::string::npos);
-  CHECK(table.find(format_utc(gap.to)) != std::string::npos);
+  CHECK(table.find(format_timestamp(gap.from)) != std::string::npos);
+  CHECK(table.find(format_timestamp(gap.to)) != std::string::npos);
   CHECK(table.find("UNRECOVERABLE") == std::string::npos);
   CHECK(table.find("no gaps") == std::string::npos);
 }
@@ -319,7 +320,7 @@ TEST_CASE("the SVG timeline has one row per series and the gap's window", "[gaps
   CHECK(count(svg, "<g ") == count(svg, "</g>"));
   CHECK(count(svg, "<title>") == count(svg, "</title>"));
   REQUIRE(all[0].gaps.size() == 1);
-  CHECK(svg.find("<title>gap " + format_utc(all[0].gaps[0].from) + " to " + format_utc(all[0].gaps[0].to)) !=
+  CHECK(svg.find("<title>gap " + format_timestamp(all[0].gaps[0].from) + " to " + format_timestamp(all[0].gaps[0].to)) !=
         std::string::npos);
   CHECK(count(svg, "<title>gap ") == 1);
   CHECK(svg.find("ffff1111 packet-loss-rate host1.example.org -&gt; host2.example.org") != std::string::npos);
