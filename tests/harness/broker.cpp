@@ -118,6 +118,7 @@ std::vector<std::string> TestBroker::start_arguments() const {
   for (const auto& topic : options_.deny_topics) args.insert(args.end(), {"--deny-topic", topic});
   for (const auto& topic : options_.allow_topics) args.insert(args.end(), {"--allow-topic", topic});
   if (!options_.memory_limit.empty()) args.insert(args.end(), {"--memory-limit", options_.memory_limit});
+  args.insert(args.end(), {"--send-fail-if-no-space", options_.send_fail_if_no_space ? "true" : "false"});
   return args;
 }
 

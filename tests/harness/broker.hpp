@@ -42,6 +42,9 @@ struct BrokerOptions {
   // Broker memory limit, e.g. "8 mb"; empty: the script's default (64 mb).
   // Past it, producers get an ERROR after 2 s.
   std::string memory_limit{};
+  // ActiveMQ's sendFailIfNoSpace: past the memory limit, refuse a SEND with an
+  // ERROR at once instead of withholding its receipt until memory frees.
+  bool send_fail_if_no_space = false;
 };
 
 class TestBroker {

@@ -276,6 +276,21 @@ std::vector<Received> raw_messages(const gapless::test::StompRecorder& recorder,
   return raw;
 }
 
+// Waits until the recorder holds every expected point (first deliveries, not
+// resends), then checks it got exactly those, each in one message.
+std::map<Point, std::set<std::string>> check_received_once(const gapless::test::StompRecorder& recorder,
+                                                           const std::set<Point>& expected,
+                                                           std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (keys_of(points_of(raw_messages(recorder, false))) != expected && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1s);
+  const auto received = points_of(raw_messages(recorder, false));
+  INFO(difference(expected, keys_of(received)));
+  CHECK(keys_of(received) == expected);
+  for (const auto& [point, ids] : received) CHECK(ids.size() == 1);
+  return received;
+}
+
 }  // namespace
 
 TEST_CASE("after a collector outage: gaps shows the window, backfill fills it once, resend re-delivers a range",
@@ -316,14 +331,7 @@ TEST_CASE("after a collector outage: gaps shows the window, backfill fills it on
   REQUIRE(first.ok());
   workspace.run_until_drained();  // the daemon's sender delivers the backfill
 
-  const std::set<Point> expected = served_points(archive);
-  const auto deadline = std::chrono::steady_clock::now() + 120s;
-  while (keys_of(points_of(raw_messages(recorder, false))) != expected && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1s);
-  const auto received = points_of(raw_messages(recorder, false));
-  INFO(difference(expected, keys_of(received)));
-  CHECK(keys_of(received) == expected);
-  for (const auto& [point, ids] : received) CHECK(ids.size() == 1);
+  const auto received = check_received_once(recorder, served_points(archive), 120s);
 
   auto after = replay(workspace, {"gaps", "--from", from, "--to", to});
   REQUIRE(after.ok());
@@ -366,4 +374,44 @@ TEST_CASE("after a collector outage: gaps shows the window, backfill fills it on
   REQUIRE(listed.ok());
   CHECK_THAT(listed.out, Catch::Contains("resend") && Catch::Contains("dashboard lost it") &&
                              Catch::Contains("backfill"));
+}
+
+TEST_CASE("kill -9 in the middle of a backfill, then the same command again: no loss, no duplicate", "[replay]") {
+  TestBroker broker;
+  const int64_t now = gapless::unix_now_ms() / 1000;
+  // Nothing collected before: the whole window is the outage.
+  EsmondArchive archive(archive_options(12, 48 * hour));
+  archive.start();
+  Workspace workspace(broker, "", archive_table(archive, "page_size = 500\n"));
+  gapless::test::StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed(30s);
+  const std::string from = std::to_string(now - 49 * hour);
+  const std::string to = std::to_string(now);
+
+  const auto replay_binary = (gapless::test::gapless_binary().parent_path().parent_path() / "tools" / "replay" /
+                              "gapless-replay")
+                                 .string();
+  {
+    auto interrupted = gapless::test::Process::spawn(
+        {.args = {replay_binary, "backfill", "--config", workspace.config_path(), "--from", from, "--to", to},
+         .out = gapless::test::Output::to_file(workspace.dir() / "backfill.out"),
+         .err = gapless::test::Output::to_file(workspace.dir() / "backfill.err")});
+    std::this_thread::sleep_for(3s);
+    REQUIRE(interrupted.running());  // still reading: the kill lands mid-way
+    interrupted.signal(SIGKILL);
+    interrupted.wait(30s);
+  }
+  auto resumed = replay(workspace, {"backfill", "--from", from, "--to", to});
+  INFO(resumed.out << resumed.err);
+  REQUIRE(resumed.ok());
+  workspace.run_until_drained();
+
+  const auto received = check_received_once(recorder, served_points(archive), 180s);
+  const auto [carried, distinct] = journaled_datapoints(workspace);
+  CHECK(carried == distinct);
+
+  auto listed = replay(workspace, {"requests"});
+  REQUIRE(listed.ok());
+  CHECK_THAT(listed.out, Catch::Contains("running"));  // the killed one, as it was left
+  CHECK_THAT(listed.out, Catch::Contains("done"));
 }

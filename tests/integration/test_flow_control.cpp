@@ -38,6 +38,7 @@
 #include "harness/process.hpp"
 #include "harness/stomp_helpers.hpp"
 #include "harness/stomp_recorder.hpp"
+#include "harness/workspace.hpp"
 #include "ingest/ingest.hpp"
 #include "journal/journal.hpp"
 
@@ -45,6 +46,7 @@ using namespace std::chrono_literals;
 using gapless::test::BrokerOptions;
 using gapless::test::Process;
 using gapless::test::TestBroker;
+using gapless::test::Workspace;
 
 namespace {
 
@@ -54,101 +56,27 @@ constexpr size_t kBodySize = 100 * 1024;
 // 5.17.2's words for a topic SEND refused with sendFailIfNoSpace (limit "2 mb").
 constexpr const char* kRefusalText = "Usage Manager memory limit (2097152) reached. Rejecting send for producer";
 
-// The broker script reads GAPLESS_BROKER_SEND_FAIL_IF_NO_SPACE when it starts
-// a broker; set for the lifetime of this object (the harness has no option for it).
-class SendFailIfNoSpace {
- public:
-  explicit SendFailIfNoSpace(bool on) {
-    if (const char* old = std::getenv(kName)) previous_ = old;
-    ::setenv(kName, on ? "true" : "false", 1);
-  }
-  ~SendFailIfNoSpace() {
-    if (previous_) ::setenv(kName, previous_->c_str(), 1);
-    else ::unsetenv(kName);
-  }
-  SendFailIfNoSpace(const SendFailIfNoSpace&) = delete;
-  SendFailIfNoSpace& operator=(const SendFailIfNoSpace&) = delete;
+// The shared Workspace, with the small transactions these tests need.
+std::string draining(int transaction_size = 4, int window = 2) {
+  return "transaction_size = " + std::to_string(transaction_size) + "\nwindow = " + std::to_string(window) + "\n";
+}
 
- private:
-  static constexpr const char* kName = "GAPLESS_BROKER_SEND_FAIL_IF_NO_SPACE";
-  std::optional<std::string> previous_;
-};
-
-// A journal and a config for one sink "test" (what test_delivery.cpp's
-// Workspace does, reduced to what these tests use).
-class Workspace {
- public:
-  explicit Workspace(const TestBroker& broker, int transaction_size = 4, int window = 2)
-      : dir_(std::filesystem::temp_directory_path() / ("gapless-flowcontrol-" + std::to_string(::getpid()) + "-" +
-                                                       std::to_string(counter_++))) {
-    std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "gapless.toml") << "[journal]\npath = \"" << journal_path() << "\"\n"
-                                         << "[[sink]]\nname = \"test\"\nbrokers = [\"" << broker.stomp_uri()
-                                         << "\"]\nlogin = \"collector\"\npasscode = \"collector-secret\"\n"
-                                         << "reconnect_min = \"100ms\"\nreconnect_max = \"1s\"\nheartbeat = \"2s\"\n"
-                                         << "transaction_size = " << transaction_size << "\nwindow = " << window
-                                         << "\n";
+// Journals `count` messages of kBodySize on kTopic; returns their gapless-ids.
+std::set<std::string> journal_large_messages(Workspace& workspace, int count) {
+  std::vector<gapless::journal::NewMessage> messages;
+  std::set<std::string> ids;
+  for (int i = 0; i < count; ++i) {
+    gapless::journal::NewMessage message;
+    message.destination = kTopic;
+    message.body = "{\"index\":" + std::to_string(i) + ",\"pad\":\"" + std::string(kBodySize, 'x') + "\"}";
+    message.gapless_id = gapless::ingest::derive_gapless_id(message.destination, message.body);
+    message.headers = {{"index", std::to_string(i)}};
+    ids.insert(message.gapless_id);
+    messages.push_back(std::move(message));
   }
-  ~Workspace() {
-    if (!std::getenv("GAPLESS_KEEP_BROKER")) std::filesystem::remove_all(dir_);
-  }
-
-  std::string config_path() const { return (dir_ / "gapless.toml").string(); }
-  std::string journal_path() const { return (dir_ / "journal.db").string(); }
-
-  Process start_daemon() {
-    return Process::spawn({.args = {gapless::test::gapless_binary().string(), "run", "--config", config_path()},
-                           .out = gapless::test::Output::to_file(dir_ / "daemon.out"),
-                           .err = gapless::test::Output::to_file(dir_ / "daemon.err")});
-  }
-
-  std::string daemon_log() const {
-    std::ifstream in(dir_ / "daemon.err");
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-
-  nlohmann::json status() {
-    auto result = gapless::test::run({gapless::test::gapless_binary().string(), "status", "--config", config_path(),
-                                      "--json"},
-                                     60s);
-    INFO(result.err);
-    REQUIRE(result.ok());
-    return nlohmann::json::parse(result.out);
-  }
-
-  // gapless-ids the journal holds as delivered for sink "test", read straight
-  // from the file (schema version 1, see journal.cpp) beside the running daemon.
-  std::set<std::string> delivered_ids() const {
-    SQLite::Database db(journal_path(), SQLite::OPEN_READONLY);
-    db.setBusyTimeout(10'000);
-    SQLite::Statement query(db,
-                            "SELECT m.gapless_id FROM delivery d JOIN message m ON m.id = d.message_id "
-                            "JOIN sink s ON s.id = d.sink_id WHERE s.name = 'test' AND d.state = 1");
-    std::set<std::string> ids;
-    while (query.executeStep()) ids.insert(query.getColumn(0).getString());
-    return ids;
-  }
-
-  std::set<std::string> journal_messages(int count) {
-    std::vector<gapless::journal::NewMessage> messages;
-    std::set<std::string> ids;
-    for (int i = 0; i < count; ++i) {
-      gapless::journal::NewMessage message;
-      message.destination = kTopic;
-      message.body = "{\"index\":" + std::to_string(i) + ",\"pad\":\"" + std::string(kBodySize, 'x') + "\"}";
-      message.gapless_id = gapless::ingest::derive_gapless_id(message.destination, message.body);
-      message.headers = {{"index", std::to_string(i)}};
-      ids.insert(message.gapless_id);
-      messages.push_back(std::move(message));
-    }
-    gapless::journal::Journal::open(journal_path(), {"test"})->append(messages);
-    return ids;
-  }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path dir_;
-};
+  workspace.journal_messages(messages);
+  return ids;
+}
 
 // A subscriber that takes messages and never acks them: the broker keeps what
 // it dispatched to it in memory. No heart-beats, so the broker never drops it
@@ -256,17 +184,12 @@ void check_all_delivered(Workspace& workspace, const gapless::test::StompRecorde
 
 TEST_CASE("producer flow control ERRORs: nothing parked, refusals logged, retried with backoff, all delivered",
           "[flowcontrol]") {
-  std::optional<TestBroker> started;
-  {
-    SendFailIfNoSpace on(true);
-    started.emplace(BrokerOptions{.memory_limit = "2 mb"});
-  }
-  TestBroker& broker = *started;
-  Workspace workspace(broker);
+  TestBroker broker(BrokerOptions{.memory_limit = "2 mb", .send_fail_if_no_space = true});
+  Workspace workspace(broker, draining());
   gapless::test::StompRecorder recorder(broker.stomp_uri(), {.destination = "/topic/test.>"});
   recorder.start_and_wait_subscribed();
   StalledSubscriber stalled(broker);
-  const std::set<std::string> journaled = workspace.journal_messages(kMessages);
+  const std::set<std::string> journaled = journal_large_messages(workspace, kMessages);
 
   Process daemon = workspace.start_daemon();
   // The broker fills up with what the stalled subscriber holds and refuses.
@@ -328,17 +251,12 @@ TEST_CASE("producer flow control withholding receipts (broker default): gapless 
   // RECEIPT instead. Seen once in about ten runs: two messages arrived twice
   // (same gapless-id) although gapless ABORTed their transaction. gapless is
   // at-least-once, so duplicates are allowed here; losses are not.
-  std::optional<TestBroker> started;
-  {
-    SendFailIfNoSpace off(false);
-    started.emplace(BrokerOptions{.memory_limit = "2 mb"});
-  }
-  TestBroker& broker = *started;
-  Workspace workspace(broker);
+  TestBroker broker(BrokerOptions{.memory_limit = "2 mb", .send_fail_if_no_space = false});
+  Workspace workspace(broker, draining());
   gapless::test::StompRecorder recorder(broker.stomp_uri(), {.destination = "/topic/test.>"});
   recorder.start_and_wait_subscribed();
   StalledSubscriber stalled(broker);
-  const std::set<std::string> journaled = workspace.journal_messages(kMessages);
+  const std::set<std::string> journaled = journal_large_messages(workspace, kMessages);
 
   Process daemon = workspace.start_daemon();
   REQUIRE(wait_until([&] { return broker.log().find("topic://test.flowcontrol, Usage Manager memory limit reached") !=
@@ -373,16 +291,11 @@ TEST_CASE("a window larger than the broker's memory limit shrinks until transact
   // Transactions of 40 x 100 KiB (4 MB, twice the 2 MB limit) can never
   // commit: ActiveMQ refuses the SENDs past the limit while the transaction is
   // open. No stalled subscriber: only the transaction's own size is in the way.
-  std::optional<TestBroker> started;
-  {
-    SendFailIfNoSpace on(true);
-    started.emplace(BrokerOptions{.memory_limit = "2 mb"});
-  }
-  TestBroker& broker = *started;
-  Workspace workspace(broker, 40, 2);
+  TestBroker broker(BrokerOptions{.memory_limit = "2 mb", .send_fail_if_no_space = true});
+  Workspace workspace(broker, draining(40, 2));
   gapless::test::StompRecorder recorder(broker.stomp_uri(), {.destination = "/topic/test.>"});
   recorder.start_and_wait_subscribed();
-  const std::set<std::string> journaled = workspace.journal_messages(kMessages);
+  const std::set<std::string> journaled = journal_large_messages(workspace, kMessages);
 
   Process daemon = workspace.start_daemon();
   check_all_delivered(workspace, recorder, journaled, false);
