@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -414,4 +415,28 @@ TEST_CASE("kill -9 in the middle of a backfill, then the same command again: no 
   REQUIRE(listed.ok());
   CHECK_THAT(listed.out, Catch::Contains("running"));  // the killed one, as it was left
   CHECK_THAT(listed.out, Catch::Contains("done"));
+}
+
+TEST_CASE("gapless-replay refuses bad arguments with a clear error before changing anything", "[replay]") {
+  TestBroker broker;
+  EsmondArchive archive(archive_options(1, hour));
+  archive.start();
+  Workspace workspace(broker, "", archive_table(archive));
+  const struct {
+    std::vector<std::string> args;
+    const char* words;
+  } cases[] = {
+      {{"backfill", "--from", "2016-09-12", "--to", "2016-08-23"}, "is not before --to"},
+      {{"backfill", "--from", "2016-08-23", "--to", "2016-09-12", "--archive", "psds"}, "unknown archive \"psds\""},
+      {{"resend", "--from", "2016-08-23", "--to", "2016-09-12", "--sink", "cern"}, "unknown sink \"cern\""},
+      {{"gaps", "--from", "last tuesday", "--to", "2016-09-12"}, "--from: cannot read \"last tuesday\""},
+      {{"resend", "--from", "2016-08-23", "--to", "2016-08-23"}, "is not before --to"},
+  };
+  for (const auto& c : cases) {
+    auto result = replay(workspace, c.args);
+    INFO(c.args.at(0) << ": " << result.err);
+    CHECK(result.status.code == 2);
+    CHECK_THAT(result.err, Catch::Contains(c.words));
+  }
+  CHECK_FALSE(std::filesystem::exists(workspace.journal_path()));  // nothing was even opened
 }

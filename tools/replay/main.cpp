@@ -154,6 +154,15 @@ int main(int argc, char** argv) {
       if (config.sinks.size() != 1) throw Error("--sink: several sinks are configured, name one");
       sink = config.sinks.front().name;
     }
+    // Bad arguments are refused here, before anything is opened or changed.
+    if ((*backfill || *resend || *gaps) && selection.from >= selection.to)
+      throw Error("--from " + format_timestamp(selection.from) + " is not before --to " +
+                  format_timestamp(selection.to) + " (--to is exclusive)");
+    for (const std::string& name : selection.archives)
+      if (config.find_archive(name) == nullptr)
+        throw Error("--archive: unknown archive \"" + name + "\" (not in " + config.origin + ")");
+    if (*resend && config.find_sink(sink) == nullptr)
+      throw Error("--sink: unknown sink \"" + sink + "\" (not in " + config.origin + ")");
   } catch (const Error& e) {
     std::cerr << "gapless-replay: " << e.what() << "\n";
     return 2;
@@ -204,7 +213,6 @@ int main(int argc, char** argv) {
       return stop_requested ? 130 : 0;
     }
     if (*gaps) {
-      if (selection.from >= selection.to) throw Error("--from is not before --to (--to is exclusive)");
       auto journal = journal::Journal::open(config.journal.path, {}, false);
       std::vector<replay::SeriesGaps> all;
       for (const ArchiveConfig& archive : config.archives) {
@@ -215,8 +223,6 @@ int main(int argc, char** argv) {
                                        replay::GapOptions{multiple});
         all.insert(all.end(), found.begin(), found.end());
       }
-      for (const std::string& name : selection.archives)
-        if (!config.find_archive(name)) throw Error("unknown archive \"" + name + "\" (not in " + config.origin + ")");
       std::cout << replay::gaps_table(all);
       if (!svg_path.empty() && !dry_run) {
         std::ofstream(svg_path) << replay::gaps_svg(all, selection.from, selection.to);
