@@ -394,7 +394,9 @@ TEST_CASE("kill -9 in the middle of a backfill, then the same command again: no 
                                  .string();
   {
     auto interrupted = gapless::test::Process::spawn(
-        {.args = {replay_binary, "backfill", "--config", workspace.config_path(), "--from", from, "--to", to},
+        // --rate keeps it busy long enough for the kill to land mid-way.
+        {.args = {replay_binary, "backfill", "--config", workspace.config_path(), "--from", from, "--to", to,
+                  "--rate", "200"},
          .out = gapless::test::Output::to_file(workspace.dir() / "backfill.out"),
          .err = gapless::test::Output::to_file(workspace.dir() / "backfill.err")});
     std::this_thread::sleep_for(3s);
