@@ -4,15 +4,15 @@
 // rows raw, in the same run?
 //
 //   ingest-bench [--series N] [--hours H] [--runs R] [--page-size P]
-//                [--summaries] [--archive-encoding E] [--dir DIR] [--keep]
+//                [--summaries] [--compression gzip|none] [--dir DIR] [--keep]
 //
 // Set-up: one in-process EsmondArchive (tests/esmond_archive) with N series at
 // a 1-minute cadence and H hours of history, its clock frozen (two days
 // behind the real clock), so every run reads exactly the same data. The
 // archive serves from this process: its threads' CPU is counted in the
 // process's CPU, not in the collector thread's.
-// By default the collector reaches it through EncodingProxy, which makes the
-// archive answer uncompressed (see there why).
+// The collector asks for pages as the archive's `compression` setting says
+// (--compression; gzip by default, as in production).
 //
 // Per round, in this order (R rounds):
 //   gapless    collector::poll_archive once on a fresh journal (one sink), all
@@ -40,12 +40,9 @@
 // the measurements succeeded, 1 when a run failed or runs disagreed on what
 // they journaled, 2 for bad usage.
 #include <SQLiteCpp/SQLiteCpp.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 
@@ -63,7 +60,6 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,6 +68,7 @@
 #include <vector>
 
 #include "collector/collector.hpp"
+#include "collector/series_reader.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
@@ -108,29 +105,24 @@ struct Options {
   int64_t runs = 3;
   int64_t page_size = 1000;  // ArchiveConfig's default
   bool summaries = false;
-  // What the archive is asked to compress with (see EncodingProxy): identity,
-  // gzip, or "client" (esmond::Client's own Accept-Encoding, straight to the
-  // archive: brotli).
-  std::string archive_encoding = "identity";
+  // ArchiveConfig's `compression`: "gzip" (the default) or "none".
+  std::string compression = "gzip";
   fs::path dir;  // empty: a fresh directory under the system's temporary directory
   bool keep = false;
 };
 
 const char* const kUsage =
     "usage: ingest-bench [--series N] [--hours H] [--runs R] [--page-size P] [--summaries]\n"
-    "                    [--archive-encoding identity|gzip|client] [--dir DIR] [--keep]\n"
+    "                    [--compression gzip|none] [--dir DIR] [--keep]\n"
     "  --series N      series (metadata objects) of the test archive (default 50)\n"
     "  --hours H       hours of 1-minute history each series holds (default 105: about 1 M datapoints)\n"
     "  --runs R        rounds; each runs gapless, the baseline and the no-journal reading once (default 3)\n"
     "  --page-size P   points per data request, = rows per transaction in both (default 1000)\n"
     "  --summaries     also collect the summaries (off by default)\n"
-    "  --archive-encoding identity|gzip|client\n"
-    "                  the archive's response encoding (default identity: uncompressed). The\n"
-    "                  collector accepts every encoding curl knows, and the test archive then\n"
-    "                  compresses each page with brotli at its highest quality, which costs far\n"
-    "                  more than everything gapless does; identity and gzip are imposed by a\n"
-    "                  proxy in this process that rewrites Accept-Encoding; client asks the\n"
-    "                  archive directly, as the collector does\n"
+    "  --compression gzip|none\n"
+    "                  the archive's `compression` setting (default gzip, as in production: the\n"
+    "                  in-process archive then spends CPU compressing each page); none for an\n"
+    "                  archive on the same host or LAN\n"
     "  --dir DIR       work directory for the journals (default: a fresh temporary directory,\n"
     "                  removed at the end); put it on the disk you want to measure\n"
     "  --keep          keep the work directory\n";
@@ -167,12 +159,11 @@ Options parse_options(int argc, char** argv) {
       options.runs = parse_integer(option, value, 1);
     } else if (option == "--page-size") {
       options.page_size = parse_integer(option, value, 1);
-    } else if (option == "--archive-encoding") {
-      if (value == nullptr) throw UsageError("--archive-encoding needs a value");
-      options.archive_encoding = value;
-      if (options.archive_encoding != "identity" && options.archive_encoding != "gzip" &&
-          options.archive_encoding != "client")
-        throw UsageError("--archive-encoding wants identity, gzip or client, not \"" + options.archive_encoding + "\"");
+    } else if (option == "--compression") {
+      if (value == nullptr) throw UsageError("--compression needs a value");
+      options.compression = value;
+      if (options.compression != "gzip" && options.compression != "none")
+        throw UsageError("--compression wants gzip or none, not \"" + options.compression + "\"");
     } else if (option == "--dir") {
       if (value == nullptr) throw UsageError("--dir needs a value");
       options.dir = value;
@@ -193,7 +184,7 @@ std::string reproduce_command(const char* argv0, const Options& options) {
   command += " --runs " + std::to_string(options.runs);
   command += " --page-size " + std::to_string(options.page_size);
   if (options.summaries) command += " --summaries";
-  command += " --archive-encoding " + options.archive_encoding;
+  command += " --compression " + options.compression;
   if (!options.dir.empty()) command += " --dir " + options.dir.string();
   if (options.keep) command += " --keep";
   return command;
@@ -483,176 +474,6 @@ Rows load_rows(const fs::path& journal_path, int64_t page_size) {
   return rows;
 }
 
-// ---- the encoding proxy -------------------------------------------------------
-
-// esmond::Client accepts every encoding curl knows, and cpp-httplib (the test
-// archive's server) then compresses each page with brotli at its highest
-// quality: hundreds of microseconds of archive CPU per datapoint, far more
-// than all of gapless's work, so the benchmark would measure brotli. Neither
-// the client nor the archive is the benchmark's to change, so this loopback
-// TCP proxy passes the bytes through both ways and rewrites only the
-// Accept-Encoding header of each request. Its CPU (one more copy of every
-// byte each way) counts in the process's CPU, not in the collector thread's.
-class EncodingProxy {
- public:
-  EncodingProxy(int target_port, std::string encoding) : target_port_(target_port), encoding_(std::move(encoding)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listener_ < 0) throw Error(std::string("proxy: socket: ") + std::strerror(errno));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::listen(listener_, 16) != 0 ||
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      const std::string why = std::strerror(errno);
-      ::close(listener_);
-      throw Error("proxy: cannot listen on loopback: " + why);
-    }
-    port_ = ntohs(address.sin_port);
-    acceptor_ = std::thread([this] { accept_loop(); });
-  }
-
-  ~EncodingProxy() {
-    ::shutdown(listener_, SHUT_RDWR);  // wakes accept()
-    acceptor_.join();
-    ::close(listener_);
-    std::vector<std::thread> threads;
-    {
-      std::lock_guard lock(mutex_);
-      for (const int fd : open_) ::shutdown(fd, SHUT_RDWR);
-      threads.swap(threads_);
-    }
-    for (std::thread& thread : threads) thread.join();
-    for (const int fd : open_) ::close(fd);  // only now: no thread uses them any more
-  }
-
-  EncodingProxy(const EncodingProxy&) = delete;
-  EncodingProxy& operator=(const EncodingProxy&) = delete;
-
-  int port() const { return port_; }
-
- private:
-  static bool send_all(int fd, const char* data, size_t size) {
-    while (size > 0) {
-      const ssize_t sent = ::send(fd, data, size, MSG_NOSIGNAL);
-      if (sent < 0 && errno == EINTR) continue;
-      if (sent <= 0) return false;
-      data += sent;
-      size -= static_cast<size_t>(sent);
-    }
-    return true;
-  }
-
-  static bool starts_with_nocase(std::string_view text, std::string_view prefix) {
-    if (text.size() < prefix.size()) return false;
-    for (size_t i = 0; i < prefix.size(); ++i)
-      if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
-    return true;
-  }
-
-  int connect_target() const {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(static_cast<uint16_t>(target_port_));
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      ::close(fd);
-      return -1;
-    }
-    return fd;
-  }
-
-  void accept_loop() {
-    for (;;) {
-      const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client < 0) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        return;  // the listener was shut down
-      }
-      const int target = connect_target();
-      if (target < 0) {
-        ::close(client);
-        continue;
-      }
-      std::lock_guard lock(mutex_);
-      open_.push_back(client);
-      open_.push_back(target);
-      threads_.emplace_back([this, client, target] { requests(client, target); });
-      threads_.emplace_back([client, target] { responses(target, client); });
-    }
-  }
-
-  // Archive to client, as it comes. The client side closes both sockets.
-  static void responses(int target, int client) {
-    std::vector<char> buffer(256 * 1024);
-    for (;;) {
-      const ssize_t got = ::recv(target, buffer.data(), buffer.size(), 0);
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0 || !send_all(client, buffer.data(), static_cast<size_t>(got))) break;
-    }
-    ::shutdown(client, SHUT_WR);
-  }
-
-  // Client to archive, one request head at a time (the collector's requests
-  // are GETs; a body announced by Content-Length passes through unread).
-  void requests(int client, int target) {
-    std::string pending;
-    size_t body_left = 0;
-    char buffer[16 * 1024];
-    for (;;) {
-      const ssize_t got = ::recv(client, buffer, sizeof buffer, 0);
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) break;
-      pending.append(buffer, static_cast<size_t>(got));
-      bool ok = true;
-      while (ok) {
-        if (body_left > 0) {
-          const size_t n = std::min(body_left, pending.size());
-          ok = send_all(target, pending.data(), n);
-          pending.erase(0, n);
-          body_left -= n;
-          if (pending.empty()) break;
-          continue;
-        }
-        const size_t end = pending.find("\r\n\r\n");
-        if (end == std::string::npos) break;
-        std::string head;
-        size_t line_start = 0;
-        while (line_start < end + 2) {
-          const size_t line_end = pending.find("\r\n", line_start);
-          const std::string_view line(pending.data() + line_start, line_end - line_start);
-          if (starts_with_nocase(line, "accept-encoding:")) {
-            head += "Accept-Encoding: " + encoding_;
-          } else {
-            if (starts_with_nocase(line, "content-length:"))
-              body_left = std::strtoull(std::string(line.substr(15)).c_str(), nullptr, 10);
-            head += line;
-          }
-          head += "\r\n";
-          line_start = line_end + 2;
-        }
-        head += "\r\n";
-        pending.erase(0, end + 4);
-        ok = send_all(target, head.data(), head.size());
-      }
-      if (!ok) break;
-    }
-    ::shutdown(target, SHUT_WR);
-  }
-
-  int target_port_;
-  std::string encoding_;
-  int listener_ = -1;
-  int port_ = 0;
-  std::thread acceptor_;
-  std::mutex mutex_;
-  std::vector<int> open_;
-  std::vector<std::thread> threads_;
-};
-
 // ---- the bench --------------------------------------------------------------
 
 class Bench {
@@ -672,11 +493,7 @@ class Bench {
 
     config_.name = "bench-archive";
     config_.url = archive_->base_url();
-    if (options.archive_encoding != "client") {
-      proxy_ = std::make_unique<EncodingProxy>(archive_->port(), options.archive_encoding);
-      config_.url = "http://127.0.0.1:" + std::to_string(proxy_->port()) +
-                    config_.url.substr(archive_->root_url().size());
-    }
+    config_.gzip = options.compression == "gzip";
     // Everything the archive holds, also for rounds that start minutes later
     // (the collector's "now" is the real clock).
     config_.lookback = std::chrono::seconds(options.hours * kHour + kArchiveLag + 24 * kHour);
@@ -693,7 +510,7 @@ class Bench {
     Measurement m;
     {
       auto journal = Journal::open(path.string(), {kSink});
-      gapless::esmond::Client client(config_.name, config_.url, {});
+      gapless::esmond::Client client(config_.name, config_.url, gapless::collector::client_options(config_));
       gapless::CollectorConfig settings;
       gapless::collector::ArchiveState state;
       std::atomic<bool> stop{false};
@@ -854,7 +671,7 @@ class Bench {
   // fresh journal), so every page is digested and built into messages.
   Measurement run_no_journal(int64_t round) {
     Measurement m;
-    gapless::esmond::Client client(config_.name, config_.url, {});
+    gapless::esmond::Client client(config_.name, config_.url, gapless::collector::client_options(config_));
     const int64_t now = gapless::unix_now_ms() / 1000;
     const int64_t first_contact = now - std::chrono::duration_cast<std::chrono::seconds>(config_.lookback).count();
     const int64_t grace = std::chrono::duration_cast<std::chrono::seconds>(config_.summary_grace).count();
@@ -900,9 +717,7 @@ class Bench {
             ++m.batches;
             m.datapoints += static_cast<int64_t>(points.size());
             if (!points.empty()) {
-              std::vector<std::string> digests;
-              digests.reserve(points.size());
-              for (const auto& point : points) digests.push_back(gapless::osg::datapoint_digest(point.value));
+              // The client digested each value as it parsed it (osg::Datapoint).
               m.messages += static_cast<int64_t>(gapless::osg::build_messages(key, metadata, points, build).size());
             }
             lap(m.build_seconds);
@@ -933,7 +748,6 @@ class Bench {
   fs::path work_dir_;
   int64_t now_ = 0;
   std::unique_ptr<gapless::test::EsmondArchive> archive_;
-  std::unique_ptr<EncodingProxy> proxy_;  // after the archive: stopped before it
   gapless::ArchiveConfig config_;
   Rows rows_;
   int64_t expected_datapoints_ = 0;
@@ -1033,10 +847,8 @@ int run_bench(const Options& options, const char* argv0) {
   try {
     Bench bench(options, work_dir);
     std::printf("archive: %" PRId64 " series, 1-minute cadence, %" PRId64 " h of history, in this process, "
-                "response encoding %s\n",
-                options.series, options.hours,
-                options.archive_encoding == "client" ? "as the client asks (brotli), no proxy"
-                                                     : (options.archive_encoding + ", through the proxy").c_str());
+                "compression %s\n",
+                options.series, options.hours, options.compression.c_str());
     std::printf("collector: %zu event types, summaries %s, page size %" PRId64 ", %d datapoints per message\n\n",
                 bench.config().event_types.size(), options.summaries ? "on" : "off", options.page_size,
                 bench.config().datapoints_per_message);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
 
 #include "core/clock.hpp"
 #include "osg/message_builder.hpp"
@@ -39,6 +40,24 @@ std::optional<int64_t> integer_of(const nlohmann::json& value) {
 }
 
 }  // namespace
+
+esmond::ClientOptions client_options(const ArchiveConfig& archive) {
+  esmond::ClientOptions options;
+  options.timeout = archive.http_timeout;
+  options.connect_timeout = archive.connect_timeout;
+  options.ca_file = archive.ca_file;
+  options.gzip = archive.gzip;
+  return options;
+}
+
+ReadOptions read_options(const ArchiveConfig& archive) {
+  ReadOptions options;
+  options.page_size = archive.page_size;
+  options.datapoints_per_message = static_cast<size_t>(archive.datapoints_per_message);
+  options.max_message_bytes = static_cast<size_t>(archive.max_message_size);
+  options.summary_grace_seconds = std::chrono::duration_cast<std::chrono::seconds>(archive.summary_grace).count();
+  return options;
+}
 
 std::vector<SeriesInMetadata> series_in_metadata(const nlohmann::json& metadata, const std::string& archive_url,
                                                  const std::vector<std::string>& event_types, bool summaries) {
@@ -80,25 +99,39 @@ ReadResult read_series(esmond::Client& client, journal::Journal& journal, const 
   build.rsv_timestamp = static_cast<double>(unix_now_ms()) / 1000.0;
 
   ReadResult result;
+  const esmond::SeriesPath path = path_of(key);
+  const auto fetch = [&client, &path, read_end, &options](int64_t start) {
+    return client.fetch_data(path, start, read_end, options.page_size);
+  };
+  const auto past_end = [&read_end](int64_t start) { return read_end && start >= *read_end; };
+
   int64_t time_start = from;
+  if (past_end(time_start)) return result;
+  if (stop.load()) {
+    result.stopped = true;
+    return result;
+  }
+  std::vector<osg::Datapoint> points = fetch(time_start);
   for (;;) {
-    if (read_end && time_start >= *read_end) break;
-    if (stop.load()) {
-      result.stopped = true;
-      break;
-    }
-    std::vector<osg::Datapoint> points =
-        client.fetch_data(path_of(key), time_start, read_end, options.page_size);
     ++result.pages;
     result.points_read += static_cast<int64_t>(points.size());
     const bool last_page = points.size() < static_cast<size_t>(options.page_size);
+    const int64_t next_start = last_page ? 0 : points.back().ts + 1;
+
+    // Read-ahead: the next page is requested now and arrives while this one
+    // is de-duplicated, built and journaled, so the archive, the parser and
+    // the journal's fsync overlap instead of taking turns. Still one request
+    // at a time per archive: this page's request has completed.
+    std::future<std::vector<osg::Datapoint>> next_page;
+    if (!last_page && !past_end(next_start) && !stop.load())
+      next_page = std::async(std::launch::async, fetch, next_start);
 
     journal::Collected collected;
     collected.series_id = series.id;
     collected.read_from = time_start;
     collected.points_read = static_cast<int64_t>(points.size());
     if (!last_page) {
-      collected.read_to = points.back().ts + 1;
+      collected.read_to = next_start;
     } else {
       // Everything the archive held up to the end of the read is in hand.
       // With an explicit end (a backfill, closed summary windows) that is the
@@ -111,26 +144,18 @@ ReadResult read_series(esmond::Client& client, journal::Journal& journal, const 
 
     // De-duplication: keep the points not journaled with this value.
     std::vector<osg::Datapoint> fresh;
-    std::vector<std::string> fresh_digests;
     if (!points.empty()) {
       const std::map<int64_t, std::string> known =
           journal.datapoint_digests(series.id, points.front().ts, points.back().ts);
+      fresh.reserve(points.size());
       for (osg::Datapoint& point : points) {
-        std::string digest;
-        try {
-          digest = osg::datapoint_digest(point.value);
-        } catch (const Error& e) {
-          throw DataError("archive " + client.archive_name() + " series " + std::to_string(series.id) + " ts " +
-                          std::to_string(point.ts) + ": " + e.what());
-        }
         const auto it = known.find(point.ts);
-        if (it != known.end() && it->second == digest) continue;
+        if (it != known.end() && it->second == point.digest) continue;
         if (it != known.end()) {
           ++result.corrections;
           spdlog::info("collector: correction archive={} series={} ts={} (value changed since it was journaled)",
                        client.archive_name(), series.id, point.ts);
         }
-        fresh_digests.push_back(std::move(digest));
         fresh.push_back(std::move(point));
       }
     }
@@ -143,9 +168,10 @@ ReadResult read_series(esmond::Client& client, journal::Journal& journal, const 
       }
       const std::vector<int64_t> starts = message_starts(collected.messages);
       size_t message = 0;
-      for (size_t i = 0; i < fresh.size(); ++i) {
-        while (message + 1 < starts.size() && starts[message + 1] <= fresh[i].ts) ++message;
-        collected.datapoints.push_back({fresh[i].ts, std::move(fresh_digests[i]), message});
+      collected.datapoints.reserve(fresh.size());
+      for (osg::Datapoint& point : fresh) {
+        while (message + 1 < starts.size() && starts[message + 1] <= point.ts) ++message;
+        collected.datapoints.push_back({point.ts, std::move(point.digest), message});
       }
       for (journal::NewMessage& m : collected.messages) {
         m.priority = options.priority;
@@ -162,8 +188,16 @@ ReadResult read_series(esmond::Client& client, journal::Journal& journal, const 
     result.messages += appended.appended;
     if (options.after_page) options.after_page(result);
 
-    if (last_page) break;
-    time_start = points.back().ts + 1;
+    if (!next_page.valid()) {
+      if (!last_page && !past_end(next_start)) result.stopped = true;  // `stop` kept the next page unread
+      break;
+    }
+    if (stop.load()) {
+      result.stopped = true;
+      break;  // the page read ahead is dropped unjournaled (the future waits for its request)
+    }
+    time_start = next_start;
+    points = next_page.get();
   }
   return result;
 }

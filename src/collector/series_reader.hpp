@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/config.hpp"
 #include "core/error.hpp"
 #include "esmond/client.hpp"
 #include "journal/journal.hpp"
@@ -49,6 +50,12 @@ struct ReadOptions {
   // display, pacing a backfill's --rate).
   std::function<void(const struct ReadResult&)> after_page;
 };
+
+// An archive's configuration as the client and the reader take it: the one
+// place the collector and a backfill turn ArchiveConfig into settings, so
+// both read an archive alike.
+esmond::ClientOptions client_options(const ArchiveConfig& archive);
+ReadOptions read_options(const ArchiveConfig& archive);
 
 struct ReadResult {
   int64_t pages = 0;

@@ -165,6 +165,8 @@ ArchiveConfig read_archive(const toml::value& value, const std::string& path) {
   reader.read("http_timeout", archive.http_timeout);
   reader.read("connect_timeout", archive.connect_timeout);
   reader.read("ca_file", archive.ca_file);
+  std::string compression = archive.gzip ? "gzip" : "none";
+  reader.read("compression", compression);
   reader.read("overlap", archive.overlap);
   reader.read("summary_grace", archive.summary_grace);
   reader.read("page_size", archive.page_size);
@@ -173,6 +175,9 @@ ArchiveConfig read_archive(const toml::value& value, const std::string& path) {
   reader.finish();
 
   if (archive.name.empty()) throw Error(reader.key_path("name") + ": required");
+  if (compression != "gzip" && compression != "none")
+    throw Error(reader.key_path("compression") + ": expected \"gzip\" or \"none\", got \"" + compression + "\"");
+  archive.gzip = compression == "gzip";
   if (archive.url.rfind("http://", 0) != 0 && archive.url.rfind("https://", 0) != 0)
     throw Error(reader.key_path("url") + ": expected an http:// or https:// URL of the archive "
                 "(.../esmond/perfsonar/archive/), got \"" + archive.url + "\"");

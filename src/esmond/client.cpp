@@ -1,6 +1,7 @@
 #include "esmond/client.hpp"
 
 #include <curl/curl.h>
+#include <simdjson.h>
 
 #include <cctype>
 #include <csignal>
@@ -202,6 +203,7 @@ struct Client::Connection {
   ClientOptions options;
   char error[CURL_ERROR_SIZE] = {};
   Response response;
+  simdjson::dom::parser parser;  // reused: it keeps its buffers between pages
 
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -233,7 +235,7 @@ struct Client::Connection {
     // Pages of JSON shrink ~10x; the size bound below applies to the decoded body.
     // gzip only: it decodes cheaply, while a server offered brotli may spend
     // far more compressing each page than the transfer saves on a LAN.
-    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "gzip");
+    if (options.gzip) curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "gzip");
     // Refuses an announced oversize body before any of it is read.
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_response_bytes));
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
@@ -243,8 +245,8 @@ struct Client::Connection {
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, this);
   }
 
-  // GET `url`; a 200 application/json answer, parsed. Throws FetchError.
-  json get_json(const std::string& archive_name, const std::string& url);
+  // GET `url`; the body of a 200 application/json answer. Throws FetchError.
+  std::string get_body(const std::string& archive_name, const std::string& url);
 
   ~Connection() {
     curl_easy_cleanup(curl);
@@ -346,7 +348,7 @@ Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
 
-json Client::Connection::get_json(const std::string& archive_name, const std::string& url) {
+std::string Client::Connection::get_body(const std::string& archive_name, const std::string& url) {
   response = Response{};
   error[0] = '\0';
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
@@ -386,17 +388,26 @@ json Client::Connection::get_json(const std::string& archive_name, const std::st
                       (content_type.empty() ? std::string("no Content-Type") : "Content-Type " + content_type) +
                           ", not application/json" + (body.empty() ? "" : ": " + body));
   }
+  return std::move(r.body);
+}
+
+namespace {
+
+// `body` parsed by nlohmann, or FetchError(malformed) saying where it breaks.
+json parse_json(const std::string& archive_name, const std::string& url, const std::string& body) {
   try {
-    return json::parse(r.body);
+    return json::parse(body);
   } catch (const json::parse_error& e) {
     // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> from "parse error".
     std::string_view message = e.what();
     if (const size_t at = message.find("] "); at != std::string_view::npos) message.remove_prefix(at + 2);
     throw fetch_error(FailureKind::malformed, archive_name, url,
-                      "not valid JSON (" + std::to_string(r.body.size()) + " bytes, error at byte " +
+                      "not valid JSON (" + std::to_string(body.size()) + " bytes, error at byte " +
                           std::to_string(e.byte) + "): " + std::string(message));
   }
 }
+
+}  // namespace
 
 // ---------------------------------------------------------------- metadata
 
@@ -463,7 +474,7 @@ std::vector<json> Client::list_metadata(int64_t updated_since, int page_size, st
     // ref 1.2: time-start only, never time-end (it would drop running tests).
     const std::string url = base_url_ + "?format=json&time-start=" + std::to_string(updated_since) +
                             "&limit=" + std::to_string(page_size) + "&offset=" + std::to_string(offset);
-    json page = connection_->get_json(archive_name_, url);
+    json page = parse_json(archive_name_, url, connection_->get_body(archive_name_, url));
     if (!page.is_array())
       throw fetch_error(FailureKind::invalid, archive_name_, url,
                         "expected a JSON array of metadata objects, got " + type_of(page));
@@ -507,6 +518,49 @@ std::vector<json> Client::list_metadata(int64_t updated_since, int page_size, st
 
 // ---------------------------------------------------------------- data
 
+namespace {
+
+// The fast reading of a data page: simdjson's DOM, each value straight to its
+// canonical text (osg/datapoint.hpp). It reads only pages that are entirely
+// plain: valid JSON, every element an object with an integer "ts" and a
+// "val", ts strictly ascending inside [time_start, time_end). For anything
+// else (invalid JSON, a bad element, a number simdjson reads differently from
+// nlohmann) it returns nothing, and the exact reading in fetch_data decides:
+// it yields the same points or the error that names the problem, so the
+// rules and the messages live in one place.
+std::optional<std::vector<osg::Datapoint>> read_plain_page(simdjson::dom::parser& parser, const std::string& body,
+                                                           int64_t time_start, std::optional<int64_t> time_end) {
+  simdjson::dom::element page;
+  if (parser.parse(body).get(page) != simdjson::SUCCESS) return std::nullopt;
+  simdjson::dom::array elements;
+  if (page.get_array().get(elements) != simdjson::SUCCESS) return std::nullopt;
+  std::vector<osg::Datapoint> points;
+  points.reserve(elements.size());
+  try {
+    for (simdjson::dom::element element : elements) {
+      simdjson::dom::object fields;
+      if (element.get_object().get(fields) != simdjson::SUCCESS) return std::nullopt;
+      // Of two equal keys nlohmann keeps the later: so does this loop.
+      std::optional<simdjson::dom::element> ts_field;
+      std::optional<simdjson::dom::element> val;
+      for (simdjson::dom::key_value_pair field : fields) {
+        if (field.key == "ts") ts_field = field.value;
+        else if (field.key == "val") val = field.value;
+      }
+      if (!ts_field || !val || ts_field->type() != simdjson::dom::element_type::INT64) return std::nullopt;
+      const int64_t ts = ts_field->get_int64().value_unsafe();
+      if ((!points.empty() && ts <= points.back().ts) || ts < time_start || (time_end && ts >= *time_end))
+        return std::nullopt;
+      points.push_back(osg::Datapoint::from_canonical_text(ts, osg::canonical_text(*val)));
+    }
+  } catch (const gapless::Error&) {
+    return std::nullopt;  // a value only the exact reading can write (canonical_text says which)
+  }
+  return points;
+}
+
+}  // namespace
+
 std::vector<osg::Datapoint> Client::fetch_data(const SeriesPath& series, int64_t time_start,
                                                std::optional<int64_t> time_end, int limit) {
   if (limit < 1) throw std::invalid_argument("esmond fetch_data: limit must be positive");
@@ -516,7 +570,12 @@ std::vector<osg::Datapoint> Client::fetch_data(const SeriesPath& series, int64_t
   if (time_end) url += "&time-end=" + std::to_string(*time_end - 1);
   url += "&limit=" + std::to_string(limit);
 
-  json page = connection_->get_json(archive_name_, url);
+  const std::string body = connection_->get_body(archive_name_, url);
+  if (std::optional<std::vector<osg::Datapoint>> points = read_plain_page(connection_->parser, body, time_start, time_end))
+    return std::move(*points);
+
+  // The exact reading: nlohmann's DOM, every rule checked with its message.
+  json page = parse_json(archive_name_, url, body);
   const auto bad = [&](size_t index, const std::string& problem) {
     return fetch_error(FailureKind::invalid, archive_name_, url,
                        "datapoint " + std::to_string(index) + " " + problem + " (nothing of this page is used)");
@@ -544,7 +603,11 @@ std::vector<osg::Datapoint> Client::fetch_data(const SeriesPath& series, int64_t
                        ": not strictly ascending");
     if (ts < time_start) throw bad(i, "\"ts\" " + std::to_string(ts) + " is before time-start");
     if (time_end && ts >= *time_end) throw bad(i, "\"ts\" " + std::to_string(ts) + " is after time-end");
-    points.push_back(osg::Datapoint{ts, std::move(*val)});
+    try {
+      points.emplace_back(ts, *val);
+    } catch (const gapless::Error& e) {
+      throw bad(i, std::string("has a value that cannot be written as JSON: ") + e.what());
+    }
   }
   return points;
 }

@@ -40,6 +40,7 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   std::string ca_file;  // empty: system trust store; https is always verified (peer + host)
   std::string user_agent = "gapless/0.1";
+  bool gzip = true;  // Accept-Encoding: gzip (ArchiveConfig::gzip says when not to)
 };
 
 // What went wrong, for metrics and retry decisions.
@@ -106,8 +107,9 @@ class Client {
                                             std::vector<std::string>* rejected = nullptr);
 
   // One page of a series' data: at most `limit` points with
-  // time_start <= ts (< time_end when given), ascending, values exactly as
-  // sent (a float stays a float). An empty range returns nothing without a
+  // time_start <= ts (< time_end when given), ascending, each value as its
+  // canonical text with its digest (osg/datapoint.hpp: a float stays a
+  // float). An empty range returns nothing without a
   // request. Elements must be objects with an integer "ts" and a "val";
   // ts strictly ascending and inside the range: otherwise FetchError(invalid)
   // naming the element index and the field. limit < 1 or page_size < 1 is a

@@ -32,13 +32,14 @@
 // (metadata-count-total, metadata-previous-page, metadata-next-page), which
 // would otherwise make the meta of one test depend on where it fell in a page.
 //
-// Bodies are assembled from the compact dump() of each part rather than by
-// building one nlohmann::ordered_json per message: the text is identical to
-// ordered_json's compact dump of {"meta", then "datapoints"/"summaries"} in
-// ascending ts order, but each value is serialised once (its text also feeds
-// its digest) and the size of any slice is known before its body is built.
-// Floats keep their decimal point: nlohmann writes 7016320000.0, not
-// 7016320000, and the shortest text that round-trips (0.04666666666666667).
+// Bodies are assembled from the canonical text of each part (osg/datapoint.hpp)
+// rather than by building one nlohmann::ordered_json per message: the text is
+// identical to ordered_json's compact dump of {"meta", then
+// "datapoints"/"summaries"} in ascending ts order, but each value is
+// serialised once, when it is parsed (its text also feeds its digest), and
+// the size of any slice is known before its body is built. Floats keep their
+// decimal point: 7016320000.0, not 7016320000, and the shortest text that
+// round-trips (0.04666666666666667).
 
 namespace gapless::osg {
 
@@ -78,16 +79,6 @@ std::string meta_text(const SeriesIdentity& series, const json& metadata) {
   return meta.dump();
 }
 
-// One datapoint, serialised once.
-struct Point {
-  int64_t ts;
-  std::string value;   // compact JSON text, as it appears in the body
-  std::string digest;  // point_digest(value)
-};
-
-// datapoint_digest of a value's compact text. NEVER CHANGE: see slice_id.
-std::string point_digest(std::string_view value_text) { return stable_id("osg-point/v1", {value_text}); }
-
 std::string format_rsv_timestamp(double seconds) {
   char text[64];
   std::snprintf(text, sizeof text, "%.2f", seconds);
@@ -113,19 +104,20 @@ std::string format_rsv_timestamp(double seconds) {
 // config name (renaming an archive must not resend it). The ts in `content`
 // are decimal digits and the digests fixed-length hex, so the text is
 // unambiguous.
-std::string slice_id(const SeriesIdentity& series, const std::string& window, const Point* begin,
-                     const Point* end) {
+std::string slice_id(const SeriesIdentity& series, const std::string& window, const Datapoint* const* begin,
+                     const Datapoint* const* end) {
   std::string content;
   content.reserve(static_cast<size_t>(end - begin) * 56);
-  for (const Point* point = begin; point != end; ++point) {
+  for (const Datapoint* const* slot = begin; slot != end; ++slot) {
+    const Datapoint* point = *slot;
     content += std::to_string(point->ts);
     content += ' ';
     content += point->digest;
     content += '\n';
   }
   std::string content_digest = stable_id("osg-content/v1", {content});
-  std::string first = std::to_string(begin->ts);
-  std::string last = std::to_string((end - 1)->ts);
+  std::string first = std::to_string((*begin)->ts);
+  std::string last = std::to_string((*(end - 1))->ts);
   return stable_id("osg/v1", {series.archive_url, series.metadata_key, series.event_type, series.summary_type,
                               window, first, last, content_digest});
 }
@@ -164,18 +156,14 @@ class Builder {
     }
 
     points_.reserve(datapoints.size());
-    for (const Datapoint& datapoint : datapoints) {
-      std::string value = datapoint.value.dump();
-      std::string digest = point_digest(value);
-      points_.push_back(Point{datapoint.ts, std::move(value), std::move(digest)});
-    }
+    for (const Datapoint& datapoint : datapoints) points_.push_back(&datapoint);
     order_points();
 
     // entry_end_[i]: bytes of the entries 0..i-1 with their separators, so the
     // body size of any slice is a subtraction.
     entry_end_.reserve(points_.size() + 1);
     entry_end_.push_back(0);
-    for (const Point& point : points_) entry_end_.push_back(entry_end_.back() + entry_size(point) + 1);
+    for (const Datapoint* point : points_) entry_end_.push_back(entry_end_.back() + entry_size(*point) + 1);
   }
 
   std::vector<journal::NewMessage> build() {
@@ -192,20 +180,20 @@ class Builder {
   // only guards the contract. An exact repeat is dropped (nothing is lost);
   // two different values at one ts is an error rather than a guess.
   void order_points() {
-    auto by_ts = [](const Point& a, const Point& b) { return a.ts < b.ts; };
+    auto by_ts = [](const Datapoint* a, const Datapoint* b) { return a->ts < b->ts; };
     if (!std::is_sorted(points_.begin(), points_.end(), by_ts))
       std::stable_sort(points_.begin(), points_.end(), by_ts);
-    auto same = [&](const Point& a, const Point& b) {
-      if (a.ts != b.ts) return false;
-      if (a.value != b.value)
-        throw Error(describe(series_) + ": two different values at ts " + std::to_string(a.ts));
+    auto same = [&](const Datapoint* a, const Datapoint* b) {
+      if (a->ts != b->ts) return false;
+      if (a->value != b->value)
+        throw Error(describe(series_) + ": two different values at ts " + std::to_string(a->ts));
       return true;
     };
     points_.erase(std::unique(points_.begin(), points_.end(), same), points_.end());
   }
 
   // Bytes of one entry without its separating comma.
-  size_t entry_size(const Point& point) const {
+  size_t entry_size(const Datapoint& point) const {
     size_t ts_digits = std::to_string(point.ts).size();
     // raw: "<ts>":<value>     summary: [<ts>,<value>]
     return ts_digits + 3 + point.value.size();
@@ -229,7 +217,7 @@ class Builder {
     message.gapless_id = slice_id(series_, window_, points_.data() + begin, points_.data() + end);
     message.destination = destination_;
     message.headers = headers_;
-    message.headers.emplace_back("ts_start", std::to_string(points_[begin].ts));
+    message.headers.emplace_back("ts_start", std::to_string(points_[begin]->ts));
     message.headers.emplace_back("summaries", summary_ ? "1" : "0");
     message.headers.emplace_back("rsv-timestamp", rsv_timestamp_);
     std::string& body = message.body;
@@ -237,7 +225,7 @@ class Builder {
     body += prefix_;
     for (size_t i = begin; i < end; ++i) {
       if (i != begin) body += ',';
-      const Point& point = points_[i];
+      const Datapoint& point = *points_[i];
       if (summary_) {
         body += '[';
         body += std::to_string(point.ts);
@@ -264,7 +252,7 @@ class Builder {
   std::string destination_;
   std::string prefix_;
   std::string suffix_;
-  std::vector<Point> points_;
+  std::vector<const Datapoint*> points_;  // the caller's datapoints, ascending ts
   std::vector<size_t> entry_end_;
 };
 
@@ -277,17 +265,9 @@ std::vector<journal::NewMessage> build_messages(const SeriesIdentity& series, co
     // on its first, empty poll.
     return Builder(series, metadata, points, options).build();
   } catch (const nlohmann::json::exception& e) {
-    // dump() refuses strings that are not valid UTF-8; data parsed from the
-    // archive never is, but a bad value must still name its series.
+    // dump() refuses metadata strings that are not valid UTF-8; metadata
+    // parsed from the archive never is, but a bad field must still name its series.
     throw Error(describe(series) + ": " + e.what());
-  }
-}
-
-std::string datapoint_digest(const nlohmann::json& value) {
-  try {
-    return point_digest(value.dump());
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("datapoint_digest: ") + e.what());
   }
 }
 

@@ -13,16 +13,12 @@
 #include <nlohmann/json.hpp>
 
 #include "journal/journal.hpp"
+#include "osg/datapoint.hpp"
 
 namespace gapless::osg {
 
 // One series of an esmond archive (see journal::SeriesKey).
 using SeriesIdentity = journal::SeriesKey;
-
-struct Datapoint {
-  int64_t ts = 0;
-  nlohmann::json value;  // as the archive sent it (a float stays a float)
-};
 
 struct BuildOptions {
   size_t datapoints_per_message = 100;  // OSG used 100
@@ -38,12 +34,5 @@ struct BuildOptions {
 // consumers rely on (input-source, input-destination).
 std::vector<journal::NewMessage> build_messages(const SeriesIdentity& series, const nlohmann::json& metadata,
                                                 const std::vector<Datapoint>& points, const BuildOptions& options);
-
-// 32 hex digits identifying one datapoint value as the archive sent it (its
-// compact JSON text, object keys sorted): the collector compares these to
-// de-duplicate re-read datapoints and to detect corrected ones. The content
-// part of a message's gapless-id is built from the same digests. Never change
-// the derivation: stored digests and existing ids would stop matching.
-std::string datapoint_digest(const nlohmann::json& value);
 
 }  // namespace gapless::osg

@@ -120,11 +120,7 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
   std::vector<Work> work;
   Progress shown;
   for (const ArchiveConfig* archive : archives) {
-    esmond::ClientOptions options;
-    options.timeout = archive->http_timeout;
-    options.connect_timeout = archive->connect_timeout;
-    options.ca_file = archive->ca_file;
-    clients.push_back(std::make_unique<esmond::Client>(archive->name, archive->url, options));
+    clients.push_back(std::make_unique<esmond::Client>(archive->name, archive->url, collector::client_options(*archive)));
     esmond::Client& client = *clients.back();
     std::vector<json> listing;
     try {
@@ -181,11 +177,7 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
   const int64_t now = unix_now_ms() / 1000;
   for (Work& item : work) {
     if (stop.load()) break;
-    collector::ReadOptions options;
-    options.page_size = item.archive->page_size;
-    options.datapoints_per_message = static_cast<size_t>(item.archive->datapoints_per_message);
-    options.max_message_bytes = static_cast<size_t>(item.archive->max_message_size);
-    options.summary_grace_seconds = std::chrono::duration_cast<std::chrono::seconds>(item.archive->summary_grace).count();
+    collector::ReadOptions options = collector::read_options(*item.archive);
     options.priority = journal::Priority::backfill;
     options.request_id = result.request_id;
     options.advance_cursor = false;

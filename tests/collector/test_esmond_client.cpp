@@ -89,8 +89,8 @@ void check_same(const std::vector<gapless::osg::Datapoint>& got, const json& exp
   for (size_t i = 0; i < got.size(); ++i) {
     INFO("point " << i);
     CHECK(got[i].ts == expected[i].at("ts").get<int64_t>());
-    CHECK(got[i].value.dump() == expected[i].at("val").dump());
-    CHECK(got[i].value.type() == expected[i].at("val").type());
+    CHECK(got[i].value == expected[i].at("val").dump());
+    CHECK(got[i].digest == gapless::osg::datapoint_digest(expected[i].at("val")));
   }
 }
 
@@ -348,8 +348,8 @@ TEST_CASE("fetch_data pages base data by time and reads exactly what the archive
     CHECK(got.back().ts < end);
     // Floats stay floats: throughput is sent as 7016320000.0.
     for (const auto& p : got) {
-      CHECK(p.value.is_number_float());
-      CHECK(contains(p.value.dump(), "."));
+      CHECK(json::parse(p.value).is_number_float());
+      CHECK(contains(p.value, "."));
     }
   }
   SECTION("open end") {
@@ -514,9 +514,9 @@ TEST_CASE("datapoints are validated; nothing partial is returned", "[esmond-clie
                   "application/json; charset=utf-8");
     const auto got = client.fetch_data(path, 100, 200, 10);
     REQUIRE(got.size() == 3);
-    CHECK(got[0].value.dump() == "7016320000.0");
-    CHECK(got[1].value == json{{"59", 600}});
-    CHECK(got[2].value.is_null());
+    CHECK(got[0].value == "7016320000.0");
+    CHECK(got[1].value == R"({"59":600})");
+    CHECK(got[2].value == "null");
     // What was asked: JSON, an explicit limit, esmond's inclusive time-end.
     const std::string request = server.requests().back();
     CHECK(contains(request, "GET /esmond/perfsonar/archive/abc/throughput/base?format=json&time-start=100"

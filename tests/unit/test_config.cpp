@@ -107,6 +107,7 @@ TEST_CASE("the example configuration shows every archive key with its default", 
   CHECK(example.page_size == defaults.page_size);
   CHECK(example.datapoints_per_message == defaults.datapoints_per_message);
   CHECK(example.max_message_size == defaults.max_message_size);
+  CHECK(example.gzip == defaults.gzip);
   CHECK(config.collector.max_concurrent_requests == gapless::CollectorConfig{}.max_concurrent_requests);
 }
 
@@ -138,6 +139,11 @@ TEST_CASE("archives: durations with units, defaults, and errors naming the key",
              Catch::Contains("archive[0].lookback"));
   CHECK_THAT(error_of("[[archive]]\nname=\"x\"\nurl=\"http://h/\"\nsummaries=\"yes\"\n"),
              Catch::Contains("archive[0].summaries: expected true or false"));
+  CHECK_THAT(error_of("[[archive]]\nname=\"x\"\nurl=\"http://h/\"\ncompression=\"brotli\"\n"),
+             Catch::Contains("archive[0].compression: expected \"gzip\" or \"none\", got \"brotli\""));
+  CHECK_FALSE(gapless::parse_config(sink + "[[archive]]\nname=\"x\"\nurl=\"http://h/\"\ncompression=\"none\"\n", "test")
+                  .archives[0]
+                  .gzip);
   CHECK_THAT(error_of("[[archive]]\nname=\"x\"\nurl=\"http://h/\"\n[[archive]]\nname=\"x\"\nurl=\"http://i/\"\n"),
              Catch::Contains("archive name \"x\" is used twice"));
   CHECK_THAT(error_of("[[archive]]\nname=\"x\"\nurl=\"http://h/\"\n[[archive]]\nname=\"y\"\nurl=\"http://h/\"\n"),

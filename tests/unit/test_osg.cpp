@@ -1,6 +1,11 @@
 #include <catch2/catch.hpp>
+#include <simdjson.h>
 
+#include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -202,7 +207,7 @@ TEST_CASE("packet-loss-rate floats round-trip exactly", "[osg]") {
   for (const auto& point : points) {
     const json& value = body["datapoints"][std::to_string(point.ts)];
     CHECK(value.is_number_float());
-    CHECK(value.get<double>() == point.value.get<double>());  // bit-exact, not approximately
+    CHECK(value.get<double>() == json::parse(point.value).get<double>());  // bit-exact, not approximately
   }
 }
 
@@ -298,7 +303,7 @@ TEST_CASE("a consumer written for the OSG format reads the messages unchanged", 
     CHECK(measurements[i].source == "host1.example.net");
     CHECK(measurements[i].destination == "host2.example.net");
     CHECK(measurements[i].time == static_cast<double>(points[i].ts));
-    CHECK(measurements[i].value == points[i].value);
+    CHECK(measurements[i].value == json::parse(points[i].value));
   }
 }
 
@@ -315,7 +320,7 @@ TEST_CASE("datapoints are sliced 100 to a message, consecutive, with each slice'
     CHECK(header(messages[m], "ts_start") == std::to_string(points[next].ts));
     for (const auto& [ts, value] : body["datapoints"].items()) {
       CHECK(ts == std::to_string(points[next].ts));
-      CHECK(value == points[next].value);
+      CHECK(value == json::parse(points[next].value));
       ++next;
     }
     ids.insert(messages[m].gapless_id);
@@ -421,14 +426,14 @@ TEST_CASE("gapless-ids are a pure function of the series and the slice's content
 
   // A corrected value changes its slice's id, and only that one.
   auto corrected = points;
-  corrected[150].value = json(0.5);
+  corrected[150] = Datapoint(corrected[150].ts, json(0.5));
   auto after = ids(raw_series("packet-loss-rate"), doc_metadata(), corrected, 1);
   CHECK(after[0] == base[0]);
   CHECK(after[1] != base[1]);
   CHECK(after[2] == base[2]);
   // An int where a float was is a different value as sent.
   corrected = points;
-  corrected[0].value = json(0);
+  corrected[0] = Datapoint(corrected[0].ts, json(0));
   CHECK(ids(raw_series("packet-loss-rate"), doc_metadata(), corrected, 1)[0] != base[0]);
 
   // Each part of the series' identity counts.
@@ -472,6 +477,62 @@ TEST_CASE("datapoint_digest identifies a value as sent", "[osg]") {
   CHECK(datapoint_digest(json(1)) != datapoint_digest(json("1")));
   CHECK(datapoint_digest(json::parse(R"([{"ttl":"1"}])")) != datapoint_digest(json::parse(R"([{"ttl":1}])")));
   CHECK(datapoint_digest(json(0.04666666666666667)).size() == 32);
+}
+
+namespace {
+
+// What the collector's fast reading gives for `text`, or "(refused)".
+std::string simdjson_canonical(const std::string& text) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element element;
+  if (parser.parse(text).get(element) != simdjson::SUCCESS) return "(refused)";
+  try {
+    return gapless::osg::canonical_text(element);
+  } catch (const gapless::Error&) {
+    return "(refused)";
+  }
+}
+
+}  // namespace
+
+TEST_CASE("canonical_text of a simdjson value is nlohmann's text of it, byte for byte", "[osg]") {
+  // Every value shape of the reference (floats, ints, histograms, both
+  // packet-trace shapes, failures, subintervals) and the edges where two JSON
+  // libraries could write a value differently. A difference would give an
+  // existing datapoint a new digest and its message a new gapless-id.
+  const std::vector<std::string> values = {
+      "7016320000.0", "7016320000", "0.04666666666666667", "0.0016666666666666668", "0.0", "0", "-5",
+      "18446744073709551615", "9223372036854775807", "-9223372036854775808", "1e-05", "1E+300", "2.5e-8",
+      "123456789012345678", "0.1", "1.10", "100.000", "5e3", "-0.0", "-0", "3.141592653589793", "1.7976931348623157e308",
+      "4.9e-324", "true", "false", "null", R"("text")", R"("")",
+      R"({"34.5":85,"34.4":506})", R"({"b":2,"a":1,"a":3})", R"({"59":600, "60" : 12})",
+      R"({"error":"unable to reach \"host\":\n timeout\t\u0001 \u00e9 \/ end"})", R"("caf\u00e9 \ud83d\ude00")",
+      R"([{"ttl":"1","query":"1","success":"1","ip":"10.0.0.1","rtt":"0.5","mtu":"1500","error_message":null}])",
+      R"([{"ip":"198.51.100.7","hostname":"router.example.net","rtt":0.47,"ttl":1,"as":{"number":64512,"owner":"EXAMPLE"}},{"error":"no reply"}])",
+      R"([{"start":0,"duration":1.000038,"val":941651200},{"start":1.000038,"duration":0.999966,"val":9.4e8}])",
+      R"({"a":{"z":[1,2.0,{"y":null,"x":[]}],"b":{}},"A":"Z"})", R"([])", R"({})", "  [ 1 , 2 ]  "};
+  for (const std::string& text : values) {
+    INFO(text);
+    CHECK(simdjson_canonical(text) == json::parse(text).dump());
+  }
+  // Numbers beyond a double or a 64-bit integer: simdjson refuses the page
+  // and the exact reading (nlohmann) takes it.
+  CHECK(simdjson_canonical("1e400") == "(refused)");
+  CHECK(simdjson_canonical("123456789012345678901234567890") == "(refused)");
+
+  // Doubles across the whole range, written as archives write them.
+  std::mt19937_64 random(20161114);
+  std::uniform_int_distribution<uint64_t> bits;
+  for (int i = 0; i < 20000; ++i) {
+    uint64_t raw = bits(random);
+    double number;
+    std::memcpy(&number, &raw, sizeof number);
+    if (!std::isfinite(number) || number == 0) continue;
+    char text[64];
+    std::snprintf(text, sizeof text, i % 2 ? "%.17g" : "%.6g", number);
+    INFO(text);
+    REQUIRE(simdjson_canonical(text) == json::parse(text).dump());
+  }
 }
 
 TEST_CASE("a series without the fields consumers need is refused, naming it", "[osg]") {
