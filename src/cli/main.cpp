@@ -1,7 +1,7 @@
 // `gapless`: the daemon and its operator commands.
 //
 //   gapless run          [--config FILE] [--until-drained] [--archive [NAME=]URL]...
-//   gapless status       [--config FILE] [--json]
+//   gapless status       [--config FILE] [--json | --prometheus]
 //   gapless ingest       [--config FILE] [--batch N] [PATH|-]
 //   gapless retry-parked [--config FILE] [--sink NAME] [--destination D]
 //
@@ -12,11 +12,14 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <tuple>
 
 #include "collector/collector.hpp"
 #include "core/clock.hpp"
@@ -153,6 +156,51 @@ std::string age_text(std::optional<int64_t> since_ms) {
   return format_duration(Milliseconds(age));
 }
 
+// Every archive the journal has polls of, and the configured ones not polled
+// yet (polls_total 0), by name then URL.
+std::vector<journal::ArchiveHealth> archive_rows(const Config& config, const journal::Journal& journal) {
+  std::vector<journal::ArchiveHealth> rows = journal.archive_health();
+  for (const ArchiveConfig& archive : config.archives)
+    if (std::none_of(rows.begin(), rows.end(), [&](const auto& row) { return row.archive_url == archive.url; })) {
+      journal::ArchiveHealth never_polled;
+      never_polled.archive_url = archive.url;
+      never_polled.name = archive.name;
+      rows.push_back(std::move(never_polled));
+    }
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.name, a.archive_url) < std::tie(b.name, b.archive_url);
+  });
+  return rows;
+}
+
+int64_t failures_total(const journal::ArchiveHealth& archive) {
+  int64_t total = 0;
+  for (const auto& [kind, failures] : archive.failures) total += failures.count;
+  return total;
+}
+
+nlohmann::json optional_json(std::optional<int64_t> value) { return value ? nlohmann::json(*value) : nullptr; }
+
+nlohmann::json archive_json(const journal::ArchiveHealth& archive) {
+  const bool polled = archive.polls_total > 0;
+  nlohmann::json failures = nlohmann::json::object();
+  for (const auto& [kind, counted] : archive.failures)
+    failures[kind] = {{"count", counted.count}, {"last_ms", counted.last_ms}};
+  return {{"archive", archive.name},
+          {"url", archive.archive_url},
+          {"first_poll_ms", polled ? nlohmann::json(archive.first_poll_ms) : nullptr},
+          {"last_poll_ms", polled ? nlohmann::json(archive.last_poll_ms) : nullptr},
+          {"last_success_ms", optional_json(archive.last_success_ms)},
+          {"consecutive_failed_polls", archive.consecutive_failed_polls},
+          {"polls_total", archive.polls_total},
+          {"failed_polls_total", archive.failed_polls_total},
+          {"points_journaled_total", archive.points_journaled_total},
+          {"failures", failures},
+          {"failures_total", failures_total(archive)},
+          {"last_error", archive.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(archive.last_error)},
+          {"last_error_ms", optional_json(archive.last_error_ms)}};
+}
+
 nlohmann::json status_json(const Config& config, journal::Journal& journal) {
   nlohmann::json out;
   out["journal"] = config.journal.path;
@@ -185,6 +233,9 @@ nlohmann::json status_json(const Config& config, journal::Journal& journal) {
                                               {"attempts", message.attempts}});
     out["sinks"].push_back(sink_json);
   }
+  out["archives"] = nlohmann::json::array();
+  for (const journal::ArchiveHealth& archive : archive_rows(config, journal))
+    out["archives"].push_back(archive_json(archive));
   return out;
 }
 
@@ -218,7 +269,123 @@ void print_status_text(const Config& config, journal::Journal& journal) {
       std::printf("  parked message %lld (%s) on %s: %s\n", static_cast<long long>(message.id),
                   message.gapless_id.c_str(), message.destination.c_str(), message.reason.c_str());
   }
+  for (const journal::ArchiveHealth& archive : archive_rows(config, journal)) {
+    std::string verdict;
+    if (archive.polls_total == 0)
+      verdict = "not polled yet";
+    else if (archive.consecutive_failed_polls > 0)
+      verdict = "FAILING, " + std::to_string(archive.consecutive_failed_polls) + " failed polls since the last success";
+    else if (!archive.last_success_ms)
+      verdict = "no successful poll yet";
+    else
+      verdict = "ok";
+    std::printf("\narchive %s %s: %s\n", archive.name.c_str(), archive.archive_url.c_str(), verdict.c_str());
+    if (archive.polls_total == 0) continue;
+    std::printf("  last poll %s ago, last success %s%s; polls %lld (failed %lld), points journaled %lld\n",
+                age_text(archive.last_poll_ms).c_str(), age_text(archive.last_success_ms).c_str(),
+                archive.last_success_ms ? " ago" : "", static_cast<long long>(archive.polls_total),
+                static_cast<long long>(archive.failed_polls_total),
+                static_cast<long long>(archive.points_journaled_total));
+    std::string failures;
+    for (const auto& [kind, counted] : archive.failures)
+      failures += (failures.empty() ? "" : ", ") + kind + " " + std::to_string(counted.count);
+    std::printf("  failures %lld%s%s\n", static_cast<long long>(failures_total(archive)), failures.empty() ? "" : ": ",
+                failures.c_str());
+    if (archive.last_error_ms)
+      std::printf("  last error %s ago: %s\n", age_text(archive.last_error_ms).c_str(), archive.last_error.c_str());
+  }
   std::cout.flush();
+}
+
+// ---- status --prometheus ----------------------------------------------------
+// The text exposition format (for node_exporter's textfile collector): each
+// family's HELP and TYPE, then all its samples together.
+
+// Label values escape backslash, double quote and line feed.
+std::string label_value(std::string_view text) {
+  std::string escaped;
+  for (const char c : text) {
+    if (c == '\\') escaped += "\\\\";
+    else if (c == '"') escaped += "\\\"";
+    else if (c == '\n') escaped += "\\n";
+    else escaped += c;
+  }
+  return escaped;
+}
+
+std::string seconds_text(int64_t ms) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", static_cast<double>(ms) / 1000.0);
+  return text;
+}
+
+void print_family(const char* name, const char* type, const char* help) {
+  std::printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void print_status_prometheus(const Config& config, journal::Journal& journal) {
+  const std::vector<journal::ArchiveHealth> archives = archive_rows(config, journal);
+  const auto labels = [](const journal::ArchiveHealth& archive) {
+    return "archive=\"" + label_value(archive.name) + "\",url=\"" + label_value(archive.archive_url) + "\"";
+  };
+  const auto per_archive = [&](const char* name, const char* type, const char* help, auto value) {
+    print_family(name, type, help);
+    for (const journal::ArchiveHealth& archive : archives)
+      std::printf("%s{%s} %s\n", name, labels(archive).c_str(), value(archive).c_str());
+  };
+  const auto count = [](int64_t value) { return std::to_string(value); };
+
+  per_archive("gapless_archive_polls_total", "counter", "Polls of the archive by the collector.",
+              [&](const auto& a) { return count(a.polls_total); });
+  per_archive("gapless_archive_failed_polls_total", "counter",
+              "Polls of the archive in which anything failed (see gapless_archive_failures_total).",
+              [&](const auto& a) { return count(a.failed_polls_total); });
+  per_archive("gapless_archive_consecutive_failed_polls", "gauge",
+              "Failed polls of the archive since its last successful one.",
+              [&](const auto& a) { return count(a.consecutive_failed_polls); });
+  per_archive("gapless_archive_last_poll_timestamp_seconds", "gauge",
+              "When the latest poll of the archive ended (0: never).",
+              [&](const auto& a) { return seconds_text(a.polls_total > 0 ? a.last_poll_ms : 0); });
+  per_archive("gapless_archive_last_success_timestamp_seconds", "gauge",
+              "When the latest poll that read everything without a failure ended (0: never).",
+              [&](const auto& a) { return seconds_text(a.last_success_ms.value_or(0)); });
+  per_archive("gapless_archive_points_journaled_total", "counter",
+              "Datapoints of the archive journaled by the collector (new or corrected).",
+              [&](const auto& a) { return count(a.points_journaled_total); });
+
+  // Every kind from the start at 0: a series that appears at 1 shows no increase.
+  print_family("gapless_archive_failures_total", "counter",
+               "Failures while polling the archive, by kind (failed requests, series, metadata objects).");
+  const std::vector<std::string> known_kinds = collector::failure_kinds();
+  for (const journal::ArchiveHealth& archive : archives) {
+    std::map<std::string, int64_t> by_kind;
+    for (const std::string& kind : known_kinds) by_kind[kind] = 0;
+    for (const auto& [kind, counted] : archive.failures) by_kind[kind] = counted.count;
+    for (const auto& [kind, value] : by_kind)
+      std::printf("gapless_archive_failures_total{%s,kind=\"%s\"} %lld\n", labels(archive).c_str(),
+                  label_value(kind).c_str(), static_cast<long long>(value));
+  }
+
+  const std::vector<journal::SinkStatus> sinks = journal.status();
+  print_family("gapless_messages", "gauge", "Journaled messages per sink and destination, by delivery state.");
+  for (const journal::SinkStatus& sink : sinks)
+    for (const journal::DestinationStatus& destination : sink.destinations) {
+      const std::string where =
+          "sink=\"" + label_value(sink.sink) + "\",destination=\"" + label_value(destination.destination) + "\"";
+      for (const auto& [state, value] : {std::pair{"pending", destination.pending},
+                                         std::pair{"delivered", destination.delivered},
+                                         std::pair{"parked", destination.parked}})
+        std::printf("gapless_messages{%s,state=\"%s\"} %lld\n", where.c_str(), state, static_cast<long long>(value));
+    }
+  print_family("gapless_oldest_undelivered_timestamp_seconds", "gauge",
+               "Journal time of the oldest pending or parked message per sink and destination (absent: none).");
+  for (const journal::SinkStatus& sink : sinks)
+    for (const journal::DestinationStatus& destination : sink.destinations)
+      if (destination.oldest_undelivered_ms)
+        std::printf("gapless_oldest_undelivered_timestamp_seconds{sink=\"%s\",destination=\"%s\"} %s\n",
+                    label_value(sink.sink).c_str(), label_value(destination.destination).c_str(),
+                    seconds_text(*destination.oldest_undelivered_ms).c_str());
+  std::fflush(stdout);
 }
 
 // ---- ingest -----------------------------------------------------------------
@@ -258,8 +425,12 @@ int main(int argc, char** argv) {
                   "with the [[archive]] defaults");
 
   bool json_output = false;
-  auto* status = app.add_subcommand("status", "Delivery state per sink and destination");
-  status->add_flag("--json", json_output, "Machine-readable output");
+  bool prometheus_output = false;
+  auto* status = app.add_subcommand("status", "Delivery state per sink and destination, health per archive");
+  auto* json_flag = status->add_flag("--json", json_output, "Machine-readable output");
+  status->add_flag("--prometheus", prometheus_output,
+                   "Prometheus text exposition format (for node_exporter's textfile collector)")
+      ->excludes(json_flag);
 
   std::string ingest_path = "-";
   size_t batch = 1000;
@@ -276,7 +447,13 @@ int main(int argc, char** argv) {
     command->add_option("--config", config_path, "TOML configuration (default: embedded defaults)");
     command->add_option("--log-level", log_level, "Overrides the config's log_level");
   }
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits 2, as documented
+    // (CLI11's own codes, 105-120, say nothing to a script).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   Config config;
   try {
@@ -296,6 +473,8 @@ int main(int argc, char** argv) {
       auto journal = open_journal(config, false);  // must stay fast on a journal of millions of rows
       if (json_output)
         std::cout << status_json(config, *journal).dump(2) << "\n";
+      else if (prometheus_output)
+        print_status_prometheus(config, *journal);
       else
         print_status_text(config, *journal);
       return 0;

@@ -54,21 +54,16 @@ std::string describe(const journal::SeriesKey& key) {
   return text;
 }
 
-}  // namespace
-
-PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& settings, esmond::Client& client,
-                        journal::Journal& journal, ArchiveState& state, const std::atomic<bool>& stop) {
+// The poll itself; poll_archive records it.
+PollReport poll(const ArchiveConfig& archive, const CollectorConfig& settings, esmond::Client& client,
+                journal::Journal& journal, ArchiveState& state, const std::atomic<bool>& stop) {
   PollReport report;
   const int64_t now = unix_now_ms() / 1000;
   const int64_t overlap = seconds_of(archive.overlap);
   const int64_t first_contact = now - seconds_of(archive.lookback);
   const std::string& archive_url = client.base_url();
 
-  ReadOptions options;
-  options.page_size = archive.page_size;
-  options.datapoints_per_message = static_cast<size_t>(archive.datapoints_per_message);
-  options.max_message_bytes = static_cast<size_t>(archive.max_message_size);
-  options.summary_grace_seconds = seconds_of(archive.summary_grace);
+  const ReadOptions options = read_options(archive);
 
   std::vector<nlohmann::json> listing;
   try {
@@ -82,15 +77,18 @@ PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& set
     report.metadata = static_cast<int64_t>(listing.size());
     for (const std::string& problem : rejected) {
       ++report.failures["invalid-metadata"];
+      report.last_error = "archive " + archive.name + " " + archive_url + ": metadata left out: " + problem;
       spdlog::warn("collector: metadata left out archive={} error=\"{}\"", archive.name, problem);
     }
   } catch (const esmond::FetchError& e) {
     ++report.failures[std::string(esmond::failure_kind_name(e.kind()))];
+    report.last_error = e.what();
     spdlog::warn("collector: listing failed archive={} kind={} error=\"{}\"", archive.name,
                  esmond::failure_kind_name(e.kind()), e.what());
     return report;
   } catch (const Error& e) {
     ++report.failures["journal"];
+    report.last_error = "archive " + archive.name + " " + archive_url + ": " + e.what();
     spdlog::error("collector: journal failed archive={} error=\"{}\"", archive.name, e.what());
     return report;
   }
@@ -105,6 +103,7 @@ PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& set
         series = journal.register_series(candidate.key, metadata_text);
       } catch (const Error& e) {
         ++report.failures["journal"];
+        report.last_error = "archive " + archive.name + " " + archive_url + ": " + e.what();
         spdlog::error("collector: journal failed archive={} series={} error=\"{}\"", archive.name,
                       describe(candidate.key), e.what());
         return report;
@@ -121,6 +120,7 @@ PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& set
       ArchiveState::Backoff& backoff = state.series[series.id];
       if (backoff.next_try_ms > unix_now_ms()) {
         ++report.series_skipped;
+        ++report.series_backing_off;
         continue;
       }
 
@@ -142,6 +142,7 @@ PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& set
         failure = e.what();
       } catch (const Error& e) {
         ++report.failures["journal"];
+        report.last_error = "archive " + archive.name + " " + archive_url + ": " + e.what();
         spdlog::error("collector: journal failed archive={} series={} error=\"{}\"", archive.name,
                       describe(candidate.key), e.what());
         return report;
@@ -149,6 +150,7 @@ PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& set
       if (!failure_kind.empty()) {
         ++report.series_failed;
         ++report.failures[failure_kind];
+        report.last_error = failure;
         ++backoff.failures;
         const int64_t delay = backoff_ms(settings, backoff.failures);
         backoff.next_try_ms = unix_now_ms() + delay;
@@ -157,6 +159,41 @@ PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& set
                      archive.name, describe(candidate.key), failure_kind, backoff.failures, delay, failure);
       }
     }
+  }
+  return report;
+}
+
+}  // namespace
+
+std::vector<std::string> failure_kinds() {
+  std::vector<std::string> kinds;
+  for (const esmond::FailureKind kind :
+       {esmond::FailureKind::connect, esmond::FailureKind::timeout, esmond::FailureKind::http_status,
+        esmond::FailureKind::redirect, esmond::FailureKind::not_json, esmond::FailureKind::malformed,
+        esmond::FailureKind::invalid})
+    kinds.emplace_back(esmond::failure_kind_name(kind));
+  for (const char* kind : {"invalid-metadata", "data", "journal"}) kinds.emplace_back(kind);
+  return kinds;
+}
+
+PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& settings, esmond::Client& client,
+                        journal::Journal& journal, ArchiveState& state, const std::atomic<bool>& stop) {
+  PollReport report = poll(archive, settings, client, journal, state, stop);
+  journal::ArchivePoll health;
+  health.archive_url = client.base_url();
+  health.name = archive.name;
+  health.polled_ms = unix_now_ms();
+  // Stopped (at any point: `stop` is never lowered), or series left to their
+  // backoff: not everything due was read, so not a success (invariant 14).
+  health.complete = report.listed && report.series_backing_off == 0 && !stop.load();
+  health.points_journaled = report.points_journaled;
+  health.failures = report.failures;
+  health.last_error = report.last_error;
+  try {
+    journal.record_poll(health);
+  } catch (const std::exception& e) {  // health is diagnostics: collection goes on without it
+    spdlog::error("collector: archive health not recorded archive={} url={} error=\"{}\"", archive.name,
+                  health.archive_url, e.what());
   }
   return report;
 }
@@ -235,11 +272,7 @@ struct Collector::Shared {
           journal = journal::Journal::open(config.journal.path, sinks);
         }
         if (!archive->client) {
-          esmond::ClientOptions options;
-          options.timeout = settings.http_timeout;
-          options.connect_timeout = settings.connect_timeout;
-          options.ca_file = settings.ca_file;
-          archive->client = std::make_unique<esmond::Client>(settings.name, settings.url, options);
+          archive->client = std::make_unique<esmond::Client>(settings.name, settings.url, client_options(settings));
         }
         report = poll_archive(settings, config.collector, *archive->client, *journal, archive->state, stop);
       } catch (const std::exception& e) {  // opening the journal, or a bad archive URL

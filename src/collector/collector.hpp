@@ -23,6 +23,9 @@
 //      refuses) is logged with the archive, URL and reason, counted, and
 //      skipped until its own backoff expires; the other series go on. Its
 //      cursor stands after the last page journaled.
+//   4. The poll is recorded in the journal's archive health (counters per
+//      archive and failure kind, for `gapless status` and metrics). A failure
+//      to record it is logged and never stops collection.
 #pragma once
 
 #include <atomic>
@@ -30,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/config.hpp"
 
@@ -48,13 +52,19 @@ struct PollReport {
   int64_t metadata = 0;
   int64_t series_read = 0;
   int64_t series_skipped = 0;  // unchanged since their cursor, or backing off
+  int64_t series_backing_off = 0;  // of series_skipped: failed earlier, not retried yet
   int64_t series_failed = 0;
   int64_t points_read = 0;
   int64_t points_journaled = 0;
   int64_t corrections = 0;
   int64_t messages = 0;
   std::map<std::string, int64_t> failures;  // by kind: "http-status", "timeout", ..., "journal", "data"
+  std::string last_error;  // the last failure's message, naming the archive and the URL
 };
+
+// Every kind PollReport::failures counts, so that a metric can show each at 0
+// before its first failure (a counter that appears at 1 shows no increase).
+std::vector<std::string> failure_kinds();
 
 // Per-archive state that outlives one poll: the series' failure backoff.
 struct ArchiveState {
@@ -65,10 +75,11 @@ struct ArchiveState {
   std::map<int64_t, Backoff> series;  // by series id
 };
 
-// One poll of `archive`, in the calling thread. Never throws: failures are
-// in the report and the log. A journal failure (disk full, say) ends the poll
-// (failures["journal"]); what was journaled before it stays, and the archive
-// is polled again after the backoff.
+// One poll of `archive`, in the calling thread, recorded in the journal's
+// archive health. Never throws: failures are in the report and the log. A
+// journal failure (disk full, say) ends the poll (failures["journal"]); what
+// was journaled before it stays, and the archive is polled again after the
+// backoff.
 PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& settings, esmond::Client& client,
                         journal::Journal& journal, ArchiveState& state, const std::atomic<bool>& stop);
 

@@ -23,8 +23,9 @@
 //     repaired or reset here, because the undelivered messages in it are the
 //     operator's to save.
 //
-// TABLES (schema version 2: kSchemaV1, where the columns are commented, then
-// kMigrationV2, which changed only the delivery_count_update trigger)
+// TABLES (schema version 3: kSchemaV1, where the columns are commented, then
+// kMigrationV2, which changed only the delivery_count_update trigger, then
+// kMigrationV3, which added the two archive tables)
 //   sink, destination   names interned to small integer ids; never deleted
 //   request             operator acts (retry-parked, later backfill, resend); never deleted
 //   message             one row per gapless-id: destination, headers, body, priority class
@@ -34,6 +35,9 @@
 //   parked_destination  the (sink, destination) pairs the broker refuses
 //   series, coverage, datapoint   the collector's cursors, what it read, and
 //                       datapoint-level de-duplication (src/journal/series.cpp)
+//   archive_poll, archive_failure the collector's polls of each archive and
+//                       their failures by kind, as counters (invariant 14,
+//                       src/journal/archives.cpp)
 //
 // STATE MACHINE, per sink and message
 //
@@ -100,6 +104,20 @@
 //     in the transaction that journals those datapoints; rows of a series
 //     never overlap nor touch (touching ones are merged when written). Gaps
 //     and backfills read it; pruning never deletes it.
+//  14 An archive's health changes once per poll, in one transaction
+//     (record_poll): its archive_poll row and its archive_failure rows, by
+//     that poll's counts. Keyed by archive URL, as series are. Counters
+//     (polls_total, failed_polls_total, points_journaled_total, each
+//     archive_failure.count) only grow and their rows are never deleted: a
+//     metric system reads a counter that goes down as a restart. A poll
+//     failed when it counted a failure of any kind; it succeeded when nothing
+//     failed and it read everything due (listing and every series, none left
+//     backing off, not stopped by shutdown); any other poll is neither.
+//     consecutive_failed_polls counts failed polls since the last success
+//     (CHECKs: it <= failed_polls_total <= polls_total); only a success resets
+//     it, and sets last_success_ms. last_error is the latest failed poll's
+//     last message. These rows are diagnostics: they never gate collection
+//     (the collector logs a failure to write them and goes on).
 //
 // DURABILITY (synchronous is a per-connection setting in WAL mode; each write
 // transaction sets the level it needs just before BEGIN)
@@ -329,7 +347,43 @@ WHEN OLD.state <> NEW.state AND NEW.state <> 1 BEGIN
 END;
 )sql";
 
-constexpr std::array kMigrations = {kSchemaV1, kMigrationV2};
+// Version 3 (invariant 14): the collector's polls per archive, so that
+// `gapless status` and metrics show which archive fails and how. Counters, not
+// a log of polls: the tables stay one row per archive (and failure kind)
+// however long the daemon runs, and a monotonic counter is what a metric
+// system wants (it computes rates and survives missed scrapes).
+constexpr const char* kMigrationV3 = R"sql(
+-- Invariant 14. One row per archive URL ever polled.
+CREATE TABLE archive_poll(
+  archive_url              TEXT PRIMARY KEY,  -- the archive's identity, as series.archive_url
+  name                     TEXT NOT NULL,     -- its configuration name at the latest poll, for display
+  first_poll_ms            INTEGER NOT NULL,
+  last_poll_ms             INTEGER NOT NULL,  -- when the latest poll ended
+  last_success_ms          INTEGER,           -- NULL before the first successful poll
+  consecutive_failed_polls INTEGER NOT NULL,  -- failed polls since the last success
+  polls_total              INTEGER NOT NULL,
+  failed_polls_total       INTEGER NOT NULL,
+  points_journaled_total   INTEGER NOT NULL,  -- datapoints the polls journaled (new or corrected)
+  last_error               TEXT,              -- the latest failed poll's last message; NULL before one
+  last_error_ms            INTEGER,
+  CHECK (0 <= consecutive_failed_polls AND consecutive_failed_polls <= failed_polls_total
+         AND failed_polls_total <= polls_total AND points_journaled_total >= 0)
+) WITHOUT ROWID;
+
+-- Failures by kind: the collector's kinds ('connect', 'timeout',
+-- 'http-status', 'redirect', 'not-json', 'malformed', 'invalid',
+-- 'invalid-metadata', 'data', 'journal'), counted per failed request, series
+-- or metadata object.
+CREATE TABLE archive_failure(
+  archive_url TEXT NOT NULL REFERENCES archive_poll(archive_url),
+  kind        TEXT NOT NULL,
+  count       INTEGER NOT NULL CHECK (count > 0),
+  last_ms     INTEGER NOT NULL,               -- the latest poll that counted one
+  PRIMARY KEY (archive_url, kind)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array kMigrations = {kSchemaV1, kMigrationV2, kMigrationV3};
 constexpr int kSchemaVersion = static_cast<int>(kMigrations.size());
 
 // ---------------------------------------------------------------------------

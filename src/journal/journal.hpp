@@ -154,6 +154,42 @@ struct Request {
   std::string note;
 };
 
+// One poll of an archive by the collector, as record_poll() counts it. What
+// the poll came to follows from two fields: it failed when `failures` is not
+// empty; it succeeded when nothing failed and it was `complete`; otherwise
+// (stopped by shutdown, or series skipped while they back off after an
+// earlier failure) it counts as a poll but neither as a success nor as a failure.
+struct ArchivePoll {
+  std::string archive_url;  // the archive's identity, as in SeriesKey (not the config name)
+  std::string name;         // the configuration's name, for display
+  int64_t polled_ms = 0;    // when the poll ended
+  bool complete = false;    // the listing and every series due were read
+  int64_t points_journaled = 0;
+  std::map<std::string, int64_t> failures;  // by kind, as collector::PollReport counts them
+  std::string last_error;   // the poll's last failure, naming the URL; kept only when the poll failed
+};
+
+// The health of an archive: every poll recorded since its first. The *_total
+// counters and the failure counts only grow (monotonic counters for metrics).
+struct ArchiveHealth {
+  struct Failures {
+    int64_t count = 0;
+    int64_t last_ms = 0;
+  };
+  std::string archive_url;
+  std::string name;  // as at the latest poll
+  int64_t first_poll_ms = 0;
+  int64_t last_poll_ms = 0;
+  std::optional<int64_t> last_success_ms;  // nothing before the first successful poll
+  int64_t consecutive_failed_polls = 0;    // failed polls since the last success
+  int64_t polls_total = 0;
+  int64_t failed_polls_total = 0;
+  int64_t points_journaled_total = 0;
+  std::map<std::string, Failures> failures;  // by kind
+  std::string last_error;                    // "" before the first failure
+  std::optional<int64_t> last_error_ms;
+};
+
 class Journal {
  public:
   // Opens (creating if needed) the journal at `path`, migrates its schema
@@ -236,6 +272,13 @@ class Journal {
   int64_t begin_request(std::string_view kind, std::string_view arguments_json);
   void update_request(int64_t id, std::string_view state, int64_t messages, std::string_view note = "");
   std::vector<Request> requests(size_t max = 100);
+
+  // Archive health (src/journal/archives.cpp; the archive_poll and
+  // archive_failure tables, invariant 14). record_poll adds one poll to the
+  // archive's counters in one short transaction; archive_health() lists every
+  // archive ever polled, by name then URL.
+  void record_poll(const ArchivePoll& poll);
+  std::vector<ArchiveHealth> archive_health() const;
 
   // The journaled messages carrying datapoints of these series with
   // ts_from <= ts < ts_to, ascending ids (the datapoint table, invariant 12).

@@ -1,6 +1,7 @@
 // The collector's polling rules against the esmond-compatible test archive
 // over real HTTP, into a real journal: what the journal holds after each poll
 // is compared with what the archive serves.
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -90,6 +91,14 @@ struct Fixture {
 
   std::vector<gapless::journal::Series> series() { return journal->series_of_archive(client->base_url()); }
 
+  // The archive's health as the journal records it (for status and metrics).
+  gapless::journal::ArchiveHealth health() {
+    for (const auto& health : journal->archive_health())
+      if (health.archive_url == client->base_url()) return health;
+    FAIL("no archive health recorded for " << client->base_url());
+    return {};
+  }
+
   const gapless::journal::Series* find(const std::string& key, const std::string& event_type) {
     static std::vector<gapless::journal::Series> all;
     all = series();
@@ -130,6 +139,17 @@ TEST_CASE("a poll journals every datapoint of every allowed series, and a second
   CHECK(first.listed);
   CHECK(first.failures.empty());
   CHECK(first.points_journaled > 0);
+  {  // recorded as a success, with the points it journaled
+    const auto health = f.health();
+    CHECK(health.name == "test-archive");
+    CHECK(health.polls_total == 1);
+    CHECK(health.consecutive_failed_polls == 0);
+    REQUIRE(health.last_success_ms.has_value());
+    CHECK(*health.last_success_ms == health.last_poll_ms);
+    CHECK(health.failures.empty());
+    CHECK(health.last_error.empty());
+    CHECK(health.points_journaled_total == first.points_journaled);
+  }
 
   const auto series = f.series();
   CHECK(series.size() == allowed_event_types(*f.archive, f.config));
@@ -210,9 +230,20 @@ TEST_CASE("a failing series is skipped and retried while the others are journale
     }
   }
 
+  // The archive's health shows the same failures, by kind.
+  const auto failing = f.health();
+  CHECK(failing.consecutive_failed_polls == 1);
+  CHECK_FALSE(failing.last_success_ms.has_value());
+  CHECK_THAT(failing.last_error, Catch::Matchers::Contains(f.client->base_url() + broken));
+  std::map<std::string, int64_t> recorded;
+  for (const auto& [failure_kind, failures] : failing.failures) recorded[failure_kind] = failures.count;
+  CHECK(recorded == report.failures);
+
   f.archive->clear_faults();
   const PollReport retried = f.poll();
   CHECK(retried.failures.empty());
+  CHECK(f.health().consecutive_failed_polls == 0);
+  CHECK(f.health().last_success_ms.has_value());
   for (const auto& s : f.series()) {
     INFO(s.key.metadata_key << " " << s.key.event_type);
     CHECK(f.journaled(s) == f.served(s));
@@ -231,6 +262,82 @@ TEST_CASE("a listing that fails leaves every cursor where it was", "[collector]"
   const auto after = f.series();
   REQUIRE(after.size() == before.size());
   for (size_t i = 0; i < after.size(); ++i) CHECK(after[i].cursor_ts == before[i].cursor_ts);
+}
+
+TEST_CASE("an archive's failures accumulate by kind in its health until a poll succeeds", "[collector]") {
+  Fixture f;
+  const int64_t healthy_points = f.poll().points_journaled;
+  REQUIRE(healthy_points > 0);
+  const int64_t first_success = f.health().last_success_ms.value_or(0);
+
+  // Two polls whose listing fails, then one whose listing works and a series fails.
+  f.archive->add_fault(Fault::of(FaultKind::http_error).with_status(503).times(2));
+  CHECK_FALSE(f.poll().listed);
+  CHECK_FALSE(f.poll().listed);
+  auto health = f.health();
+  CHECK(health.consecutive_failed_polls == 2);
+  CHECK(health.failures.at("http-status").count == 2);
+  CHECK(health.last_success_ms == first_success);
+  CHECK_THAT(health.last_error, Catch::Matchers::Contains(f.client->base_url()));
+  CHECK_THAT(health.last_error, Catch::Matchers::Contains("503"));
+
+  f.archive->advance(30 * 60);
+  const std::string broken = f.archive->metadata_keys().front();
+  f.archive->add_fault(Fault::of(FaultKind::malformed).matching(broken + "/"));
+  const PollReport partly = f.poll();
+  REQUIRE(partly.listed);
+  REQUIRE(partly.series_failed > 0);
+  health = f.health();
+  CHECK(health.consecutive_failed_polls == 3);
+  CHECK(health.failed_polls_total == 3);
+  CHECK(health.failures.at("http-status").count == 2);
+  int64_t series_failures = 0;
+  for (const auto& [kind, count] : partly.failures) series_failures += count;
+  CHECK(series_failures == partly.series_failed);
+  CHECK(health.failures.size() == 1 + partly.failures.size());
+  CHECK(health.points_journaled_total == healthy_points + partly.points_journaled);
+
+  f.archive->clear_faults();
+  const PollReport recovered = f.poll();
+  REQUIRE(recovered.failures.empty());
+  health = f.health();
+  CHECK(health.consecutive_failed_polls == 0);
+  CHECK(health.last_success_ms > first_success);
+  CHECK(health.polls_total == 5);
+  CHECK(health.failed_polls_total == 3);
+  CHECK(health.failures.at("http-status").count == 2);  // counters keep the history
+  CHECK(health.points_journaled_total == healthy_points + partly.points_journaled + recovered.points_journaled);
+}
+
+TEST_CASE("a poll that skips a series still backing off is no success", "[collector]") {
+  Fixture f;
+  f.settings.retry_min = std::chrono::hours(1);
+  f.settings.retry_max = std::chrono::hours(1);
+  const std::string broken = f.archive->metadata_keys().front();
+  f.archive->add_fault(Fault::of(FaultKind::http_error).matching(broken + "/"));
+  REQUIRE(f.poll().series_failed > 0);
+  f.archive->clear_faults();
+
+  const PollReport skipping = f.poll();  // the broken series waits for its backoff
+  CHECK(skipping.failures.empty());
+  CHECK(skipping.series_backing_off > 0);
+  const auto health = f.health();
+  CHECK(health.polls_total == 2);
+  CHECK(health.consecutive_failed_polls == 1);
+  CHECK_FALSE(health.last_success_ms.has_value());
+}
+
+TEST_CASE("a journal that cannot record the archive's health does not stop collection", "[collector]") {
+  Fixture f;
+  f.journal->database().exec("DROP TABLE archive_failure; DROP TABLE archive_poll");
+  const PollReport report = f.poll();
+  CHECK(report.listed);
+  CHECK(report.failures.empty());
+  CHECK(report.points_journaled > 0);
+  for (const auto& s : f.series()) {
+    INFO(s.key.metadata_key << " " << s.key.event_type);
+    CHECK(f.journaled(s) == f.served(s));
+  }
 }
 
 TEST_CASE("summary points are journaled once their window has closed", "[collector]") {
@@ -295,11 +402,32 @@ TEST_CASE("a stalled archive does not delay the others", "[collector]") {
     }
   }
   const auto elapsed = std::chrono::steady_clock::now() - started;
+  // The healthy poll is recorded once it returns, a moment after its data is
+  // journaled; a poll that `stop` cut short would be no success.
+  const auto recorded = [&] {
+    for (const auto& archive : journal->archive_health())
+      if (archive.name == "healthy") return true;
+    return false;
+  };
+  while (!recorded() && std::chrono::steady_clock::now() - started < std::chrono::seconds(20))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   stop = true;
   running.join();
   CHECK(complete);
   CHECK(elapsed < std::chrono::seconds(10));
   CHECK(journal->series_of_archive(stalled.archive->base_url()).empty());  // its listing never answered in time
+
+  // Each archive's health, as the scheduler recorded it.
+  std::map<std::string, gapless::journal::ArchiveHealth> health;
+  for (const auto& archive : journal->archive_health()) health[archive.name] = archive;
+  REQUIRE(health.count("stalled") == 1);
+  REQUIRE(health.count("healthy") == 1);
+  CHECK(health["stalled"].archive_url == stalled.client->base_url());
+  CHECK(health["stalled"].failures.count("timeout") == 1);
+  CHECK(health["stalled"].consecutive_failed_polls >= 1);
+  CHECK_FALSE(health["stalled"].last_success_ms.has_value());
+  CHECK(health["healthy"].last_success_ms.has_value());
+  CHECK(health["healthy"].failures.empty());
 }
 
 TEST_CASE("a metadata object with a missing field is left out and the other series are journaled", "[collector]") {

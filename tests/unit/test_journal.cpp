@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -25,12 +26,16 @@
 #include "journal/journal.hpp"
 
 using Catch::Matchers::Contains;
+using gapless::journal::ArchiveHealth;
+using gapless::journal::ArchivePoll;
+using gapless::journal::Collected;
 using gapless::journal::DaemonLock;
 using gapless::journal::Headers;
 using gapless::journal::Journal;
 using gapless::journal::Message;
 using gapless::journal::NewMessage;
 using gapless::journal::Priority;
+using gapless::journal::SeriesKey;
 
 namespace {
 
@@ -108,6 +113,50 @@ gapless::journal::DestinationStatus status_of(Journal& journal, const std::strin
 
 int64_t count_rows(Journal& journal, const std::string& sql) { return journal.database().execAndGet(sql).getInt64(); }
 
+// Every row of a table, each as its columns' text, sorted: what a migration must keep.
+std::vector<std::string> rows_of(SQLite::Database& db, const std::string& table) {
+  SQLite::Statement query(db, "SELECT * FROM " + table);
+  std::vector<std::string> rows;
+  while (query.executeStep()) {
+    std::string row;
+    for (int i = 0; i < query.getColumnCount(); ++i)
+      row += (i == 0 ? "" : "|") + (query.isColumnNull(i) ? std::string("NULL") : query.getColumn(i).getString());
+    rows.push_back(std::move(row));
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+// The schema's objects (tables, indexes, triggers) with their SQL.
+std::map<std::string, std::string> schema_of(SQLite::Database& db) {
+  SQLite::Statement query(db, "SELECT type || ' ' || name, coalesce(sql, '') FROM sqlite_schema");
+  std::map<std::string, std::string> objects;
+  while (query.executeStep()) objects[query.getColumn(0).getString()] = query.getColumn(1).getString();
+  return objects;
+}
+
+const std::string kArchiveUrl = "https://psds.example.org/esmond/perfsonar/archive/";
+
+ArchivePoll archive_poll(int64_t polled_ms, std::map<std::string, int64_t> failures = {}, int64_t points = 0,
+                         std::string error = "", bool complete = true, const std::string& url = kArchiveUrl) {
+  ArchivePoll poll;
+  poll.archive_url = url;
+  poll.name = "psds";
+  poll.polled_ms = polled_ms;
+  poll.complete = complete;
+  poll.points_journaled = points;
+  poll.failures = std::move(failures);
+  poll.last_error = std::move(error);
+  return poll;
+}
+
+ArchiveHealth health_of(const Journal& journal, const std::string& url = kArchiveUrl) {
+  for (const ArchiveHealth& health : journal.archive_health())
+    if (health.archive_url == url) return health;
+  FAIL("no health recorded for " << url);
+  return {};
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -128,7 +177,7 @@ void require_refused_untouched(const std::string& path, const std::string& expec
 
 }  // namespace
 
-TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapless's, at schema version 2",
+TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapless's, at schema version 3",
           "[journal]") {
   TempDir dir;
   auto journal = Journal::open(dir.file("j.db"), {"cern"});
@@ -136,10 +185,11 @@ TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapl
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
   CHECK(db.execAndGet("PRAGMA auto_vacuum").getInt() == 2);  // incremental
   CHECK(db.execAndGet("PRAGMA application_id").getInt64() == 0x47504c53);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 2);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 3);
   CHECK(db.execAndGet("PRAGMA foreign_keys").getInt() == 1);
   for (const char* table : {"sink", "destination", "request", "message", "delivery", "delivery_count",
-                            "parked_destination", "series", "coverage", "datapoint"})
+                            "parked_destination", "series", "coverage", "datapoint", "archive_poll",
+                            "archive_failure"})
     CHECK(db.tableExists(table));
 }
 
@@ -382,7 +432,8 @@ TEST_CASE("status counters equal a count of the rows after any sequence of opera
   }
 }
 
-TEST_CASE("a version 1 journal migrates to version 2, and its counters stay exact across the change", "[journal]") {
+TEST_CASE("a version 1 journal migrates to version 2 (and on), and its counters stay exact across the change",
+          "[journal]") {
   TempDir dir;
   const std::string path = dir.file("j.db");
   {
@@ -390,8 +441,11 @@ TEST_CASE("a version 1 journal migrates to version 2, and its counters stay exac
     append_many(*journal, "m", 20);
     append_many(*journal, "p", 5, "/topic/p");
     // Back to version 1 as an older gapless left it: kSchemaV1's counting
-    // trigger, which counted every state change itself.
+    // trigger, which counted every state change itself, and none of the
+    // tables later versions added.
     journal->database().exec(R"sql(
+      DROP TABLE archive_failure;
+      DROP TABLE archive_poll;
       DROP TRIGGER delivery_count_update;
       CREATE TRIGGER delivery_count_update AFTER UPDATE OF state ON delivery
       WHEN OLD.state <> NEW.state BEGIN
@@ -407,7 +461,7 @@ TEST_CASE("a version 1 journal migrates to version 2, and its counters stay exac
     journal->park_destination("cern", "/topic/p", "not authorized", 0);
   }
   auto journal = Journal::open(path, {"cern"});
-  CHECK(journal->database().execAndGet("PRAGMA user_version").getInt() == 2);
+  CHECK(journal->database().execAndGet("PRAGMA user_version").getInt() == 3);
   CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
   CHECK(status_of(*journal, "cern", "/topic/a").delivered == 5);
   CHECK(status_of(*journal, "cern", "/topic/a").pending == 15);
@@ -427,6 +481,152 @@ TEST_CASE("a version 1 journal migrates to version 2, and its counters stay exac
   CHECK(status_of(*journal, "cern", "/topic/p").delivered == 2);
   CHECK(status_of(*journal, "cern", "/topic/p").parked == 2);
   CHECK(status_of(*journal, "cern", "/topic/p").pending == 1);  // the probe
+}
+
+TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schema object, and records polls",
+          "[journal]") {
+  TempDir dir;
+  const std::string path = dir.file("j.db");
+  const std::vector<std::string> version_2_tables = {"sink",     "destination",        "request", "message",
+                                                     "delivery", "delivery_count",     "series",  "coverage",
+                                                     "datapoint", "parked_destination"};
+  std::map<std::string, std::vector<std::string>> rows_before;
+  std::map<std::string, std::string> schema_before;
+  {
+    auto journal = Journal::open(path, {"cern", "desy"});
+    append_many(*journal, "m", 20);
+    append_many(*journal, "p", 5, "/topic/p");
+    journal->mark_delivered("cern", journal_ids(journal->claim("cern", 8, {})));
+    journal->park_destination("desy", "/topic/p", "not authorized", 0);
+    const int64_t request = journal->begin_request("backfill", R"({"from": 1})");
+    journal->update_request(request, "done", 1, "a note");
+    const auto series = journal->register_series(SeriesKey{kArchiveUrl, "key1", "throughput", "", 0}, "{}");
+    Collected collected;
+    collected.series_id = series.id;
+    collected.messages = {message("s-1", "/topic/s")};
+    collected.datapoints = {{100, std::string(32, 'a'), 0}};
+    collected.read_from = 50;
+    collected.read_to = 101;
+    collected.points_read = 1;
+    collected.cursor_ts = 101;
+    journal->record_collected(collected);
+    // Back to version 2 as the gapless before it left it: version 3 only added
+    // the two archive tables.
+    auto& db = journal->database();
+    db.exec("DROP TABLE archive_failure; DROP TABLE archive_poll; PRAGMA user_version = 2;");
+    for (const std::string& table : version_2_tables) {
+      rows_before[table] = rows_of(db, table);
+      REQUIRE_FALSE(rows_before[table].empty());  // the comparison below must compare something
+    }
+    schema_before = schema_of(db);
+  }
+
+  auto journal = Journal::open(path, {"cern", "desy"});
+  auto& db = journal->database();
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 3);
+  for (const std::string& table : version_2_tables) {
+    INFO("table " << table);
+    CHECK(rows_of(db, table) == rows_before[table]);
+  }
+  std::map<std::string, std::string> added;
+  for (const auto& [object, sql] : schema_of(db)) {
+    INFO("schema object " << object);
+    if (schema_before.count(object) != 0)
+      CHECK(schema_before.at(object) == sql);  // unchanged
+    else
+      added[object] = sql;
+  }
+  CHECK(added.size() == 2);
+  CHECK(added.count("table archive_poll") == 1);
+  CHECK(added.count("table archive_failure") == 1);
+  CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
+  CHECK(claim_all(*journal, "cern").size() == 18);  // 26 journaled, 8 delivered
+
+  CHECK(journal->archive_health().empty());
+  journal->record_poll(archive_poll(1000, {{"timeout", 1}}, 0, "archive psds: GET " + kArchiveUrl + ": timeout"));
+  CHECK(health_of(*journal).failures.at("timeout").count == 1);
+  CHECK(db.execAndGet("PRAGMA quick_check").getString() == "ok");
+}
+
+TEST_CASE("record_poll adds each poll to its archive's counters, and failures accumulate by kind", "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  const std::string other = "http://other.example.org/esmond/perfsonar/archive/";
+  journal->record_poll(archive_poll(1000, {}, 120));
+  journal->record_poll(archive_poll(2000, {{"http-status", 2}, {"timeout", 1}}, 30, "first error"));
+  journal->record_poll(archive_poll(3000, {{"http-status", 1}, {"data", 1}}, 5, "GET " + kArchiveUrl + ": HTTP 503"));
+  journal->record_poll(archive_poll(3500, {{"connect", 1}}, 0, "other archive down", true, other));
+
+  const ArchiveHealth health = health_of(*journal);
+  CHECK(health.name == "psds");
+  CHECK(health.first_poll_ms == 1000);
+  CHECK(health.last_poll_ms == 3000);
+  CHECK(health.polls_total == 3);
+  CHECK(health.failed_polls_total == 2);
+  CHECK(health.points_journaled_total == 155);
+  REQUIRE(health.failures.size() == 3);
+  CHECK(health.failures.at("http-status").count == 3);
+  CHECK(health.failures.at("http-status").last_ms == 3000);
+  CHECK(health.failures.at("timeout").count == 1);
+  CHECK(health.failures.at("timeout").last_ms == 2000);
+  CHECK(health.failures.at("data").count == 1);
+  CHECK(health.last_error == "GET " + kArchiveUrl + ": HTTP 503");
+  CHECK(health.last_error_ms == 3000);
+  CHECK(health.last_success_ms == 1000);
+
+  // Each archive keeps its own counters.
+  const ArchiveHealth other_health = health_of(*journal, other);
+  CHECK(other_health.polls_total == 1);
+  CHECK(other_health.failures.size() == 1);
+  CHECK(other_health.failures.at("connect").count == 1);
+  CHECK_FALSE(other_health.last_success_ms.has_value());
+
+  // Counters only grow: a poll that would take one back is refused, and changes nothing.
+  CHECK_THROWS_WITH(journal->record_poll(archive_poll(4000, {{"timeout", -1}})), Contains(kArchiveUrl));
+  CHECK_THROWS_WITH(journal->record_poll(archive_poll(4000, {}, -5)), Contains("negative"));
+  CHECK(health_of(*journal).polls_total == 3);
+  CHECK(health_of(*journal).failures.at("timeout").count == 1);
+
+  // And they survive reopening.
+  const std::string path = journal->path();
+  journal.reset();
+  journal = Journal::open(path, {"cern"});
+  CHECK(health_of(*journal).failures.at("http-status").count == 3);
+}
+
+TEST_CASE("consecutive_failed_polls counts failed polls since the last success, which alone resets it",
+          "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  journal->record_poll(archive_poll(1000, {{"timeout", 1}}, 0, "timed out"));
+  journal->record_poll(archive_poll(2000, {{"http-status", 4}}, 0, "HTTP 500"));
+  CHECK(health_of(*journal).consecutive_failed_polls == 2);
+  CHECK_FALSE(health_of(*journal).last_success_ms.has_value());
+
+  // Nothing failed but not everything was read (series still backing off, or
+  // a shutdown): neither a success nor a failure.
+  journal->record_poll(archive_poll(3000, {}, 10, "", /*complete=*/false));
+  ArchiveHealth health = health_of(*journal);
+  CHECK(health.consecutive_failed_polls == 2);
+  CHECK_FALSE(health.last_success_ms.has_value());
+  CHECK(health.polls_total == 3);
+  CHECK(health.failed_polls_total == 2);
+  CHECK(health.last_poll_ms == 3000);
+
+  journal->record_poll(archive_poll(4000, {}, 7));
+  health = health_of(*journal);
+  CHECK(health.consecutive_failed_polls == 0);
+  CHECK(health.last_success_ms == 4000);
+  CHECK(health.failed_polls_total == 2);  // the history stays
+  CHECK(health.failures.at("http-status").count == 4);
+  CHECK(health.last_error == "HTTP 500");
+  CHECK(health.last_error_ms == 2000);
+
+  journal->record_poll(archive_poll(5000, {{"connect", 1}}, 0, "refused"));
+  health = health_of(*journal);
+  CHECK(health.consecutive_failed_polls == 1);
+  CHECK(health.last_success_ms == 4000);
+  CHECK(health.last_error == "refused");
 }
 
 TEST_CASE("a parked destination holds back its messages for that sink only; other destinations flow",
@@ -704,7 +904,7 @@ TEST_CASE("a journal written by a newer gapless is refused, naming both versions
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("PRAGMA user_version = 7");
   }
-  require_refused_untouched(path, "schema version 7, newer than version 2");
+  require_refused_untouched(path, "schema version 7, newer than version 3");
 }
 
 TEST_CASE("another program's SQLite database, or a file that is no database, is refused untouched", "[journal]") {

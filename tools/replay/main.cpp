@@ -142,7 +142,13 @@ int main(int argc, char** argv) {
     command->add_option("--log-level", log_level, "trace, debug, info, warn, error, off");
     command->add_flag("--dry-run", dry_run, "Print what would happen, with counts; change nothing");
   }
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits 2, as documented
+    // (CLI11's own codes, 105-120, say nothing to a script).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   Config config;
   try {
