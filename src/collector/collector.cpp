@@ -93,6 +93,9 @@ PollReport poll(const ArchiveConfig& archive, const CollectorConfig& settings, e
     return report;
   }
 
+  // The series due, registered first; then read in order, the archive's
+  // side running ahead of the journal's (read_in_order).
+  std::vector<SeriesRead> due;
   for (const nlohmann::json& metadata : listing) {
     const std::string metadata_text = series_metadata(metadata);
     for (const SeriesInMetadata& candidate :
@@ -117,48 +120,53 @@ PollReport poll(const ArchiveConfig& archive, const CollectorConfig& settings, e
         ++report.series_skipped;  // nothing written to it since before our overlap
         continue;
       }
-      ArchiveState::Backoff& backoff = state.series[series.id];
-      if (backoff.next_try_ms > unix_now_ms()) {
+      if (state.series[series.id].next_try_ms > unix_now_ms()) {
         ++report.series_skipped;
         ++report.series_backing_off;
         continue;
       }
-
-      std::string failure_kind;
-      std::string failure;
-      try {
-        const ReadResult read = read_series(client, journal, series, metadata, from, std::nullopt, now, options, stop);
-        ++report.series_read;
-        report.points_read += read.points_read;
-        report.points_journaled += read.points_journaled;
-        report.corrections += read.corrections;
-        report.messages += read.messages;
-        backoff = {};
-      } catch (const esmond::FetchError& e) {
-        failure_kind = std::string(esmond::failure_kind_name(e.kind()));
-        failure = e.what();
-      } catch (const DataError& e) {
-        failure_kind = "data";
-        failure = e.what();
-      } catch (const Error& e) {
-        ++report.failures["journal"];
-        report.last_error = "archive " + archive.name + " " + archive_url + ": " + e.what();
-        spdlog::error("collector: journal failed archive={} series={} error=\"{}\"", archive.name,
-                      describe(candidate.key), e.what());
-        return report;
-      }
-      if (!failure_kind.empty()) {
-        ++report.series_failed;
-        ++report.failures[failure_kind];
-        report.last_error = failure;
-        ++backoff.failures;
-        const int64_t delay = backoff_ms(settings, backoff.failures);
-        backoff.next_try_ms = unix_now_ms() + delay;
-        spdlog::warn("collector: series failed archive={} series={} kind={} failures={} retry_in_ms={} "
-                     "error=\"{}\"",
-                     archive.name, describe(candidate.key), failure_kind, backoff.failures, delay, failure);
-      }
+      due.push_back(SeriesRead{std::move(series), metadata, from, std::nullopt});
     }
+  }
+
+  const auto read_done = [&](size_t index, const ReadResult& read, std::exception_ptr failure) {
+    const journal::SeriesKey& key = due[index].series.key;
+    ArchiveState::Backoff& backoff = state.series[due[index].series.id];
+    report.points_read += read.points_read;
+    report.points_journaled += read.points_journaled;  // pages before a failure stay journaled
+    report.corrections += read.corrections;
+    report.messages += read.messages;
+    if (!failure) {
+      ++report.series_read;
+      backoff = {};
+      return;
+    }
+    std::string failure_kind = "data";
+    std::string problem;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const esmond::FetchError& e) {
+      failure_kind = std::string(esmond::failure_kind_name(e.kind()));
+      problem = e.what();
+    } catch (const std::exception& e) {  // DataError
+      problem = e.what();
+    }
+    ++report.series_failed;
+    ++report.failures[failure_kind];
+    report.last_error = problem;
+    ++backoff.failures;
+    const int64_t delay = backoff_ms(settings, backoff.failures);
+    backoff.next_try_ms = unix_now_ms() + delay;
+    spdlog::warn("collector: series failed archive={} series={} kind={} failures={} retry_in_ms={} "
+                 "error=\"{}\"",
+                 archive.name, describe(key), failure_kind, backoff.failures, delay, problem);
+  };
+  try {
+    read_in_order(client, journal, due, now, options, stop, read_done);
+  } catch (const Error& e) {
+    ++report.failures["journal"];
+    report.last_error = "archive " + archive.name + " " + archive_url + ": " + e.what();
+    spdlog::error("collector: journal failed archive={} error=\"{}\"", archive.name, e.what());
   }
   return report;
 }

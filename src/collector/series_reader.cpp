@@ -3,7 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <future>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include "core/clock.hpp"
 #include "osg/message_builder.hpp"
@@ -11,10 +15,6 @@
 namespace gapless::collector {
 
 namespace {
-
-esmond::SeriesPath path_of(const journal::SeriesKey& key) {
-  return esmond::SeriesPath{key.metadata_key, key.event_type, key.summary_type, key.summary_window};
-}
 
 // The index in `messages` of the message carrying the point at `ts`. The
 // builder slices ascending points into consecutive messages, each starting
@@ -83,122 +83,276 @@ std::vector<SeriesInMetadata> series_in_metadata(const nlohmann::json& metadata,
   return found;
 }
 
-ReadResult read_series(esmond::Client& client, journal::Journal& journal, const journal::Series& series,
-                       const nlohmann::json& metadata, int64_t from, std::optional<int64_t> to, int64_t now,
-                       const ReadOptions& options, const std::atomic<bool>& stop) {
-  const journal::SeriesKey& key = series.key;
-  const bool summary = !key.summary_type.empty();
+namespace {
+
+// Where a read ends: `to`, and for a summary the first window still filling.
+std::optional<int64_t> read_end_of(const SeriesRead& read, int64_t now, const ReadOptions& options) {
+  const journal::SeriesKey& key = read.series.key;
+  if (key.summary_type.empty()) return read.to;
   // Summary points at or after this ts are still filling (ref 1.6).
   const int64_t first_open = now - key.summary_window - options.summary_grace_seconds + 1;
-  const std::optional<int64_t> read_end =
-      summary ? std::optional<int64_t>(to ? std::min(*to, first_open) : first_open) : to;
+  return read.to ? std::min(*read.to, first_open) : first_open;
+}
 
+// A page on its way from the archive to the journal. `points` is empty and
+// `fetched` false for a read with nothing to request (its range is empty).
+struct Page {
+  size_t read = 0;  // index in the reads
+  int64_t time_start = 0;
+  bool fetched = false;
+  std::vector<osg::Datapoint> points;
+  bool last = false;             // the read's last page
+  std::exception_ptr failure;    // the request failed: the read ends here, unjournaled
+};
+
+// The archive side of read_in_order: requests the pages of every read in
+// turn, one request at a time, each page from the previous one's last ts
+// (which parsing gives, so this never waits for the journal), into a queue
+// at most `depth` pages long. Its own thread, so that the archive serving a
+// page, its parsing and digests overlap with the journal's writes and fsync.
+class PageFetcher {
+ public:
+  PageFetcher(esmond::Client& client, const std::vector<SeriesRead>& reads, int64_t now, const ReadOptions& options,
+              const std::atomic<bool>& stop)
+      : client_(client), reads_(reads), now_(now), options_(options), stop_(stop), thread_([this] { run(); }) {}
+
+  ~PageFetcher() {
+    {
+      std::lock_guard lock(mutex_);
+      cancelled_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();  // waits for a request in flight (bounded by the HTTP timeout)
+  }
+
+  PageFetcher(const PageFetcher&) = delete;
+  PageFetcher& operator=(const PageFetcher&) = delete;
+
+  // The next page in order, or nothing once every read is fetched or `stop`
+  // cut the fetching short.
+  std::optional<Page> next() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return !queue_.empty() || finished_; });
+    if (queue_.empty()) return std::nullopt;
+    Page page = std::move(queue_.front());
+    queue_.pop_front();
+    changed_.notify_all();
+    return page;
+  }
+
+  // Drops the rest of read `index` (its journaling failed).
+  void abandon(size_t index) {
+    std::lock_guard lock(mutex_);
+    abandoned_ = index;
+    std::erase_if(queue_, [index](const Page& page) { return page.read == index; });
+    changed_.notify_all();
+  }
+
+ private:
+  static constexpr size_t depth = 2;
+
+  // False when cancelled (the reader is gone).
+  bool push(Page page) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return queue_.size() < depth || cancelled_; });
+    if (cancelled_) return false;
+    if (abandoned_ != page.read) queue_.push_back(std::move(page));
+    changed_.notify_all();
+    return true;
+  }
+
+  bool abandoned(size_t index) {
+    std::lock_guard lock(mutex_);
+    return abandoned_ == index || cancelled_;
+  }
+
+  void run() {
+    for (size_t index = 0; index < reads_.size() && fetch_read(index); ++index) {
+    }
+    std::lock_guard lock(mutex_);
+    finished_ = true;
+    changed_.notify_all();
+  }
+
+  // False when fetching must end (stop, or cancelled).
+  bool fetch_read(size_t index) {
+    const SeriesRead& read = reads_[index];
+    const std::optional<int64_t> read_end = read_end_of(read, now_, options_);
+    const esmond::SeriesPath path{read.series.key.metadata_key, read.series.key.event_type,
+                                  read.series.key.summary_type, read.series.key.summary_window};
+    int64_t time_start = read.from;
+    if (read_end && time_start >= *read_end) return push(Page{index, time_start, false, {}, true, nullptr});
+    for (;;) {
+      if (stop_.load()) return false;
+      if (abandoned(index)) return true;
+      Page page{index, time_start, true, {}, false, nullptr};
+      try {
+        page.points = client_.fetch_data(path, time_start, read_end, options_.page_size);
+      } catch (...) {
+        page.failure = std::current_exception();
+        page.last = true;
+        return push(std::move(page));
+      }
+      const bool short_page = page.points.size() < static_cast<size_t>(options_.page_size);
+      const int64_t next_start = short_page ? 0 : page.points.back().ts + 1;
+      page.last = short_page || (read_end && next_start >= *read_end);
+      const bool last = page.last;
+      if (!push(std::move(page))) return false;
+      if (last) return true;
+      time_start = next_start;
+    }
+  }
+
+  esmond::Client& client_;
+  const std::vector<SeriesRead>& reads_;
+  const int64_t now_;
+  const ReadOptions& options_;
+  const std::atomic<bool>& stop_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Page> queue_;
+  bool finished_ = false;
+  bool cancelled_ = false;
+  std::optional<size_t> abandoned_;
+  std::thread thread_;  // last: starts once everything above exists
+};
+
+// Journals one page of `read` (de-duplication, messages, datapoints,
+// coverage and the cursor in one transaction), adding to `result`.
+void journal_page(esmond::Client& client, journal::Journal& journal, const SeriesRead& read, Page& page,
+                  std::optional<int64_t> read_end, const osg::BuildOptions& build, const ReadOptions& options,
+                  ReadResult& result) {
+  const journal::Series& series = read.series;
+  std::vector<osg::Datapoint>& points = page.points;
+  ++result.pages;
+  result.points_read += static_cast<int64_t>(points.size());
+  const bool short_page = points.size() < static_cast<size_t>(options.page_size);
+
+  journal::Collected collected;
+  collected.series_id = series.id;
+  collected.read_from = page.time_start;
+  collected.points_read = static_cast<int64_t>(points.size());
+  if (!short_page) {
+    collected.read_to = points.back().ts + 1;
+  } else {
+    // Everything the archive held up to the end of the read is in hand.
+    // With an explicit end (a backfill, closed summary windows) that is the
+    // end. With an open end, only up to the newest point: the stretch after
+    // it may still fill (results are written after their ts), and coverage
+    // must never claim what the journal may lack (invariant 13).
+    collected.read_to = read_end ? *read_end : page.time_start;
+    if (!points.empty()) collected.read_to = std::max(collected.read_to, points.back().ts + 1);
+  }
+
+  // De-duplication: keep the points not journaled with this value.
+  std::vector<osg::Datapoint> fresh;
+  if (!points.empty()) {
+    const std::map<int64_t, std::string> known =
+        journal.datapoint_digests(series.id, points.front().ts, points.back().ts);
+    fresh.reserve(points.size());
+    for (osg::Datapoint& point : points) {
+      const auto it = known.find(point.ts);
+      if (it != known.end() && it->second == point.digest) continue;
+      if (it != known.end()) {
+        ++result.corrections;
+        spdlog::info("collector: correction archive={} series={} ts={} (value changed since it was journaled)",
+                     client.archive_name(), series.id, point.ts);
+      }
+      fresh.push_back(std::move(point));
+    }
+  }
+
+  if (!fresh.empty()) {
+    try {
+      collected.messages = osg::build_messages(series.key, read.metadata, fresh, build);
+    } catch (const Error& e) {
+      throw DataError(e.what());
+    }
+    const std::vector<int64_t> starts = message_starts(collected.messages);
+    size_t message = 0;
+    collected.datapoints.reserve(fresh.size());
+    for (osg::Datapoint& point : fresh) {
+      while (message + 1 < starts.size() && starts[message + 1] <= point.ts) ++message;
+      collected.datapoints.push_back({point.ts, std::move(point.digest), message});
+    }
+    for (journal::NewMessage& m : collected.messages) {
+      m.priority = options.priority;
+      m.request_id = options.request_id;
+    }
+  }
+  // The cursor follows the data, not the clock: the next poll re-reads the
+  // overlap behind the newest point, where late points land (a test's
+  // result is written after its ts), however the polls fall in time.
+  if (options.advance_cursor) collected.cursor_ts = points.empty() ? page.time_start : points.back().ts + 1;
+
+  const journal::AppendResult appended = journal.record_collected(collected);
+  result.points_journaled += static_cast<int64_t>(fresh.size());
+  result.messages += appended.appended;
+  if (options.after_page) options.after_page(result);
+}
+
+}  // namespace
+
+void read_in_order(esmond::Client& client, journal::Journal& journal, const std::vector<SeriesRead>& reads,
+                   int64_t now, const ReadOptions& options, const std::atomic<bool>& stop, const ReadDone& done) {
   osg::BuildOptions build;
   build.datapoints_per_message = options.datapoints_per_message;
   build.max_message_bytes = options.max_message_bytes;
   build.rsv_timestamp = static_cast<double>(unix_now_ms()) / 1000.0;
 
+  PageFetcher fetcher(client, reads, now, options, stop);
+  std::optional<size_t> open_read;  // has pages journaled, and no `done` yet
   ReadResult result;
-  const esmond::SeriesPath path = path_of(key);
-  const auto fetch = [&client, &path, read_end, &options](int64_t start) {
-    return client.fetch_data(path, start, read_end, options.page_size);
-  };
-  const auto past_end = [&read_end](int64_t start) { return read_end && start >= *read_end; };
-
-  int64_t time_start = from;
-  if (past_end(time_start)) return result;
-  if (stop.load()) {
-    result.stopped = true;
-    return result;
-  }
-  std::vector<osg::Datapoint> points = fetch(time_start);
-  for (;;) {
-    ++result.pages;
-    result.points_read += static_cast<int64_t>(points.size());
-    const bool last_page = points.size() < static_cast<size_t>(options.page_size);
-    const int64_t next_start = last_page ? 0 : points.back().ts + 1;
-
-    // Read-ahead: the next page is requested now and arrives while this one
-    // is de-duplicated, built and journaled, so the archive, the parser and
-    // the journal's fsync overlap instead of taking turns. Still one request
-    // at a time per archive: this page's request has completed.
-    std::future<std::vector<osg::Datapoint>> next_page;
-    if (!last_page && !past_end(next_start) && !stop.load())
-      next_page = std::async(std::launch::async, fetch, next_start);
-
-    journal::Collected collected;
-    collected.series_id = series.id;
-    collected.read_from = time_start;
-    collected.points_read = static_cast<int64_t>(points.size());
-    if (!last_page) {
-      collected.read_to = next_start;
-    } else {
-      // Everything the archive held up to the end of the read is in hand.
-      // With an explicit end (a backfill, closed summary windows) that is the
-      // end. With an open end, only up to the newest point: the stretch after
-      // it may still fill (results are written after their ts), and coverage
-      // must never claim what the journal may lack (invariant 13).
-      collected.read_to = read_end ? *read_end : time_start;
-      if (!points.empty()) collected.read_to = std::max(collected.read_to, points.back().ts + 1);
+  while (std::optional<Page> page = fetcher.next()) {
+    if (open_read != page->read) {
+      open_read = page->read;
+      result = ReadResult{};
     }
-
-    // De-duplication: keep the points not journaled with this value.
-    std::vector<osg::Datapoint> fresh;
-    if (!points.empty()) {
-      const std::map<int64_t, std::string> known =
-          journal.datapoint_digests(series.id, points.front().ts, points.back().ts);
-      fresh.reserve(points.size());
-      for (osg::Datapoint& point : points) {
-        const auto it = known.find(point.ts);
-        if (it != known.end() && it->second == point.digest) continue;
-        if (it != known.end()) {
-          ++result.corrections;
-          spdlog::info("collector: correction archive={} series={} ts={} (value changed since it was journaled)",
-                       client.archive_name(), series.id, point.ts);
-        }
-        fresh.push_back(std::move(point));
-      }
+    const SeriesRead& read = reads[page->read];
+    if (page->failure) {
+      open_read.reset();
+      done(page->read, result, page->failure);
+      continue;
     }
-
-    if (!fresh.empty()) {
+    if (page->fetched) {
       try {
-        collected.messages = osg::build_messages(key, metadata, fresh, build);
-      } catch (const Error& e) {
-        throw DataError(e.what());
+        journal_page(client, journal, read, *page, read_end_of(read, now, options), build, options, result);
+      } catch (const DataError&) {
+        fetcher.abandon(page->read);
+        open_read.reset();
+        done(page->read, result, std::current_exception());
+        continue;
       }
-      const std::vector<int64_t> starts = message_starts(collected.messages);
-      size_t message = 0;
-      collected.datapoints.reserve(fresh.size());
-      for (osg::Datapoint& point : fresh) {
-        while (message + 1 < starts.size() && starts[message + 1] <= point.ts) ++message;
-        collected.datapoints.push_back({point.ts, std::move(point.digest), message});
-      }
-      for (journal::NewMessage& m : collected.messages) {
-        m.priority = options.priority;
-        m.request_id = options.request_id;
-      }
+      // A journal failure (gapless::Error) propagates: the fetcher is
+      // cancelled on the way out and nothing after this page is journaled.
     }
-    // The cursor follows the data, not the clock: the next poll re-reads the
-    // overlap behind the newest point, where late points land (a test's
-    // result is written after its ts), however the polls fall in time.
-    if (options.advance_cursor) collected.cursor_ts = points.empty() ? time_start : points.back().ts + 1;
-
-    const journal::AppendResult appended = journal.record_collected(collected);
-    result.points_journaled += static_cast<int64_t>(fresh.size());
-    result.messages += appended.appended;
-    if (options.after_page) options.after_page(result);
-
-    if (!next_page.valid()) {
-      if (!last_page && !past_end(next_start)) result.stopped = true;  // `stop` kept the next page unread
-      break;
+    if (page->last) {
+      open_read.reset();
+      done(page->read, result, nullptr);
     }
-    if (stop.load()) {
-      result.stopped = true;
-      break;  // the page read ahead is dropped unjournaled (the future waits for its request)
-    }
-    time_start = next_start;
-    points = next_page.get();
   }
+  // `stop` cut the fetching short: the read in progress ends where it is.
+  if (open_read) {
+    result.stopped = true;
+    done(*open_read, result, nullptr);
+  }
+}
+
+ReadResult read_series(esmond::Client& client, journal::Journal& journal, const journal::Series& series,
+                       const nlohmann::json& metadata, int64_t from, std::optional<int64_t> to, int64_t now,
+                       const ReadOptions& options, const std::atomic<bool>& stop) {
+  const std::vector<SeriesRead> reads{SeriesRead{series, metadata, from, to}};
+  ReadResult result;
+  std::exception_ptr failure;
+  bool finished = false;
+  read_in_order(client, journal, reads, now, options, stop,
+                [&](size_t, const ReadResult& read, std::exception_ptr read_failure) {
+                  result = read;
+                  failure = read_failure;
+                  finished = true;
+                });
+  if (failure) std::rethrow_exception(failure);
+  if (!finished) result.stopped = true;  // stopped before its first page
   return result;
 }
 

@@ -4,7 +4,7 @@
 //   - Pages by time (ref 1.3): an explicit `limit`, then time-start = last ts
 //     + 1, until a short page. Each page is journaled in its own transaction
 //     (messages, datapoints, coverage and, when polling, the cursor together:
-//     journal invariants 11 to 13), so memory is bounded by one page and a
+//     journal invariants 11 to 13), so memory is bounded by a few pages and a
 //     crash loses at most the page being read, which is read again.
 //   - De-duplication at datapoint level: a point whose (ts, digest) is already
 //     journaled is skipped; a point whose value changed is a correction and is
@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <functional>
 #include <string>
@@ -76,12 +77,33 @@ struct SeriesInMetadata {
 std::vector<SeriesInMetadata> series_in_metadata(const nlohmann::json& metadata, const std::string& archive_url,
                                                  const std::vector<std::string>& event_types, bool summaries);
 
-// Reads `series` over [from, to) (to: nothing = up to the archive's open
-// end) and journals what is new. `metadata` is the series' metadata object as
-// the archive lists it. `now` is unix seconds (summary windows close against
-// it). Throws esmond::FetchError (the archive), DataError (its data) or
-// gapless::Error (the journal); pages journaled before the failure stay
-// journaled and the cursor stands after them.
+// One series to read over [from, to) (to: nothing = up to the archive's open
+// end). `metadata` is the series' metadata object as the archive lists it.
+struct SeriesRead {
+  journal::Series series;
+  const nlohmann::json& metadata;  // outlives the read
+  int64_t from = 0;
+  std::optional<int64_t> to;
+};
+
+// Called once per read that ended, in order: with what was journaled, and the
+// failure that ended it early (esmond::FetchError from the archive,
+// DataError from its data), if any. A read that `stop` cut short ends with
+// result.stopped; reads after it are not reported.
+using ReadDone = std::function<void(size_t index, const ReadResult& result, std::exception_ptr failure)>;
+
+// Reads `reads` in order and journals what is new, each page in its own
+// transaction. One request at a time to the archive, but a thread runs up to
+// two pages ahead of the journal, across series: while one page is
+// journaled (and fsynced), the next is served, parsed and digested. A
+// failing read ends on its own (`done` says why) and the next one goes on.
+// `now` is unix seconds (summary windows close against it). A journal failure
+// ends the whole run: gapless::Error is thrown, pages journaled before it stay
+// journaled and each cursor stands after them.
+void read_in_order(esmond::Client& client, journal::Journal& journal, const std::vector<SeriesRead>& reads,
+                   int64_t now, const ReadOptions& options, const std::atomic<bool>& stop, const ReadDone& done);
+
+// One read (read_in_order of a single series), throwing its failure.
 ReadResult read_series(esmond::Client& client, journal::Journal& journal, const journal::Series& series,
                        const nlohmann::json& metadata, int64_t from, std::optional<int64_t> to, int64_t now,
                        const ReadOptions& options, const std::atomic<bool>& stop);
