@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -320,6 +321,19 @@ TEST_CASE("after a collector outage: gaps shows the window, backfill fills it on
   REQUIRE(gaps.ok());
   INFO(gaps.out);
   CHECK(gaps.out.find(gapless::format_timestamp(now - 3 * hour).substr(0, 13)) != std::string::npos);
+
+  // --svg: the same gaps as a picture an operator opens in a browser, one
+  // row per series, each gap a red bar titled with its window.
+  const std::string picture = (workspace.dir() / "gaps.svg").string();
+  auto svg = replay(workspace, {"gaps", "--from", from, "--to", to, "--svg", picture});
+  REQUIRE(svg.ok());
+  std::ifstream picture_file(picture);
+  const std::string svg_text((std::istreambuf_iterator<char>(picture_file)), std::istreambuf_iterator<char>());
+  CHECK(svg_text.rfind("<svg", 0) == 0);
+  CHECK(svg_text.find("</svg>") != std::string::npos);
+  CHECK(svg_text.find("<g class=\"series\">") != std::string::npos);
+  CHECK(svg_text.find("fill=\"#d62728\"><title>gap " + gapless::format_timestamp(now - 3 * hour).substr(0, 10)) !=
+        std::string::npos);
 
   // Dry run changes nothing.
   auto dry = replay(workspace, {"backfill", "--from", from, "--to", to, "--dry-run"});
