@@ -85,6 +85,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "common.hpp"
 #include "harness/broker.hpp"
 #include "harness/process.hpp"
 #include "harness/stomp_helpers.hpp"
@@ -94,7 +95,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using gapless::bench::Clock;
 using WallClock = std::chrono::system_clock;
 using std::chrono::milliseconds;
 using gapless::Error;
@@ -222,85 +223,15 @@ std::string reproduce_command(const char* argv0, const Options& options) {
 
 // ---- small helpers ----------------------------------------------------------
 
-double seconds_between(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-
-double timeval_seconds(const timeval& value) {
-  return static_cast<double>(value.tv_sec) + static_cast<double>(value.tv_usec) / 1e6;
-}
-
-// CPU of the calling thread only: the baseline runs in the main thread while
-// the subscriber's thread, which is not part of either sender, runs beside it.
-double thread_cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_THREAD, &usage);
-  return timeval_seconds(usage.ru_utime) + timeval_seconds(usage.ru_stime);
-}
-
-// User + system CPU of a whole process (all threads), from /proc/PID/stat:
-// the broker's share of the work, for both senders alike.
-double process_cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t name_end = text.rfind(')');  // the command name may hold spaces
-  if (name_end == std::string::npos) throw Error("cannot read /proc/" + std::to_string(pid) + "/stat");
-  std::istringstream fields(text.substr(name_end + 1));
-  std::string skipped;
-  for (int field = 3; field <= 13; ++field) fields >> skipped;  // state .. majflt
-  unsigned long long user_ticks = 0, system_ticks = 0;
-  fields >> user_ticks >> system_ticks;  // fields 14 and 15
-  return static_cast<double>(user_ticks + system_ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-std::string utc_now_text() {
-  const std::time_t now = WallClock::to_time_t(WallClock::now());
-  std::tm parts{};
-  gmtime_r(&now, &parts);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &parts);
-  return text;
-}
-
-std::string first_line_with(const fs::path& file, std::string_view prefix) {
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
-  return "";
-}
-
-std::string machine_description() {
-  std::string cpu = first_line_with("/proc/cpuinfo", "model name\t: ");
-  std::string memory = first_line_with("/proc/meminfo", "MemTotal:");
-  memory.erase(0, memory.find_first_not_of(' '));
-  utsname system{};
-  uname(&system);
-  return std::to_string(std::thread::hardware_concurrency()) + " cores (" + (cpu.empty() ? "unknown CPU" : cpu) +
-         "), " + memory + " RAM, Linux " + system.release;
-}
-
-// Other work on the machine shares its cores with the broker and the
-// senders; printed so that a reader can judge how quiet the run was.
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
-
-std::string tail_of(const fs::path& file, size_t lines) {
-  std::ifstream in(file);
-  std::deque<std::string> last;
-  std::string line;
-  while (std::getline(in, line)) {
-    last.push_back(line);
-    if (last.size() > lines) last.pop_front();
-  }
-  std::string text;
-  for (const std::string& kept : last) text += "    " + kept + "\n";
-  return text;
-}
+using gapless::bench::cpu_seconds;
+using gapless::bench::load_average;
+using gapless::bench::machine_description;
+using gapless::bench::median;
+using gapless::bench::process_cpu_seconds;
+using gapless::bench::seconds_between;
+using gapless::bench::tail_of;
+using gapless::bench::timeval_seconds;
+using gapless::bench::utc_now_text;
 
 // ---- the messages ---------------------------------------------------------
 
@@ -946,7 +877,7 @@ class Bench {
     m.messages = options_.messages;
     const int64_t received_before = subscriber_->count();
     const double broker_cpu_before = broker_cpu();
-    const double cpu_before = thread_cpu_seconds();
+    const double cpu_before = cpu_seconds(RUSAGE_THREAD);
     const auto start = Clock::now();
     {
       RawStompSender sender(broker_->stomp_port(), options_.baseline_send_per_frame);
@@ -957,7 +888,7 @@ class Bench {
       m.drain_s = seconds_between(connected, Clock::now());
     }
     m.wall_s = seconds_between(start, Clock::now());
-    m.cpu_s = thread_cpu_seconds() - cpu_before;
+    m.cpu_s = cpu_seconds(RUSAGE_THREAD) - cpu_before;
     verify_received(received_before, m, "baseline run " + label);
     m.broker_cpu_s = broker_cpu() - broker_cpu_before;
     print_run(label, m);
@@ -1075,12 +1006,6 @@ class Bench {
 };
 
 // ---- the summary ------------------------------------------------------------
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t middle = values.size() / 2;
-  return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
-}
 
 struct Summary {
   double median_rate = 0, min_rate = 0, max_rate = 0;

@@ -67,6 +67,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "common.hpp"
 #include "collector/collector.hpp"
 #include "collector/series_reader.hpp"
 #include "core/clock.hpp"
@@ -80,7 +81,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using gapless::bench::Clock;
 using gapless::Error;
 using gapless::journal::Journal;
 
@@ -195,87 +196,13 @@ std::string reproduce_command(const char* argv0, const Options& options) {
 
 // ---- small helpers ----------------------------------------------------------
 
-double seconds_between(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-
-double cpu_seconds(int who) {
-  rusage usage{};
-  getrusage(who, &usage);
-  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
-
-// Wall time and CPU of one measured stretch. The thread's CPU is the
-// collector's (or the baseline's) own; the process's adds the archive's
-// HTTP threads.
-class Stopwatch {
- public:
-  Stopwatch()
-      : start_(Clock::now()), process_cpu_(cpu_seconds(RUSAGE_SELF)), thread_cpu_(cpu_seconds(RUSAGE_THREAD)) {}
-  double seconds() const { return seconds_between(start_, Clock::now()); }
-  double process_cpu() const { return cpu_seconds(RUSAGE_SELF) - process_cpu_; }
-  double thread_cpu() const { return cpu_seconds(RUSAGE_THREAD) - thread_cpu_; }
-
- private:
-  Clock::time_point start_;
-  double process_cpu_, thread_cpu_;
-};
-
-std::string utc_now_text() {
-  const std::time_t now = std::time(nullptr);
-  std::tm parts{};
-  gmtime_r(&now, &parts);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &parts);
-  return text;
-}
-
-std::string first_line_with(const fs::path& file, std::string_view prefix) {
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
-  return "";
-}
-
-std::string machine_description() {
-  std::string cpu = first_line_with("/proc/cpuinfo", "model name\t: ");
-  std::string memory = first_line_with("/proc/meminfo", "MemTotal:");
-  memory.erase(0, memory.find_first_not_of(' '));
-  utsname system{};
-  uname(&system);
-  return std::to_string(std::thread::hardware_concurrency()) + " cores (" + (cpu.empty() ? "unknown CPU" : cpu) +
-         "), " + memory + " RAM, Linux " + system.release;
-}
-
-// Other work on the machine shares the cores with the archive and the
-// collector; printed so that a reader can judge how quiet the run was.
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
-
-// fsync on tmpfs costs nothing: a "durable" rate measured there says nothing
-// about a disk, so the reader is told.
-std::string file_system_of(const fs::path& dir) {
-  struct statfs info {};
-  if (statfs(dir.c_str(), &info) != 0) return "unknown";
-  switch (static_cast<unsigned long>(info.f_type)) {
-    case 0xEF53UL: return "ext2/3/4";
-    case 0x01021994UL: return "tmpfs (fsync is free: not a durable measurement)";
-    case 0x58465342UL: return "xfs";
-    case 0x9123683EUL: return "btrfs";
-    case 0x794c7630UL: return "overlayfs";
-    default: {
-      char text[32];
-      std::snprintf(text, sizeof text, "type 0x%lx", static_cast<unsigned long>(info.f_type));
-      return text;
-    }
-  }
-}
+using gapless::bench::file_system_of;
+using gapless::bench::load_average;
+using gapless::bench::machine_description;
+using gapless::bench::median;
+using gapless::bench::seconds_between;
+using gapless::bench::Stopwatch;
+using gapless::bench::utc_now_text;
 
 double file_mib(const fs::path& path) {
   std::error_code ignored;
@@ -285,12 +212,6 @@ double file_mib(const fs::path& path) {
     if (!ignored) bytes += static_cast<double>(size);
   }
   return bytes / (1024.0 * 1024.0);
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t middle = values.size() / 2;
-  return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
 }
 
 // ---- measurements -----------------------------------------------------------
