@@ -95,6 +95,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using gapless::bench::Clock;
+using gapless::bench::Child;
+using gapless::bench::ChildResult;
+using gapless::bench::describe_status;
+using gapless::bench::parse_integer;
+using gapless::bench::UsageError;
 using gapless::bench::file_system_of;
 using gapless::bench::load_average;
 using gapless::bench::machine_description;
@@ -119,11 +124,6 @@ constexpr int64_t kLiveSamplesForVerdict = 50;
 // that what it journals at live priority is live data, not history.
 const char* const kLiveLookback = "10m";
 const char* const kLiveOverlap = "5m";
-
-class UsageError : public Error {
- public:
-  using Error::Error;
-};
 
 // ---- options --------------------------------------------------------------
 
@@ -161,16 +161,6 @@ const char* const kUsage =
     "Environment: GAPLESS_BIN (the gapless binary; default: this build tree's src/gapless),\n"
     "GAPLESS_REPLAY_BIN (default: tools/replay/gapless-replay beside it),\n"
     "GAPLESS_BROKER_JAVA_OPTS (extra JVM options for the broker).\n";
-
-int64_t parse_integer(const std::string& option, const char* text, int64_t minimum) {
-  if (text == nullptr) throw UsageError(option + " needs a value");
-  errno = 0;
-  char* end = nullptr;
-  const long long value = std::strtoll(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || value < minimum)
-    throw UsageError(option + " wants an integer >= " + std::to_string(minimum) + ", not \"" + text + "\"");
-  return value;
-}
 
 Options parse_options(int argc, char** argv) {
   Options options;
@@ -290,93 +280,6 @@ int64_t archive_lag_ms(const EsmondArchive& archive) {
 }
 
 // ---- child processes ----------------------------------------------------------
-
-struct ChildResult {
-  int wait_status = 0;
-  rusage usage{};
-  Clock::time_point ended;
-  double cpu_seconds() const { return timeval_seconds(usage.ru_utime) + timeval_seconds(usage.ru_stime); }
-  bool ok() const { return WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0; }
-};
-
-std::string describe_status(int wait_status) {
-  if (WIFEXITED(wait_status)) return "exit " + std::to_string(WEXITSTATUS(wait_status));
-  if (WIFSIGNALED(wait_status)) return std::string("killed by ") + sigabbrev_np(WTERMSIG(wait_status));
-  return "status " + std::to_string(wait_status);
-}
-
-// fork + exec with stdout and stderr appended to `log`, so that wait4() gives
-// this child's own CPU (the harness's Process reaps with waitpid and cannot).
-class Child {
- public:
-  Child(const std::vector<std::string>& args, const fs::path& log) {
-    std::vector<char*> argv;
-    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (log_fd < 0 || null_fd < 0) throw Error("cannot open " + log.string() + " or /dev/null");
-    started_ = Clock::now();
-    pid_ = ::fork();
-    if (pid_ == 0) {  // only async-signal-safe calls from here to exec: we have threads
-      ::dup2(null_fd, 0);
-      ::dup2(log_fd, 1);
-      ::dup2(log_fd, 2);
-      ::close_range(3, ~0u, 0);  // not the subscriber's socket, nor the archive's
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(log_fd);
-    ::close(null_fd);
-    if (pid_ < 0) throw Error(std::string("fork: ") + std::strerror(errno));
-    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-  }
-
-  ~Child() {
-    if (!result_ && pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      wait(milliseconds(10'000));
-    }
-    if (pidfd_ >= 0) ::close(pidfd_);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-  Clock::time_point started() const { return started_; }
-  void signal(int sig) const {
-    if (!result_) ::kill(pid_, sig);
-  }
-
-  // The result once the child ended within `timeout`; nothing otherwise.
-  std::optional<ChildResult> wait(milliseconds timeout) {
-    if (result_) return result_;
-    const auto deadline = Clock::now() + timeout;
-    for (;;) {
-      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-      if (pidfd_ >= 0) {
-        pollfd watched{pidfd_, POLLIN, 0};
-        ::poll(&watched, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
-      } else {
-        std::this_thread::sleep_for(milliseconds(1));
-      }
-      ChildResult result;
-      const pid_t reaped = ::wait4(pid_, &result.wait_status, WNOHANG, &result.usage);
-      if (reaped == pid_) {
-        result.ended = Clock::now();
-        result_ = result;
-        return result_;
-      }
-      if (Clock::now() >= deadline) return std::nullopt;
-    }
-  }
-
- private:
-  pid_t pid_ = -1;
-  int pidfd_ = -1;
-  Clock::time_point started_;
-  std::optional<ChildResult> result_;
-};
 
 fs::path replay_binary() {
   if (const char* path = std::getenv("GAPLESS_REPLAY_BIN"); path != nullptr && *path != '\0') return path;

@@ -1,12 +1,20 @@
 #include "common.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <fstream>
@@ -124,6 +132,92 @@ double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t middle = values.size() / 2;
   return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
+
+int64_t parse_integer(const std::string& option, const char* text, int64_t minimum) {
+  if (text == nullptr) throw UsageError(option + " needs a value");
+  errno = 0;
+  char* end = nullptr;
+  const long long value = std::strtoll(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || value < minimum)
+    throw UsageError(option + " wants an integer >= " + std::to_string(minimum) + ", not \"" + text + "\"");
+  return value;
+}
+
+std::filesystem::path make_work_dir(const std::filesystem::path& dir, const std::string& name) {
+  if (!dir.empty()) {
+    std::filesystem::create_directories(dir);
+    return std::filesystem::absolute(dir);
+  }
+  std::string pattern = (std::filesystem::temp_directory_path() / (name + "-XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr) throw Error("mkdtemp " + pattern + ": " + std::strerror(errno));
+  return pattern;
+}
+
+double ChildResult::cpu_seconds() const { return timeval_seconds(usage.ru_utime) + timeval_seconds(usage.ru_stime); }
+bool ChildResult::ok() const { return WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0; }
+
+std::string describe_status(int wait_status) {
+  if (WIFEXITED(wait_status)) return "exit " + std::to_string(WEXITSTATUS(wait_status));
+  if (WIFSIGNALED(wait_status)) return std::string("killed by ") + sigabbrev_np(WTERMSIG(wait_status));
+  return "status " + std::to_string(wait_status);
+}
+
+Child::Child(const std::vector<std::string>& args, const std::filesystem::path& log) {
+  std::vector<char*> argv;
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (log_fd < 0 || null_fd < 0) throw Error("cannot open " + log.string() + " or /dev/null");
+  started_ = Clock::now();
+  pid_ = ::fork();
+  if (pid_ == 0) {  // only async-signal-safe calls from here to exec: we have threads
+    ::dup2(null_fd, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    ::close_range(3, ~0u, 0);  // none of our sockets (subscriber, archive) leak into it
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  ::close(null_fd);
+  if (pid_ < 0) throw Error(std::string("fork: ") + std::strerror(errno));
+  pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+}
+
+Child::~Child() {
+  if (!result_ && pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    wait(std::chrono::milliseconds(10'000));
+  }
+  if (pidfd_ >= 0) ::close(pidfd_);
+}
+
+void Child::signal(int sig) const {
+  if (!result_) ::kill(pid_, sig);
+}
+
+std::optional<ChildResult> Child::wait(std::chrono::milliseconds timeout) {
+  if (result_) return result_;
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (pidfd_ >= 0) {
+      pollfd watched{pidfd_, POLLIN, 0};
+      ::poll(&watched, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ChildResult result;
+    const pid_t reaped = ::wait4(pid_, &result.wait_status, WNOHANG, &result.usage);
+    if (reaped == pid_) {
+      result.ended = Clock::now();
+      result_ = result;
+      return result_;
+    }
+    if (Clock::now() >= deadline) return std::nullopt;
+  }
 }
 
 }  // namespace gapless::bench

@@ -4,12 +4,17 @@
 // describe their runs alike.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "core/error.hpp"
 
 namespace gapless::bench {
 
@@ -50,5 +55,58 @@ std::string file_system_of(const std::filesystem::path& dir);
 // The last `lines` lines of a file (a daemon's log, for a failed run).
 std::string tail_of(const std::filesystem::path& file, size_t lines);
 double median(std::vector<double> values);
+
+// ---- command lines and work directories ----
+
+// Bad usage: the benchmarks print it with their usage text and exit 2.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+// `text` as an integer >= minimum, or UsageError naming `option`.
+int64_t parse_integer(const std::string& option, const char* text, int64_t minimum);
+
+// `dir` (created if needed) when given, else a fresh "<name>-XXXXXX" under
+// the system's temporary directory.
+std::filesystem::path make_work_dir(const std::filesystem::path& dir, const std::string& name);
+
+// ---- child processes ----
+
+struct ChildResult {
+  int wait_status = 0;
+  rusage usage{};
+  Clock::time_point ended;
+  double cpu_seconds() const;
+  bool ok() const;  // exited 0
+};
+
+// "exit 1", "killed by KILL".
+std::string describe_status(int wait_status);
+
+// fork + exec with stdout and stderr appended to `log`, so that wait4() gives
+// this child's own CPU and peak RSS (the harness's Process reaps with waitpid
+// and cannot). A pidfd lets the waiting sleep in poll() until the exit, so the
+// wall time is exact and waiting costs no CPU on a 2-core machine.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const std::filesystem::path& log);
+  ~Child();  // kills the child if it still runs
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+  Clock::time_point started() const { return started_; }
+  void signal(int sig) const;
+
+  // The result once the child ended within `timeout`; nothing otherwise.
+  std::optional<ChildResult> wait(std::chrono::milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  Clock::time_point started_;
+  std::optional<ChildResult> result_;
+};
 
 }  // namespace gapless::bench

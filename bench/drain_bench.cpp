@@ -96,6 +96,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using gapless::bench::Clock;
+using gapless::bench::Child;
+using gapless::bench::ChildResult;
+using gapless::bench::describe_status;
+using gapless::bench::make_work_dir;
+using gapless::bench::parse_integer;
+using gapless::bench::UsageError;
 using WallClock = std::chrono::system_clock;
 using std::chrono::milliseconds;
 using gapless::Error;
@@ -113,11 +119,6 @@ constexpr double kRssTargetMiB = 64;
 constexpr milliseconds kReceiptTimeout{60'000};
 // How long the peak-RSS run may take to open (and check) its big journal.
 constexpr milliseconds kRssStartupLimit{600'000};
-
-class UsageError : public Error {
- public:
-  using Error::Error;
-};
 
 // ---- options --------------------------------------------------------------
 
@@ -153,16 +154,6 @@ const char* const kUsage =
     "                        baseline without this option)\n"
     "Environment: GAPLESS_BIN (the gapless binary; default: this build tree's src/gapless),\n"
     "GAPLESS_BROKER_JAVA_OPTS (extra JVM options for the broker).\n";
-
-int64_t parse_integer(const std::string& option, const char* text, int64_t minimum) {
-  if (text == nullptr) throw UsageError(option + " needs a value");
-  errno = 0;
-  char* end = nullptr;
-  const long long value = std::strtoll(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || value < minimum)
-    throw UsageError(option + " wants an integer >= " + std::to_string(minimum) + ", not \"" + text + "\"");
-  return value;
-}
 
 Options parse_options(int argc, char** argv) {
   Options options;
@@ -612,88 +603,6 @@ class RawStompSender {
 
 // ---- gapless as a child process ---------------------------------------------
 
-struct ChildResult {
-  int wait_status = 0;
-  rusage usage{};
-  Clock::time_point ended;
-};
-
-// fork + exec with stdout and stderr appended to `log`, so that wait4() can
-// give us this child's own CPU and peak RSS (the harness's Process reaps with
-// waitpid and cannot).
-class Child {
- public:
-  Child(const std::vector<std::string>& args, const fs::path& log) {
-    std::vector<char*> argv;
-    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (log_fd < 0 || null_fd < 0) throw Error("cannot open " + log.string() + " or /dev/null");
-    pid_ = ::fork();
-    if (pid_ == 0) {  // only async-signal-safe calls from here to exec: we have threads
-      ::dup2(null_fd, 0);
-      ::dup2(log_fd, 1);
-      ::dup2(log_fd, 2);
-      ::close_range(3, ~0u, 0);  // not the subscriber's socket, nor anything else of ours
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(log_fd);
-    ::close(null_fd);
-    if (pid_ < 0) throw Error(std::string("fork: ") + std::strerror(errno));
-    // A pidfd lets us sleep in poll() until the exit, so the wall time is
-    // exact and the waiting costs no CPU on a 2-core machine.
-    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-  }
-
-  ~Child() {
-    if (!result_ && pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      wait(milliseconds(10'000));
-    }
-    if (pidfd_ >= 0) ::close(pidfd_);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-
-  // The result once the child ended within `timeout`; nothing otherwise.
-  std::optional<ChildResult> wait(milliseconds timeout) {
-    if (result_) return result_;
-    const auto deadline = Clock::now() + timeout;
-    for (;;) {
-      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-      if (pidfd_ >= 0) {
-        pollfd watched{pidfd_, POLLIN, 0};
-        ::poll(&watched, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
-      } else {
-        std::this_thread::sleep_for(milliseconds(1));
-      }
-      ChildResult result;
-      const pid_t reaped = ::wait4(pid_, &result.wait_status, WNOHANG, &result.usage);
-      if (reaped == pid_) {
-        result.ended = Clock::now();
-        result_ = result;
-        return result_;
-      }
-      if (Clock::now() >= deadline) return std::nullopt;
-    }
-  }
-
- private:
-  pid_t pid_ = -1;
-  int pidfd_ = -1;
-  std::optional<ChildResult> result_;
-};
-
-std::string describe_status(int wait_status) {
-  if (WIFEXITED(wait_status)) return "exit " + std::to_string(WEXITSTATUS(wait_status));
-  if (WIFSIGNALED(wait_status)) return std::string("killed by ") + sigabbrev_np(WTERMSIG(wait_status));
-  return "status " + std::to_string(wait_status);
-}
-
 // A fresh journal holding `count` messages for the one sink, appended through
 // the real Journal API (each batch fsynced, as producers do). Not timed.
 void prepare_journal(const fs::path& path, int64_t count, const std::string& body) {
@@ -1071,23 +980,13 @@ void print_summary(const Options& options, const std::vector<Measurement>& gaple
     std::printf("drain phase only (start-up excluded): %.2f\n", *g.median_drain_rate / *b.median_drain_rate);
 }
 
-fs::path make_work_dir(const Options& options) {
-  if (!options.dir.empty()) {
-    fs::create_directories(options.dir);
-    return fs::absolute(options.dir);
-  }
-  std::string pattern = (fs::temp_directory_path() / "drain-bench-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) throw Error("mkdtemp " + pattern + ": " + std::strerror(errno));
-  return pattern;
-}
-
 int run_bench(const Options& options, const char* argv0) {
   std::printf("# drain-bench %s\n", utc_now_text().c_str());
   std::printf("reproduce: %s\n", reproduce_command(argv0, options).c_str());
   std::printf("machine: %s\n", machine_description().c_str());
   std::printf("load average (1, 5, 15 min) at start: %s\n", load_average().c_str());
 
-  const fs::path work_dir = make_work_dir(options);
+  const fs::path work_dir = make_work_dir(options.dir, "drain-bench");
   std::printf("work directory: %s%s\n", work_dir.c_str(), options.keep ? " (kept)" : "");
   int exit_code = 0;
   try {

@@ -82,6 +82,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using gapless::bench::Clock;
+using gapless::bench::make_work_dir;
+using gapless::bench::parse_integer;
+using gapless::bench::UsageError;
 using gapless::Error;
 using gapless::journal::Journal;
 
@@ -90,11 +93,6 @@ constexpr double kRateTarget = 100'000;  // datapoints/s
 constexpr double kRatioTarget = 0.5;     // gapless / baseline, median rates
 constexpr int64_t kHour = 3600;
 constexpr int64_t kArchiveLag = 48 * kHour;  // see Bench::Bench
-
-class UsageError : public Error {
- public:
-  using Error::Error;
-};
 
 // ---- options --------------------------------------------------------------
 
@@ -130,16 +128,6 @@ const char* const kUsage =
     "  --dir DIR       work directory for the journals (default: a fresh temporary directory,\n"
     "                  removed at the end); put it on the disk you want to measure\n"
     "  --keep          keep the work directory\n";
-
-int64_t parse_integer(const std::string& option, const char* text, int64_t minimum) {
-  if (text == nullptr) throw UsageError(option + " needs a value");
-  errno = 0;
-  char* end = nullptr;
-  const long long value = std::strtoll(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || value < minimum)
-    throw UsageError(option + " wants an integer >= " + std::to_string(minimum) + ", not \"" + text + "\"");
-  return value;
-}
 
 Options parse_options(int argc, char** argv) {
   Options options;
@@ -748,22 +736,12 @@ void print_summary(const Options& options, const std::vector<Measurement>& gaple
   std::printf("per-round ratios: %s\n", pairs.c_str());
 }
 
-fs::path make_work_dir(const Options& options) {
-  if (!options.dir.empty()) {
-    fs::create_directories(options.dir);
-    return fs::absolute(options.dir);
-  }
-  std::string pattern = (fs::temp_directory_path() / "ingest-bench-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) throw Error("mkdtemp " + pattern + ": " + std::strerror(errno));
-  return pattern;
-}
-
 int run_bench(const Options& options, const char* argv0) {
   std::printf("reproduce: %s\n", reproduce_command(argv0, options).c_str());
   std::printf("# ingest-bench %s\n", utc_now_text().c_str());
   std::printf("machine: %s\n", machine_description().c_str());
   std::printf("load average (1, 5, 15 min) at start: %s\n", load_average().c_str());
-  const fs::path work_dir = make_work_dir(options);
+  const fs::path work_dir = make_work_dir(options.dir, "ingest-bench");
   std::printf("work directory: %s (%s)%s\n", work_dir.c_str(), file_system_of(work_dir).c_str(),
               options.keep ? " (kept)" : "");
 
