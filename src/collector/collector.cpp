@@ -64,6 +64,16 @@ PollReport poll(const ArchiveConfig& archive, const CollectorConfig& settings, e
   const std::string& archive_url = client.base_url();
 
   const ReadOptions options = read_options(archive);
+  // A journal failure (disk full, say) ends the poll; the archive is polled
+  // again after its backoff.
+  const auto journal_failed = [&](const Error& e, const std::string& series) {
+    ++report.failures["journal"];
+    report.last_error = "archive " + archive.name + " " + archive_url + ": " + e.what();
+    if (series.empty())
+      spdlog::error("collector: journal failed archive={} error=\"{}\"", archive.name, e.what());
+    else
+      spdlog::error("collector: journal failed archive={} series={} error=\"{}\"", archive.name, series, e.what());
+  };
 
   std::vector<nlohmann::json> listing;
   try {
@@ -87,9 +97,7 @@ PollReport poll(const ArchiveConfig& archive, const CollectorConfig& settings, e
                  esmond::failure_kind_name(e.kind()), e.what());
     return report;
   } catch (const Error& e) {
-    ++report.failures["journal"];
-    report.last_error = "archive " + archive.name + " " + archive_url + ": " + e.what();
-    spdlog::error("collector: journal failed archive={} error=\"{}\"", archive.name, e.what());
+    journal_failed(e, "");
     return report;
   }
 
@@ -105,10 +113,7 @@ PollReport poll(const ArchiveConfig& archive, const CollectorConfig& settings, e
       try {
         series = journal.register_series(candidate.key, metadata_text);
       } catch (const Error& e) {
-        ++report.failures["journal"];
-        report.last_error = "archive " + archive.name + " " + archive_url + ": " + e.what();
-        spdlog::error("collector: journal failed archive={} series={} error=\"{}\"", archive.name,
-                      describe(candidate.key), e.what());
+        journal_failed(e, describe(candidate.key));
         return report;
       }
       // A summary point is stamped with the start of its window: on first
@@ -164,9 +169,7 @@ PollReport poll(const ArchiveConfig& archive, const CollectorConfig& settings, e
   try {
     read_in_order(client, journal, due, now, options, stop, read_done);
   } catch (const Error& e) {
-    ++report.failures["journal"];
-    report.last_error = "archive " + archive.name + " " + archive_url + ": " + e.what();
-    spdlog::error("collector: journal failed archive={} error=\"{}\"", archive.name, e.what());
+    journal_failed(e, "");
   }
   return report;
 }
