@@ -554,7 +554,7 @@ std::optional<std::vector<osg::Datapoint>> read_plain_page(simdjson::dom::parser
       points.push_back(osg::Datapoint::from_canonical_text(ts, osg::canonical_text(*val)));
     }
   } catch (const gapless::Error&) {
-    return std::nullopt;  // a value only the exact reading can write (canonical_text says which)
+    return std::nullopt;  // an element type canonical_text does not know: the exact reading decides
   }
   return points;
 }
