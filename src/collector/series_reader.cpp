@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -217,6 +218,42 @@ class PageFetcher {
   std::thread thread_;  // last: starts once everything above exists
 };
 
+// Journals `collected` in transactions of at most `messages_per_transaction`
+// messages (0: one transaction). Each part holds its messages' datapoints;
+// the last one also the coverage and the cursor, which therefore never claim
+// a datapoint that is not journaled yet (journal invariants 11 and 13). A
+// crash between parts leaves journaled datapoints without coverage: the read
+// is done again and finds them by their digests.
+journal::AppendResult record_in_parts(journal::Journal& journal, journal::Collected collected,
+                                      size_t messages_per_transaction) {
+  const size_t total = collected.messages.size();
+  if (messages_per_transaction == 0 || total <= messages_per_transaction) return journal.record_collected(collected);
+  journal::AppendResult appended;
+  size_t point = 0;  // datapoints are in message order
+  for (size_t begin = 0; begin < total; begin += messages_per_transaction) {
+    const size_t end = std::min(total, begin + messages_per_transaction);
+    const bool last = end == total;
+    journal::Collected part;
+    part.series_id = collected.series_id;
+    part.messages.assign(std::make_move_iterator(collected.messages.begin() + static_cast<long>(begin)),
+                         std::make_move_iterator(collected.messages.begin() + static_cast<long>(end)));
+    for (; point < collected.datapoints.size() && collected.datapoints[point].message < end; ++point) {
+      journal::CollectedDatapoint& datapoint = collected.datapoints[point];
+      part.datapoints.push_back({datapoint.ts, std::move(datapoint.digest), datapoint.message - begin});
+    }
+    if (last) {
+      part.read_from = collected.read_from;
+      part.read_to = collected.read_to;
+      part.points_read = collected.points_read;
+      part.cursor_ts = collected.cursor_ts;
+    }
+    const journal::AppendResult result = journal.record_collected(part);
+    appended.appended += result.appended;
+    appended.duplicates += result.duplicates;
+  }
+  return appended;
+}
+
 // Journals one page of `read` (de-duplication, messages, datapoints,
 // coverage and the cursor in one transaction), adding to `result`.
 void journal_page(esmond::Client& client, journal::Journal& journal, const SeriesRead& read, Page& page,
@@ -285,7 +322,7 @@ void journal_page(esmond::Client& client, journal::Journal& journal, const Serie
   // result is written after its ts), however the polls fall in time.
   if (options.advance_cursor) collected.cursor_ts = points.empty() ? page.time_start : points.back().ts + 1;
 
-  const journal::AppendResult appended = journal.record_collected(collected);
+  const journal::AppendResult appended = record_in_parts(journal, std::move(collected), options.messages_per_transaction);
   result.points_journaled += static_cast<int64_t>(fresh.size());
   result.messages += appended.appended;
   if (options.after_page) options.after_page(result);

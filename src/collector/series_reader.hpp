@@ -5,7 +5,9 @@
 //     + 1, until a short page. Each page is journaled in its own transaction
 //     (messages, datapoints, coverage and, when polling, the cursor together:
 //     journal invariants 11 to 13), so memory is bounded by a few pages and a
-//     crash loses at most the page being read, which is read again.
+//     crash loses at most the page being read, which is read again. A
+//     backfill splits a page into shorter transactions
+//     (ReadOptions::messages_per_transaction), the last with the coverage.
 //   - De-duplication at datapoint level: a point whose (ts, digest) is already
 //     journaled is skipped; a point whose value changed is a correction and is
 //     journaled again (in a message with a new gapless-id).
@@ -47,6 +49,10 @@ struct ReadOptions {
   std::optional<int64_t> request_id;  // the backfill request the messages belong to
   // Polling moves the series' cursor; a backfill behind it leaves it alone.
   bool advance_cursor = true;
+  // A page's messages are journaled in transactions of at most this many
+  // (0: the whole page in one). A backfill beside the daemon keeps its
+  // transactions short, so the daemon never waits long for the write lock.
+  size_t messages_per_transaction = 0;
   // Called after each page is journaled, with the totals so far (progress
   // display, pacing a backfill's --rate).
   std::function<void(const struct ReadResult&)> after_page;

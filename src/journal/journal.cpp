@@ -134,7 +134,8 @@
 //
 // CONCURRENCY
 //   One Journal (one connection) per thread; any number of processes. Every
-//   connection waits up to kBusyTimeoutMs for a lock. Write transactions begin
+//   connection waits up to kBusyTimeoutMs for a lock, trying again every
+//   millisecond (wait_for_locks). Write transactions begin
 //   IMMEDIATE: a deferred transaction that reads and then writes cannot wait
 //   for the lock (SQLITE_BUSY at once, the "deadlock upgrade"), and they stay
 //   short (no network I/O inside). Multi-query reads run in one deferred
@@ -817,7 +818,8 @@ Journal::~Journal() = default;
 std::unique_ptr<Journal> Journal::open(const std::string& path, const std::vector<std::string>& sinks,
                                        bool check_integrity) {
   return guarded(path, "open", "", [&] {
-    auto db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, kBusyTimeoutMs);
+    auto db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    wait_for_locks(*db);
     // Reads only, until the file is known to be ours, current and sound.
     const FileIdentity identity = read_identity(*db);
     refuse_foreign_or_newer(path, identity);

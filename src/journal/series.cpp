@@ -46,6 +46,11 @@ constexpr const char* kSqlCoverage =
     "SELECT ts_from, ts_to, points FROM coverage WHERE series_id = ?1 AND ts_from < ?3 AND ts_to > ?2 "
     "ORDER BY ts_from";
 
+// The one coverage row holding all of [?2, ?3), if any (rows never overlap).
+constexpr const char* kSqlCovering =
+    "SELECT 1 FROM coverage WHERE series_id = ?1 AND ts_from <= ?2 AND ts_to >= ?3";
+constexpr const char* kSqlCursor = "SELECT cursor_ts FROM series WHERE id = ?1";
+
 // Invariant 11: forward only.
 constexpr const char* kSqlAdvanceCursor =
     "UPDATE series SET cursor_ts = max(coalesce(cursor_ts, ?2), ?2), updated_ms = ?3 WHERE id = ?1";
@@ -134,6 +139,32 @@ void add_coverage(SQLite::Database& db, int64_t series_id, int64_t from, int64_t
   insert.bind(4, merged_points);
   insert.bind(5, now);
   insert.exec();
+}
+
+// A read that brought nothing new: no message, no datapoint, a cursor that
+// would not move and a range already covered. Most polls of a live series are
+// such reads; skipping their write transaction (and its fsync) keeps the
+// write lock free for a backfill beside the daemon and the daemon free of
+// waits behind it. Decided from a read: the answer cannot be made wrong by a
+// later writer, because coverage only grows (invariant 13), and a cursor only
+// moves forward (invariant 11).
+bool changes_nothing(SQLite::Database& db, const Collected& collected) {
+  if (!collected.messages.empty() || !collected.datapoints.empty()) return false;
+  if (collected.cursor_ts) {
+    SQLite::Statement cursor(db, kSqlCursor);
+    cursor.bind(1, collected.series_id);
+    // An unknown series is not "nothing": the write names the missing id.
+    if (!cursor.executeStep() || cursor.isColumnNull(0) || cursor.getColumn(0).getInt64() < *collected.cursor_ts)
+      return false;
+  }
+  if (collected.read_to > collected.read_from) {
+    SQLite::Statement covering(db, kSqlCovering);
+    covering.bind(1, collected.series_id);
+    covering.bind(2, collected.read_from);
+    covering.bind(3, collected.read_to);
+    if (!covering.executeStep()) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -228,6 +259,8 @@ AppendResult Journal::record_collected(const Collected& collected) {
         throw Error(context(path_, operation) + "datapoint at ts " + std::to_string(point.ts) +
                     " names message " + std::to_string(point.message) + " of " +
                     std::to_string(collected.messages.size()) + "; nothing was journaled");
+
+    if (changes_nothing(*db_, collected)) return AppendResult{};
 
     auto transaction = begin_write(*db_, Durability::full);
     const int64_t now = unix_now_ms();

@@ -4,6 +4,9 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 namespace gapless::journal::detail {
 
 std::string context(const std::string& path, std::string_view operation) {
@@ -36,6 +39,24 @@ std::string describe(const SQLite::Exception& e) {
       return std::string(e.what()) + (code > 0 ? " (" + std::string(sqlite3_errstr(code)) + ")" : "");
   }
 }
+
+namespace {
+
+// sqlite3_busy_handler's callback: `attempts` is 0 on a lock's first refusal.
+// A connection is used by one thread at a time, so the thread's own clock
+// of the current wait is the connection's.
+int retry_every_millisecond(void*, int attempts) {
+  thread_local std::chrono::steady_clock::time_point first_refusal;
+  const auto now = std::chrono::steady_clock::now();
+  if (attempts == 0) first_refusal = now;
+  if (now - first_refusal >= std::chrono::milliseconds(kBusyTimeoutMs)) return 0;  // SQLITE_BUSY
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return 1;
+}
+
+}  // namespace
+
+void wait_for_locks(SQLite::Database& db) { sqlite3_busy_handler(db.getHandle(), retry_every_millisecond, nullptr); }
 
 SQLite::Transaction begin_write(SQLite::Database& db, Durability durability) {
   db.exec(durability == Durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");

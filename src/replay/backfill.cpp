@@ -74,6 +74,12 @@ std::string arguments_json(const Selection& selection, const json& extra) {
   return arguments.dump();
 }
 
+// A backfill's transactions stay short: each holds the journal's write lock,
+// which the daemon beside it needs for live data. Whole pages of 1000
+// one-datapoint messages held it 260-500 ms at a time (bench/README.md,
+// backfill-bench with --datapoints-per-message 1).
+constexpr size_t kMessagesPerTransaction = 100;
+
 // Sleeps so that `done` units since `start` do not exceed `rate` per second.
 void pace(double rate, int64_t done, std::chrono::steady_clock::time_point start, const std::atomic<bool>& stop) {
   if (rate <= 0) return;
@@ -181,6 +187,7 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
     options.priority = journal::Priority::backfill;
     options.request_id = result.request_id;
     options.advance_cursor = false;
+    options.messages_per_transaction = kMessagesPerTransaction;
     options.after_page = [&](const collector::ReadResult& so_far) {  // so far in this piece
       shown.messages = result.messages + so_far.messages;
       shown.points_journaled = result.points_journaled + so_far.points_journaled;

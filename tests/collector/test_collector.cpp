@@ -3,6 +3,7 @@
 // is compared with what the archive serves.
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <chrono>
@@ -204,6 +205,48 @@ TEST_CASE("late and corrected points behind the cursor are journaled once each",
   CHECK(after.at(corrected_ts) == gapless::osg::datapoint_digest(json(0.5)));
 
   CHECK(f.poll().points_journaled == 0);  // and nothing twice
+}
+
+TEST_CASE("a backfill read in short transactions journals the window whole and covers it once done",
+          "[collector]") {
+  Fixture f(1, 6 * hour, {SeriesKind::latency});
+  const std::string key = f.archive->metadata_keys().front();
+  const json metadata = f.archive->metadata(key);
+  const auto series =
+      f.journal->register_series({f.client->base_url(), key, "packet-loss-rate", "", 0}, metadata.dump());
+  int64_t commits = 0;
+  sqlite3_commit_hook(
+      f.journal->database().getHandle(),
+      [](void* counter) {
+        ++*static_cast<int64_t*>(counter);
+        return 0;
+      },
+      &commits);
+
+  gapless::collector::ReadOptions options;
+  options.datapoints_per_message = 4;
+  options.messages_per_transaction = 3;
+  options.advance_cursor = false;
+  options.priority = gapless::journal::Priority::backfill;
+  const int64_t from = f.now - 5 * hour;
+  const int64_t to = f.now - hour;
+  const auto read =
+      gapless::collector::read_series(*f.client, *f.journal, series, metadata, from, to, f.now, options, f.stop);
+  sqlite3_commit_hook(f.journal->database().getHandle(), nullptr, nullptr);
+
+  std::map<int64_t, std::string> window;
+  for (const auto& [ts, digest] : f.served(series))
+    if (ts >= from && ts < to) window[ts] = digest;
+  REQUIRE(window.size() > 100);
+  CHECK(f.journaled(series) == window);
+  CHECK(read.messages == static_cast<int64_t>((window.size() + 3) / 4));
+  // At most 3 messages per transaction (and the read's own few).
+  CHECK(commits >= read.messages / 3);
+  const auto coverage = f.journal->coverage(series.id, INT64_MIN, INT64_MAX);
+  REQUIRE(coverage.size() == 1);
+  CHECK(coverage.front().ts_from == from);
+  CHECK(coverage.front().ts_to == to);
+  CHECK_FALSE(f.series().front().cursor_ts.has_value());  // a backfill leaves the cursor alone
 }
 
 TEST_CASE("a failing series is skipped and retried while the others are journaled", "[collector]") {
