@@ -23,9 +23,10 @@
 //     repaired or reset here, because the undelivered messages in it are the
 //     operator's to save.
 //
-// TABLES (schema version 3: kSchemaV1, where the columns are commented, then
+// TABLES (schema version 4: kSchemaV1, where the columns are commented, then
 // kMigrationV2, which changed only the delivery_count_update trigger, then
-// kMigrationV3, which added the two archive tables)
+// kMigrationV3, which added the two archive tables, then kMigrationV4, which
+// added appended_message and the view message_window_ts)
 //   sink, destination   names interned to small integer ids; never deleted
 //   request             operator acts (retry-parked, later backfill, resend); never deleted
 //   message             one row per gapless-id: destination, headers, body, priority class
@@ -38,6 +39,8 @@
 //   archive_poll, archive_failure the collector's polls of each archive and
 //                       their failures by kind, as counters (invariant 14,
 //                       src/journal/archives.cpp)
+//   appended_message    the messages of append() (gapless ingest), by the time a
+//                       resend window finds them (invariant 15)
 //
 // STATE MACHINE, per sink and message
 //
@@ -118,6 +121,26 @@
 //     it, and sets last_success_ms. last_error is the latest failed poll's
 //     last message. These rows are diagnostics: they never gate collection
 //     (the collector logs a failure to write them and goes on).
+//  15 A message is collected (record_collected: the collector and backfills)
+//     or appended (append(): `gapless ingest`, any producer but the
+//     collector). A resend finds the collected messages of a window through
+//     their datapoints (invariant 12) and the appended ones through
+//     appended_message: one row per appended message, written in its append
+//     transaction, none for a collected one. So telling the two apart reads
+//     neither the datapoint table (no index on message_id) nor the headers
+//     (ingested OSG messages carry the collector's). A row's window_ts is the
+//     message's time for a window [from, to), as the view message_window_ts
+//     computes it, the one statement of that rule: its first ts_start header
+//     that is an integer (OSG: unix seconds of the first measurement it
+//     carries), else journaled_ms / 1000 (in the window when journaled_ms is
+//     in [from * 1000, to * 1000)). The messages journaled before version 4
+//     were sorted by the migration the only way left, by the datapoint table:
+//     a message no datapoint row names counts as appended (so does a
+//     collected one all of whose datapoints were corrected since; a resend
+//     then sends it as it was delivered). A collector read that journals a
+//     gapless-id that ingest journaled first makes datapoints name an
+//     appended message (invariant 2): resend selects it once. Pruning deletes
+//     a message's appended_message row with it.
 //
 // DURABILITY (synchronous is a per-connection setting in WAL mode; each write
 // transaction sets the level it needs just before BEGIN)
@@ -144,11 +167,12 @@
 //   checkpoints and lets the WAL grow).
 //
 // QUERY PLANS
-//   Claims, marks and status use index seeks only, at any journal size;
-//   explain_hot_paths() exposes the plans and a unit test asserts them. SQLite
-//   has no statistics here (we never ANALYZE); where its default guesses pick
-//   the primary key (a walk over all of a sink's rows) over the right index,
-//   the query names its index with INDEXED BY.
+//   Claims, marks, status and resend's selection of appended messages use
+//   index seeks only, at any journal size; explain_hot_paths() exposes the
+//   plans and unit tests assert them. SQLite has no statistics here (we never
+//   ANALYZE); where its default guesses pick the primary key (a walk over all
+//   of a sink's rows) over the right index, the query names its index with
+//   INDEXED BY.
 
 #include "journal/journal.hpp"
 
@@ -384,7 +408,47 @@ CREATE TABLE archive_failure(
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array kMigrations = {kSchemaV1, kMigrationV2, kMigrationV3};
+// Version 4 (invariant 15): `gapless-replay resend` also finds what `gapless
+// ingest` journaled. Those messages have no datapoints, so the datapoint
+// table cannot find them, and neither column of message tells them from the
+// collector's (both are live, without a request) nor gives their time (the
+// ts_start header is inside the headers' JSON). A table of their own, rather
+// than a column of message: the collector's inserts stay as they are, and
+// adding it rewrites no message row. Filling it reads the datapoint table
+// once (seconds per ten million rows), at the first open by this version.
+constexpr const char* kMigrationV4 = R"sql(
+-- Invariant 15: the one statement of the rule by which a resend window
+-- [from, to) finds an appended message. Its time is its first ts_start header
+-- whose value is an integer (OSG: unix seconds of the first measurement it
+-- carries; at most 18 digits, which fit in 64 bits), else the second it was
+-- journaled in. min(key) makes SQLite take `value` from the row of the
+-- smallest key, the header's position.
+CREATE VIEW message_window_ts(message_id, window_ts) AS
+SELECT id, coalesce((
+    SELECT CAST(value AS INTEGER) FROM (
+      SELECT value, min(key) FROM (
+        SELECT pair.key AS key, json_extract(pair.value, '$[0]') AS name, json_extract(pair.value, '$[1]') AS value
+        FROM json_each(message.headers) AS pair)
+      WHERE name = 'ts_start' AND value GLOB '[0-9]*' AND value NOT GLOB '*[^0-9]*' AND length(value) <= 18)),
+  journaled_ms / 1000)
+FROM message;
+
+-- Invariant 15. One row per message of append(), none for the collector's.
+-- message_id has no FOREIGN KEY, as in delivery: pruning deletes the row with
+-- its message.
+CREATE TABLE appended_message(
+  window_ts  INTEGER NOT NULL,              -- as message_window_ts computes it
+  message_id INTEGER NOT NULL,              -- message.id
+  PRIMARY KEY (window_ts, message_id)
+) WITHOUT ROWID;
+
+-- The messages journaled before this version: those no datapoint row names.
+INSERT INTO appended_message(window_ts, message_id)
+  SELECT window_ts, message_id FROM message_window_ts
+  WHERE message_id NOT IN (SELECT message_id FROM datapoint);
+)sql";
+
+constexpr std::array kMigrations = {kSchemaV1, kMigrationV2, kMigrationV3, kMigrationV4};
 constexpr int kSchemaVersion = static_cast<int>(kMigrations.size());
 
 // ---------------------------------------------------------------------------
@@ -419,6 +483,11 @@ constexpr const char* kSqlInsertDeliveries =
     "FROM message CROSS JOIN sink LEFT JOIN parked_destination "
     "ON parked_destination.sink_id = sink.id AND parked_destination.destination_id = message.destination_id "
     "WHERE message.id > ?1";
+// Invariant 15: append() (never record_collected) records the batch's new
+// messages, those above ?1 as for the deliveries, with their window time.
+constexpr const char* kSqlRecordAppended =
+    "INSERT INTO appended_message(window_ts, message_id) "
+    "SELECT window_ts, message_id FROM message_window_ts WHERE message_id > ?1";
 
 // claim, step 1: ids only, from the covering index delivery_claim.
 constexpr const char* kSqlClaimIds =
@@ -518,6 +587,39 @@ constexpr const char* kSqlOldestInState =
     "SELECT min(message_id) FROM delivery WHERE sink_id = ?1 AND destination_id = ?2 AND state = ?3";
 constexpr const char* kSqlJournaledMs = "SELECT journaled_ms FROM message WHERE id = ?1";
 
+// Resend's selection of appended messages (invariant 15), the one place of its
+// rule: the window is a range of appended_message's primary key; the filters
+// then read each message of the window (its destination, its headers). A NULL
+// parameter does not filter. Header values are strings (decode_headers), and
+// the names are OSG's (shared/reference/perfsonar-osg.md 2.2, 2.3):
+//   ?3 destinations, a JSON array: the message's destination is one of them;
+//   ?4 event types, a JSON array: one of them, E, is the event type of the
+//      destination /topic/perfsonar.raw.E or /topic/perfsonar.summary.E, or
+//      the value of an event-type header;
+//   ?5 an input-source header has this value; ?6 an input-destination header.
+// The ids come in window order: the caller sorts them (an ORDER BY would sort
+// in a temporary b-tree).
+constexpr const char* kSqlAppendedInWindow = R"sql(
+SELECT message.id
+FROM appended_message
+CROSS JOIN message ON message.id = appended_message.message_id
+CROSS JOIN destination ON destination.id = message.destination_id
+WHERE appended_message.window_ts >= ?1 AND appended_message.window_ts < ?2
+  AND (?3 IS NULL OR destination.name IN (SELECT value FROM json_each(?3)))
+  AND (?4 IS NULL OR EXISTS (
+        SELECT 1 FROM json_each(?4) AS wanted
+        WHERE destination.name IN ('/topic/perfsonar.raw.' || wanted.value, '/topic/perfsonar.summary.' || wanted.value)
+           OR EXISTS (SELECT 1 FROM json_each(message.headers) AS pair
+                      WHERE json_extract(pair.value, '$[0]') = 'event-type'
+                        AND json_extract(pair.value, '$[1]') = wanted.value)))
+  AND (?5 IS NULL OR EXISTS (SELECT 1 FROM json_each(message.headers) AS pair
+                             WHERE json_extract(pair.value, '$[0]') = 'input-source'
+                               AND json_extract(pair.value, '$[1]') = ?5))
+  AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(message.headers) AS pair
+                             WHERE json_extract(pair.value, '$[0]') = 'input-destination'
+                               AND json_extract(pair.value, '$[1]') = ?6))
+)sql";
+
 struct HotPath {
   const char* name;
   const char* sql;
@@ -542,6 +644,8 @@ constexpr HotPath kHotPaths[] = {
     {"status/counts", kSqlStatusCounts},
     {"status/oldest", kSqlOldestInState},
     {"status/journaled_ms", kSqlJournaledMs},
+    {"append/appended", kSqlRecordAppended},
+    {"resend/appended", kSqlAppendedInWindow},
 };
 
 bool is_all(std::optional<std::string_view> name) { return !name || name->empty(); }
@@ -735,6 +839,7 @@ struct Journal::Cache {
         insert_message(db, kSqlInsertMessage),
         last_message_id(db, kSqlLastMessageId),
         insert_deliveries(db, kSqlInsertDeliveries),
+        record_appended(db, kSqlRecordAppended),
         claim_ids(db, kSqlClaimIds),
         claim_rows(db, kSqlClaimRows),
         mark_delivered(db, kSqlMarkDelivered),
@@ -766,6 +871,14 @@ struct Journal::Cache {
     Borrowed query(destination_id);
     query->bind(1, std::string(name));
     if (!query->executeStep()) return std::nullopt;
+    return query->getColumn(0).getInt64();
+  }
+
+  // The largest message id; inside a write transaction, every message
+  // appended after this call has a larger one (invariant 10).
+  int64_t max_message_id() {
+    Borrowed query(last_message_id);
+    query->executeStep();
     return query->getColumn(0).getInt64();
   }
 
@@ -804,7 +917,7 @@ struct Journal::Cache {
 
   SQLite::Database& db;
   SQLite::Statement sink_id, all_sink_ids, destination_id, insert_destination;
-  SQLite::Statement insert_message, last_message_id, insert_deliveries;
+  SQLite::Statement insert_message, last_message_id, insert_deliveries, record_appended;
   SQLite::Statement claim_ids, claim_rows, mark_delivered, undelivered_of, count_leave, count_delivered;
   SQLite::Statement status_counts, oldest_in_state, journaled_ms;
   std::map<std::string, int64_t, std::less<>> sink_ids;
@@ -851,7 +964,13 @@ AppendResult Journal::append(const std::vector<NewMessage>& messages) {
   return guarded(path_, "append", kNothingAppended, [&] {
     if (messages.empty()) return AppendResult{};
     auto transaction = begin_write(*db_, Durability::full);
+    const int64_t last_id_before = cache_->max_message_id();
     const AppendResult result = append_in_transaction(messages, unix_now_ms());
+    if (result.appended > 0) {  // invariant 15: in the batch's transaction
+      Borrowed record(cache_->record_appended);
+      record->bind(1, last_id_before);
+      record->exec();
+    }
     transaction.commit();
     spdlog::debug("journal: appended path={} messages={} duplicates={}", path_, result.appended, result.duplicates);
     return result;
@@ -887,12 +1006,7 @@ AppendResult Journal::append_in_transaction(const std::vector<NewMessage>& messa
   if (cache_->registered_sinks().empty())
     throw Error(context(path_, "append") + "no sink is registered, so these messages would never be sent; " +
                 std::string(kNothingAppended));
-  int64_t last_id_before = 0;
-  {
-    Borrowed query(cache_->last_message_id);
-    query->executeStep();
-    last_id_before = query->getColumn(0).getInt64();
-  }
+  const int64_t last_id_before = cache_->max_message_id();
 
   std::unordered_map<std::string_view, int64_t> destination_ids;  // this batch's
   for (size_t i = 0; i < messages.size(); ++i) {
@@ -1177,6 +1291,22 @@ std::vector<ParkedMessage> Journal::parked_messages(std::string_view sink, size_
       parked.push_back(std::move(p));
     }
     return parked;
+  });
+}
+
+std::vector<int64_t> Journal::appended_messages(const AppendedSelection& selection) {
+  return guarded(path_, "appended_messages", "", [&] {
+    SQLite::Statement query(*db_, kSqlAppendedInWindow);
+    query.bind(1, selection.from);
+    query.bind(2, selection.to);
+    if (!selection.destinations.empty()) query.bind(3, Json(selection.destinations).dump());
+    if (!selection.event_types.empty()) query.bind(4, Json(selection.event_types).dump());
+    if (!selection.source_host.empty()) query.bind(5, selection.source_host);
+    if (!selection.destination_host.empty()) query.bind(6, selection.destination_host);
+    std::vector<int64_t> ids;
+    while (query.executeStep()) ids.push_back(query.getColumn(0).getInt64());
+    std::sort(ids.begin(), ids.end());  // window order, see kSqlAppendedInWindow
+    return ids;
   });
 }
 

@@ -154,6 +154,18 @@ struct Request {
   std::string note;
 };
 
+// Which appended messages (journal invariant 15: those of append(), e.g.
+// `gapless ingest`) a resend selects; see Journal::appended_messages. An
+// empty list or string selects them all.
+struct AppendedSelection {
+  int64_t from = 0;  // unix s, inclusive
+  int64_t to = 0;    // exclusive
+  std::vector<std::string> destinations;
+  std::vector<std::string> event_types;
+  std::string source_host;       // the input-source header
+  std::string destination_host;  // the input-destination header
+};
+
 // One poll of an archive by the collector, as record_poll() counts it. What
 // the poll came to follows from two fields: it failed when `failures` is not
 // empty; it succeeded when nothing failed and it was `complete`; otherwise
@@ -261,6 +273,8 @@ class Journal {
   // Messages, datapoints, coverage and cursor of one read, in one transaction
   // committed with synchronous=FULL (as append). Datapoints whose message was
   // already journaled (same gapless-id) point to that message.
+  // Writes nothing when nothing would change (no message, no datapoint, the
+  // cursor already there, the range already covered).
   AppendResult record_collected(const Collected& collected);
 
   // The coverage of a series overlapping [ts_from, ts_to), ascending, merged.
@@ -283,6 +297,17 @@ class Journal {
   // The journaled messages carrying datapoints of these series with
   // ts_from <= ts < ts_to, ascending ids (the datapoint table, invariant 12).
   std::vector<int64_t> messages_of_series(const std::vector<int64_t>& series_ids, int64_t ts_from, int64_t ts_to);
+
+  // The journaled messages of append() (not the collector's) that
+  // `selection` selects, ascending ids. A message is in the window when its
+  // first ts_start header that is an integer (OSG: unix seconds) is in
+  // [from, to), or, without one, when it was journaled in [from * 1000,
+  // to * 1000) ms. Its destination is one of `destinations`; one of
+  // `event_types`, E, names its destination /topic/perfsonar.raw.E or
+  // /topic/perfsonar.summary.E, or is its event-type header; its input-source
+  // and input-destination headers are the hosts. Index seeks on the window,
+  // whatever the journal's size.
+  std::vector<int64_t> appended_messages(const AppendedSelection& selection);
 
   // A consumer's resend: the rows of these messages that `sink` has
   // delivered go back to pending, claimed after live and backfill data

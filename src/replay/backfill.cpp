@@ -27,8 +27,9 @@ std::vector<std::string> sink_names(const Config& config) {
   return names;
 }
 
-// The archives a selection names, checked before anything is changed.
-std::vector<const ArchiveConfig*> selected_archives(const Config& config, const Selection& selection) {
+// The archives a selection names (every configured one when it names none, so
+// possibly none), checked before anything is changed.
+std::vector<const ArchiveConfig*> named_archives(const Config& config, const Selection& selection) {
   if (selection.from >= selection.to)
     throw Error("--from " + format_timestamp(selection.from) + " is not before --to " +
                 format_timestamp(selection.to) + " (--to is exclusive)");
@@ -45,6 +46,12 @@ std::vector<const ArchiveConfig*> selected_archives(const Config& config, const 
   }
   if (selection.archives.empty())
     for (const ArchiveConfig& archive : config.archives) archives.push_back(&archive);
+  return archives;
+}
+
+// named_archives, of which a backfill needs one at least.
+std::vector<const ArchiveConfig*> selected_archives(const Config& config, const Selection& selection) {
+  std::vector<const ArchiveConfig*> archives = named_archives(config, selection);
   if (archives.empty()) throw Error("no [[archive]] is configured in " + config.origin);
   return archives;
 }
@@ -233,7 +240,8 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
 ResendResult resend(const Config& config, const Selection& selection, const std::string& sink,
                     const std::vector<std::string>& destinations, double rate, const std::string& reason,
                     bool dry_run, const std::atomic<bool>& stop, const ProgressCallback& progress) {
-  const std::vector<const ArchiveConfig*> archives = selected_archives(config, selection);
+  // No archive is fine: an ingest-only site resends what `gapless ingest` journaled.
+  const std::vector<const ArchiveConfig*> archives = named_archives(config, selection);
   if (config.find_sink(sink) == nullptr) throw Error("unknown sink \"" + sink + "\" (not in " + config.origin + ")");
   auto journal = journal::Journal::open(config.journal.path, sink_names(config));
 
@@ -257,7 +265,23 @@ ResendResult resend(const Config& config, const Selection& selection, const std:
     }
   }
   result.series = static_cast<int64_t>(series_ids.size());
-  const std::vector<int64_t> messages = journal->messages_of_series(series_ids, selection.from, selection.to);
+  std::vector<int64_t> messages = journal->messages_of_series(series_ids, selection.from, selection.to);
+  // The messages the collector did not produce (journal invariant 15), unless
+  // archives are named: those came from none.
+  if (selection.archives.empty()) {
+    const std::vector<int64_t> ingested =
+        journal->appended_messages({.from = selection.from,
+                                    .to = selection.to,
+                                    .destinations = destinations,
+                                    .event_types = selection.event_types,
+                                    .source_host = selection.source_host,
+                                    .destination_host = selection.destination_host});
+    result.ingested = static_cast<int64_t>(ingested.size());
+    const size_t collected = messages.size();
+    messages.insert(messages.end(), ingested.begin(), ingested.end());
+    std::inplace_merge(messages.begin(), messages.begin() + static_cast<long>(collected), messages.end());
+    messages.erase(std::unique(messages.begin(), messages.end()), messages.end());  // see invariant 15
+  }
   Progress shown;
   shown.series_total = result.series;
   shown.seconds_total = static_cast<int64_t>(messages.size());

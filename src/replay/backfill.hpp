@@ -11,7 +11,12 @@
 //
 // Resend queues already-delivered messages of a window again for one sink
 // (journal::Journal::queue_resend): same gapless-id, a gapless-resend header
-// with the request's id, claimed after live and backfill data.
+// with the request's id, claimed after live and backfill data. It selects the
+// collected messages (collector, backfill) by the datapoints they carry, in
+// the series of the selected archives, and, unless the selection names
+// archives, the messages `gapless ingest` journaled by their ts_start header
+// or journal time (journal::Journal::appended_messages). It needs no
+// configured archive.
 //
 // --rate paces what a request puts in front of the sender: a backfill journals
 // at most `rate` messages per second, a resend requeues at most that many per
@@ -34,7 +39,7 @@ namespace gapless::replay {
 struct Selection {
   int64_t from = 0;  // unix s, inclusive
   int64_t to = 0;    // exclusive
-  std::vector<std::string> archives;     // names; empty: every configured archive
+  std::vector<std::string> archives;     // names; empty: every configured archive (resend: and ingested messages)
   std::vector<std::string> event_types;  // empty: each archive's configured event types
   std::string source_host;       // matches the metadata's input-source or source; empty: any
   std::string destination_host;  // matches input-destination or destination; empty: any
@@ -71,12 +76,14 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
 struct ResendResult {
   std::optional<int64_t> request_id;
   int64_t series = 0;
+  int64_t ingested = 0;  // of the window's messages, those `gapless ingest` journaled
   int64_t messages = 0;  // messages of the window (dry run) or queued again
 };
 
 // `destinations`: only messages to these (e.g. /topic/perfsonar.raw.throughput);
 // empty: all. Throws gapless::Error before changing anything for bad
-// arguments (unknown sink or archive, from >= to).
+// arguments (unknown sink or archive, from >= to); no configured archive is
+// not one.
 ResendResult resend(const Config& config, const Selection& selection, const std::string& sink,
                     const std::vector<std::string>& destinations, double rate, const std::string& reason,
                     bool dry_run, const std::atomic<bool>& stop, const ProgressCallback& progress);

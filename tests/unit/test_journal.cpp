@@ -177,7 +177,7 @@ void require_refused_untouched(const std::string& path, const std::string& expec
 
 }  // namespace
 
-TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapless's, at schema version 3",
+TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapless's, at schema version 4",
           "[journal]") {
   TempDir dir;
   auto journal = Journal::open(dir.file("j.db"), {"cern"});
@@ -185,11 +185,11 @@ TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapl
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
   CHECK(db.execAndGet("PRAGMA auto_vacuum").getInt() == 2);  // incremental
   CHECK(db.execAndGet("PRAGMA application_id").getInt64() == 0x47504c53);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 3);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 4);
   CHECK(db.execAndGet("PRAGMA foreign_keys").getInt() == 1);
   for (const char* table : {"sink", "destination", "request", "message", "delivery", "delivery_count",
                             "parked_destination", "series", "coverage", "datapoint", "archive_poll",
-                            "archive_failure"})
+                            "archive_failure", "appended_message"})
     CHECK(db.tableExists(table));
 }
 
@@ -444,6 +444,8 @@ TEST_CASE("a version 1 journal migrates to version 2 (and on), and its counters 
     // trigger, which counted every state change itself, and none of the
     // tables later versions added.
     journal->database().exec(R"sql(
+      DROP TABLE appended_message;
+      DROP VIEW message_window_ts;
       DROP TABLE archive_failure;
       DROP TABLE archive_poll;
       DROP TRIGGER delivery_count_update;
@@ -461,7 +463,7 @@ TEST_CASE("a version 1 journal migrates to version 2 (and on), and its counters 
     journal->park_destination("cern", "/topic/p", "not authorized", 0);
   }
   auto journal = Journal::open(path, {"cern"});
-  CHECK(journal->database().execAndGet("PRAGMA user_version").getInt() == 3);
+  CHECK(journal->database().execAndGet("PRAGMA user_version").getInt() == 4);
   CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
   CHECK(status_of(*journal, "cern", "/topic/a").delivered == 5);
   CHECK(status_of(*journal, "cern", "/topic/a").pending == 15);
@@ -513,7 +515,8 @@ TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schem
     // Back to version 2 as the gapless before it left it: version 3 only added
     // the two archive tables.
     auto& db = journal->database();
-    db.exec("DROP TABLE archive_failure; DROP TABLE archive_poll; PRAGMA user_version = 2;");
+    db.exec("DROP TABLE appended_message; DROP VIEW message_window_ts; DROP TABLE archive_failure; "
+            "DROP TABLE archive_poll; PRAGMA user_version = 2;");
     for (const std::string& table : version_2_tables) {
       rows_before[table] = rows_of(db, table);
       REQUIRE_FALSE(rows_before[table].empty());  // the comparison below must compare something
@@ -523,7 +526,7 @@ TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schem
 
   auto journal = Journal::open(path, {"cern", "desy"});
   auto& db = journal->database();
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 3);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 4);
   for (const std::string& table : version_2_tables) {
     INFO("table " << table);
     CHECK(rows_of(db, table) == rows_before[table]);
@@ -536,7 +539,7 @@ TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schem
     else
       added[object] = sql;
   }
-  CHECK(added.size() == 2);
+  CHECK(added.size() == 4);  // and version 4's table and view (their own test case below)
   CHECK(added.count("table archive_poll") == 1);
   CHECK(added.count("table archive_failure") == 1);
   CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
@@ -904,7 +907,7 @@ TEST_CASE("a journal written by a newer gapless is refused, naming both versions
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("PRAGMA user_version = 7");
   }
-  require_refused_untouched(path, "schema version 7, newer than version 3");
+  require_refused_untouched(path, "schema version 7, newer than version 4");
 }
 
 TEST_CASE("another program's SQLite database, or a file that is no database, is refused untouched", "[journal]") {
@@ -1079,4 +1082,264 @@ TEST_CASE("two connections, as two processes would, append and drain side by sid
   CHECK(delivered == kBatches * kPerBatch);
   CHECK(status_of(*sender, "cern", "/topic/a").delivered == kBatches * kPerBatch);
   CHECK(status_of(*producer, "cern", "/topic/a").pending == 0);
+}
+
+// ---------------------------------------------------------------------------
+// Resend's selection of appended messages (journal invariant 15): what
+// `gapless ingest` journaled has no datapoints; a resend window finds it by
+// its ts_start header, else by its journal time, and never takes a collected
+// message for one.
+
+namespace {
+
+using gapless::journal::AppendedSelection;
+
+NewMessage with_headers(std::string gapless_id, Headers headers,
+                        std::string destination = "/topic/perfsonar.raw.throughput") {
+  NewMessage m = message(std::move(gapless_id), std::move(destination));
+  m.headers = std::move(headers);
+  return m;
+}
+
+int64_t id_of(Journal& journal, const std::string& gapless_id) {
+  SQLite::Statement query(journal.database(), "SELECT id FROM message WHERE gapless_id = ?1");
+  query.bind(1, gapless_id);
+  if (!query.executeStep()) FAIL("no message " << gapless_id);
+  return query.getColumn(0).getInt64();
+}
+
+// Journal ids, ascending, as appended_messages() returns them.
+std::vector<int64_t> ids_of(Journal& journal, const std::vector<std::string>& gapless_ids) {
+  std::vector<int64_t> ids;
+  for (const std::string& gapless_id : gapless_ids) ids.push_back(id_of(journal, gapless_id));
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+AppendedSelection window(int64_t from, int64_t to) {
+  AppendedSelection selection;
+  selection.from = from;
+  selection.to = to;
+  return selection;
+}
+
+int64_t journaled_second(Journal& journal, const std::string& gapless_id) {
+  const int64_t id = id_of(journal, gapless_id);
+  return count_rows(journal, "SELECT journaled_ms FROM message WHERE id = " + std::to_string(id)) / 1000;
+}
+
+// One read of a series: messages[i] carries the datapoint at ts[i].
+Collected collected_read(int64_t series_id, std::vector<NewMessage> messages, const std::vector<int64_t>& ts) {
+  Collected collected;
+  collected.series_id = series_id;
+  collected.messages = std::move(messages);
+  for (size_t i = 0; i < ts.size(); ++i)
+    collected.datapoints.push_back({ts[i], std::string(31, 'a') + static_cast<char>('0' + i), i});
+  collected.read_from = *std::min_element(ts.begin(), ts.end());
+  collected.read_to = *std::max_element(ts.begin(), ts.end()) + 1;
+  collected.points_read = static_cast<int64_t>(ts.size());
+  return collected;
+}
+
+}  // namespace
+
+TEST_CASE("a resend window finds appended messages by their first integer ts_start header, else by journal time",
+          "[journal][resend]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  journal->append({
+      with_headers("first-second", {{"ts_start", "1000"}}),
+      with_headers("last-second", {{"event-type", "throughput"}, {"ts_start", "1999"}}),
+      with_headers("at-to", {{"ts_start", "2000"}}),  // --to is exclusive
+      with_headers("before", {{"ts_start", "999"}}),
+      with_headers("leading-zeros", {{"ts_start", "0001500"}}),
+      with_headers("second-is-integer", {{"ts_start", "soon"}, {"ts_start", "1500"}}),
+      with_headers("first-of-two", {{"ts_start", "5000"}, {"ts_start", "1500"}}),
+      // No integer ts_start: found by when they were journaled.
+      with_headers("none", {{"event-type", "throughput"}}),
+      with_headers("fraction", {{"ts_start", "1500.5"}}),
+      with_headers("negative", {{"ts_start", "-1500"}}),
+      with_headers("empty", {{"ts_start", ""}}),
+      with_headers("19-digits", {{"ts_start", "1000000000000001500"}}),
+      with_headers("named-otherwise", {{"ts_start_ms", "1500"}, {"x", "ts_start"}}),
+  });
+
+  CHECK(journal->appended_messages(window(1000, 2000)) ==
+        ids_of(*journal, {"first-second", "last-second", "leading-zeros", "second-is-integer"}));
+  CHECK(journal->appended_messages(window(5000, 5001)) == ids_of(*journal, {"first-of-two"}));
+  CHECK(journal->appended_messages(window(2000, 2001)) == ids_of(*journal, {"at-to"}));
+
+  // One batch, one journal time: [from * 1000, to * 1000) in milliseconds.
+  const int64_t second = journaled_second(*journal, "none");
+  CHECK(journal->appended_messages(window(second, second + 1)) ==
+        ids_of(*journal, {"none", "fraction", "negative", "empty", "19-digits", "named-otherwise"}));
+  CHECK(journal->appended_messages(window(second - 60, second)).empty());
+  CHECK(journal->appended_messages(window(second + 1, second + 60)).empty());
+}
+
+TEST_CASE("collected messages are found by their datapoints only, never as appended ones, whatever their headers",
+          "[journal][resend]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  const auto series = journal->register_series(SeriesKey{kArchiveUrl, "key1", "throughput", "", 0}, "{}");
+  // Headers as an ingested OSG message carries them too.
+  const Headers osg = {{"event-type", "throughput"}, {"input-source", "a.example"}, {"org_metadata_key", "key1"}};
+  Headers in_window = osg, out_of_window = osg;
+  in_window.emplace_back("ts_start", "1500");
+  out_of_window.emplace_back("ts_start", "5000");
+  journal->record_collected(collected_read(series.id,
+                                           {with_headers("collected-header-in-window", in_window),
+                                            with_headers("collected-data-in-window", out_of_window),
+                                            with_headers("collected-without-ts_start", osg)},
+                                           {5000, 1500, 3000}));
+  journal->append({with_headers("appended", in_window)});
+
+  CHECK(journal->appended_messages(window(1000, 2000)) == ids_of(*journal, {"appended"}));
+  AppendedSelection filtered = window(1000, 2000);
+  filtered.event_types = {"throughput"};
+  filtered.source_host = "a.example";
+  CHECK(journal->appended_messages(filtered) == ids_of(*journal, {"appended"}));
+  CHECK(journal->appended_messages(window(5000, 5001)).empty());
+  const int64_t second = journaled_second(*journal, "collected-without-ts_start");
+  CHECK(journal->appended_messages(window(second - 60, second + 60)).empty());
+
+  CHECK(journal->messages_of_series({series.id}, 1000, 2000) == ids_of(*journal, {"collected-data-in-window"}));
+  CHECK(journal->messages_of_series({series.id}, 0, 10'000).size() == 3);  // never the appended one
+  CHECK(count_rows(*journal, "SELECT count(*) FROM appended_message") == 1);
+}
+
+TEST_CASE("a resend's destination, event-type and host filters select appended messages by destination and headers",
+          "[journal][resend]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  journal->append({
+      with_headers("raw", {{"ts_start", "1500"}, {"input-source", "a.example"}, {"input-destination", "b.example"}},
+                   "/topic/perfsonar.raw.throughput"),
+      with_headers("summary", {{"ts_start", "1500"}, {"input-source", "b.example"}, {"input-destination", "a.example"}},
+                   "/topic/perfsonar.summary.throughput"),
+      with_headers("by-header",
+                   {{"event-type", "packet-loss-rate"}, {"ts_start", "1500"}, {"input-source", "a.example"}},
+                   "/topic/osg.mirror"),
+      with_headers("longer-name", {{"ts_start", "1500"}, {"event-type", "throughput-subintervals"}},
+                   "/topic/perfsonar.raw.throughput-subintervals"),
+      with_headers("names-as-values", {{"ts_start", "1500"}, {"x", "input-source"}, {"y", "a.example"}},
+                   "/topic/other"),
+  });
+  const auto selected = [&](auto filter) {
+    AppendedSelection selection = window(1000, 2000);
+    filter(selection);
+    return journal->appended_messages(selection);
+  };
+  using S = AppendedSelection;
+
+  CHECK(selected([](S&) {}).size() == 5);
+  CHECK(selected([](S& s) { s.destinations = {"/topic/perfsonar.summary.throughput", "/topic/osg.mirror"}; }) ==
+        ids_of(*journal, {"summary", "by-header"}));
+  CHECK(selected([](S& s) { s.event_types = {"throughput"}; }) == ids_of(*journal, {"raw", "summary"}));
+  CHECK(selected([](S& s) { s.event_types = {"packet-loss-rate"}; }) == ids_of(*journal, {"by-header"}));
+  CHECK(selected([](S& s) { s.event_types = {"throughput", "packet-loss-rate"}; }) ==
+        ids_of(*journal, {"raw", "summary", "by-header"}));
+  CHECK(selected([](S& s) { s.event_types = {"throughput-subintervals"}; }) == ids_of(*journal, {"longer-name"}));
+  CHECK(selected([](S& s) { s.source_host = "a.example"; }) == ids_of(*journal, {"raw", "by-header"}));
+  CHECK(selected([](S& s) { s.destination_host = "a.example"; }) == ids_of(*journal, {"summary"}));
+  CHECK(selected([](S& s) {
+          s.source_host = "a.example";
+          s.event_types = {"throughput"};
+        }) == ids_of(*journal, {"raw"}));
+  CHECK(selected([](S& s) {
+          s.destinations = {"/topic/perfsonar.raw.throughput", "/topic/perfsonar.summary.throughput"};
+          s.destination_host = "b.example";
+        }) == ids_of(*journal, {"raw"}));
+  CHECK(selected([](S& s) { s.source_host = "c.example"; }).empty());
+  CHECK(selected([](S& s) { s.destinations = {"/topic/perfsonar.raw.packet-loss-rate"}; }).empty());
+}
+
+TEST_CASE("a version 3 journal migrates to version 4: its messages no datapoint names become appended ones",
+          "[journal][resend]") {
+  TempDir dir;
+  const std::string path = dir.file("j.db");
+  const std::vector<std::string> version_3_tables = {
+      "sink",     "destination", "request",   "message",           "delivery",     "delivery_count",
+      "series",   "coverage",    "datapoint", "parked_destination", "archive_poll", "archive_failure"};
+  std::map<std::string, std::vector<std::string>> rows_before;
+  std::map<std::string, std::string> schema_before;
+  int64_t second = 0;
+  {
+    auto journal = Journal::open(path, {"cern", "desy"});
+    journal->append({with_headers("ingested", {{"event-type", "throughput"}, {"ts_start", "1500"}}),
+                     with_headers("ingested-without-ts_start", {{"event-type", "throughput"}})});
+    const auto series = journal->register_series(SeriesKey{kArchiveUrl, "key1", "throughput", "", 0}, "{}");
+    journal->record_collected(collected_read(series.id,
+                                             {with_headers("collected", {{"ts_start", "1500"}}),
+                                              with_headers("collected-without-ts_start", {})},
+                                             {1500, 1600}));
+    journal->mark_delivered("cern", journal_ids(journal->claim("cern", 3, {})));
+    journal->park_destination("desy", "/topic/perfsonar.raw.throughput", "not authorized", 0);
+    journal->record_poll(archive_poll(1000, {{"timeout", 1}}, 2, "timeout"));
+    journal->begin_request("resend", "{}");
+    second = journaled_second(*journal, "ingested-without-ts_start");
+    // Back to version 3 as the gapless before it left it: version 4 only
+    // added the view and the table.
+    auto& db = journal->database();
+    db.exec("DROP TABLE appended_message; DROP VIEW message_window_ts; PRAGMA user_version = 3;");
+    for (const std::string& table : version_3_tables) {
+      rows_before[table] = rows_of(db, table);
+      REQUIRE_FALSE(rows_before[table].empty());
+    }
+    schema_before = schema_of(db);
+  }
+
+  auto journal = Journal::open(path, {"cern", "desy"});
+  auto& db = journal->database();
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 4);
+  for (const std::string& table : version_3_tables) {
+    INFO("table " << table);
+    CHECK(rows_of(db, table) == rows_before[table]);
+  }
+  std::set<std::string> added;
+  for (const auto& [object, sql] : schema_of(db)) {
+    INFO("schema object " << object);
+    if (schema_before.count(object) != 0)
+      CHECK(schema_before.at(object) == sql);
+    else
+      added.insert(object);
+  }
+  CHECK(added == std::set<std::string>{"table appended_message", "view message_window_ts"});
+
+  // The messages no datapoint names, each at its time; the collected ones not.
+  std::vector<std::string> appended = {
+      "1500|" + std::to_string(id_of(*journal, "ingested")),
+      std::to_string(second) + "|" + std::to_string(id_of(*journal, "ingested-without-ts_start"))};
+  std::sort(appended.begin(), appended.end());
+  CHECK(rows_of(db, "appended_message") == appended);
+  CHECK(journal->appended_messages(window(1000, 2000)) == ids_of(*journal, {"ingested"}));
+  CHECK(journal->appended_messages(window(second, second + 1)) == ids_of(*journal, {"ingested-without-ts_start"}));
+
+  // From now on append() records its messages itself.
+  journal->append({with_headers("after", {{"ts_start", "1700"}})});
+  CHECK(journal->appended_messages(window(1000, 2000)) == ids_of(*journal, {"ingested", "after"}));
+  CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
+  CHECK(db.execAndGet("PRAGMA quick_check").getString() == "ok");
+}
+
+TEST_CASE("resend's selection of appended messages seeks its window, then each message by id", "[journal][resend]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  for (int d = 0; d < 10; ++d) append_many(*journal, "d" + std::to_string(d), 300, "/topic/" + std::to_string(d));
+
+  std::map<std::string, std::string> plans;
+  for (const auto& line : journal->explain_hot_paths()) {
+    const std::string path = line.substr(0, line.find(':'));
+    plans[path] += line.substr(line.find(':') + 2) + "\n";
+  }
+  INFO(plans["resend/appended"] << plans["append/appended"]);
+  CHECK_THAT(plans["resend/appended"],
+             Contains("SEARCH appended_message USING PRIMARY KEY (window_ts>? AND window_ts<?)"));
+  CHECK_THAT(plans["resend/appended"], Contains("SEARCH message USING INTEGER PRIMARY KEY (rowid=?)"));
+  CHECK_THAT(plans["resend/appended"], Contains("SEARCH destination USING INTEGER PRIMARY KEY (rowid=?)"));
+  CHECK_THAT(plans["append/appended"], Contains("SEARCH message USING INTEGER PRIMARY KEY (rowid>?)"));
+  for (const char* path : {"resend/appended", "append/appended"}) {
+    CHECK_THAT(plans[path], !Contains("SCAN message") && !Contains("SCAN appended_message") &&
+                                !Contains("datapoint") && !Contains("TEMP B-TREE"));
+  }
 }

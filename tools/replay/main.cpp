@@ -3,7 +3,8 @@
 //   gapless-replay backfill --from T --to T [--archive NAME]... [--event-type E]...
 //                  [--source-host H] [--destination-host H] [--rate MSGS_PER_S]
 //   gapless-replay resend   --from T --to T [--sink NAME] [--destination D]... [--event-type E]...
-//                  [--source-host H] [--destination-host H] [--rate MSGS_PER_S] [--reason TEXT]
+//                  [--source-host H] [--destination-host H] [--archive NAME]... [--rate MSGS_PER_S]
+//                  [--reason TEXT]
 //   gapless-replay gaps     --from T --to T [--archive NAME]... [--svg FILE] [--multiple X]
 //   gapless-replay requests [--max N]
 //
@@ -121,6 +122,18 @@ int main(int argc, char** argv) {
   add_selection(resend, from_text, to_text, selection);
   resend->add_option("--sink", sink, "The sink to send them to again (default: the only one configured)");
   resend->add_option("--destination", destinations, "Only this destination, e.g. /topic/perfsonar.raw.throughput");
+  resend->add_option("--archive", selection.archives,
+                     "Only messages collected from this archive (repeatable); ingested messages are then not "
+                     "selected");
+  resend->footer(
+      "Messages collected from archives (the collector, backfills) are selected by the datapoints they carry: "
+      "a datapoint's ts in the window, its series matching --destination, --event-type, --source-host, "
+      "--destination-host and --archive.\n"
+      "Messages journaled by `gapless ingest` are selected by their ts_start header (unix seconds), or, without "
+      "an integer one, by when they were journaled; --destination applies to them, --event-type E matches the "
+      "destinations /topic/perfsonar.raw.E and /topic/perfsonar.summary.E or an event-type header, "
+      "--source-host and --destination-host their input-source and input-destination headers. With --archive "
+      "they are not selected. No [[archive]] needs to be configured.");
   resend->add_option("--rate", rate, "At most this many messages per second")->check(CLI::PositiveNumber);
   resend->add_option("--reason", reason, "Recorded with the request (who asked, why)");
 
@@ -209,8 +222,9 @@ int main(int argc, char** argv) {
                                 [&](const replay::Progress& p) { display(p); });
       }
       if (dry_run) {
-        std::cout << "resend (dry run): " << result.messages << " messages of " << result.series
-                  << " series would be sent again to sink " << sink << "; nothing was changed\n";
+        std::cout << "resend (dry run): " << result.messages << " messages (of " << result.series << " series, and "
+                  << result.ingested << " ingested) would be sent again to sink " << sink
+                  << "; nothing was changed\n";
         return 0;
       }
       std::cout << "resend request " << *result.request_id << ": " << result.messages
