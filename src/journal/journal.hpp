@@ -264,6 +264,7 @@ class Journal {
   // 11 to 13). The series of `key`, created on first use; its metadata is
   // replaced when the archive now sends different metadata.
   Series register_series(const SeriesKey& key, std::string_view metadata_json);
+  std::optional<Series> find_series(const SeriesKey& key);  // nothing when never registered
   std::vector<Series> series_of_archive(std::string_view archive_url);
 
   // The digests of the datapoints journaled for a series with ts_from <= ts

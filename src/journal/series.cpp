@@ -174,19 +174,11 @@ Series Journal::register_series(const SeriesKey& key, std::string_view metadata_
     if (key.archive_url.empty() || key.metadata_key.empty() || key.event_type.empty())
       throw Error(context(path_, "register_series") + describe(key) + ": archive URL, metadata key and event type "
                   "are required; " + std::string(kNothingChanged));
+    // Most calls find the series unchanged: a read, no write lock.
+    if (std::optional<Series> found = find_series(key); found && found->metadata == metadata_json) return *found;
     Series series;
     series.key = key;
     series.metadata = std::string(metadata_json);
-    {
-      // Most calls find the series unchanged: a read, no write lock.
-      SQLite::Statement find(*db_, kSqlFindSeries);
-      bind_key(find, key);
-      if (find.executeStep() && find.getColumn(1).getString() == metadata_json) {
-        series.id = find.getColumn(0).getInt64();
-        if (!find.isColumnNull(2)) series.cursor_ts = find.getColumn(2).getInt64();
-        return series;
-      }
-    }
     auto transaction = begin_write(*db_, Durability::full);
     const int64_t now = unix_now_ms();
     SQLite::Statement find(*db_, kSqlFindSeries);
@@ -211,6 +203,20 @@ Series Journal::register_series(const SeriesKey& key, std::string_view metadata_
       spdlog::debug("journal: new series path={} id={} {}", path_, series.id, describe(key));
     }
     transaction.commit();
+    return series;
+  });
+}
+
+std::optional<Series> Journal::find_series(const SeriesKey& key) {
+  return guarded(path_, "find_series", "", [&]() -> std::optional<Series> {
+    SQLite::Statement find(*db_, kSqlFindSeries);
+    bind_key(find, key);
+    if (!find.executeStep()) return std::nullopt;
+    Series series;
+    series.id = find.getColumn(0).getInt64();
+    series.key = key;
+    series.metadata = find.getColumn(1).getString();
+    if (!find.isColumnNull(2)) series.cursor_ts = find.getColumn(2).getInt64();
     return series;
   });
 }

@@ -148,7 +148,6 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
     }
     const std::vector<std::string>& event_types =
         selection.event_types.empty() ? archive->event_types : selection.event_types;
-    const std::vector<journal::Series> known = journal->series_of_archive(client.base_url());
     for (json& metadata : listing) {
       if (!selected(selection, metadata)) continue;
       json kept = metadata;
@@ -158,16 +157,10 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
         // A dry run changes nothing: a series the journal does not know yet
         // has no coverage, and is not registered.
         journal::Series series{0, candidate.key, kept.dump(), std::nullopt};
-        if (!dry_run) {
+        if (!dry_run)
           series = journal->register_series(candidate.key, kept.dump());
-        } else {
-          for (const journal::Series& existing : known)
-            if (existing.key.metadata_key == candidate.key.metadata_key &&
-                existing.key.event_type == candidate.key.event_type &&
-                existing.key.summary_type == candidate.key.summary_type &&
-                existing.key.summary_window == candidate.key.summary_window)
-              series.id = existing.id;
-        }
+        else if (std::optional<journal::Series> known = journal->find_series(candidate.key))
+          series.id = known->id;
         std::vector<journal::CoveredRange> coverage;
         if (series.id != 0) coverage = journal->coverage(series.id, selection.from - series.key.summary_window, selection.to);
         // A summary point is stamped with its window's start: read from a

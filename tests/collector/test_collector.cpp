@@ -9,6 +9,7 @@
 #include <chrono>
 #include <climits>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <string>
@@ -100,12 +101,8 @@ struct Fixture {
     return {};
   }
 
-  const gapless::journal::Series* find(const std::string& key, const std::string& event_type) {
-    static std::vector<gapless::journal::Series> all;
-    all = series();
-    for (const auto& s : all)
-      if (s.key.metadata_key == key && s.key.event_type == event_type && s.key.summary_type.empty()) return &s;
-    return nullptr;
+  std::optional<gapless::journal::Series> find(const std::string& key, const std::string& event_type) {
+    return journal->find_series({client->base_url(), key, event_type, "", 0});
   }
 
   int64_t now;
@@ -184,8 +181,8 @@ TEST_CASE("late and corrected points behind the cursor are journaled once each",
   Fixture f(4, 6 * hour, {SeriesKind::latency});
   f.poll();
   const std::string key = f.archive->metadata_keys().front();
-  const auto* loss = f.find(key, "packet-loss-rate");
-  REQUIRE(loss != nullptr);
+  const auto loss = f.find(key, "packet-loss-rate");
+  REQUIRE(loss.has_value());
   const auto journaled = f.journaled(*loss);
   REQUIRE(journaled.size() > 10);
   const int64_t last = journaled.rbegin()->first;
