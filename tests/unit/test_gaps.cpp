@@ -6,10 +6,10 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <catch2/catch.hpp>
-#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "../support/collected_read.hpp"
 #include "../support/temp_dir.hpp"
 #include "core/error.hpp"
 #include "journal/journal.hpp"
@@ -18,7 +18,6 @@
 
 using gapless::journal::Collected;
 using gapless::journal::Journal;
-using gapless::journal::NewMessage;
 using gapless::journal::Series;
 using gapless::journal::SeriesKey;
 using gapless::replay::find_gaps;
@@ -44,22 +43,9 @@ struct Fixture {
 
   // One read of the archive over [read_from, read_to) that served `points`.
   void record(const Series& series, const std::vector<int64_t>& points, int64_t read_from, int64_t read_to) {
-    Collected collected;
-    collected.series_id = series.id;
-    NewMessage message;
-    message.gapless_id = "batch-" + std::to_string(++batches);
-    message.destination = "/topic/perfsonar.raw." + series.key.event_type;
-    message.body = "{}";
-    collected.messages.push_back(message);
-    for (const int64_t ts : points) {
-      char digest[40];
-      std::snprintf(digest, sizeof digest, "%032llx", static_cast<unsigned long long>(ts));
-      collected.datapoints.push_back({ts, digest, 0});
-    }
-    collected.read_from = read_from;
-    collected.read_to = read_to;
-    collected.points_read = static_cast<int64_t>(points.size());
-    journal->record_collected(collected);
+    journal->record_collected(gapless::test::collected_read(series.id, "batch-" + std::to_string(++batches),
+                                                            "/topic/perfsonar.raw." + series.key.event_type, points,
+                                                            read_from, read_to));
   }
 
   SeriesGaps only(int64_t from, int64_t to, int64_t now, double multiple = 3.0) {

@@ -5,15 +5,14 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <catch2/catch.hpp>
-#include <cstdio>
 #include <string>
 
+#include "../support/collected_read.hpp"
 #include "../support/temp_dir.hpp"
 #include "journal/journal.hpp"
 
 using gapless::journal::Collected;
 using gapless::journal::Journal;
-using gapless::journal::NewMessage;
 using gapless::journal::Series;
 using gapless::journal::SeriesKey;
 
@@ -33,24 +32,9 @@ struct Fixture {
   int64_t data_version() { return observer.execAndGet("PRAGMA data_version").getInt64(); }
 
   // A read over [from, to) that served `points` (all new) and leaves the cursor at `cursor`.
-  Collected read(int64_t from, int64_t to, std::vector<int64_t> points, std::optional<int64_t> cursor) {
-    Collected collected;
-    collected.series_id = series.id;
-    if (!points.empty()) {
-      NewMessage message;
-      message.gapless_id = "message-" + std::to_string(++messages);
-      message.destination = "/topic/perfsonar.raw.throughput";
-      message.body = "{}";
-      collected.messages.push_back(message);
-    }
-    for (const int64_t ts : points) {
-      char digest[40];
-      std::snprintf(digest, sizeof digest, "%032llx", static_cast<unsigned long long>(ts));
-      collected.datapoints.push_back({ts, digest, 0});
-    }
-    collected.read_from = from;
-    collected.read_to = to;
-    collected.points_read = static_cast<int64_t>(points.size());
+  Collected read(int64_t from, int64_t to, const std::vector<int64_t>& points, std::optional<int64_t> cursor) {
+    Collected collected = gapless::test::collected_read(series.id, "message-" + std::to_string(++messages),
+                                                        "/topic/perfsonar.raw.throughput", points, from, to);
     collected.cursor_ts = cursor;
     return collected;
   }
