@@ -111,6 +111,8 @@ using WallClock = std::chrono::system_clock;
 using std::chrono::milliseconds;
 using gapless::Error;
 using gapless::test::EsmondArchive;
+using gapless::test::delay_summary;
+using gapless::test::percentile;
 using nlohmann::json;
 
 const char* const kEventType = "packet-loss-rate";
@@ -240,23 +242,6 @@ std::string modification_time(const fs::path& file) {
   gmtime_r(&status.st_mtime, &parts);
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &parts);
-  return text;
-}
-
-// Nearest rank: the smallest value with at least `fraction` of all at or below it.
-double percentile(std::vector<double> values, double fraction) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const size_t rank = static_cast<size_t>(std::ceil(fraction * static_cast<double>(values.size())));
-  return values.at(std::max<size_t>(rank, 1) - 1);
-}
-
-std::string delay_summary(const std::vector<double>& delays) {
-  if (delays.empty()) return "no samples";
-  char text[200];
-  std::snprintf(text, sizeof text, "%zu samples: p50 %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s", delays.size(),
-                percentile(delays, 0.5), percentile(delays, 0.9), percentile(delays, 0.99),
-                *std::max_element(delays.begin(), delays.end()));
   return text;
 }
 

@@ -1,5 +1,9 @@
 #include "harness/timed_subscriber.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
 #include "core/error.hpp"
 #include "harness/stomp_helpers.hpp"
 #include "stomp/connection.hpp"
@@ -72,6 +76,22 @@ void TimedSubscriber::run() {
     std::lock_guard lock(mutex_);
     failure_ = e.what();
   }
+}
+
+double percentile(std::vector<double> values, double fraction) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t rank = static_cast<size_t>(std::ceil(fraction * static_cast<double>(values.size())));
+  return values.at(std::max<size_t>(rank, 1) - 1);
+}
+
+std::string delay_summary(const std::vector<double>& delays) {
+  if (delays.empty()) return "no samples";
+  char text[200];
+  std::snprintf(text, sizeof text, "%zu samples: p50 %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s", delays.size(),
+                percentile(delays, 0.5), percentile(delays, 0.9), percentile(delays, 0.99),
+                *std::max_element(delays.begin(), delays.end()));
+  return text;
 }
 
 }  // namespace gapless::test

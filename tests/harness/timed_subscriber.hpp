@@ -73,4 +73,11 @@ class TimedSubscriber {
   std::string failure_;
 };
 
+// Arrival delays, in seconds, as the live-priority test and backfill-bench
+// report them. Nearest rank: the smallest value with at least `fraction` of
+// all at or below it; 0 without values.
+double percentile(std::vector<double> values, double fraction);
+// "N samples: p50 .. s, p90 .. s, p99 .. s, max .. s", or "no samples".
+std::string delay_summary(const std::vector<double>& delays);
+
 }  // namespace gapless::test

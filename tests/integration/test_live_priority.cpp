@@ -57,6 +57,8 @@ using gapless::test::EsmondArchive;
 using gapless::test::TestBroker;
 using gapless::test::TimedMessage;
 using gapless::test::TimedSubscriber;
+using gapless::test::delay_summary;
+using gapless::test::percentile;
 using gapless::test::Workspace;
 using nlohmann::json;
 
@@ -185,22 +187,6 @@ int64_t pending_messages(const std::string& journal_path) {
   db.setBusyTimeout(10'000);
   SQLite::Statement query(db, "SELECT coalesce(sum(count), 0) FROM delivery_count WHERE state = 0");
   return query.executeStep() ? query.getColumn(0).getInt64() : 0;
-}
-
-double percentile(std::vector<double> values, double fraction) {
-  std::sort(values.begin(), values.end());
-  // Nearest rank: the smallest value with at least `fraction` of all at or below it.
-  const size_t rank = static_cast<size_t>(std::ceil(fraction * static_cast<double>(values.size())));
-  return values.at(std::max<size_t>(rank, 1) - 1);
-}
-
-std::string delay_summary(const std::vector<double>& delays) {
-  if (delays.empty()) return "no samples";
-  char text[160];
-  std::snprintf(text, sizeof text, "%zu samples, p50 %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s", delays.size(),
-                percentile(delays, 0.5), percentile(delays, 0.9), percentile(delays, 0.99),
-                *std::max_element(delays.begin(), delays.end()));
-  return text;
 }
 
 // Log lines saying that the journal was busy or locked, or that a journal call failed.
