@@ -181,19 +181,16 @@ Series Journal::register_series(const SeriesKey& key, std::string_view metadata_
     series.metadata = std::string(metadata_json);
     auto transaction = begin_write(*db_, Durability::full);
     const int64_t now = unix_now_ms();
-    SQLite::Statement find(*db_, kSqlFindSeries);
-    bind_key(find, key);
-    if (find.executeStep()) {
-      series.id = find.getColumn(0).getInt64();
-      if (!find.isColumnNull(2)) series.cursor_ts = find.getColumn(2).getInt64();
-      find.reset();
+    // Found again under the write lock: another process may have registered it since.
+    if (std::optional<Series> found = find_series(key)) {
+      series.id = found->id;
+      series.cursor_ts = found->cursor_ts;
       SQLite::Statement update(*db_, kSqlUpdateMetadata);
       update.bind(1, series.id);
       update.bind(2, series.metadata);
       update.bind(3, now);
       update.exec();
     } else {
-      find.reset();
       SQLite::Statement insert(*db_, kSqlInsertSeries);
       bind_key(insert, key);
       insert.bind(6, series.metadata);
