@@ -415,6 +415,16 @@ class Bench {
 
   const gapless::ArchiveConfig& config() const { return config_; }
 
+  // The collector's view of the configuration: one sink with its defaults,
+  // as the daemon's journal has (kSink).
+  static gapless::Config whole_config() {
+    gapless::Config whole;
+    gapless::SinkConfig sink;
+    sink.name = kSink;
+    whole.sinks.push_back(sink);
+    return whole;
+  }
+
   Measurement run_gapless(int64_t round) {
     const fs::path dir = work_dir_ / ("gapless-" + std::to_string(round));
     fs::create_directories(dir);
@@ -423,13 +433,13 @@ class Bench {
     {
       auto journal = Journal::open(path.string(), {kSink});
       gapless::esmond::Client client(config_.name, config_.url, gapless::collector::client_options(config_));
-      gapless::CollectorConfig settings;
+      const gapless::Config whole = whole_config();
       gapless::collector::ArchiveState state;
       std::atomic<bool> stop{false};
 
       const Stopwatch watch;
       const gapless::collector::PollReport report =
-          gapless::collector::poll_archive(config_, settings, client, *journal, state, stop);
+          gapless::collector::poll_archive(whole, config_, client, *journal, state, stop);
       m.seconds = watch.seconds();
       m.process_cpu = watch.process_cpu();
       m.thread_cpu = watch.thread_cpu();
@@ -587,10 +597,8 @@ class Bench {
     const int64_t now = gapless::unix_now_ms() / 1000;
     const int64_t first_contact = now - std::chrono::duration_cast<std::chrono::seconds>(config_.lookback).count();
     const int64_t grace = std::chrono::duration_cast<std::chrono::seconds>(config_.summary_grace).count();
-    gapless::osg::BuildOptions build;
-    build.datapoints_per_message = static_cast<size_t>(config_.datapoints_per_message);
-    build.max_message_bytes = static_cast<size_t>(config_.max_message_size);
-    build.rsv_timestamp = static_cast<double>(gapless::unix_now_ms()) / 1000.0;
+    const gapless::osg::BuildOptions build = gapless::collector::build_options(
+        gapless::collector::read_options(whole_config(), config_), static_cast<double>(gapless::unix_now_ms()) / 1000.0);
 
     const Stopwatch watch;
     Clock::time_point mark = Clock::now();

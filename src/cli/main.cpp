@@ -4,18 +4,21 @@
 //   gapless status       [--config FILE] [--json | --prometheus]
 //   gapless ingest       [--config FILE] [--batch N] [PATH|-]
 //   gapless retry-parked [--config FILE] [--sink NAME] [--destination D]
+//   gapless discard      [--config FILE] --sink NAME [--destination D] [--message-id N] --reason TEXT
 //
 // Without --config every command uses the embedded defaults (core/config.hpp).
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
 #include <CLI/CLI.hpp>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -26,9 +29,14 @@
 #include "core/config.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
+#include "core/fault_episode.hpp"
 #include "core/log.hpp"
 #include "ingest/ingest.hpp"
 #include "journal/daemon_lock.hpp"
+#include "journal/disk_reserve.hpp"
+#include "journal/fault_retry.hpp"
+#include "journal/health_file.hpp"
+#include "journal/file_access.hpp"
 #include "journal/journal.hpp"
 #include "sender/sender.hpp"
 
@@ -43,7 +51,16 @@ std::vector<std::string> sink_names(const Config& config) {
 }
 
 std::unique_ptr<journal::Journal> open_journal(const Config& config, bool check_integrity = true) {
-  return journal::Journal::open(config.journal.path, sink_names(config), check_integrity);
+  auto journal = journal::Journal::open(config.journal.path, sink_names(config), check_integrity);
+  if (!config.journal.group.empty()) journal::share_with_group(config.journal.path, config.journal.group);
+  return journal;
+}
+
+// What is allowed but unwise, said once when the daemon starts.
+void log_start_warnings(const Config& config) {
+  for (const std::string& warning : config.warnings) spdlog::warn("config: {}", warning);
+  if (config.journal.group.empty())
+    if (auto warning = journal::exposure_warning(config.journal.path)) spdlog::warn("journal: {}", *warning);
 }
 
 // ---- run ------------------------------------------------------------------
@@ -67,6 +84,64 @@ ArchiveConfig archive_from_argument(const std::string& argument, const Config& c
   return archive;
 }
 
+// The file system holding the journal has (almost) no room left: less than
+// a MiB, or no free inode.
+bool disk_nearly_full(const std::string& journal_path) {
+  const size_t slash = journal_path.rfind('/');
+  const std::string directory = slash == std::string::npos ? "." : journal_path.substr(0, slash + 1);
+  struct statvfs space {};
+  if (::statvfs(directory.c_str(), &space) != 0) return false;
+  return static_cast<int64_t>(space.f_bavail) * static_cast<int64_t>(space.f_frsize) < 1024 * 1024 ||
+         (space.f_files > 0 && space.f_favail == 0);
+}
+
+// Waits `ms` for a stop signal; true when one came (the daemon then stops).
+bool signalled_within(const sigset_t& signals, int64_t ms) {
+  timespec wait{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000};
+  const int signal_number = sigtimedwait(&signals, nullptr, &wait);
+  if (signal_number > 0) spdlog::info("daemon: stopping during start signal={}", strsignal(signal_number));
+  return signal_number > 0;
+}
+
+// Opens (creates, migrates, checks) the journal once at start. The disk may
+// already be full: opening creates the -wal and -shm files, which needs a
+// little space, and fails with SQLITE_FULL, CANTOPEN or IOERR. The reserve
+// is then given back and the open tried again at once; while it still fails
+// for lack of space (or a lock held past the busy timeout, an I/O error), it
+// is tried again with backoff, the fault published for `gapless status`,
+// until it succeeds or a signal asks to stop (false). A damaged journal (the
+// quick check) and faults that space does not explain end the start.
+bool open_journal_at_start(const Config& config, const sigset_t& signals, journal::HealthFile& health) {
+  journal::DiskReserve reserve(config.journal.path, config.journal.disk_reserve);
+  FaultEpisode episode("daemon start");
+  for (int failures = 1;; ++failures) {
+    try {
+      open_journal(config);  // create or migrate once, before the senders open their own connections
+      episode.resolved();
+      return true;
+    } catch (const journal::JournalError& e) {
+      if (e.fault() == journal::Fault::damaged) throw;
+      const bool space = e.fault() == journal::Fault::full || e.fault() == journal::Fault::io ||
+                         disk_nearly_full(config.journal.path);
+      if (space && reserve.release()) continue;  // at once, with the space back
+      if (!e.transient() && !space) throw;
+      episode.occurred(journal::fault_kind(space ? journal::Fault::full : e.fault()),
+                       std::string(e.what()) + " (the daemon starts when the journal can be opened)");
+      health.publish(open_fault_episodes());
+      if (signalled_within(signals, journal::journal_retry_delay_ms(failures))) return false;
+    }
+  }
+}
+
+// What to do about a damaged journal, unless the error says it already
+// (the quick check's message does).
+std::string damaged_advice(const std::string& error, const std::string& journal_path) {
+  if (error.find("never repairs") != std::string::npos) return "";
+  return ". gapless never repairs or resets a journal; the file is left as it is. Keep a copy, then restore a "
+         "backup, or salvage it (sqlite3 " + journal_path + " .recover), or move it aside to start an empty "
+         "journal (its undelivered messages would then not be sent)";
+}
+
 int run_daemon(const Config& config, bool until_drained) {
   // Signals are taken synchronously by this thread (sigtimedwait), so no
   // handler runs inside a sender in the middle of a journal write. Blocked
@@ -78,8 +153,12 @@ int run_daemon(const Config& config, bool until_drained) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  log_start_warnings(config);
   journal::DaemonLock lock(config.journal.path);
-  open_journal(config);  // create or migrate once, before the senders open their own connections
+  // Open fault episodes, for `gapless status` (journal/health_file.hpp).
+  journal::HealthFile health(config.journal.path);
+  health.publish({});
+  if (!open_journal_at_start(config, signals, health)) return 130;
   spdlog::info("daemon: start journal={} sinks={} config={} pid={}", config.journal.path, config.sinks.size(),
                config.origin, ::getpid());
 
@@ -89,6 +168,42 @@ int run_daemon(const Config& config, bool until_drained) {
   std::vector<std::unique_ptr<sender::Sender>> senders;
   std::vector<std::thread> threads;
 
+  // One component's thread: runs `body` until it returns. Nothing one
+  // component meets stops the others: a failure is logged and the component
+  // started again after a backoff (1 s doubling to 30 s; back to 1 s after 5
+  // minutes without one). Only a damaged journal stops the daemon: a person
+  // must look at it.
+  const auto supervise = [&](const std::string& component, const std::function<void()>& body) {
+    int failures = 0;
+    for (;;) {
+      const auto began = std::chrono::steady_clock::now();
+      std::string error;
+      try {
+        body();
+        return;
+      } catch (const journal::JournalError& e) {
+        if (e.fault() == journal::Fault::damaged) {
+          spdlog::critical("daemon: stopping, the journal is damaged component=\"{}\" error=\"{}{}\"", component,
+                           e.what(), damaged_advice(e.what(), config.journal.path));
+          failed = true;
+          stop = true;
+          return;
+        }
+        error = std::string(e.what()) + " (journal fault: " + journal::fault_name(e.fault()) + ")";
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      if (stop) return;
+      if (std::chrono::steady_clock::now() - began > std::chrono::minutes(5)) failures = 0;
+      const int64_t delay = journal::journal_retry_delay_ms(++failures);
+      spdlog::critical("daemon: component failed, restarting component=\"{}\" failures={} restart_in_ms={} "
+                       "error=\"{}\"",
+                       component, failures, delay, error);
+      if (!journal::sleep_unless_stopped(delay, stop)) return;
+      spdlog::info("daemon: component restarted component=\"{}\"", component);
+    }
+  };
+
   // With --until-drained, every archive is polled once and the senders start
   // when that is done: "drained" must include what the poll collected.
   collector::Collector collector(config, stop);
@@ -96,39 +211,32 @@ int run_daemon(const Config& config, bool until_drained) {
   if (!config.archives.empty()) {
     ++running;
     threads.emplace_back([&] {
-      try {
+      supervise("collector", [&] {
         if (until_drained)
           collector.run_once();
         else
           collector.run();
-      } catch (const std::exception& e) {
-        spdlog::critical("daemon: collector failed error=\"{}\"", e.what());
-        failed = true;
-        stop = true;
-      }
+      });
       collected = true;
       --running;
     });
   }
 
   for (const SinkConfig& sink : config.sinks) {
-    senders.push_back(std::make_unique<sender::Sender>(sink, config.journal.path, stop));
+    senders.push_back(std::make_unique<sender::Sender>(sink, config.journal.path, config.journal.disk_reserve, stop));
     ++running;
     threads.emplace_back([&, sender = senders.back().get(), name = sink.name] {
-      try {
-        while (!collected && !stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        sender->run(until_drained);
-      } catch (const std::exception& e) {
-        spdlog::critical("daemon: sender failed sink={} error=\"{}\"", name, e.what());
-        failed = true;
-        stop = true;
-      }
+      while (!collected && !stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      supervise("sender sink=" + name, [&] { sender->run(until_drained); });
       --running;
     });
   }
 
   int signals_seen = 0;
+  int ticks = 0;
   while (running > 0) {
+    // About once a second: what status shows. Written in place, so even on a full disk.
+    if (ticks++ % 10 == 0) health.publish(open_fault_episodes());
     timespec tick{0, 100'000'000};
     int signal_number = sigtimedwait(&signals, nullptr, &tick);
     if (signal_number <= 0) continue;
@@ -201,10 +309,30 @@ nlohmann::json archive_json(const journal::ArchiveHealth& archive) {
           {"last_error_ms", optional_json(archive.last_error_ms)}};
 }
 
+// The running daemon's open fault episodes, as it publishes them; nothing
+// when no daemon runs on this journal.
+nlohmann::json daemon_json(const std::optional<journal::DaemonHealth>& health) {
+  nlohmann::json out{{"running", health.has_value()},
+                     {"pid", health ? nlohmann::json(health->pid) : nullptr},
+                     {"published_ms", health ? nlohmann::json(health->written_ms) : nullptr},
+                     {"faults", nlohmann::json::array()},
+                     {"faults_left_out", health ? health->faults_left_out : 0}};
+  if (health)
+    for (const FaultSnapshot& fault : health->faults)
+      out["faults"].push_back({{"component", fault.component},
+                               {"kind", fault.kind},
+                               {"since_ms", fault.since_ms},
+                               {"last_ms", fault.last_ms},
+                               {"occurrences", fault.occurrences},
+                               {"last_error", fault.last_error}});
+  return out;
+}
+
 nlohmann::json status_json(const Config& config, journal::Journal& journal) {
   nlohmann::json out;
   out["journal"] = config.journal.path;
   out["now_ms"] = unix_now_ms();
+  out["daemon"] = daemon_json(journal::read_daemon_health(config.journal.path));
   out["sinks"] = nlohmann::json::array();
   for (const journal::SinkStatus& sink : journal.status()) {
     nlohmann::json sink_json{{"sink", sink.sink}, {"destinations", nlohmann::json::array()}};
@@ -239,8 +367,29 @@ nlohmann::json status_json(const Config& config, journal::Journal& journal) {
   return out;
 }
 
+void print_daemon_text(const std::optional<journal::DaemonHealth>& health) {
+  if (!health) {
+    std::cout << "daemon: not running (no open faults to show)\n";
+    return;
+  }
+  std::cout << "daemon: pid " << health->pid << ", ";
+  if (health->faults.empty()) {
+    std::cout << "no open faults\n";
+    return;
+  }
+  std::cout << health->faults.size() + static_cast<size_t>(health->faults_left_out) << " open faults\n";
+  for (const FaultSnapshot& fault : health->faults)
+    std::printf("  FAULT %s: %s for %s, %lld occurrences, last %s ago: %s\n", fault.component.c_str(),
+                fault.kind.c_str(), age_text(fault.since_ms).c_str(), static_cast<long long>(fault.occurrences),
+                age_text(fault.last_ms).c_str(), fault.last_error.c_str());
+  if (health->faults_left_out > 0)
+    std::printf("  (%lld more not shown)\n", static_cast<long long>(health->faults_left_out));
+  std::fflush(stdout);
+}
+
 void print_status_text(const Config& config, journal::Journal& journal) {
   std::cout << "journal " << config.journal.path << "\n";
+  print_daemon_text(journal::read_daemon_health(config.journal.path));
   for (const journal::SinkStatus& sink : journal.status()) {
     int64_t pending = 0, delivered = 0, parked = 0;
     for (const auto& destination : sink.destinations) {
@@ -366,6 +515,30 @@ void print_status_prometheus(const Config& config, journal::Journal& journal) {
                   label_value(kind).c_str(), static_cast<long long>(value));
   }
 
+  const std::optional<journal::DaemonHealth> health = journal::read_daemon_health(config.journal.path);
+  print_family("gapless_daemon_running", "gauge",
+               "1 when a gapless daemon holds this journal and publishes its fault episodes, else 0.");
+  std::printf("gapless_daemon_running %d\n", health ? 1 : 0);
+  const auto fault_labels = [](const FaultSnapshot& fault) {
+    return "component=\"" + label_value(fault.component) + "\",kind=\"" + label_value(fault.kind) + "\"";
+  };
+  print_family("gapless_fault_open", "gauge",
+               "An open fault episode of the daemon (a full disk, a journal locked by another process, ...): 1 "
+               "while it lasts, absent otherwise.");
+  if (health)
+    for (const FaultSnapshot& fault : health->faults)
+      std::printf("gapless_fault_open{%s} 1\n", fault_labels(fault).c_str());
+  print_family("gapless_fault_occurrences", "gauge", "Occurrences of each open fault episode since it began.");
+  if (health)
+    for (const FaultSnapshot& fault : health->faults)
+      std::printf("gapless_fault_occurrences{%s} %lld\n", fault_labels(fault).c_str(),
+                  static_cast<long long>(fault.occurrences));
+  print_family("gapless_fault_since_timestamp_seconds", "gauge", "When each open fault episode began.");
+  if (health)
+    for (const FaultSnapshot& fault : health->faults)
+      std::printf("gapless_fault_since_timestamp_seconds{%s} %s\n", fault_labels(fault).c_str(),
+                  seconds_text(fault.since_ms).c_str());
+
   const std::vector<journal::SinkStatus> sinks = journal.status();
   print_family("gapless_messages", "gauge", "Journaled messages per sink and destination, by delivery state.");
   for (const journal::SinkStatus& sink : sinks)
@@ -394,15 +567,40 @@ int run_ingest(const Config& config, const std::string& path, size_t batch) {
   auto journal = open_journal(config);
   ingest::IngestResult result;
   if (path == "-") {
-    result = ingest::ingest_stream(std::cin, "stdin", *journal, batch);
+    result = ingest::ingest_stream(std::cin, "stdin", *journal, batch, config.messages);
   } else {
     std::ifstream input(path, std::ios::binary);
     if (!input) throw Error("ingest: cannot open \"" + path + "\"");
-    result = ingest::ingest_stream(input, path, *journal, batch);
+    result = ingest::ingest_stream(input, path, *journal, batch, config.messages);
   }
   std::cout << "ingested " << result.lines << " lines: " << result.appended << " journaled, "
             << result.duplicates << " already journaled\n";
   return 0;
+}
+
+// `gapless ingest` is a producer (journal/disk_reserve.hpp): it writes only
+// while it holds the disk reserve, and on a full disk gives the reserve back
+// so that the daemon's delivery of what is journaled goes on.
+int ingest_within_reserve(const Config& config, const std::function<int()>& ingest) {
+  journal::DiskReserve reserve(config.journal.path, config.journal.disk_reserve);
+  const std::string free_space =
+      "Free space on the file system of " + config.journal.path + ", then run the same command again";
+  if (!reserve.take())
+    throw Error("ingest: the disk holding the journal is nearly full, nothing was journaled: its last space is "
+                "kept for delivering what is already journaled (the disk reserve " + reserve.path() +
+                " cannot be taken). " + free_space);
+  try {
+    return ingest();
+  } catch (const Error& e) {
+    const auto* journal_error = dynamic_cast<const journal::JournalError*>(&e);
+    const bool full = journal_error != nullptr ? journal_error->fault() == journal::Fault::full
+                                               : std::string_view(e.what()).find("(SQLITE_FULL)") != std::string_view::npos;
+    if (!full) throw;
+    reserve.release();
+    throw Error("ingest: the disk is full: " + std::string(e.what()) +
+                ". Nothing of the batch being journaled was written (the batches before it were). " + free_space +
+                ": what is already journaled is skipped");
+  }
 }
 
 }  // namespace
@@ -443,7 +641,18 @@ int main(int argc, char** argv) {
   retry->add_option("--sink", retry_sink, "Only this sink");
   retry->add_option("--destination", retry_destination, "Only this destination, e.g. /topic/perfsonar.raw.throughput");
 
-  for (auto* command : {run, status, ingest, retry}) {
+  std::string discard_sink, discard_destination, discard_reason;
+  int64_t discard_message = 0;
+  auto* discard = app.add_subcommand(
+      "discard", "Remove parked messages of one sink for good (only parked ones; recorded as an operator request)");
+  discard->add_option("--sink", discard_sink, "The sink whose parked messages are removed")->required();
+  discard->add_option("--destination", discard_destination, "Only this destination");
+  discard->add_option("--message-id", discard_message, "Only this message (its journal id, as status lists it)")
+      ->check(CLI::PositiveNumber);
+  discard->add_option("--reason", discard_reason, "Why, for the record (shown by gapless-replay requests)")
+      ->required();
+
+  for (auto* command : {run, status, ingest, retry, discard}) {
     command->add_option("--config", config_path, "TOML configuration (default: embedded defaults)");
     command->add_option("--log-level", log_level, "Overrides the config's log_level");
   }
@@ -462,6 +671,10 @@ int main(int argc, char** argv) {
     for (const std::string& argument : extra_archives) config.archives.push_back(archive_from_argument(argument, config));
     if (!retry_sink.empty() && !config.find_sink(retry_sink))
       throw Error("retry-parked: unknown sink \"" + retry_sink + "\" (not in " + config.origin + ")");
+    if (*discard && !config.find_sink(discard_sink))
+      throw Error("discard: unknown sink \"" + discard_sink + "\" (not in " + config.origin + ")");
+    if (*discard && discard_reason.find_first_not_of(" \t") == std::string::npos)
+      throw Error("discard: --reason must say why (it is kept in the request table)");
   } catch (const Error& e) {
     std::cerr << "gapless: " << e.what() << "\n";
     return 2;
@@ -479,7 +692,7 @@ int main(int argc, char** argv) {
         print_status_text(config, *journal);
       return 0;
     }
-    if (*ingest) return run_ingest(config, ingest_path, batch);
+    if (*ingest) return ingest_within_reserve(config, [&] { return run_ingest(config, ingest_path, batch); });
     if (*retry) {
       auto journal = open_journal(config);
       auto optional_text = [](const std::string& text) {
@@ -487,6 +700,20 @@ int main(int argc, char** argv) {
       };
       int64_t requeued = journal->retry_parked(optional_text(retry_sink), optional_text(retry_destination), true);
       std::cout << "retry-parked: " << requeued << " messages back to pending\n";
+      return 0;
+    }
+    if (*discard) {
+      auto journal = open_journal(config);
+      const auto destination =
+          discard_destination.empty() ? std::nullopt : std::optional<std::string_view>(discard_destination);
+      const auto message = discard_message > 0 ? std::optional<int64_t>(discard_message) : std::nullopt;
+      const journal::DiscardResult result = journal->discard_parked(discard_sink, destination, message, discard_reason);
+      if (result.discarded == 0) {
+        std::cerr << "gapless: discard: no parked message of sink " << discard_sink << " matched; nothing removed\n";
+        return 1;
+      }
+      std::cout << "discard: " << result.discarded << " parked messages removed for sink " << discard_sink
+                << " (request " << result.request_id << ")\n";
       return 0;
     }
   } catch (const std::exception& e) {

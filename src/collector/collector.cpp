@@ -13,7 +13,10 @@
 #include "collector/series_reader.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/fault_episode.hpp"
 #include "esmond/client.hpp"
+#include "journal/disk_reserve.hpp"
+#include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
 
 namespace gapless::collector {
@@ -55,24 +58,33 @@ std::string describe(const journal::SeriesKey& key) {
 }
 
 // The poll itself; poll_archive records it.
-PollReport poll(const ArchiveConfig& archive, const CollectorConfig& settings, esmond::Client& client,
+PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Client& client,
                 journal::Journal& journal, ArchiveState& state, const std::atomic<bool>& stop) {
+  const CollectorConfig& settings = config.collector;
   PollReport report;
   const int64_t now = unix_now_ms() / 1000;
   const int64_t overlap = seconds_of(archive.overlap);
   const int64_t first_contact = now - seconds_of(archive.lookback);
   const std::string& archive_url = client.base_url();
 
-  const ReadOptions options = read_options(archive);
+  const ReadOptions options = read_options(config, archive);
   // A journal failure (disk full, say) ends the poll; the archive is polled
-  // again after its backoff.
+  // again after its backoff. A damaged journal ends collection.
   const auto journal_failed = [&](const Error& e, const std::string& series) {
+    const auto* journal_error = dynamic_cast<const journal::JournalError*>(&e);
+    if (journal_error != nullptr && journal_error->fault() == journal::Fault::damaged) throw *journal_error;
     ++report.failures["journal"];
     report.last_error = "archive " + archive.name + " " + archive_url + ": " + e.what();
+    report.journal_fault = journal_error != nullptr ? journal_error->fault() : journal::Fault::other;
+    report.journal_error = e.what();
+    // A transient fault is logged once per episode, by the caller.
+    const auto level = journal_error != nullptr && journal_error->transient() ? spdlog::level::debug
+                                                                              : spdlog::level::err;
     if (series.empty())
-      spdlog::error("collector: journal failed archive={} error=\"{}\"", archive.name, e.what());
+      spdlog::log(level, "collector: journal failed archive={} error=\"{}\"", archive.name, e.what());
     else
-      spdlog::error("collector: journal failed archive={} series={} error=\"{}\"", archive.name, series, e.what());
+      spdlog::log(level, "collector: journal failed archive={} series={} error=\"{}\"", archive.name, series,
+                  e.what());
   };
 
   std::vector<nlohmann::json> listing;
@@ -187,9 +199,9 @@ std::vector<std::string> failure_kinds() {
   return kinds;
 }
 
-PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& settings, esmond::Client& client,
+PollReport poll_archive(const Config& config, const ArchiveConfig& archive, esmond::Client& client,
                         journal::Journal& journal, ArchiveState& state, const std::atomic<bool>& stop) {
-  PollReport report = poll(archive, settings, client, journal, state, stop);
+  PollReport report = poll(config, archive, client, journal, state, stop);
   journal::ArchivePoll health;
   health.archive_url = client.base_url();
   health.name = archive.name;
@@ -202,7 +214,18 @@ PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& set
   health.last_error = report.last_error;
   try {
     journal.record_poll(health);
-  } catch (const std::exception& e) {  // health is diagnostics: collection goes on without it
+  } catch (const journal::JournalError& e) {
+    if (e.fault() == journal::Fault::damaged) throw;
+    // Health is diagnostics: collection goes on without it. But a full disk
+    // here is a full disk for the next poll too: the caller pauses.
+    if (!report.journal_fault && e.transient()) {
+      report.journal_fault = e.fault();
+      report.journal_error = e.what();
+    }
+    spdlog::log(e.transient() ? spdlog::level::debug : spdlog::level::err,
+                "collector: archive health not recorded archive={} url={} error=\"{}\"", archive.name,
+                health.archive_url, e.what());
+  } catch (const std::exception& e) {
     spdlog::error("collector: archive health not recorded archive={} url={} error=\"{}\"", archive.name,
                   health.archive_url, e.what());
   }
@@ -219,14 +242,18 @@ struct Collector::Shared {
     std::unique_ptr<esmond::Client> client;  // used by one thread at a time (busy)
     int64_t next_due_ms = 0;
     int listing_failures = 0;
+    int journal_failures = 0;  // transient journal faults in a row
+    std::unique_ptr<FaultEpisode> faults;  // this archive's journal faults and pauses
     bool busy = false;
     bool polled = false;  // once mode: done
   };
 
-  Shared(const Config& configuration, const std::atomic<bool>& stopping) : config(configuration), stop(stopping) {
+  Shared(const Config& configuration, const std::atomic<bool>& stopping)
+      : config(configuration), stop(stopping), reserve(config.journal.path, config.journal.disk_reserve) {
     for (const ArchiveConfig& archive : config.archives) {
       archives.emplace_back();
       archives.back().config = &archive;
+      archives.back().faults = std::make_unique<FaultEpisode>("collector archive=" + archive.name);
     }
   }
 
@@ -237,12 +264,29 @@ struct Collector::Shared {
   std::vector<Archive> archives;
   bool once = false;  // poll each archive once, then leave
 
+  // A damaged journal: every thread leaves, and run() throws this.
+  std::atomic<bool> halted{false};
+  std::exception_ptr damaged;
+
+  // Taken by one thread at a time (it is one file, created under a temporary name).
+  std::mutex reserve_mutex;
+  journal::DiskReserve reserve;
+
+  bool take_reserve() {
+    std::lock_guard lock(reserve_mutex);
+    return reserve.take();
+  }
+  void release_reserve() {
+    std::lock_guard lock(reserve_mutex);
+    reserve.release();
+  }
+
   // The archive due soonest that no thread is polling; nullptr when stopping
   // (or, once, when every archive has been polled).
   Archive* take() {
     std::unique_lock lock(mutex);
     for (;;) {
-      if (stop.load()) return nullptr;
+      if (stop.load() || halted.load()) return nullptr;
       Archive* next = nullptr;
       for (Archive& archive : archives)
         if (!archive.busy && !(once && archive.polled) &&
@@ -260,12 +304,23 @@ struct Collector::Shared {
     }
   }
 
-  void give_back(Archive& archive, int64_t next_due_ms) {
+  // `done`: in once mode, the archive is not polled again (a poll paused or
+  // cut short by a transient journal fault is not done).
+  void give_back(Archive& archive, int64_t next_due_ms, bool done = true) {
     {
       std::lock_guard lock(mutex);
       archive.busy = false;
-      archive.polled = true;
+      archive.polled = archive.polled || done;
       archive.next_due_ms = next_due_ms;
+    }
+    changed.notify_all();
+  }
+
+  void halt(std::exception_ptr failure) {
+    {
+      std::lock_guard lock(mutex);
+      if (!damaged) damaged = failure;
+      halted = true;
     }
     changed.notify_all();
   }
@@ -274,6 +329,16 @@ struct Collector::Shared {
     std::unique_ptr<journal::Journal> journal;  // one connection per thread
     while (Archive* archive = take()) {
       const ArchiveConfig& settings = *archive->config;
+      // A producer writes only while it holds the disk reserve: on a full
+      // disk, the space left goes to delivery. The cursors stay as they are.
+      if (!take_reserve()) {
+        archive->faults->occurred(journal::fault_kind(journal::Fault::full),
+                                  "collection paused: the disk holding the journal is nearly full (the disk "
+                                  "reserve " + reserve.path() + " cannot be taken); it resumes by itself when "
+                                  "there is room again, nothing is skipped");
+        give_back(*archive, unix_now_ms() + journal::kReserveRecheckMs, false);
+        continue;
+      }
       const int64_t started = unix_now_ms();
       PollReport report;
       try {
@@ -285,8 +350,19 @@ struct Collector::Shared {
         if (!archive->client) {
           archive->client = std::make_unique<esmond::Client>(settings.name, settings.url, client_options(settings));
         }
-        report = poll_archive(settings, config.collector, *archive->client, *journal, archive->state, stop);
-      } catch (const std::exception& e) {  // opening the journal, or a bad archive URL
+        report = poll_archive(config, settings, *archive->client, *journal, archive->state, stop);
+      } catch (const journal::JournalError& e) {  // opening the journal, or a damaged one
+        if (e.fault() == journal::Fault::damaged) {
+          spdlog::critical("collector: journal damaged archive={} error=\"{}\"", settings.name, e.what());
+          halt(std::current_exception());
+          give_back(*archive, unix_now_ms());
+          return;
+        }
+        ++report.failures["journal"];
+        report.journal_fault = e.fault();
+        report.journal_error = e.what();
+        if (!e.transient()) spdlog::error("collector: poll failed archive={} error=\"{}\"", settings.name, e.what());
+      } catch (const std::exception& e) {  // a bad archive URL
         ++report.failures["journal"];
         spdlog::error("collector: poll failed archive={} error=\"{}\"", settings.name, e.what());
       }
@@ -302,13 +378,28 @@ struct Collector::Shared {
                    report.messages, failures.empty() ? "none" : failures, finished - started);
 
       int64_t next_due = started + settings.poll_interval.count();
-      if (!report.listed || report.failures.count("journal") != 0) {
+      bool done = true;
+      const std::optional<journal::Fault> fault = report.journal_fault;
+      if (fault) {
+        archive->faults->occurred(journal::fault_kind(*fault), report.journal_error);
+        if (*fault == journal::Fault::full) release_reserve();  // delivery needs the space more
+      } else {
+        archive->faults->resolved();
+      }
+      if (fault && *fault != journal::Fault::other) {
+        // Local and passing: tried again soon, and (once mode) not done.
+        ++archive->journal_failures;
+        next_due = finished + journal::journal_retry_delay_ms(archive->journal_failures);
+        done = stop.load();
+      } else if (!report.listed || report.failures.count("journal") != 0) {
+        archive->journal_failures = 0;
         ++archive->listing_failures;
         next_due = finished + backoff_ms(config.collector, archive->listing_failures);
       } else {
+        archive->journal_failures = 0;
         archive->listing_failures = 0;
       }
-      give_back(*archive, std::max(next_due, finished));
+      give_back(*archive, std::max(next_due, finished), done);
     }
   }
 };
@@ -329,8 +420,19 @@ void Collector::run() {
                                     static_cast<int>(shared_->archives.size()));
   spdlog::info("collector: start archives={} threads={}", shared_->archives.size(), threads);
   std::vector<std::thread> workers;
-  for (int i = 0; i < threads; ++i) workers.emplace_back([this] { shared_->work(); });
+  for (int i = 0; i < threads; ++i)
+    workers.emplace_back([this] {
+      try {
+        shared_->work();
+      } catch (...) {  // a damaged journal found by a poll: every thread leaves
+        shared_->halt(std::current_exception());
+      }
+    });
   for (std::thread& worker : workers) worker.join();
+  if (shared_->damaged) {
+    spdlog::critical("collector: stopped, the journal is damaged");
+    std::rethrow_exception(shared_->damaged);
+  }
   spdlog::info("collector: stopped");
 }
 

@@ -26,22 +26,33 @@
 //   4. The poll is recorded in the journal's archive health (counters per
 //      archive and failure kind, for `gapless status` and metrics). A failure
 //      to record it is logged and never stops collection.
+//
+// Journal faults (journal/fault_retry.hpp). The collector is a producer: a
+// poll starts only when the disk reserve is held (journal/disk_reserve.hpp);
+// while it cannot be taken the archive's poll waits, checked again every
+// couple of seconds, and collection resumes by itself when space is back.
+// A poll that meets a full disk (SQLITE_FULL), a lock held past the busy
+// timeout or an I/O error ends there (each page is journaled with its cursor,
+// so nothing is skipped), releases the reserve on a full disk, and the
+// archive is polled again after a short backoff (1 s doubling to 30 s). Each
+// archive's faults are one FaultEpisode ("collector archive=NAME"): logged
+// once per episode, listed by `gapless status` while open. Only a damaged
+// journal stops the collector: run() throws its JournalError.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.hpp"
+#include "journal/journal.hpp"
 
 namespace gapless::esmond {
 class Client;
-}
-namespace gapless::journal {
-class Journal;
 }
 
 namespace gapless::collector {
@@ -60,6 +71,9 @@ struct PollReport {
   int64_t messages = 0;
   std::map<std::string, int64_t> failures;  // by kind: "http-status", "timeout", ..., "journal", "data"
   std::string last_error;  // the last failure's message, naming the archive and the URL
+  // The journal fault that ended the poll early (or failed its health record), and its message.
+  std::optional<journal::Fault> journal_fault;
+  std::string journal_error;
 };
 
 // Every kind PollReport::failures counts, so that a metric can show each at 0
@@ -76,11 +90,12 @@ struct ArchiveState {
 };
 
 // One poll of `archive`, in the calling thread, recorded in the journal's
-// archive health. Never throws: failures are in the report and the log. A
-// journal failure (disk full, say) ends the poll (failures["journal"]); what
+// archive health. Failures are in the report and the log. A journal failure
+// (disk full, say) ends the poll (failures["journal"], journal_fault); what
 // was journaled before it stays, and the archive is polled again after the
-// backoff.
-PollReport poll_archive(const ArchiveConfig& archive, const CollectorConfig& settings, esmond::Client& client,
+// backoff. Throws only a JournalError of a damaged journal. `config` gives
+// the collector's settings and what every message must satisfy (read_options).
+PollReport poll_archive(const Config& config, const ArchiveConfig& archive, esmond::Client& client,
                         journal::Journal& journal, ArchiveState& state, const std::atomic<bool>& stop);
 
 class Collector {
@@ -93,7 +108,8 @@ class Collector {
 
   // Polls until `stop` is raised, then returns once every thread has left
   // (an HTTP request in progress is bounded by its timeout). Returns at once
-  // when no archive is configured.
+  // when no archive is configured. Throws the JournalError of a damaged
+  // journal, once every thread has left.
   void run();
   // Polls each archive once (up to max_concurrent_requests at a time), then
   // returns; `stop` ends it early.

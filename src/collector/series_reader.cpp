@@ -51,13 +51,40 @@ esmond::ClientOptions client_options(const ArchiveConfig& archive) {
   return options;
 }
 
-ReadOptions read_options(const ArchiveConfig& archive) {
+// Room left in a frame for the headers a sender adds to each SEND, which the
+// message builder cannot count (osg::message_frame_size): transaction and
+// receipt (decimal counters, at most 20 digits each, the receipt's ':'
+// escaped to 2 bytes), persistent:true and gapless-resend (a request id):
+// about 140 bytes today. 512 leaves a margin for a header the sender may add
+// later; a message that still ends up too large is parked by the sender,
+// naming the limit, never lost.
+constexpr int64_t sender_header_room = 512;
+
+ReadOptions read_options(const Config& config, const ArchiveConfig& archive) {
   ReadOptions options;
   options.page_size = archive.page_size;
   options.datapoints_per_message = static_cast<size_t>(archive.datapoints_per_message);
-  options.max_message_bytes = static_cast<size_t>(archive.max_message_size);
+  // Each sink's max_message_size counts its whole SEND frame, and every
+  // message goes to every sink: messages are split below the smallest, and
+  // never above the archive's own max_message_size (an upper bound, for a
+  // site that wants smaller messages than its brokers take).
+  int64_t largest_frame = archive.max_message_size;
+  for (const SinkConfig& sink : config.sinks) largest_frame = std::min(largest_frame, sink.max_message_size);
+  // A limit below the room makes one message per datapoint; the sender then
+  // parks what is still too large.
+  options.max_frame_bytes = static_cast<size_t>(std::max<int64_t>(0, largest_frame - sender_header_room));
+  options.refused_headers = config.messages.refused_headers;
   options.summary_grace_seconds = std::chrono::duration_cast<std::chrono::seconds>(archive.summary_grace).count();
   return options;
+}
+
+osg::BuildOptions build_options(const ReadOptions& options, double rsv_timestamp) {
+  osg::BuildOptions build;
+  build.datapoints_per_message = options.datapoints_per_message;
+  build.max_frame_bytes = options.max_frame_bytes;
+  build.refused_headers = options.refused_headers;
+  build.rsv_timestamp = rsv_timestamp;
+  return build;
 }
 
 std::vector<SeriesInMetadata> series_in_metadata(const nlohmann::json& metadata, const std::string& archive_url,
@@ -332,10 +359,7 @@ void journal_page(esmond::Client& client, journal::Journal& journal, const Serie
 
 void read_in_order(esmond::Client& client, journal::Journal& journal, const std::vector<SeriesRead>& reads,
                    int64_t now, const ReadOptions& options, const std::atomic<bool>& stop, const ReadDone& done) {
-  osg::BuildOptions build;
-  build.datapoints_per_message = options.datapoints_per_message;
-  build.max_message_bytes = options.max_message_bytes;
-  build.rsv_timestamp = static_cast<double>(unix_now_ms()) / 1000.0;
+  const osg::BuildOptions build = build_options(options, static_cast<double>(unix_now_ms()) / 1000.0);
 
   PageFetcher fetcher(client, reads, now, options, stop);
   std::optional<size_t> open_read;  // has pages journaled, and no `done` yet

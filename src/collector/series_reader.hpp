@@ -30,11 +30,13 @@
 #include "core/error.hpp"
 #include "esmond/client.hpp"
 #include "journal/journal.hpp"
+#include "osg/message_builder.hpp"
 
 namespace gapless::collector {
 
 // The archive's data cannot become messages (e.g. metadata without the
-// input-source consumers need, two values at one ts). Names the series.
+// input-source consumers need, two values at one ts, a message the door
+// refuses: stomp::journal_refusal). Names the archive and the series.
 class DataError : public Error {
  public:
   using Error::Error;
@@ -43,7 +45,8 @@ class DataError : public Error {
 struct ReadOptions {
   int page_size = 1000;
   size_t datapoints_per_message = 100;
-  size_t max_message_bytes = 10'000'000;
+  size_t max_frame_bytes = 10'000'000;  // osg::BuildOptions::max_frame_bytes; read_options says how it is chosen
+  std::vector<std::string> refused_headers = MessageRulesConfig{}.refused_headers;  // the door's R5
   int64_t summary_grace_seconds = 300;
   journal::Priority priority = journal::Priority::live;
   std::optional<int64_t> request_id;  // the backfill request the messages belong to
@@ -60,9 +63,14 @@ struct ReadOptions {
 
 // An archive's configuration as the client and the reader take it: the one
 // place the collector and a backfill turn ArchiveConfig into settings, so
-// both read an archive alike.
+// both read an archive alike. The reader's also take what every message must
+// satisfy whatever its archive: the door's refused headers ([messages]) and
+// the sinks' frame limit (the smallest max_message_size).
 esmond::ClientOptions client_options(const ArchiveConfig& archive);
-ReadOptions read_options(const ArchiveConfig& archive);
+ReadOptions read_options(const Config& config, const ArchiveConfig& archive);
+// How the reader builds its messages from `options` (the message builder's
+// share of them), `rsv_timestamp` being the collection time.
+osg::BuildOptions build_options(const ReadOptions& options, double rsv_timestamp);
 
 struct ReadResult {
   int64_t pages = 0;

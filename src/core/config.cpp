@@ -1,5 +1,8 @@
 #include "core/config.hpp"
 
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -108,7 +111,39 @@ std::string read_first_line(const std::string& path, const std::string& what) {
   return line;
 }
 
-SinkConfig read_sink(const toml::value& value, const std::string& path) {
+// The host of a broker URI ("stomp://HOST:PORT", "[v6]" allowed), or "".
+std::string broker_host(const std::string& uri) {
+  const size_t scheme = uri.find("://");
+  if (scheme == std::string::npos) return "";
+  const std::string rest = uri.substr(scheme + 3);
+  if (!rest.empty() && rest.front() == '[') return rest.substr(1, rest.find(']') - 1);
+  return rest.substr(0, rest.find_first_of(":/"));
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// A passcode file must be the daemon's secret: readable by group or others
+// is a warning; empty is an error, never "no passcode" (a truncated file
+// must not silently log in without one).
+std::string read_passcode_file(const std::string& file, const std::string& key,
+                               std::vector<std::string>& warnings) {
+  std::string passcode = read_first_line(file, key);
+  if (passcode.empty())
+    throw Error(key + ": \"" + file + "\" is empty (or its first line is); an empty passcode_file is an error, "
+                "not \"no passcode\": put the passcode on its first line, or remove passcode_file");
+  struct stat info {};
+  if (::stat(file.c_str(), &info) == 0 && (info.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+    warnings.push_back(key + ": \"" + file + "\" is readable by group or others (mode " + mode +
+                       "); run chmod 600 " + file);
+  }
+  return passcode;
+}
+
+SinkConfig read_sink(const toml::value& value, const std::string& path, std::vector<std::string>& warnings) {
   TableReader reader(value, path);
   SinkConfig sink;
   reader.read("name", sink.name);
@@ -124,6 +159,10 @@ SinkConfig read_sink(const toml::value& value, const std::string& path) {
   reader.read("transaction_size", sink.transaction_size);
   reader.read("window", sink.window);
   reader.read("max_message_size", sink.max_message_size);
+  reader.read("max_header_line", sink.max_header_line);
+  reader.read("max_headers", sink.max_headers);
+  reader.read("max_in_flight_bytes", sink.max_in_flight_bytes);
+  reader.read("message_attempts", sink.message_attempts);
   reader.read("receipt_timeout", sink.receipt_timeout);
   reader.read("heartbeat", sink.heartbeat);
   reader.read("connect_timeout", sink.connect_timeout);
@@ -142,14 +181,24 @@ SinkConfig read_sink(const toml::value& value, const std::string& path) {
   if (!sink.passcode.empty() && !sink.passcode_file.empty())
     throw Error(path + ": passcode and passcode_file are exclusive");
   if (!sink.passcode_file.empty())
-    sink.passcode = read_first_line(sink.passcode_file, reader.key_path("passcode_file"));
+    sink.passcode = read_passcode_file(sink.passcode_file, reader.key_path("passcode_file"), warnings);
   if (sink.cert_file.empty() != sink.key_file.empty())
     throw Error(path + ": cert_file and key_file go together");
   if (sink.max_message_size < 1) throw Error(reader.key_path("max_message_size") + ": must be positive");
+  if (sink.max_header_line < 1) throw Error(reader.key_path("max_header_line") + ": must be positive");
+  if (sink.max_headers < 1) throw Error(reader.key_path("max_headers") + ": must be positive");
+  if (sink.max_in_flight_bytes < sink.max_message_size)
+    throw Error(reader.key_path("max_in_flight_bytes") + ": must be at least max_message_size (" +
+                std::to_string(sink.max_message_size) + "), or the largest message could never be sent");
   if (sink.reconnect_min > sink.reconnect_max)
     throw Error(reader.key_path("reconnect_min") + ": larger than reconnect_max");
   if (sink.park_retry_interval > sink.park_retry_max)
     throw Error(reader.key_path("park_retry_interval") + ": larger than park_retry_max");
+  if (!sink.passcode.empty())
+    for (const std::string& broker : sink.brokers)
+      if (broker.rfind("stomp://", 0) == 0 && !is_loopback(broker_host(broker)))
+        warnings.push_back(reader.key_path("brokers") + ": the passcode is sent in clear text to " + broker +
+                           " (plain stomp:// to a host that is not this one); use stomp+ssl://");
   return sink;
 }
 
@@ -245,14 +294,22 @@ Config parse_config(std::string_view toml_text, std::string_view origin) {
     if (const toml::value* journal = top.find("journal")) {
       TableReader reader(*journal, "journal");
       reader.read("path", config.journal.path);
+      reader.read("group", config.journal.group);
+      reader.read("disk_reserve", config.journal.disk_reserve);
       reader.finish();
+      if (config.journal.disk_reserve < 0) throw Error("journal.disk_reserve: must not be negative");
       if (config.journal.path.empty()) throw Error("journal.path: must not be empty");
+    }
+    if (const toml::value* messages = top.find("messages")) {
+      TableReader reader(*messages, "messages");
+      reader.read("refused_headers", config.messages.refused_headers);
+      reader.finish();
     }
     if (const toml::value* sinks = top.find("sink")) {
       if (!sinks->is_array()) throw Error("sink: expected an array of tables ([[sink]])");
       const auto& array = sinks->as_array();
       for (size_t i = 0; i < array.size(); ++i)
-        config.sinks.push_back(read_sink(array[i], "sink[" + std::to_string(i) + "]"));
+        config.sinks.push_back(read_sink(array[i], "sink[" + std::to_string(i) + "]", config.warnings));
     }
     if (const toml::value* collector = top.find("collector")) {
       TableReader reader(*collector, "collector");

@@ -17,6 +17,23 @@ namespace gapless {
 
 struct JournalConfig {
   std::string path = "gapless-journal.db";
+  // The journal and its companions (-wal, -shm, .lock, .reserve) are created
+  // mode 0600; with a group, 0660 and owned by that group (a monitoring user
+  // running `gapless status` must be able to open the WAL's -shm file).
+  std::string group;
+  // Bytes kept in "<path>.reserve" beside the journal and given back to the
+  // file system when the disk fills, so that delivery marks can still be
+  // written while collection pauses (journal/disk_reserve.hpp). 0: none.
+  int64_t disk_reserve = 16 * 1024 * 1024;
+};
+
+// What every producer (ingest, collector, backfill) refuses at the door, on
+// top of what can never be a valid STOMP frame (stomp/message_rules.hpp).
+struct MessageRulesConfig {
+  // Headers a broker honours by dropping or failing a message after it
+  // accepted it: `expires` (ActiveMQ discards an expired message after its
+  // RECEIPT) and `transformation` (fails on Debian's ActiveMQ, no XStream).
+  std::vector<std::string> refused_headers = {"expires", "transformation"};
 };
 
 struct SinkConfig {
@@ -36,7 +53,19 @@ struct SinkConfig {
   // Draining.
   int transaction_size = 500;           // SENDs per STOMP transaction
   int window = 4;                       // transactions awaiting their COMMIT receipt
-  int64_t max_message_size = 10 * 1024 * 1024;  // larger bodies are parked, not sent
+  // Limits of what this sink's broker accepts; a message beyond one is parked
+  // for this sink alone before anything is sent, the limit named in the
+  // reason. Defaults: ActiveMQ's fixed header limits, and RabbitMQ's frame
+  // limit (4 MiB, below ActiveMQ's 100 MiB), so that they suit both.
+  int64_t max_message_size = 4 * 1024 * 1024;  // the whole SEND frame: command, headers and body
+  int64_t max_header_line = 10 * 1024;         // bytes of one encoded header line ("name:value")
+  int64_t max_headers = 1000;                  // headers of one SEND frame, ours included
+  // What is claimed and not yet confirmed, in bytes of frames: with window x
+  // transaction_size this bounds the sender's memory whatever the message sizes.
+  int64_t max_in_flight_bytes = 64 * 1024 * 1024;
+  // A message the broker drops the connection over (without saying which) is
+  // narrowed down to; when it has failed this many times alone it is parked.
+  int message_attempts = 3;
   Milliseconds receipt_timeout{std::chrono::minutes(5)};  // generous: brokers withhold receipts under flow control
   Milliseconds heartbeat{std::chrono::seconds(10)};
   Milliseconds connect_timeout{std::chrono::seconds(10)};
@@ -87,11 +116,15 @@ struct CollectorConfig {
 
 struct Config {
   JournalConfig journal;
+  MessageRulesConfig messages;
   std::vector<SinkConfig> sinks;
   CollectorConfig collector;
   std::vector<ArchiveConfig> archives;
   std::string log_level = "info";
   std::string origin = "embedded defaults";  // where it was read from, for messages
+  // What is allowed but unwise (a passcode file others can read, a passcode
+  // in clear text to another host): logged by the daemon at start.
+  std::vector<std::string> warnings;
 
   const SinkConfig* find_sink(std::string_view name) const;
   const ArchiveConfig* find_archive(std::string_view name) const;

@@ -5,11 +5,13 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <optional>
 #include <set>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/stable_id.hpp"
+#include "stomp/message_rules.hpp"
 
 namespace gapless::ingest {
 
@@ -92,6 +94,15 @@ std::string body_bytes(const json& message) {
   return latin1_bytes(body);
 }
 
+// The door (stomp/message_rules.hpp) for a parsed line: every header the
+// SEND will carry besides the sender's own, the gapless-id among them.
+void check_at_the_door(const journal::NewMessage& message, const MessageRulesConfig& rules) {
+  stomp::HeaderList headers = message.headers;
+  headers.emplace_back("gapless-id", message.gapless_id);
+  if (std::optional<std::string> refusal = stomp::journal_refusal(message.destination, headers, rules.refused_headers))
+    throw Error("message refused: " + *refusal);
+}
+
 }  // namespace
 
 std::string derive_gapless_id(std::string_view destination, std::string_view body) {
@@ -129,7 +140,7 @@ journal::NewMessage parse_message_line(std::string_view line) {
 }
 
 IngestResult ingest_stream(std::istream& input, std::string_view source_name, journal::Journal& journal,
-                           size_t batch_size) {
+                           size_t batch_size, const MessageRulesConfig& rules) {
   IngestResult result;
   std::vector<journal::NewMessage> batch;
   int64_t line_number = 0;
@@ -147,11 +158,15 @@ IngestResult ingest_stream(std::istream& input, std::string_view source_name, jo
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
-      batch.push_back(parse_message_line(line));
+      journal::NewMessage message = parse_message_line(line);
+      check_at_the_door(message, rules);
+      batch.push_back(std::move(message));
     } catch (const Error& e) {
       throw Error(std::string(source_name) + ":" + std::to_string(line_number) + ": " + e.what() +
                   "; nothing of lines " + std::to_string(batch_first_line) + "-" + std::to_string(line_number) +
-                  " was journaled (" + std::to_string(result.appended) + " messages before them were)");
+                  " was journaled (" + std::to_string(result.appended) +
+                  " messages before them were); mend or remove line " + std::to_string(line_number) +
+                  " and run the same command again: only what is missing is added");
     }
     ++result.lines;
     if (batch.size() >= batch_size) {

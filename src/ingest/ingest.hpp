@@ -16,6 +16,9 @@
 //   from destination and body, so ingesting the same file twice adds nothing.
 // - Headers the sender owns (content-length, receipt, transaction, persistent)
 //   are dropped; `destination` is required.
+// - A message that can never be a valid frame, or carries a refused header
+//   (stomp::journal_refusal, rules R1-R5), is refused like a malformed line:
+//   the error names the line and the rule, and says how to mend the line.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/config.hpp"
 #include "journal/journal.hpp"
 
 namespace gapless::ingest {
@@ -40,10 +44,11 @@ struct IngestResult {
 };
 
 // Reads `input` to the end, journaling every `batch_size` lines in one
-// transaction. A malformed line throws gapless::Error naming `source_name`
-// and the line number; nothing of that line's batch is written, the batches
-// before it are (re-running after a fix adds only what is missing).
+// transaction. A malformed line, or a message `rules` refuse, throws
+// gapless::Error naming `source_name`, the line number and what is wrong;
+// nothing of that line's batch is written, the batches before it are
+// (re-running after a fix adds only what is missing).
 IngestResult ingest_stream(std::istream& input, std::string_view source_name, journal::Journal& journal,
-                           size_t batch_size);
+                           size_t batch_size, const MessageRulesConfig& rules);
 
 }  // namespace gapless::ingest

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <spdlog/spdlog.h>
+
 #include "core/error.hpp"
 
 namespace gapless::journal {
@@ -37,7 +39,7 @@ bool record_pid(int fd) {
 
 DaemonLock::DaemonLock(const std::string& journal_path) {
   const std::string lock_path = lock_path_of(journal_path);
-  fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0)
     throw Error("journal " + journal_path + ": cannot open the daemon lock file " + lock_path + ": " +
                 std::strerror(errno));
@@ -55,13 +57,12 @@ DaemonLock::DaemonLock(const std::string& journal_path) {
     throw Error("journal " + journal_path + ": cannot lock " + lock_path + ": " + std::strerror(error));
   }
 
-  if (!record_pid(fd_)) {
-    const int error = errno;
-    ::close(fd_);
-    fd_ = -1;
-    throw Error("journal " + journal_path + ": cannot write the pid into the daemon lock file " + lock_path + ": " +
-                std::strerror(error));
-  }
+  // The pid is only for the refusal message of a second daemon; the lock is
+  // the flock. On a full disk it cannot be written, and the daemon must
+  // still start: delivering what is journaled is what a full disk needs most.
+  if (!record_pid(fd_))
+    spdlog::warn("daemon: cannot record the pid in the lock file path={} error=\"{}\" (the lock is held)", lock_path,
+                 std::strerror(errno));
 }
 
 // The file stays: unlinking it would let a newcomer lock a fresh inode while

@@ -71,9 +71,12 @@
 //     the broker's receipts for the SEND and for its transaction's COMMIT.
 //     Only queue_resend (requests.cpp), an operator's recorded request, moves
 //     a delivered row back to pending, with priority resend and the request's id.
-//   6 Nothing undelivered is ever deleted: this file has no DELETE on message
-//     or delivery. (Pruning, a later module, deletes delivered rows only; an
-//     operator's discard will be recorded in request.)
+//   6 Nothing undelivered is ever deleted, with one exception: an operator's
+//     discard (discard_parked), which deletes parked delivery rows only, of
+//     one sink, and records who, when, what and why in request in the same
+//     transaction. This file has no other DELETE on message or delivery; the
+//     message row stays (other sinks may still need it). (Pruning, a later
+//     module, deletes delivered rows only.)
 //   7 delivery_count.count equals the number of delivery rows with that (sink,
 //     destination, state) at every commit: triggers update it inside the same
 //     statement for inserts, deletes and every state change except into
@@ -191,6 +194,7 @@
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "journal/file_access.hpp"
 #include "journal/sqlite_support.hpp"
 
 namespace gapless::journal {
@@ -556,6 +560,14 @@ constexpr const char* kSqlReleaseSink =
 constexpr const char* kSqlReleaseSinkDestination =
     "UPDATE delivery SET state = 0, reason = NULL, parked_with_destination = 0, updated_ms = ?3 "
     "WHERE sink_id = ?1 AND destination_id = ?2 AND state = 2";
+// Invariant 6's exception: parked rows only, of one sink (the delete
+// trigger keeps delivery_count, invariant 7).
+constexpr const char* kSqlDiscardParked =
+    "DELETE FROM delivery WHERE sink_id = ?1 AND state = 2 AND (?2 IS NULL OR destination_id = ?2) "
+    "AND (?3 IS NULL OR message_id = ?3)";
+constexpr const char* kSqlRecordDiscard =
+    "INSERT INTO request(kind, created_ms, created_by, arguments, state, messages, note) "
+    "VALUES ('discard', ?1, ?2, ?3, 'done', ?4, ?5)";
 constexpr const char* kSqlRecordRequest =
     "INSERT INTO request(kind, created_ms, created_by, arguments, state, messages) "
     "VALUES (?1, ?2, ?3, ?4, 'done', ?5)";
@@ -760,7 +772,7 @@ void check_integrity_once_per_process(const std::string& path, SQLite::Database&
   }
   std::string text;
   for (const auto& finding : findings) text += (text.empty() ? "" : "; ") + finding;
-  throw Error("journal " + path + " is damaged: SQLite's quick_check reports: " + text +
+  throw JournalError(Fault::damaged, "journal " + path + " is damaged: SQLite's quick_check reports: " + text +
               ". gapless never repairs or resets a journal; the file is left as it is. Keep a copy, then "
               "restore a backup, or salvage it (sqlite3 " + path + " .recover), or move it aside to start an "
               "empty journal (its undelivered messages would then not be sent)");
@@ -931,6 +943,7 @@ Journal::~Journal() = default;
 std::unique_ptr<Journal> Journal::open(const std::string& path, const std::vector<std::string>& sinks,
                                        bool check_integrity) {
   return guarded(path, "open", "", [&] {
+    create_private_file(path);  // 0600 whatever the umask; SQLite gives -wal and -shm its mode
     auto db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     wait_for_locks(*db);
     // Reads only, until the file is known to be ours, current and sound.
@@ -1037,7 +1050,8 @@ AppendResult Journal::append_in_transaction(const std::vector<NewMessage>& messa
   return result;
 }
 
-std::vector<Message> Journal::claim(std::string_view sink, size_t max, const std::unordered_set<int64_t>& in_flight) {
+std::vector<Message> Journal::claim(std::string_view sink, size_t max, const std::unordered_set<int64_t>& in_flight,
+                                    int64_t max_bytes) {
   return guarded(path_, "claim", "", [&] {
     std::vector<Message> claimed;
     if (max == 0) return claimed;
@@ -1057,14 +1071,18 @@ std::vector<Message> Journal::claim(std::string_view sink, size_t max, const std
       }
     }
 
-    // Step 2: the messages, by primary key.
+    // Step 2: the messages, by primary key, in step 1's order (the CROSS
+    // JOIN keeps it), until they hold max_bytes of bodies and headers: the
+    // message that reaches the budget is the last one, and the first one is
+    // always taken, whatever its size.
     if (ids.empty()) return claimed;
     claimed.reserve(ids.size());
     {
       Borrowed row(cache_->claim_rows);
       row->bind(1, sink_key);
       row->bind(2, Json(ids).dump());
-      while (row->executeStep()) {
+      int64_t bytes = 0;
+      while (bytes < max_bytes && row->executeStep()) {
         Message m;
         m.id = row->getColumn(0).getInt64();
         m.gapless_id = row->getColumn(1).getString();
@@ -1073,6 +1091,8 @@ std::vector<Message> Journal::claim(std::string_view sink, size_t max, const std
         m.body = bytes_of(row->getColumn(4));
         m.priority = static_cast<Priority>(row->getColumn(5).getInt());
         if (!row->isColumnNull(6)) m.resend_request_id = row->getColumn(6).getInt64();
+        bytes += static_cast<int64_t>(m.body.size());
+        for (const auto& [name, value] : m.headers) bytes += static_cast<int64_t>(name.size() + value.size());
         claimed.push_back(std::move(m));
       }
     }
@@ -1266,6 +1286,50 @@ int64_t Journal::retry_parked(std::optional<std::string_view> sink, std::optiona
                  is_all(sink) ? "*" : std::string(*sink), is_all(destination) ? "*" : std::string(*destination),
                  released, record_request);
     return released;
+  });
+}
+
+DiscardResult Journal::discard_parked(std::string_view sink, std::optional<std::string_view> destination,
+                                     std::optional<int64_t> message_id, std::string_view reason) {
+  return guarded(path_, "discard_parked", kNothingChanged, [&] {
+    if (reason.empty())
+      throw Error(context(path_, "discard_parked") + "a reason is required; " + std::string(kNothingChanged));
+    auto transaction = begin_write(*db_, Durability::full);
+    const int64_t sink_row = sink_id(sink);
+    std::optional<int64_t> destination_id;
+    if (!is_all(destination)) {
+      destination_id = cache_->find_destination(*destination);
+      if (!destination_id)
+        throw Error(context(path_, "discard_parked") + "no message was ever journaled for destination \"" +
+                    std::string(*destination) + "\"; " + std::string(kNothingChanged));
+    }
+    SQLite::Statement discard(*db_, kSqlDiscardParked);
+    discard.bind(1, sink_row);
+    if (destination_id) discard.bind(2, *destination_id);
+    if (message_id) discard.bind(3, *message_id);
+    DiscardResult result;
+    result.discarded = discard.exec();
+    if (result.discarded == 0) return result;  // nothing matched: nothing to record
+
+    Json arguments = Json::object();
+    arguments["sink"] = std::string(sink);
+    arguments["destination"] = is_all(destination) ? Json(nullptr) : Json(std::string(*destination));
+    arguments["message_id"] = message_id ? Json(*message_id) : Json(nullptr);
+    arguments["reason"] = std::string(reason);
+    SQLite::Statement record(*db_, kSqlRecordDiscard);
+    record.bind(1, unix_now_ms());
+    record.bind(2, operator_identity());
+    record.bind(3, arguments.dump());
+    record.bind(4, result.discarded);
+    record.bind(5, std::string(reason));
+    record.exec();
+    result.request_id = db_->getLastInsertRowid();
+    transaction.commit();
+    spdlog::warn("journal: parked messages discarded path={} sink={} destination={} message={} messages={} "
+                 "request={} reason=\"{}\"",
+                 path_, sink, is_all(destination) ? "*" : std::string(*destination),
+                 message_id ? std::to_string(*message_id) : "*", result.discarded, result.request_id, reason);
+    return result;
   });
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,11 +20,37 @@
 #include <utility>
 #include <vector>
 
+#include "core/error.hpp"
+
 namespace SQLite {
 class Database;
 }
 
 namespace gapless::journal {
+
+// What went wrong with the journal, as a caller must react to it. Every error
+// the journal throws for SQLite's sake is a JournalError of one of these.
+enum class Fault {
+  busy,     // another process held the lock past the busy timeout: wait, try again
+  full,     // the disk (or a size limit) is full: pause producers, free space
+  io,       // an I/O error: may pass (a network file system, a disk that recovers)
+  damaged,  // the file is corrupt or not a journal: stop, a person must look
+  other,    // anything else (a bug, a read-only file, a bad path): not retried
+};
+
+class JournalError : public Error {
+ public:
+  JournalError(Fault fault, const std::string& message) : Error(message), fault_(fault) {}
+  Fault fault() const { return fault_; }
+  // busy, full and io pass by themselves: retried with backoff, never fatal.
+  bool transient() const { return fault_ == Fault::busy || fault_ == Fault::full || fault_ == Fault::io; }
+
+ private:
+  Fault fault_;
+};
+
+// "busy", "full", "io", "damaged", "other": for logs, status and metrics.
+const char* fault_name(Fault fault);
 
 // Claims take messages in this order: live data first, then backfill, then
 // consumer-requested resends.
@@ -59,6 +86,11 @@ struct Message {
   std::string body;
   Priority priority = Priority::live;
   std::optional<int64_t> resend_request_id;  // set when queued again by a resend request
+};
+
+struct DiscardResult {
+  int64_t discarded = 0;   // delivery rows removed
+  int64_t request_id = 0;  // the recorded request; 0 when nothing matched (nothing recorded)
 };
 
 struct ParkedDestination {
@@ -229,8 +261,11 @@ class Journal {
 
   // Sender side. Up to `max` pending messages for `sink` in claim order
   // (priority, then id), skipping the ids in `in_flight` (claimed earlier and
-  // not yet settled; being in flight is never written to disk).
-  std::vector<Message> claim(std::string_view sink, size_t max, const std::unordered_set<int64_t>& in_flight);
+  // not yet settled; being in flight is never written to disk). Stops adding
+  // messages once their bodies and headers hold `max_bytes`; at least one
+  // message is returned whenever one is claimable, whatever its size.
+  std::vector<Message> claim(std::string_view sink, size_t max, const std::unordered_set<int64_t>& in_flight,
+                             int64_t max_bytes = std::numeric_limits<int64_t>::max());
 
   // The broker confirmed these (SEND receipt and COMMIT receipt). One
   // transaction. Rows already delivered stay as they are.
@@ -316,6 +351,14 @@ class Journal {
   // header and their own gapless-id. The one exception to invariant 5, and
   // an operator's act: the request must exist. Returns how many rows moved.
   int64_t queue_resend(std::string_view sink, const std::vector<int64_t>& message_ids, int64_t request_id);
+
+  // Operator act (`gapless discard`), the one exception to invariant 6:
+  // removes `sink`'s parked delivery rows (only parked ones), of
+  // `destination` and/or `message_id` when given, and records who, when,
+  // what and `reason` (required) in the request table, in one transaction.
+  // A parked destination stays parked. Nothing matched: nothing changes.
+  DiscardResult discard_parked(std::string_view sink, std::optional<std::string_view> destination,
+                               std::optional<int64_t> message_id, std::string_view reason);
 
   std::vector<ParkedDestination> parked_destinations(std::optional<std::string_view> sink = std::nullopt);
   std::vector<ParkedMessage> parked_messages(std::string_view sink, size_t max);

@@ -40,6 +40,23 @@ std::string describe(const SQLite::Exception& e) {
   }
 }
 
+Fault fault_of(const SQLite::Exception& e) {
+  switch (e.getErrorCode() & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Fault::busy;
+    case SQLITE_FULL:
+      return Fault::full;
+    case SQLITE_IOERR:
+      return Fault::io;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Fault::damaged;
+    default:
+      return Fault::other;
+  }
+}
+
 namespace {
 
 // sqlite3_busy_handler's callback: `attempts` is 0 on a lock's first refusal.
@@ -87,3 +104,18 @@ std::string operator_identity() {
 }
 
 }  // namespace gapless::journal::detail
+
+namespace gapless::journal {
+
+const char* fault_name(Fault fault) {
+  switch (fault) {
+    case Fault::busy: return "busy";
+    case Fault::full: return "full";
+    case Fault::io: return "io";
+    case Fault::damaged: return "damaged";
+    case Fault::other: return "other";
+  }
+  return "other";
+}
+
+}  // namespace gapless::journal

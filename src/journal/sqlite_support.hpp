@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "core/error.hpp"
+#include "journal/journal.hpp"
 
 namespace gapless::journal::detail {
 
@@ -27,8 +28,9 @@ void wait_for_locks(SQLite::Database& db);
 // became of the change.
 std::string context(const std::string& path, std::string_view operation);
 std::string describe(const SQLite::Exception& e);
+Fault fault_of(const SQLite::Exception& e);
 
-// Runs `work`, turning SQLite's exceptions into gapless::Error with context.
+// Runs `work`, turning SQLite's exceptions into JournalError with context.
 // gapless::Error thrown by `work` already carries its context and passes.
 template <typename Work>
 auto guarded(const std::string& path, std::string_view operation, std::string_view after_failure, Work&& work)
@@ -38,7 +40,7 @@ auto guarded(const std::string& path, std::string_view operation, std::string_vi
   } catch (const SQLite::Exception& e) {
     std::string text = context(path, operation) + describe(e);
     if (!after_failure.empty()) text += "; " + std::string(after_failure);
-    throw Error(text);
+    throw JournalError(fault_of(e), text);
   }
 }
 

@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <optional>
 #include <string_view>
 
 #include "core/error.hpp"
 #include "core/stable_id.hpp"
+#include "stomp/frame.hpp"
+#include "stomp/message_rules.hpp"
 
 // What goes on the bus, and why (shared/reference/perfsonar-osg.md 2.2):
 //
@@ -142,6 +145,14 @@ class Builder {
     rsv_timestamp_ = format_rsv_timestamp(options.rsv_timestamp);
     destination_ = std::string(summary_ ? "/topic/perfsonar.summary." : "/topic/perfsonar.raw.") + series.event_type;
 
+    // The frame of a message less what varies by slice: the digits of
+    // ts_start and content-length (never escaped) and the body. gapless-ids
+    // all have the length of stable_id's output.
+    stomp::Frame fixed{"SEND", {{"destination", destination_}, {"gapless-id", std::string(stable_id("", {}).size(), '0')}}, {}};
+    for (const auto& header : headers_) fixed.headers.push_back(header);
+    fixed.add("ts_start", "").add("summaries", "0").add("rsv-timestamp", rsv_timestamp_).add("content-length", "");
+    fixed_frame_bytes_ = stomp::encoded_size(fixed);
+
     std::string meta = meta_text(series, metadata);
     if (summary_) {
       // The window as a string, as esmond lists it and as consumers compare
@@ -203,11 +214,17 @@ class Builder {
     return prefix_.size() + (entry_end_[end] - entry_end_[begin] - 1) + suffix_.size();
   }
 
-  // A slice whose body would exceed max_message_bytes is halved until each
+  // message_frame_size of the slice's message, without building it.
+  size_t frame_size(size_t begin, size_t end) const {
+    const size_t body = body_size(begin, end);
+    return fixed_frame_bytes_ + std::to_string(points_[begin]->ts).size() + std::to_string(body).size() + body;
+  }
+
+  // A slice whose frame would exceed max_frame_bytes is halved until each
   // part fits; a single datapoint that alone is too large still becomes its
-  // own message (never dropped: the sender parks it with the broker's reason).
+  // own message (never dropped: the sender parks it, naming the limit).
   void emit(size_t begin, size_t end, std::vector<journal::NewMessage>& messages) const {
-    if (end - begin > 1 && body_size(begin, end) > options_.max_message_bytes) {
+    if (end - begin > 1 && frame_size(begin, end) > options_.max_frame_bytes) {
       size_t middle = begin + (end - begin) / 2;
       emit(begin, middle, messages);
       emit(middle, end, messages);
@@ -240,7 +257,19 @@ class Builder {
       }
     }
     body += suffix_;
+    check_at_the_door(message);
     messages.push_back(std::move(message));
+  }
+
+  // Archive data that can never make a valid frame (an event type with a
+  // control character, a NUL in input-source) fails the series here, before
+  // anything of it is journaled.
+  void check_at_the_door(const journal::NewMessage& message) const {
+    stomp::HeaderList headers = message.headers;
+    headers.emplace_back("gapless-id", message.gapless_id);
+    if (std::optional<std::string> refusal =
+            stomp::journal_refusal(message.destination, headers, options_.refused_headers))
+      throw Error(describe(series_) + ": message refused: " + *refusal);
   }
 
   const SeriesIdentity& series_;
@@ -254,9 +283,18 @@ class Builder {
   std::string suffix_;
   std::vector<const Datapoint*> points_;  // the caller's datapoints, ascending ts
   std::vector<size_t> entry_end_;
+  size_t fixed_frame_bytes_ = 0;
 };
 
 }  // namespace
+
+size_t message_frame_size(const journal::NewMessage& message) {
+  // The body's bytes are added rather than copied into the frame.
+  stomp::Frame frame{"SEND", {{"destination", message.destination}, {"gapless-id", message.gapless_id}}, {}};
+  for (const auto& header : message.headers) frame.headers.push_back(header);
+  frame.add("content-length", std::to_string(message.body.size()));
+  return stomp::encoded_size(frame) + message.body.size();
+}
 
 std::vector<journal::NewMessage> build_messages(const SeriesIdentity& series, const nlohmann::json& metadata,
                                                 const std::vector<Datapoint>& points, const BuildOptions& options) {

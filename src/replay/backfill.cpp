@@ -11,8 +11,11 @@
 #include "collector/series_reader.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/fault_episode.hpp"
 #include "core/timestamp.hpp"
 #include "esmond/client.hpp"
+#include "journal/disk_reserve.hpp"
+#include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
 
 namespace gapless::replay {
@@ -111,15 +114,40 @@ std::vector<std::pair<int64_t, int64_t>> uncovered(int64_t from, int64_t to,
   return pieces;
 }
 
+// A transient journal fault (a lock held past the busy timeout, a full disk,
+// an I/O error) is waited out, not a failed command: one FaultEpisode per
+// command logs it once, and writes wait for the disk reserve
+// (journal/fault_retry.hpp). `stop` ends a wait with gapless::Error.
+struct FaultWaiting {
+  FaultWaiting(const Config& config, std::string command, const std::atomic<bool>& stopping)
+      : faults(std::move(command)), reserve(config.journal.path, config.journal.disk_reserve), stop(stopping) {}
+
+  template <typename Work>
+  auto retrying(Work&& work) {
+    return journal::retry_transient(faults, reserve, false, stop, std::forward<Work>(work));
+  }
+  // Journals something new: waits for the disk reserve first.
+  template <typename Work>
+  auto producing(Work&& work) {
+    return journal::retry_transient(faults, reserve, true, stop, std::forward<Work>(work));
+  }
+
+  FaultEpisode faults;
+  journal::DiskReserve reserve;
+  const std::atomic<bool>& stop;
+};
+
 }  // namespace
 
 BackfillResult backfill(const Config& config, const Selection& selection, double rate, bool dry_run,
                         const std::atomic<bool>& stop, const ProgressCallback& progress) {
   const std::vector<const ArchiveConfig*> archives = selected_archives(config, selection);
   BackfillResult result;
-  auto journal = journal::Journal::open(config.journal.path, sink_names(config));
+  FaultWaiting waiting(config, "backfill", stop);
+  auto journal = waiting.retrying([&] { return journal::Journal::open(config.journal.path, sink_names(config)); });
   if (!dry_run)
-    result.request_id = journal->begin_request("backfill", arguments_json(selection, {{"rate", rate}}));
+    result.request_id =
+        waiting.producing([&] { return journal->begin_request("backfill", arguments_json(selection, {{"rate", rate}})); });
 
   // What is to be read: per series, the uncovered pieces of the window.
   struct Work {
@@ -158,11 +186,13 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
         // has no coverage, and is not registered.
         journal::Series series{0, candidate.key, kept.dump(), std::nullopt};
         if (!dry_run)
-          series = journal->register_series(candidate.key, kept.dump());
-        else if (std::optional<journal::Series> known = journal->find_series(candidate.key))
+          series = waiting.producing([&] { return journal->register_series(candidate.key, kept.dump()); });
+        else if (std::optional<journal::Series> known = waiting.retrying([&] { return journal->find_series(candidate.key); }))
           series.id = known->id;
         std::vector<journal::CoveredRange> coverage;
-        if (series.id != 0) coverage = journal->coverage(series.id, selection.from - series.key.summary_window, selection.to);
+        if (series.id != 0)
+          coverage = waiting.retrying(
+              [&] { return journal->coverage(series.id, selection.from - series.key.summary_window, selection.to); });
         // A summary point is stamped with its window's start: read from a
         // window earlier so the windows overlapping `from` are included.
         auto pieces = uncovered(selection.from - series.key.summary_window, selection.to, coverage);
@@ -183,7 +213,7 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
   const int64_t now = unix_now_ms() / 1000;
   for (Work& item : work) {
     if (stop.load()) break;
-    collector::ReadOptions options = collector::read_options(*item.archive);
+    collector::ReadOptions options = collector::read_options(config, *item.archive);
     options.priority = journal::Priority::backfill;
     options.request_id = result.request_id;
     options.advance_cursor = false;
@@ -195,14 +225,34 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
       pace(rate, shown.messages, started, stop);
     };
     try {
-      for (const auto& [begin, end] : item.pieces) {
+      int journal_failures = 0;
+      for (size_t piece = 0; piece < item.pieces.size();) {
         if (stop.load()) break;
-        const collector::ReadResult read =
-            collector::read_series(*item.client, *journal, item.series, item.metadata, begin, end, now, options, stop);
-        result.points_read += read.points_read;
-        result.points_journaled += read.points_journaled;
-        result.messages += read.messages;
+        const auto [begin, end] = item.pieces[piece];
+        if (!journal::wait_for_reserve(waiting.reserve, waiting.faults, stop)) break;
+        try {
+          const collector::ReadResult read = collector::read_series(*item.client, *journal, item.series,
+                                                                    item.metadata, begin, end, now, options, stop);
+          result.points_read += read.points_read;
+          result.points_journaled += read.points_journaled;
+          result.messages += read.messages;
+          waiting.faults.resolved();
+          journal_failures = 0;
+        } catch (const journal::JournalError& e) {
+          if (!e.transient()) throw;
+          // Pages journaled before the fault stay (with their coverage):
+          // after the wait, only what the piece still lacks is read.
+          if (!journal::wait_after_fault(e, waiting.faults, &waiting.reserve, ++journal_failures, stop)) break;
+          const auto coverage = waiting.retrying([&] { return journal->coverage(item.series.id, begin, end); });
+          const auto rest = uncovered(begin, end, coverage);
+          item.pieces.erase(item.pieces.begin() + static_cast<long>(piece));
+          item.pieces.insert(item.pieces.begin() + static_cast<long>(piece), rest.begin(), rest.end());
+          shown.seconds_done += (end - begin);
+          for (const auto& [rest_begin, rest_end] : rest) shown.seconds_done -= rest_end - rest_begin;
+          continue;
+        }
         shown.seconds_done += end - begin;
+        ++piece;
       }
     } catch (const esmond::FetchError& e) {
       ++result.failures;
@@ -224,9 +274,11 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
   }
   result.interrupted = stop.load();
   const std::string state = result.interrupted ? "interrupted" : result.failures > 0 ? "incomplete" : "done";
-  journal->update_request(*result.request_id, state, result.messages,
-                          std::to_string(result.points_journaled) + " datapoints journaled, " +
-                              std::to_string(result.failures) + " series failed");
+  waiting.retrying([&] {
+    journal->update_request(*result.request_id, state, result.messages,
+                            std::to_string(result.points_journaled) + " datapoints journaled, " +
+                                std::to_string(result.failures) + " series failed");
+  });
   return result;
 }
 
@@ -236,13 +288,14 @@ ResendResult resend(const Config& config, const Selection& selection, const std:
   // No archive is fine: an ingest-only site resends what `gapless ingest` journaled.
   const std::vector<const ArchiveConfig*> archives = named_archives(config, selection);
   if (config.find_sink(sink) == nullptr) throw Error("unknown sink \"" + sink + "\" (not in " + config.origin + ")");
-  auto journal = journal::Journal::open(config.journal.path, sink_names(config));
+  FaultWaiting waiting(config, "resend", stop);
+  auto journal = waiting.retrying([&] { return journal::Journal::open(config.journal.path, sink_names(config)); });
 
   ResendResult result;
   std::vector<int64_t> series_ids;
   for (const ArchiveConfig* archive : archives) {
     std::string url = archive->url;
-    for (const journal::Series& series : journal->series_of_archive(url)) {
+    for (const journal::Series& series : waiting.retrying([&] { return journal->series_of_archive(url); })) {
       if (!selection.event_types.empty() &&
           std::find(selection.event_types.begin(), selection.event_types.end(), series.key.event_type) ==
               selection.event_types.end())
@@ -258,17 +311,19 @@ ResendResult resend(const Config& config, const Selection& selection, const std:
     }
   }
   result.series = static_cast<int64_t>(series_ids.size());
-  std::vector<int64_t> messages = journal->messages_of_series(series_ids, selection.from, selection.to);
+  std::vector<int64_t> messages =
+      waiting.retrying([&] { return journal->messages_of_series(series_ids, selection.from, selection.to); });
   // The messages the collector did not produce (journal invariant 15), unless
   // archives are named: those came from none.
   if (selection.archives.empty()) {
-    const std::vector<int64_t> ingested =
-        journal->appended_messages({.from = selection.from,
-                                    .to = selection.to,
-                                    .destinations = destinations,
-                                    .event_types = selection.event_types,
-                                    .source_host = selection.source_host,
-                                    .destination_host = selection.destination_host});
+    const std::vector<int64_t> ingested = waiting.retrying([&] {
+      return journal->appended_messages({.from = selection.from,
+                                         .to = selection.to,
+                                         .destinations = destinations,
+                                         .event_types = selection.event_types,
+                                         .source_host = selection.source_host,
+                                         .destination_host = selection.destination_host});
+    });
     result.ingested = static_cast<int64_t>(ingested.size());
     const size_t collected = messages.size();
     messages.insert(messages.end(), ingested.begin(), ingested.end());
@@ -283,22 +338,25 @@ ResendResult resend(const Config& config, const Selection& selection, const std:
     if (progress) progress(shown);
     return result;
   }
-  result.request_id = journal->begin_request(
-      "resend", arguments_json(selection, {{"sink", sink}, {"destinations", destinations}, {"rate", rate},
-                                           {"reason", reason}}));
+  result.request_id = waiting.retrying([&] {
+    return journal->begin_request("resend", arguments_json(selection, {{"sink", sink},
+                                                                       {"destinations", destinations},
+                                                                       {"rate", rate},
+                                                                       {"reason", reason}}));
+  });
   const auto started = std::chrono::steady_clock::now();
   const size_t chunk = rate > 0 ? std::max<size_t>(1, static_cast<size_t>(rate / 10)) : 5000;
   for (size_t at = 0; at < messages.size() && !stop.load(); at += chunk) {
     const std::vector<int64_t> part(messages.begin() + static_cast<long>(at),
                                     messages.begin() + static_cast<long>(std::min(messages.size(), at + chunk)));
-    result.messages += journal->queue_resend(sink, part, *result.request_id);
+    result.messages += waiting.retrying([&] { return journal->queue_resend(sink, part, *result.request_id); });
     shown.seconds_done = static_cast<int64_t>(std::min(messages.size(), at + chunk));
     shown.messages = result.messages;
     if (progress) progress(shown);
     pace(rate, shown.seconds_done, started, stop);
   }
-  journal->update_request(*result.request_id, stop.load() ? "interrupted" : "done", result.messages,
-                          reason);
+  waiting.retrying(
+      [&] { journal->update_request(*result.request_id, stop.load() ? "interrupted" : "done", result.messages, reason); });
   return result;
 }
 

@@ -1,13 +1,28 @@
 // How the sender moves a message (one sink, one connection at a time)
 // ===================================================================
 //
+// The sender does the I/O (journal, socket) and follows the decisions of its
+// TransactionMachine (transaction_machine.hpp), which holds the per-
+// transaction rules below with no I/O, so that each of them is unit-tested
+// alone (tests/unit/test_transaction_machine.cpp).
+//
 // Claim. Up to `window` transactions are in flight. Each claims up to
 // `transaction_size` pending messages from the journal (live first, then
-// backfill, then resend). Claimed ids live only in memory (`in_flight_`): the
-// journal row stays `pending`, so a crash or a lost connection simply leaves
-// the message to be sent again. Memory is therefore bounded by
-// window x transaction_size messages, whatever the backlog on disk. Both
-// limits shrink while the broker pushes back (see Flow control below).
+// backfill, then resend), and no more bytes than `max_in_flight_bytes` leaves
+// (one message always goes, whatever its size). Claimed ids live only in
+// memory (`in_flight_`): the journal row stays `pending`, so a crash or a lost
+// connection simply leaves the message to be sent again. Memory is therefore
+// bounded by window x transaction_size messages and by max_in_flight_bytes,
+// whatever the backlog on disk. Both counts shrink while the broker pushes
+// back (see Flow control below).
+//
+// Sink limits. Each SEND frame is checked against the sink's limits before it
+// is queued (stomp::sink_refusal: max_header_line, max_headers, and
+// max_message_size for the whole frame). A message beyond one, or one that
+// cannot be encoded at all (an empty header name journaled by an older
+// version), is parked on its own for this sink with the reason, never sent;
+// the transaction goes on without it. Nothing about one message can end the
+// sender's thread.
 //
 // Send. A transaction is written as BEGIN, then one SEND per message with
 // `persistent:true`, `content-length` (added by the frame encoder), its
@@ -19,16 +34,21 @@
 //     below, the others go back to pending (in memory: they are released).
 // Holding the COMMIT costs nothing in throughput (other transactions of the
 // window keep the pipe full) and means we never COMMIT a transaction that saw
-// an ERROR: ActiveMQ would commit the rest and report success
-// (stomp-activemq.md 2.6, peers-lessons.md).
+// an ERROR: ActiveMQ would commit the rest and report success.
 //
-// Deliver. On the COMMIT's RECEIPT, the SENDs of that transaction whose own
-// RECEIPT arrived are settled; they are marked delivered, together with those
-// of every other transaction settled meanwhile, in one journal transaction,
-// once the window has been refilled and flushed: the broker works on the next
-// transactions while we write the journal. Until marked they stay in
-// `in_flight_`, so no claim can take them again; a crash before the mark
-// sends them again (same gapless-id). Nothing else ever marks a row delivered.
+// Deliver. On the COMMIT's RECEIPT the SENDs of that transaction are settled;
+// they are marked delivered, together with those of every other transaction
+// settled meanwhile, in one journal transaction, once the window has been
+// refilled and flushed: the broker works on the next transactions while we
+// write the journal. Until marked they stay in `in_flight_`, so no claim can
+// take them again; a crash before the mark sends them again (same
+// gapless-id). Nothing else ever marks a row delivered.
+//
+// A broker that lies is not believed. A RECEIPT for a COMMIT we did not send,
+// for a transaction not in flight, for a SEND index that does not exist or a
+// second one for the same SEND is a protocol error: the connection is dropped
+// and nothing of those transactions is marked delivered. The broker's ERROR
+// text is cleaned (stomp/error_text.hpp) before it is logged or stored.
 //
 // Refusals (ERROR frames carrying a SEND's receipt-id; ActiveMQ keeps the
 // connection open after them, so we do not reconnect):
@@ -37,19 +57,45 @@
 //     are skipped by claims while every other destination keeps flowing. It is
 //     probed again with one message after park_retry_interval, doubling up to
 //     park_retry_max; a delivered probe unparks the whole destination.
-//   - anything else (producer flow control "Usage Manager memory limit ...
-//     reached" or "... Wait Timeout", unknown errors): never parked; the
-//     messages go back to pending and claiming pauses with exponential backoff.
-//     Note: on a topic, ActiveMQ 5.17 answers a receipted SEND under flow
-//     control with an ERROR only when sendFailIfNoSpace is set; otherwise it
-//     withholds the RECEIPT until memory frees, which receipt_timeout bounds.
-//   - A message larger than max_message_size is parked on its own, never sent.
-// An ERROR for a COMMIT fails the whole transaction (back to pending). An
-// ERROR without receipt-id, a protocol error, EOF, heart-beat silence or a
-// receipt overdue past receipt_timeout drop the connection: everything in
-// flight goes back to pending (what was settled is marked delivered first)
-// and we reconnect with backoff and jitter, trying the brokers in order, and
-// return to the first one when it is back.
+//   - producer flow control ("Usage Manager memory limit reached", "... Wait
+//     Timeout"): never parked; the messages go back to pending and claiming
+//     pauses with exponential backoff. Note: on a topic, ActiveMQ 5.17 answers
+//     a receipted SEND under flow control with an ERROR only when
+//     sendFailIfNoSpace is set; otherwise it withholds the RECEIPT until
+//     memory frees, which receipt_timeout bounds.
+//   - any other reason belongs to the message: the refusals are counted per
+//     message id, and once it has been refused `message_attempts` times it is
+//     parked on its own, with the broker's words; the others of its
+//     transaction are sent again and flow.
+//
+// The message the broker will not name. When the broker closes the
+// connection right after a transaction's SENDs (ActiveMQ does so over a
+// header line above 10 KiB), or sends an ERROR without a usable receipt-id,
+// or refuses a COMMIT, we cannot know which message caused it. The SENDs it
+// did not answer are the suspects (one it confirmed was accepted), and each
+// such failure is counted against them by message id: transaction numbers
+// change after a reconnect, message ids do not. Once a suspect has failed
+// twice, the sender narrows down: the in-flight limit becomes half of the
+// first failing transaction (window one), and the next failure halves it
+// again, down to one message, reconnecting at once (the reconnect backoff is
+// for a broker that cannot be reached, and this one answered). Claims are in
+// journal order, so each step keeps the message to blame in the half that is
+// sent first, or commits the half without it and reaches it next: after about
+// log2(transaction_size) failures it is alone, and when it has failed alone
+// `message_attempts` times it is parked with the broker's words (the ERROR
+// text, or "the broker closed the connection after this message's SEND").
+// With the defaults that is about a dozen quick reconnects (2 + 7 + 3):
+// seconds, not the minute allowed. Healthy traffic pays nothing for this: a failure record is
+// made only when something failed, narrowing starts only after a repeated
+// failure, and the limit widens back after clean commits (below). A loss
+// long after the SENDs (heart-beat silence, an overdue receipt) blames no
+// message.
+//
+// Other losses. A protocol error, EOF, heart-beat silence or a receipt overdue
+// past receipt_timeout drop the connection: everything in flight goes back to
+// pending (what was settled is still marked delivered) and we reconnect with
+// backoff and jitter, trying the brokers in order, and return to the first one
+// when it is back.
 //
 // Flow control. ActiveMQ counts the messages of an open transaction against
 // its memory limit until COMMIT; with large messages a limit smaller than a
@@ -58,8 +104,19 @@
 // flow-control refusal (once per episode), a refused COMMIT or an overdue
 // receipt halves the messages allowed in flight (the window first, then the
 // transaction size, down to one message), and every kCommitsBeforeGrowing
-// successful COMMITs in a row double it back towards the configured sizes.
-// Logged as "sender: in-flight limit lowered|raised".
+// successful COMMITs in a row double it back towards the configured sizes
+// (in_flight_limit.hpp). Logged as "sender: in-flight limit lowered|raised".
+//
+// A journal fault is a pause, not a crash. Every journal call may fail with a
+// transient fault (SQLITE_BUSY past the busy timeout, a full disk, an I/O
+// error): it is one fault episode for this sink (logged when it begins and
+// ends, shown by `gapless status`), retried with backoff, and the daemon
+// stays up. Confirmed messages whose mark failed stay in memory and out of
+// claims until the mark succeeds, and claiming pauses while such writes are
+// owed; the connection stays up meanwhile. On a full disk the reserve file
+// beside the journal (journal/disk_reserve.hpp) is given back at once, so the
+// marks can be written while producers pause. A damaged journal, or any
+// other fault, still ends run(): a person must look.
 #include "sender/sender.hpp"
 
 #include <spdlog/spdlog.h>
@@ -67,8 +124,6 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
-#include <map>
-#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -77,31 +132,20 @@
 #include "core/clock.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
+#include "core/fault_episode.hpp"
+#include "journal/disk_reserve.hpp"
+#include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
+#include "sender/transaction_machine.hpp"
 #include "stomp/connection.hpp"
+#include "stomp/error_text.hpp"
+#include "stomp/message_rules.hpp"
 
 namespace gapless::sender {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-enum class Refusal { unauthorized, other };
-
-Refusal classify(const std::string& reason) {
-  if (reason.find("not authorized to write to") != std::string::npos ||
-      reason.find("not authorized to create") != std::string::npos)
-    return Refusal::unauthorized;
-  return Refusal::other;
-}
-
-// The broker's words for an ERROR: its `message` header, else the body's first line.
-std::string error_reason(const stomp::Frame& error) {
-  if (const std::string* message = error.header("message"); message && !message->empty()) return *message;
-  std::string first_line = error.body.substr(0, error.body.find('\n'));
-  return first_line.empty() ? "ERROR frame without a message" : first_line;
-}
 
 // Exponential backoff with jitter (half to full of the doubled delay), so that
 // many collectors restarted together do not reconnect in lockstep.
@@ -117,7 +161,6 @@ class Backoff {
     return milliseconds(jitter(random_));
   }
   void reset() { failures_ = 0; }
-  int failures() const { return failures_; }
 
  private:
   milliseconds minimum_, maximum_;
@@ -125,101 +168,76 @@ class Backoff {
   std::mt19937_64 random_{std::random_device{}()};
 };
 
-// See "Flow control" above. The limit is a number of messages in flight,
-// window x transaction_size as configured, halved and doubled as a whole.
-class InFlightLimit {
+// Claimed and not yet settled in the journal (delivered, parked or simply
+// forgotten): claims skip these ids. With the bytes of their frames, for
+// max_in_flight_bytes.
+class InFlight {
  public:
-  static constexpr int kCommitsBeforeGrowing = 8;
-
-  InFlightLimit(int transaction_size, int window)
-      : configured_size_(std::max(transaction_size, 1)),
-        configured_window_(std::max(window, 1)),
-        maximum_(int64_t{configured_size_} * configured_window_),
-        limit_(maximum_) {}
-
-  int transaction_size() const { return static_cast<int>(std::min<int64_t>(configured_size_, limit_)); }
-  int window() const {
-    return static_cast<int>(std::clamp<int64_t>(limit_ / transaction_size(), 1, configured_window_));
+  void add(int64_t id, int64_t bytes) {
+    if (!bytes_of_.emplace(id, bytes).second) return;
+    ids_.insert(id);
+    bytes_ += bytes;
   }
-
-  // False when already at one message.
-  bool lower() {
-    successes_ = 0;
-    if (limit_ == 1) return false;
-    limit_ /= 2;
-    return true;
+  void remove(int64_t id) {
+    auto it = bytes_of_.find(id);
+    if (it == bytes_of_.end()) return;
+    bytes_ -= it->second;
+    bytes_of_.erase(it);
+    ids_.erase(id);
   }
-
-  // True when this commit raised the limit.
-  bool on_commit() {
-    if (limit_ == maximum_ || ++successes_ < kCommitsBeforeGrowing) return false;
-    successes_ = 0;
-    limit_ = std::min(maximum_, limit_ * 2);
-    return true;
-  }
+  bool contains(int64_t id) const { return ids_.count(id) != 0; }
+  const std::unordered_set<int64_t>& ids() const { return ids_; }
+  int64_t bytes() const { return bytes_; }
+  size_t size() const { return ids_.size(); }
+  bool empty() const { return ids_.empty(); }
 
  private:
-  int configured_size_, configured_window_;
-  int64_t maximum_, limit_;
-  int successes_ = 0;
+  std::unordered_set<int64_t> ids_;
+  std::unordered_map<int64_t, int64_t> bytes_of_;
+  int64_t bytes_ = 0;
 };
 
-enum class SendOutcome { awaiting, confirmed, refused };
-
-struct InFlightSend {
-  int64_t message_id;
-  std::string destination;
-  SendOutcome outcome = SendOutcome::awaiting;
-};
-
-struct Transaction {
-  int64_t number = 0;
-  std::vector<InFlightSend> sends;
-  size_t awaiting = 0;  // SENDs not yet answered
-  bool any_refused = false;
-  bool commit_sent = false;
-  bool committed = false;  // COMMIT receipted: the confirmed SENDs are delivered
-  Clock::time_point last_progress;
-};
-
-// Receipt ids: "<transaction>:<send index>" for SENDs, "<transaction>:commit".
-struct ReceiptId {
-  int64_t transaction = 0;
-  std::optional<size_t> send;  // nothing: the COMMIT
-  static std::optional<ReceiptId> parse(const std::string& text) {
-    size_t colon = text.find(':');
-    if (colon == std::string::npos) return std::nullopt;
-    try {
-      ReceiptId id;
-      id.transaction = std::stoll(text.substr(0, colon));
-      std::string rest = text.substr(colon + 1);
-      if (rest != "commit") id.send = std::stoul(rest);
-      return id;
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
-  }
-};
-
+// A decision to drop the connection (the machine's, or a frame we cannot
+// read). `at_once`: narrowing down, no reconnect backoff.
 class ConnectionLost : public Error {
  public:
-  using Error::Error;
+  ConnectionLost(const std::string& what, bool at_once) : Error(what), at_once_(at_once) {}
+  bool at_once() const { return at_once_; }
+
+ private:
+  bool at_once_;
 };
+
+stomp::Frame send_frame(journal::Message& message, const std::string& transaction_id, const std::string& receipt) {
+  stomp::Frame send{"SEND", {}, std::move(message.body)};
+  send.add("destination", message.destination);
+  send.add("transaction", transaction_id);
+  send.add("receipt", receipt);
+  send.add("persistent", "true");
+  send.add("gapless-id", message.gapless_id);
+  if (message.resend_request_id) send.add("gapless-resend", std::to_string(*message.resend_request_id));
+  for (auto& [name, value] : message.headers) send.add(std::move(name), std::move(value));
+  return send;
+}
 
 }  // namespace
 
 class Sender::Loop {
  public:
-  Loop(const SinkConfig& sink, const std::string& journal_path, const std::atomic<bool>& stop,
-       SenderCounters& counters)
+  Loop(const SinkConfig& sink, const std::string& journal_path, int64_t disk_reserve_bytes,
+       const std::atomic<bool>& stop, SenderCounters& counters)
       : sink_(sink),
+        journal_path_(journal_path),
         stop_(stop),
         counters_(counters),
         reconnect_backoff_(sink.reconnect_min, sink.reconnect_max),
         refusal_backoff_(sink.reconnect_min, sink.reconnect_max),
-        limit_(sink.transaction_size, sink.window) {
+        machine_(MachineSettings{sink.name, sink.transaction_size, sink.window, sink.message_attempts,
+                                 sink.receipt_timeout}),
+        limits_{sink.max_message_size, sink.max_header_line, sink.max_headers},
+        episode_("sender sink=" + sink.name),
+        reserve_(journal_path, disk_reserve_bytes) {
     for (const std::string& uri : sink.brokers) brokers_.push_back(stomp::BrokerUri::parse(uri));
-    journal_ = journal::Journal::open(journal_path, {sink.name});
     options_.login = sink.login;
     options_.passcode = sink.passcode;
     options_.virtual_host = sink.virtual_host;
@@ -231,32 +249,138 @@ class Sender::Loop {
   }
 
   void run(bool until_drained) {
-    spdlog::info("sender: start sink={} brokers={} window={} transaction_size={}", sink_.name, brokers_.size(),
-                 sink_.window, sink_.transaction_size);
+    spdlog::info("sender: start sink={} brokers={} window={} transaction_size={} max_in_flight_bytes={}", sink_.name,
+                 brokers_.size(), sink_.window, sink_.transaction_size, sink_.max_in_flight_bytes);
+    if (!open_journal()) return;
     while (!stop_) {
       if (!connection_ && !connect_with_backoff()) break;
       try {
         drain_once();
-        if (until_drained && transactions_.empty() && settled_.empty() && nothing_claimable_) break;
+        if (until_drained && machine_.idle() && owed_.empty() && nothing_claimable_) break;
       } catch (const ConnectionLost& e) {
-        drop_connection(e.what());
+        drop_connection(e.what(), e.at_once());
       } catch (const stomp::ConnectionError& e) {
-        drop_connection(e.what());
+        drop_connection(e.what(), false);
       }
     }
     shut_down();
   }
 
  private:
+  // ---- the journal -------------------------------------------------------
+
+  // One journal operation. A transient fault (busy, full, io) is an
+  // occurrence of this sink's fault episode: false, and the journal is left
+  // alone until the backoff has passed. On a full disk the reserve beside the
+  // journal is given back once, so that marks can be written. Any other fault
+  // (damaged, other) propagates out of run().
+  template <typename Work>
+  bool journal_call(Work&& work) {
+    if (Clock::now() < journal_retry_at_) return false;
+    try {
+      work();
+    } catch (const journal::JournalError& e) {
+      if (!e.transient()) throw;
+      episode_.occurred(journal::fault_kind(e.fault()), e.what());
+      if (e.fault() == journal::Fault::full && !reserve_released_) {
+        reserve_released_ = true;
+        reserve_.release();
+      }
+      journal_retry_at_ = Clock::now() + milliseconds(journal::journal_retry_delay_ms(++journal_failures_));
+      return false;
+    }
+    if (journal_failures_ > 0) {
+      journal_failures_ = 0;
+      reserve_released_ = false;
+      episode_.resolved();
+    }
+    return true;
+  }
+
+  bool journal_ready() const { return Clock::now() >= journal_retry_at_; }
+
+  bool open_journal() {
+    while (!stop_) {
+      if (journal_call([&] { journal_ = journal::Journal::open(journal_path_, {sink_.name}); })) return true;
+      sleep_unless_stopped(std::chrono::duration_cast<milliseconds>(journal_retry_at_ - Clock::now()));
+    }
+    return false;
+  }
+
+  // Journal writes decided and not yet made. Until its write succeeds a
+  // message stays in flight, so no claim can take it again.
+  struct Owed {
+    std::vector<int64_t> delivered;  // COMMIT receipted
+    std::deque<std::string> unparked;  // destinations whose probe was delivered
+    std::deque<ParkMessage> park_messages;
+    std::deque<ParkDestination> park_destinations;
+    bool parks() const { return !park_messages.empty() || !park_destinations.empty(); }
+    bool empty() const { return delivered.empty() && unparked.empty() && !parks(); }
+  } owed_;
+
+  // Parks first: a destination must be parked before the next claim, or its
+  // other messages would be sent and refused again. Marks wait for
+  // `parks_only` false: the sender writes them after refilling the window,
+  // while the broker works.
+  void write_owed(bool parks_only) {
+    while (!owed_.park_messages.empty()) {
+      const ParkMessage& park = owed_.park_messages.front();
+      const int64_t id = park.message.message_id;
+      if (!journal_call([&] { journal_->park_message(sink_.name, id, park.reason); })) return;
+      spdlog::error("sender: message parked sink={} message={} gapless_id={} destination={} reason=\"{}\"", sink_.name,
+                    id, park.message.gapless_id, park.message.destination, park.reason);
+      in_flight_.remove(id);
+      probes_.erase(id);
+      owed_.park_messages.pop_front();
+    }
+    while (!owed_.park_destinations.empty()) {
+      const ParkDestination& park = owed_.park_destinations.front();
+      int64_t attempts = 0;
+      milliseconds delay{};
+      if (!journal_call([&] {
+            attempts = parked_attempts(park.destination);
+            delay = park_retry_delay(attempts);
+            journal_->park_destination(sink_.name, park.destination, park.reason, unix_now_ms() + delay.count());
+          }))
+        return;
+      spdlog::error("sender: destination parked sink={} destination={} attempts={} next_retry_in={} reason=\"{}\"",
+                    sink_.name, park.destination, attempts + 1, format_duration(delay), park.reason);
+      owed_.park_destinations.pop_front();
+    }
+    if (parks_only) return;
+    if (!owed_.delivered.empty()) {
+      if (!journal_call([&] { journal_->mark_delivered(sink_.name, owed_.delivered); })) return;
+      for (const int64_t id : owed_.delivered) {
+        in_flight_.remove(id);
+        if (auto probe = probes_.find(id); probe != probes_.end()) {
+          owed_.unparked.push_back(probe->second);
+          probes_.erase(probe);
+        }
+      }
+      counters_.delivered += static_cast<int64_t>(owed_.delivered.size());
+      spdlog::debug("sender: delivered sink={} messages={}", sink_.name, owed_.delivered.size());
+      owed_.delivered.clear();
+    }
+    while (!owed_.unparked.empty()) {
+      const std::string& destination = owed_.unparked.front();
+      int64_t requeued = 0;
+      if (!journal_call([&] { requeued = journal_->retry_parked(sink_.name, destination, false); })) return;
+      spdlog::info("sender: destination unparked sink={} destination={} messages_requeued={}", sink_.name,
+                   destination, requeued);
+      owed_.unparked.pop_front();
+    }
+  }
+
   // ---- connecting --------------------------------------------------------
 
   // Tries every broker in order until one answers; between rounds waits with
-  // backoff. Returns false only when asked to stop.
+  // backoff (and writes what the journal is owed). False only when asked to stop.
   bool connect_with_backoff() {
     while (!stop_) {
       for (size_t i = 0; i < brokers_.size() && !stop_; ++i) {
         if (try_connect(i)) return true;
       }
+      write_owed(false);
       milliseconds delay = reconnect_backoff_.next();
       spdlog::warn("sender: no broker reachable sink={} retry_in_ms={}", sink_.name, delay.count());
       sleep_unless_stopped(delay);
@@ -283,27 +407,25 @@ class Sender::Loop {
   }
 
   // Everything in flight goes back to pending: nothing was marked delivered
-  // for it, so forgetting it in memory is all it takes.
-  void drop_connection(const std::string& why) {
-    spdlog::warn("sender: connection lost sink={} broker={} in_flight={} error=\"{}\"", sink_.name,
-                 connection_ ? connection_->uri().str() : "-", in_flight_.size() - settled_.size(), why);
-    record_deliveries();
-    release_all();
+  // for it, so forgetting it in memory is all it takes. What was confirmed
+  // is still written.
+  void drop_connection(const std::string& why, bool at_once) {
+    Decisions decisions = machine_.connection_lost(why, Clock::now());
+    at_once = at_once || decisions.reconnect_at_once;
+    spdlog::warn("sender: connection lost sink={} broker={} in_flight={} reconnect={} error=\"{}\"", sink_.name,
+                 connection_ ? connection_->uri().str() : "-", in_flight_.size() - owed_.delivered.size(),
+                 at_once ? "at-once" : "backoff", stomp::clean_error_text(why));
     connection_.reset();
     counters_.connected = false;
-    sleep_unless_stopped(reconnect_backoff_.next());
-  }
-
-  void release_all() {
-    transactions_.clear();
-    in_flight_.clear();
-    probes_.clear();
+    follow(std::move(decisions));
+    write_owed(false);
+    if (!at_once) sleep_unless_stopped(reconnect_backoff_.next());
   }
 
   // After a failover, go back to the first broker once it answers again. Only
   // between transactions, so nothing in flight is abandoned.
   void maybe_fail_back() {
-    if (broker_index_ == 0 || !transactions_.empty()) return;
+    if (broker_index_ == 0 || !machine_.idle()) return;
     if (Clock::now() - last_failback_attempt_ < sink_.failback_interval) return;
     last_failback_attempt_ = Clock::now();
     try {
@@ -323,27 +445,37 @@ class Sender::Loop {
   // ---- the drain loop ----------------------------------------------------
 
   void drain_once() {
+    write_owed(true);
     maybe_probe_parked_destinations();
     maybe_fail_back();
     fill_window();
-    record_deliveries();
-    check_receipt_deadline();
-    milliseconds wait = transactions_.empty() ? milliseconds(200) : milliseconds(50);
+    write_owed(false);
+    follow(machine_.check_deadline(Clock::now()));
+    milliseconds wait = machine_.idle() ? milliseconds(200) : milliseconds(50);
     if (auto frame = connection_->poll(wait)) handle(*frame);
     // Drain whatever else is already buffered without waiting.
     while (auto frame = connection_->poll(milliseconds(0))) handle(*frame);
   }
 
   bool claiming_paused() const {
-    return stop_ || Clock::now() < claims_paused_until_ ||
+    return stop_ || Clock::now() < claims_paused_until_ || !journal_ready() ||
+           (episode_.is_open() && !owed_.empty()) ||  // a journal write failed: no new work until it is made
            (broker_index_ != 0 && Clock::now() - last_failback_attempt_ >= sink_.failback_interval);
   }
 
   void fill_window() {
     nothing_claimable_ = false;
-    while (static_cast<int>(transactions_.size()) < limit_.window() && !claiming_paused()) {
-      std::vector<journal::Message> batch =
-          journal_->claim(sink_.name, static_cast<size_t>(limit_.transaction_size()), in_flight_);
+    while (static_cast<int>(machine_.transactions_in_flight()) < machine_.window() && !claiming_paused()) {
+      // Bytes as well as messages: what is claimed and unconfirmed stays
+      // below max_in_flight_bytes (one message always goes, whatever its size).
+      const int64_t budget = sink_.max_in_flight_bytes - in_flight_.bytes();
+      if (budget <= 0 && !in_flight_.empty()) return;
+      std::vector<journal::Message> batch;
+      if (!journal_call([&] {
+            batch = journal_->claim(sink_.name, static_cast<size_t>(machine_.transaction_size()), in_flight_.ids(),
+                                    std::max<int64_t>(budget, 1));
+          }))
+        return;
       if (batch.empty()) {
         nothing_claimable_ = true;
         return;
@@ -352,210 +484,93 @@ class Sender::Loop {
     }
   }
 
+  // BEGIN, one SEND per message, all queued and flushed together. A message
+  // over this sink's limits, or one that cannot be encoded, never reaches
+  // the wire: it is parked on its own and the transaction goes on without it
+  // (Connection::send queues nothing when encoding throws, and the receipt
+  // index it would have had goes to the next SEND).
   void send_transaction(std::vector<journal::Message>& batch) {
-    Transaction transaction;
-    transaction.number = next_transaction_++;
-    transaction.last_progress = Clock::now();
-    const std::string transaction_id = std::to_string(transaction.number);
+    const auto now = Clock::now();
+    const int64_t number = machine_.begin(now);
+    const std::string transaction_id = std::to_string(number);
     connection_->send(stomp::Frame{"BEGIN", {{"transaction", transaction_id}}, {}});
+    size_t sent = 0;
     for (journal::Message& message : batch) {
-      if (static_cast<int64_t>(message.body.size()) > sink_.max_message_size) {
-        park_oversized(message);
+      OutgoingSend outgoing{message.id, message.gapless_id, message.destination};
+      stomp::Frame frame = send_frame(message, transaction_id, machine_.next_send_receipt(number));
+      std::optional<std::string> refusal = stomp::sink_refusal(frame, limits_);
+      if (!refusal) {
+        try {
+          connection_->send(frame);
+        } catch (const stomp::ProtocolError& e) {
+          refusal = std::string("the message cannot be encoded as a STOMP frame: ") + e.what();
+        }
+      }
+      if (refusal) {
+        follow(machine_.unsendable(std::move(outgoing), std::move(*refusal)));
         continue;
       }
-      stomp::Frame send{"SEND", {}, std::move(message.body)};
-      send.add("destination", message.destination);
-      send.add("transaction", transaction_id);
-      send.add("receipt", transaction_id + ":" + std::to_string(transaction.sends.size()));
-      send.add("persistent", "true");
-      send.add("gapless-id", message.gapless_id);
-      if (message.resend_request_id) send.add("gapless-resend", std::to_string(*message.resend_request_id));
-      for (auto& [name, value] : message.headers) send.add(std::move(name), std::move(value));
-      connection_->send(send);
-      in_flight_.insert(message.id);
-      transaction.sends.push_back({message.id, message.destination});
+      in_flight_.add(message.id, static_cast<int64_t>(stomp::encoded_size(frame)));
+      machine_.sent(number, std::move(outgoing));
+      ++sent;
     }
-    transaction.awaiting = transaction.sends.size();
-    if (transaction.sends.empty()) {
-      connection_->send(stomp::Frame{"ABORT", {{"transaction", transaction_id}}, {}});
-      return;
-    }
+    follow(machine_.written(number, now));  // ABORT when nothing of it could be sent
     // On the wire before the next claim: the broker starts on this
     // transaction while we read the next one from the journal.
     connection_->flush();
-    spdlog::debug("sender: transaction sent sink={} transaction={} messages={}", sink_.name, transaction.number,
-                  transaction.sends.size());
-    transactions_.push_back(std::move(transaction));
-  }
-
-  void park_oversized(const journal::Message& message) {
-    std::string reason = "message of " + std::to_string(message.body.size()) + " bytes exceeds max_message_size " +
-                         std::to_string(sink_.max_message_size);
-    journal_->park_message(sink_.name, message.id, reason);
-    spdlog::error("sender: message parked sink={} message={} gapless_id={} destination={} reason=\"{}\"",
-                  sink_.name, message.id, message.gapless_id, message.destination, reason);
-  }
-
-  // Transactions settle out of order (an ABORT can overtake earlier COMMITs),
-  // so look the number up; the window is small.
-  Transaction* find_transaction(int64_t number) {
-    for (Transaction& transaction : transactions_)
-      if (transaction.number == number) return &transaction;
-    return nullptr;
+    spdlog::debug("sender: transaction sent sink={} transaction={} messages={}", sink_.name, number, sent);
   }
 
   void handle(const stomp::Frame& frame) {
-    const std::string* receipt = frame.header("receipt-id");
-    if (frame.command == "RECEIPT") {
-      if (!receipt) throw ConnectionLost("RECEIPT without receipt-id");
-      on_receipt(*receipt);
-    } else if (frame.command == "ERROR") {
-      if (!receipt) throw ConnectionLost("broker ERROR: " + error_reason(frame));
-      on_error(*receipt, error_reason(frame));
-    } else {
-      spdlog::warn("sender: unexpected frame sink={} command={}", sink_.name, frame.command);
-    }
-  }
-
-  void on_receipt(const std::string& receipt) {
-    auto id = ReceiptId::parse(receipt);
-    Transaction* transaction = id ? find_transaction(id->transaction) : nullptr;
-    if (!transaction) {
-      spdlog::warn("sender: receipt for nothing in flight sink={} receipt={}", sink_.name, receipt);
+    if (frame.command != "RECEIPT" && frame.command != "ERROR") {
+      spdlog::warn("sender: unexpected frame sink={} command={}", sink_.name,
+                   stomp::clean_error_text(frame.command, 64));
       return;
     }
-    transaction->last_progress = Clock::now();
-    if (!id->send) return on_commit_receipt(*transaction);
-    if (*id->send >= transaction->sends.size()) throw ConnectionLost("receipt for an unknown SEND: " + receipt);
-    InFlightSend& send = transaction->sends[*id->send];
-    if (send.outcome != SendOutcome::awaiting) return;
-    send.outcome = SendOutcome::confirmed;
-    --transaction->awaiting;
-    maybe_finish_sends(*transaction);
+    if (frame.command == "ERROR" && frame.header("receipt-id")) ++counters_.refused;
+    follow(machine_.on_frame(frame, Clock::now()));
   }
 
-  void on_error(const std::string& receipt, const std::string& reason) {
-    auto id = ReceiptId::parse(receipt);
-    Transaction* transaction = id ? find_transaction(id->transaction) : nullptr;
-    if (!transaction) throw ConnectionLost("broker ERROR for receipt " + receipt + ": " + reason);
-    if (!id->send) {
-      // The COMMIT failed: nothing of the transaction is known delivered.
-      spdlog::error("sender: commit refused sink={} transaction={} reason=\"{}\"", sink_.name,
-                    transaction->number, reason);
-      ++counters_.aborted;
-      pause_claims();
-      lower_limit("commit refused");
-      return release(*transaction);
+  // Carries out the machine's decisions: frames first, then the journal's
+  // share (owed, written by write_owed), then a reconnect when asked.
+  void follow(Decisions decisions) {
+    if (connection_) {
+      for (const int64_t number : decisions.commit) {
+        const std::string id = std::to_string(number);
+        connection_->send(
+            stomp::Frame{"COMMIT", {{"transaction", id}, {"receipt", TransactionMachine::commit_receipt(number)}}, {}});
+      }
+      for (const int64_t number : decisions.abort) {
+        connection_->send(stomp::Frame{"ABORT", {{"transaction", std::to_string(number)}}, {}});
+        ++counters_.aborted;
+      }
     }
-    if (*id->send >= transaction->sends.size()) throw ConnectionLost("ERROR for an unknown SEND: " + receipt);
-    InFlightSend& send = transaction->sends[*id->send];
-    if (send.outcome != SendOutcome::awaiting) return;
-    send.outcome = SendOutcome::refused;
-    --transaction->awaiting;
-    transaction->any_refused = true;
-    ++counters_.refused;
-    on_refused(send, reason);
-    maybe_finish_sends(*transaction);
-  }
-
-  void on_refused(const InFlightSend& send, const std::string& reason) {
-    probes_.erase(send.message_id);
-    if (classify(reason) == Refusal::unauthorized) {
-      int64_t attempts = parked_attempts(send.destination);
-      int64_t next_retry = unix_now_ms() + park_retry_delay(attempts).count();
-      journal_->park_destination(sink_.name, send.destination, reason, next_retry);
-      spdlog::error("sender: destination parked sink={} destination={} attempts={} next_retry_in={} reason=\"{}\"",
-                    sink_.name, send.destination, attempts + 1,
-                    format_duration(park_retry_delay(attempts)), reason);
-      return;
+    if (!decisions.delivered.empty()) {
+      owed_.delivered.insert(owed_.delivered.end(), decisions.delivered.begin(), decisions.delivered.end());
+      refusal_backoff_.reset();
     }
-    // One refusal episode (often every SEND of a window at once) logs once
-    // and counts as one backoff step, not one per SEND.
-    if (Clock::now() < claims_paused_until_) return;
-    pause_claims();
-    spdlog::warn("sender: send refused, will retry sink={} destination={} message={} retry_in_ms={} reason=\"{}\"",
-                 sink_.name, send.destination, send.message_id,
-                 std::chrono::duration_cast<milliseconds>(claims_paused_until_ - Clock::now()).count(), reason);
-    lower_limit("send refused");
-  }
-
-  void lower_limit(const char* cause) {
-    if (!limit_.lower()) return;
-    spdlog::warn("sender: in-flight limit lowered sink={} transaction_size={} window={} cause=\"{}\"", sink_.name,
-                 limit_.transaction_size(), limit_.window(), cause);
+    std::unordered_set<int64_t> parking;
+    for (const ParkMessage& park : decisions.park_messages) parking.insert(park.message.message_id);
+    for (const int64_t id : decisions.released) {
+      if (parking.count(id)) continue;
+      in_flight_.remove(id);
+      probes_.erase(id);
+    }
+    for (ParkMessage& park : decisions.park_messages) {
+      // Out of claims until the park is written; its frame is no longer held.
+      in_flight_.remove(park.message.message_id);
+      in_flight_.add(park.message.message_id, 0);
+      owed_.park_messages.push_back(std::move(park));
+    }
+    for (ParkDestination& park : decisions.park_destinations) owed_.park_destinations.push_back(std::move(park));
+    if (decisions.pause_claims) pause_claims();
+    if (decisions.reconnect) throw ConnectionLost(*decisions.reconnect, decisions.reconnect_at_once);
   }
 
   void pause_claims() {
     milliseconds delay = refusal_backoff_.next();
     claims_paused_until_ = Clock::now() + delay;
-  }
-
-  // Every SEND answered: COMMIT if all were accepted, else ABORT.
-  void maybe_finish_sends(Transaction& transaction) {
-    if (transaction.awaiting != 0 || transaction.commit_sent) return;
-    const std::string transaction_id = std::to_string(transaction.number);
-    if (transaction.any_refused) {
-      connection_->send(stomp::Frame{"ABORT", {{"transaction", transaction_id}}, {}});
-      ++counters_.aborted;
-      spdlog::info("sender: transaction aborted sink={} transaction={} messages={}", sink_.name,
-                   transaction.number, transaction.sends.size());
-      return release(transaction);
-    }
-    connection_->send(stomp::Frame{"COMMIT", {{"transaction", transaction_id}, {"receipt", transaction_id + ":commit"}}, {}});
-    transaction.commit_sent = true;
-  }
-
-  void on_commit_receipt(Transaction& transaction) {
-    transaction.committed = true;
-    for (const InFlightSend& send : transaction.sends) {
-      if (send.outcome != SendOutcome::confirmed) continue;
-      settled_.delivered.push_back(send.message_id);
-      if (probes_.erase(send.message_id)) settled_.unparked.push_back(send.destination);
-    }
-    refusal_backoff_.reset();
-    if (limit_.on_commit())
-      spdlog::info("sender: in-flight limit raised sink={} transaction_size={} window={}", sink_.name,
-                   limit_.transaction_size(), limit_.window());
-    spdlog::debug("sender: committed sink={} transaction={} messages={}", sink_.name, transaction.number,
-                  transaction.sends.size());
-    release(transaction);
-  }
-
-  // What the broker confirmed since the last call, in one journal transaction.
-  void record_deliveries() {
-    if (settled_.empty()) return;
-    journal_->mark_delivered(sink_.name, settled_.delivered);
-    for (const int64_t id : settled_.delivered) in_flight_.erase(id);
-    counters_.delivered += static_cast<int64_t>(settled_.delivered.size());
-    spdlog::debug("sender: delivered sink={} messages={}", sink_.name, settled_.delivered.size());
-    for (const std::string& destination : settled_.unparked) {
-      int64_t requeued = journal_->retry_parked(sink_.name, destination, false);
-      spdlog::info("sender: destination unparked sink={} destination={} messages_requeued={}", sink_.name,
-                   destination, requeued);
-    }
-    settled_.delivered.clear();
-    settled_.unparked.clear();
-  }
-
-  // Forget a finished transaction; whatever of it was not delivered is pending
-  // again in the journal already (it never stopped being so). Its delivered
-  // SENDs stay in flight until record_deliveries() wrote them.
-  void release(Transaction& transaction) {
-    for (const InFlightSend& send : transaction.sends)
-      if (!transaction.committed || send.outcome != SendOutcome::confirmed) in_flight_.erase(send.message_id);
-    const int64_t number = transaction.number;
-    auto it = std::find_if(transactions_.begin(), transactions_.end(),
-                           [&](const Transaction& t) { return t.number == number; });
-    if (it != transactions_.end()) transactions_.erase(it);
-  }
-
-  void check_receipt_deadline() {
-    for (const Transaction& transaction : transactions_)
-      if (Clock::now() - transaction.last_progress > sink_.receipt_timeout) {
-        lower_limit("receipt timeout");
-        throw ConnectionLost("no receipt for transaction " + std::to_string(transaction.number) + " within " +
-                             format_duration(sink_.receipt_timeout));
-      }
+    spdlog::info("sender: claims paused sink={} for_ms={}", sink_.name, delay.count());
   }
 
   // ---- parked destinations -------------------------------------------------
@@ -575,17 +590,21 @@ class Sender::Loop {
   // The slow retry: when a parked destination is due, send one of its
   // messages as a probe. Checked once a second; a handful of rows at most.
   void maybe_probe_parked_destinations() {
-    if (Clock::now() - last_probe_check_ < std::chrono::seconds(1)) return;
+    if (Clock::now() - last_probe_check_ < std::chrono::seconds(1) || !journal_ready()) return;
     last_probe_check_ = Clock::now();
     const int64_t now = unix_now_ms();
-    for (const auto& parked : journal_->parked_destinations(sink_.name)) {
-      if (parked.next_retry_ms > now) continue;
-      int64_t next_retry = now + park_retry_delay(parked.attempts).count();
-      if (auto probe = journal_->requeue_probe(sink_.name, parked.destination, next_retry)) {
-        probes_.insert(*probe);
-        spdlog::info("sender: probing parked destination sink={} destination={} message={} attempts={}",
-                     sink_.name, parked.destination, *probe, parked.attempts);
-      }
+    std::vector<journal::ParkedDestination> parked;
+    if (!journal_call([&] { parked = journal_->parked_destinations(sink_.name); })) return;
+    for (const auto& destination : parked) {
+      if (destination.next_retry_ms > now) continue;
+      int64_t next_retry = now + park_retry_delay(destination.attempts).count();
+      std::optional<int64_t> probe;
+      if (!journal_call([&] { probe = journal_->requeue_probe(sink_.name, destination.destination, next_retry); }))
+        return;
+      if (!probe) continue;
+      probes_[*probe] = destination.destination;
+      spdlog::info("sender: probing parked destination sink={} destination={} message={} attempts={}", sink_.name,
+                   destination.destination, *probe, destination.attempts);
     }
   }
 
@@ -595,21 +614,37 @@ class Sender::Loop {
     if (connection_) {
       const auto deadline = Clock::now() + sink_.shutdown_timeout;
       try {
-        while (!transactions_.empty() && Clock::now() < deadline)
+        while (!machine_.idle() && Clock::now() < deadline)
           if (auto frame = connection_->poll(milliseconds(50))) handle(*frame);
       } catch (const Error& e) {
         spdlog::warn("sender: error while stopping sink={} error=\"{}\"", sink_.name, e.what());
       }
-      if (!transactions_.empty())
+      if (!machine_.idle())
         spdlog::warn("sender: stopping with unconfirmed transactions sink={} transactions={} (their messages stay pending)",
-                     sink_.name, transactions_.size());
+                     sink_.name, machine_.transactions_in_flight());
       connection_->disconnect(milliseconds(2000));
       connection_.reset();
     }
-    record_deliveries();
-    release_all();
+    follow_without_connection(machine_.connection_lost("stopping", Clock::now()));
+    if (journal_) {
+      journal_retry_at_ = {};  // one last attempt, whatever the backoff
+      write_owed(false);
+    }
+    if (!owed_.empty())
+      spdlog::warn("sender: stopping with journal writes not made sink={} deliveries={} parks={} (those messages stay "
+                   "pending and are sent again with the same gapless-id)",
+                   sink_.name, owed_.delivered.size(), owed_.park_messages.size() + owed_.park_destinations.size());
     counters_.connected = false;
     spdlog::info("sender: stopped sink={} delivered={}", sink_.name, counters_.delivered.load());
+  }
+
+  void follow_without_connection(Decisions decisions) {
+    decisions.reconnect.reset();
+    try {
+      follow(std::move(decisions));
+    } catch (const Error& e) {
+      spdlog::warn("sender: error while stopping sink={} error=\"{}\"", sink_.name, e.what());
+    }
   }
 
   void sleep_unless_stopped(milliseconds delay) {
@@ -618,6 +653,7 @@ class Sender::Loop {
   }
 
   const SinkConfig& sink_;
+  const std::string journal_path_;
   const std::atomic<bool>& stop_;
   SenderCounters& counters_;
   std::vector<stomp::BrokerUri> brokers_;
@@ -627,30 +663,31 @@ class Sender::Loop {
   size_t broker_index_ = 0;
   Backoff reconnect_backoff_;
   Backoff refusal_backoff_;
-  InFlightLimit limit_;
+  TransactionMachine machine_;
+  stomp::SinkLimits limits_;
+  FaultEpisode episode_;
+  journal::DiskReserve reserve_;
+  int journal_failures_ = 0;  // transient journal faults in a row
+  bool reserve_released_ = false;
+  Clock::time_point journal_retry_at_{};
   Clock::time_point claims_paused_until_{};
   Clock::time_point last_failback_attempt_{};
   Clock::time_point last_probe_check_{};
-  std::deque<Transaction> transactions_;
-  std::unordered_set<int64_t> in_flight_;
-  std::unordered_set<int64_t> probes_;  // message ids sent to probe a parked destination
-  struct Settled {  // COMMIT receipted, not yet marked delivered in the journal
-    std::vector<int64_t> delivered;
-    std::vector<std::string> unparked;  // destinations whose probe was delivered
-    bool empty() const { return delivered.empty(); }
-    size_t size() const { return delivered.size(); }
-  } settled_;
-  int64_t next_transaction_ = 1;
+  InFlight in_flight_;
+  std::unordered_map<int64_t, std::string> probes_;  // message id -> the parked destination it probes
   bool nothing_claimable_ = false;
 };
 
-Sender::Sender(SinkConfig sink, std::string journal_path, const std::atomic<bool>& stop)
-    : sink_(std::move(sink)), journal_path_(std::move(journal_path)), stop_(stop) {}
+Sender::Sender(SinkConfig sink, std::string journal_path, int64_t disk_reserve_bytes, const std::atomic<bool>& stop)
+    : sink_(std::move(sink)),
+      journal_path_(std::move(journal_path)),
+      disk_reserve_bytes_(disk_reserve_bytes),
+      stop_(stop) {}
 
 Sender::~Sender() = default;
 
 void Sender::run(bool until_drained) {
-  Loop loop(sink_, journal_path_, stop_, counters_);
+  Loop loop(sink_, journal_path_, disk_reserve_bytes_, stop_, counters_);
   loop.run(until_drained);
 }
 

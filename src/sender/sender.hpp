@@ -26,12 +26,15 @@ class Sender {
  public:
   // `stop` is shared by every sender of the process: once true, senders stop
   // claiming, wait at most sink.shutdown_timeout for outstanding receipts,
-  // DISCONNECT and return from run().
-  Sender(SinkConfig sink, std::string journal_path, const std::atomic<bool>& stop);
+  // DISCONNECT and return from run(). `disk_reserve_bytes`: the journal's
+  // [journal] disk_reserve, given back when the disk fills (disk_reserve.hpp).
+  Sender(SinkConfig sink, std::string journal_path, int64_t disk_reserve_bytes, const std::atomic<bool>& stop);
   ~Sender();
 
   // Runs in the calling thread until `stop`, or, when `until_drained`, until
-  // nothing is left to claim and nothing is in flight (parked messages wait).
+  // nothing is left to claim, nothing is in flight and every journal write is
+  // made (parked messages wait). A transient journal fault pauses it; a
+  // damaged journal (or another non-transient JournalError) ends it by throwing.
   void run(bool until_drained);
 
   const SenderCounters& counters() const { return counters_; }
@@ -40,6 +43,7 @@ class Sender {
   class Loop;
   SinkConfig sink_;
   std::string journal_path_;
+  int64_t disk_reserve_bytes_;
   const std::atomic<bool>& stop_;
   SenderCounters counters_;
 };

@@ -91,6 +91,13 @@ void append_escaped(std::string_view text, std::string& out) {
 void append_header(const Frame& frame, const std::string& name, const std::string& value,
                    bool escaped, std::string& out) {
   if (name.empty()) throw ProtocolError("cannot encode an empty header name" + in_frame(frame.command));
+  // STOMP 1.2 has no escape for NUL, and a broker reading a frame without
+  // content-length would end it there.
+  if (name.find('\0') != std::string::npos)
+    throw ProtocolError("cannot encode header name " + quoted(name) + in_frame(frame.command) + ": it holds a NUL byte");
+  if (value.find('\0') != std::string::npos)
+    throw ProtocolError("cannot encode the value of header " + quoted(name) + in_frame(frame.command) +
+                        ": it holds a NUL byte");
   if (escaped) {
     append_escaped(name, out);
     out += ':';

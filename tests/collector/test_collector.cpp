@@ -68,7 +68,9 @@ struct Fixture {
   }
 
   PollReport poll() {
-    PollReport report = gapless::collector::poll_archive(config, settings, *client, *journal, state, stop);
+    gapless::Config whole;  // no sink: messages split at the archive's max_message_size
+    whole.collector = settings;
+    PollReport report = gapless::collector::poll_archive(whole, config, *client, *journal, state, stop);
     std::string failures;
     for (const auto& [kind, count] : report.failures) failures += kind + ":" + std::to_string(count) + " ";
     INFO("failures: " << failures);

@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -79,6 +81,52 @@ TEST_CASE("the passcode can come from a file and is its first line", "[config]")
   CHECK(config.sinks[0].passcode == "s3cret");
   CHECK_THAT(error_of("[[sink]]\nname=\"a\"\nbrokers=[\"stomp://h:1\"]\npasscode_file=\"/nonexistent/p\"\n"),
              Catch::Contains("sink[0].passcode_file: cannot read"));
+}
+
+TEST_CASE("an empty passcode_file is an error, not \"no passcode\"; one others can read is a warning", "[config]") {
+  const std::string path = "test-config-passcode-mode.txt";
+  const std::string sink = "[[sink]]\nname=\"a\"\nbrokers=[\"stomp://127.0.0.1:1\"]\npasscode_file=\"" + path + "\"\n";
+  std::ofstream(path) << "\nsecret on the second line\n";
+  CHECK_THAT(error_of(sink), Catch::Contains("sink[0].passcode_file") && Catch::Contains("is empty"));
+
+  std::ofstream(path) << "s3cret\n";
+  ::chmod(path.c_str(), 0640);
+  auto shared = parse_config(sink, "test.toml");
+  REQUIRE(shared.warnings.size() == 1);
+  CHECK_THAT(shared.warnings[0], Catch::Contains(path) && Catch::Contains("0640") && Catch::Contains("chmod 600"));
+
+  ::chmod(path.c_str(), 0600);
+  CHECK(parse_config(sink, "test.toml").warnings.empty());
+  std::remove(path.c_str());
+}
+
+TEST_CASE("a passcode in clear text to another host is a warning; to this host or over TLS it is not", "[config]") {
+  const auto warnings_for = [](const std::string& broker) {
+    return parse_config("[[sink]]\nname=\"a\"\nbrokers=[\"" + broker + "\"]\nlogin=\"u\"\npasscode=\"p\"\n",
+                        "test.toml")
+        .warnings;
+  };
+  const auto remote = warnings_for("stomp://mb.example.org:61613");
+  REQUIRE(remote.size() == 1);
+  CHECK_THAT(remote[0], Catch::Contains("clear text") && Catch::Contains("stomp://mb.example.org:61613"));
+  CHECK(warnings_for("stomp://127.0.0.1:61613").empty());
+  CHECK(warnings_for("stomp://localhost:61613").empty());
+  CHECK(warnings_for("stomp://[::1]:61613").empty());
+  CHECK(warnings_for("stomp+ssl://mb.example.org:61612").empty());
+}
+
+TEST_CASE("the example configuration shows every sink and journal key with its default", "[config]") {
+  auto config = gapless::load_config(GAPLESS_SOURCE_DIR "/etc/gapless.example.toml");
+  const gapless::SinkConfig& example = config.sinks.at(0);
+  gapless::SinkConfig defaults;
+  CHECK(example.max_message_size == defaults.max_message_size);
+  CHECK(example.max_header_line == defaults.max_header_line);
+  CHECK(example.max_headers == defaults.max_headers);
+  CHECK(example.max_in_flight_bytes == defaults.max_in_flight_bytes);
+  CHECK(example.message_attempts == defaults.message_attempts);
+  CHECK(config.journal.group == gapless::JournalConfig{}.group);
+  CHECK(config.journal.disk_reserve == gapless::JournalConfig{}.disk_reserve);
+  CHECK(config.messages.refused_headers == gapless::MessageRulesConfig{}.refused_headers);
 }
 
 TEST_CASE("the example configuration in etc/ is valid", "[config]") {

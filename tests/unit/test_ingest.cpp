@@ -9,6 +9,7 @@
 #include "ingest/ingest.hpp"
 
 using gapless::ingest::parse_message_line;
+using gapless::MessageRulesConfig;
 
 namespace {
 
@@ -19,6 +20,22 @@ std::string error_of(const std::string& line) {
     return e.what();
   }
   return "";
+}
+
+// What ingest_stream threw for `lines` (batches of 10), or "" if it journaled them.
+std::string ingest_error(gapless::journal::Journal& journal, const std::string& lines,
+                         const MessageRulesConfig& rules = {}) {
+  std::istringstream input(lines);
+  try {
+    gapless::ingest::ingest_stream(input, "producer.jsonl", journal, 10, rules);
+  } catch (const gapless::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string good_line(int number) {
+  return R"({"header":{"destination":"/topic/test.a"},"body":"m)" + std::to_string(number) + "\"}\n";
 }
 
 struct TempJournal {
@@ -120,11 +137,11 @@ TEST_CASE("ingesting the same stream twice journals nothing new", "[ingest]") {
   for (int i = 0; i < 25; ++i)
     lines += R"({"header":{"destination":"/topic/test.a"},"body":"message )" + std::to_string(i) + "\"}\n";
   std::istringstream first(lines);
-  auto result = gapless::ingest::ingest_stream(first, "first", *temp.journal, 10);
+  auto result = gapless::ingest::ingest_stream(first, "first", *temp.journal, 10, gapless::MessageRulesConfig{});
   CHECK(result.lines == 25);
   CHECK(result.appended == 25);
   std::istringstream second(lines);
-  auto again = gapless::ingest::ingest_stream(second, "second", *temp.journal, 10);
+  auto again = gapless::ingest::ingest_stream(second, "second", *temp.journal, 10, gapless::MessageRulesConfig{});
   CHECK(again.appended == 0);
   CHECK(again.duplicates == 25);
   CHECK(temp.pending("a") == 25);
@@ -139,11 +156,65 @@ TEST_CASE("a malformed line names its line number and writes nothing of its batc
                       : R"({"header":{"destination":"/topic/test.a"},"body":"m)" + std::to_string(i) + "\"}\n");
   std::istringstream input(lines);
   try {
-    gapless::ingest::ingest_stream(input, "producer.jsonl", *temp.journal, 10);
+    gapless::ingest::ingest_stream(input, "producer.jsonl", *temp.journal, 10, gapless::MessageRulesConfig{});
     FAIL("accepted a malformed line");
   } catch (const gapless::Error& e) {
     CHECK_THAT(e.what(), Catch::Contains("producer.jsonl:13: not valid JSON"));
     CHECK_THAT(e.what(), Catch::Contains("nothing of lines 11-13 was journaled"));
   }
   CHECK(temp.pending("a") == 10);  // the first batch, lines 1-10
+}
+
+TEST_CASE("an empty header name is refused at the door: line and rule named, nothing of its batch written",
+          "[ingest]") {
+  TempJournal temp;
+  std::string lines;
+  for (int i = 1; i <= 14; ++i)
+    lines += i == 13 ? std::string(R"({"header":{"destination":"/topic/perfsonar.raw.x","":"v"},"body":"a"})") + "\n"
+                     : good_line(i);
+  const std::string error = ingest_error(*temp.journal, lines);
+  CHECK_THAT(error, Catch::Contains("producer.jsonl:13: message refused: a header has an empty name"));
+  CHECK_THAT(error, Catch::Contains("rule R3"));
+  CHECK_THAT(error, Catch::Contains("nothing of lines 11-13 was journaled"));
+  CHECK_THAT(error, Catch::Contains("mend or remove line 13 and run the same command again"));
+  CHECK(temp.pending("a") == 10);  // the first batch, lines 1-10; nothing of 11-13
+  CHECK(temp.pending("b") == 10);
+}
+
+TEST_CASE("expires and transformation are refused by default, each named with its line", "[ingest]") {
+  TempJournal temp;
+  const std::string expires = good_line(1) + R"({"header":{"destination":"/topic/t","expires":0},"body":"e"})" + "\n";
+  std::string error = ingest_error(*temp.journal, expires);
+  CHECK_THAT(error, Catch::Contains("producer.jsonl:2: message refused: header \"expires\" is refused"));
+  CHECK_THAT(error, Catch::Contains("rule R5"));
+  CHECK_THAT(error, Catch::Contains("[messages] refused_headers"));
+
+  const std::string transformation =
+      R"({"header":{"destination":"/topic/t","transformation":"jms-map-json"},"body":"t"})" "\n";
+  error = ingest_error(*temp.journal, transformation);
+  CHECK_THAT(error, Catch::Contains("producer.jsonl:1: message refused: header \"transformation\" is refused"));
+  CHECK(temp.pending("a") == 0);  // line 1 of the first input shared the refused line's batch
+}
+
+TEST_CASE("a configuration that allows expires and transformation journals them", "[ingest]") {
+  TempJournal temp;
+  MessageRulesConfig allowing;
+  allowing.refused_headers = {};
+  const std::string lines =
+      R"({"header":{"destination":"/topic/t","expires":0},"body":"e"})" "\n"
+      R"({"header":{"destination":"/topic/t","transformation":"jms-map-json"},"body":"t"})" "\n";
+  CHECK(ingest_error(*temp.journal, lines, allowing).empty());
+  CHECK(temp.pending("a") == 2);
+}
+
+TEST_CASE("the door sees the gapless-id and the destination, not the sender-owned headers it drops", "[ingest]") {
+  TempJournal temp;
+  CHECK_THAT(ingest_error(*temp.journal, R"({"header":{"destination":"/topic/t","gapless-id":"a\u0000b"},"body":"x"})"),
+             Catch::Contains("producer.jsonl:1: message refused: the value of header \"gapless-id\" holds a NUL"));
+  CHECK_THAT(ingest_error(*temp.journal, R"({"header":{"destination":"/topic/t\nx"},"body":"x"})"),
+             Catch::Contains("rule R2"));
+  // Dropped before the door, as before: the sender sets its own.
+  CHECK(ingest_error(*temp.journal, R"({"header":{"destination":"/topic/t","persistent":"\u0000"},"body":"x"})")
+            .empty());
+  CHECK(temp.pending("a") == 1);
 }

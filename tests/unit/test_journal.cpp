@@ -366,12 +366,14 @@ TEST_CASE("status counters equal a count of the rows after any sequence of opera
     const auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(random); };
     std::map<std::string, std::unordered_set<int64_t>> in_flight;
     std::set<std::pair<std::string, int64_t>> probes;
+    // Every destination known from the start: operator acts naming one never journaled are refused.
+    for (const std::string& destination : destinations) journal->append({message("first" + destination, destination)});
 
     for (int step = 0; step < 300; ++step) {
       const std::string& sink = sinks[pick(sinks.size())];
       const std::string& destination = destinations[pick(destinations.size())];
       auto& flying = in_flight[sink];
-      switch (pick(8)) {
+      switch (pick(9)) {
         case 0:
         case 1: {  // append, with duplicates from a small pool of ids
           std::vector<NewMessage> batch;
@@ -423,6 +425,10 @@ TEST_CASE("status counters equal a count of the rows after any sequence of opera
             case 1: journal->retry_parked(sink, std::nullopt, pick(2) == 0); break;
             default: journal->retry_parked(std::nullopt, destination, pick(2) == 0); break;
           }
+          break;
+        case 8:  // an operator discards parked messages (deletes rows: the delete trigger counts)
+          journal->discard_parked(sink, pick(2) == 0 ? std::optional<std::string_view>(destination) : std::nullopt,
+                                  std::nullopt, "property test");
           break;
       }
       if (step % 20 == 0) REQUIRE(counts_from_status(*journal) == counts_from_rows(*journal));
@@ -777,6 +783,63 @@ TEST_CASE("retry_parked releases parked messages by sink and destination, and re
     CHECK_THROWS_WITH(journal->retry_parked(std::nullopt, "/topic/typo", true), Contains("/topic/typo"));
     CHECK(requests() == 0);
     CHECK(journal->parked_destinations().size() == 2);
+  }
+}
+
+TEST_CASE("discard removes only parked messages, only of its sink, and records who, what and why", "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern", "itb"});
+  append_many(*journal, "x", 3, "/topic/x");
+  append_many(*journal, "y", 3, "/topic/y");
+  journal->park_destination("cern", "/topic/x", "not authorized", 1000);
+  journal->park_destination("itb", "/topic/x", "not authorized", 1000);
+  const auto y = journal_ids(claim_all(*journal, "cern"));
+  REQUIRE(y.size() == 3);
+  journal->park_message("cern", y[0], "a header line of 20485 bytes exceeds max_header_line 10240");
+  journal->mark_delivered("cern", {y[1]});  // cern: x-0..2 parked, y-0 parked, y-1 delivered, y-2 pending
+
+  SECTION("one message, by id: the others of its sink stay as they were") {
+    const auto result = journal->discard_parked("cern", std::nullopt, y[0], "a poison message, checked by hand");
+    CHECK(result.discarded == 1);
+    CHECK(journal->parked_messages("cern", 10).empty());
+    CHECK(status_of(*journal, "cern", "/topic/y").parked == 0);
+    CHECK(status_of(*journal, "cern", "/topic/y").pending == 1);
+    CHECK(status_of(*journal, "cern", "/topic/y").delivered == 1);
+    CHECK(status_of(*journal, "cern", "/topic/x").parked == 3);
+    SQLite::Statement request(journal->database(),
+                              "SELECT kind, created_by, arguments, state, messages, note FROM request");
+    REQUIRE(request.executeStep());
+    CHECK(request.getColumn(0).getString() == "discard");
+    CHECK_THAT(request.getColumn(1).getString(), Contains("@"));
+    CHECK(request.getColumn(2).getString() ==
+          R"({"destination":null,"message_id":)" + std::to_string(y[0]) +
+              R"(,"reason":"a poison message, checked by hand","sink":"cern"})");
+    CHECK(request.getColumn(3).getString() == "done");
+    CHECK(request.getColumn(4).getInt64() == 1);
+    CHECK(request.getColumn(5).getString() == "a poison message, checked by hand");
+  }
+
+  SECTION("one destination: its parked rows go, the destination stays parked, other sinks keep theirs") {
+    CHECK(journal->discard_parked("cern", "/topic/x", std::nullopt, "topic retired").discarded == 3);
+    CHECK(status_of(*journal, "cern", "/topic/x").parked == 0);
+    CHECK(status_of(*journal, "itb", "/topic/x").parked == 3);
+    CHECK(journal->parked_destinations("cern").size() == 1);
+    CHECK(count_rows(*journal, "SELECT count(*) FROM message") == 6);  // the messages stay, for other sinks
+  }
+
+  SECTION("a pending or delivered message is never discarded, and nothing is recorded") {
+    CHECK(journal->discard_parked("cern", std::nullopt, y[2], "wrong id").discarded == 0);
+    CHECK(journal->discard_parked("cern", std::nullopt, y[1], "wrong id").discarded == 0);
+    CHECK(count_rows(*journal, "SELECT count(*) FROM request") == 0);
+    CHECK(status_of(*journal, "cern", "/topic/y").pending == 1);
+    CHECK(status_of(*journal, "cern", "/topic/y").delivered == 1);
+  }
+
+  SECTION("a reason is required, and unknown names are refused") {
+    CHECK_THROWS_WITH(journal->discard_parked("cern", std::nullopt, std::nullopt, ""), Contains("reason"));
+    CHECK_THROWS_WITH(journal->discard_parked("cerm", std::nullopt, std::nullopt, "typo"), Contains("cerm"));
+    CHECK_THROWS_WITH(journal->discard_parked("cern", "/topic/typo", std::nullopt, "typo"), Contains("/topic/typo"));
+    CHECK(status_of(*journal, "cern", "/topic/x").parked == 3);
   }
 }
 

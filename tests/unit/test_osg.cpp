@@ -17,6 +17,7 @@ using gapless::osg::build_messages;
 using gapless::osg::BuildOptions;
 using gapless::osg::Datapoint;
 using gapless::osg::datapoint_digest;
+using gapless::osg::message_frame_size;
 using gapless::osg::SeriesIdentity;
 using nlohmann::json;
 
@@ -347,28 +348,30 @@ TEST_CASE("the datapoints of a message are in ascending ts order whatever the in
                   gapless::Error);
 }
 
-TEST_CASE("a body above max_message_bytes is split, never dropped, order kept", "[osg]") {
+TEST_CASE("a frame above max_frame_bytes is split, never dropped, order kept", "[osg]") {
   std::vector<Datapoint> points;
   for (int i = 0; i < 100; ++i) points.push_back({1000 + i, json(std::string(90, static_cast<char>('a' + i % 26)))});
   auto series = summary_series("failures", "aggregation", 3600);  // summaries too, to exercise both layouts
   for (const auto& identity : {raw_series("failures"), series}) {
     auto whole = build_messages(identity, doc_metadata(), points, options_at(1));
     REQUIRE(whole.size() == 1);
-    size_t full = whole[0].body.size();
+    const size_t full = message_frame_size(whole[0]);
+    REQUIRE(full > whole[0].body.size() + 200);  // the headers count
 
-    // The size rule is exact: a body of exactly the limit fits, one byte less splits.
+    // The size rule is exact: a frame of exactly the limit fits, one byte less splits.
     BuildOptions options = options_at(1);
-    options.max_message_bytes = full;
+    options.max_frame_bytes = full;
     CHECK(build_messages(identity, doc_metadata(), points, options).size() == 1);
-    options.max_message_bytes = full - 1;
+    options.max_frame_bytes = full - 1;
     CHECK(build_messages(identity, doc_metadata(), points, options).size() == 2);
 
-    options.max_message_bytes = 3200;  // about 25 points fit
+    const size_t headers = full - whole[0].body.size();
+    options.max_frame_bytes = headers + 3200;  // about 25 points fit
     auto split = build_messages(identity, doc_metadata(), points, options);
     CHECK(split.size() == 4);  // 100 -> 50 + 50 -> 4 x 25
     std::vector<int64_t> seen;
     for (const auto& message : split) {
-      CHECK(message.body.size() <= 3200);
+      CHECK(message_frame_size(message) <= options.max_frame_bytes);
       json body = json::parse(message.body);
       const json& entries = identity.summary_type.empty() ? body["datapoints"] : body["summaries"][0]["summary_data"];
       bool first = true;
@@ -385,23 +388,23 @@ TEST_CASE("a body above max_message_bytes is split, never dropped, order kept", 
   }
 }
 
-TEST_CASE("a single datapoint larger than max_message_bytes still becomes its own message", "[osg]") {
+TEST_CASE("a single datapoint larger than max_frame_bytes still becomes its own message", "[osg]") {
   std::vector<Datapoint> points = {{1, json(1)}, {2, json(std::string(5000, 'x'))}, {3, json(3)}, {4, json(4)}};
   BuildOptions options = options_at(1);
-  options.max_message_bytes = 1000;
+  options.max_frame_bytes = 1500;
   auto messages = build_messages(raw_series("failures"), doc_metadata(), points, options);
   CHECK(all_ts(messages) == std::vector<int64_t>{1, 2, 3, 4});
   bool oversized_alone = false;
   for (const auto& message : messages) {
     auto ts = all_ts({message});
-    if (message.body.size() > 1000) {
+    if (message_frame_size(message) > 1500) {
       CHECK(ts == std::vector<int64_t>{2});
       oversized_alone = true;
     }
   }
   CHECK(oversized_alone);
 
-  options.max_message_bytes = 0;  // nothing fits: one message per point
+  options.max_frame_bytes = 0;  // nothing fits: one message per point
   CHECK(build_messages(raw_series("failures"), doc_metadata(), points, options).size() == 4);
 }
 

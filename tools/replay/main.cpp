@@ -27,8 +27,11 @@
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/fault_episode.hpp"
 #include "core/log.hpp"
 #include "core/timestamp.hpp"
+#include "journal/disk_reserve.hpp"
+#include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
 #include "replay/backfill.hpp"
 #include "replay/gaps.hpp"
@@ -232,17 +235,27 @@ int main(int argc, char** argv) {
                 << *result.request_id << ")\n";
       return stop_requested ? 130 : 0;
     }
+    // Reads, waiting out a transient journal fault (a lock held past the busy
+    // timeout, an I/O error) instead of failing; logged once.
+    FaultEpisode faults("gapless-replay");
+    journal::DiskReserve reserve(config.journal.path, config.journal.disk_reserve);
+    const auto reading = [&](auto&& work) {
+      return journal::retry_transient(faults, reserve, false, stop_requested, work);
+    };
     if (*gaps) {
-      auto journal = journal::Journal::open(config.journal.path, {}, false);
-      std::vector<replay::SeriesGaps> all;
-      for (const ArchiveConfig& archive : config.archives) {
-        if (!selection.archives.empty() &&
-            std::find(selection.archives.begin(), selection.archives.end(), archive.name) == selection.archives.end())
-          continue;
-        auto found = replay::find_gaps(*journal, archive.url, selection.from, selection.to, unix_now_ms() / 1000,
-                                       replay::GapOptions{multiple});
-        all.insert(all.end(), found.begin(), found.end());
-      }
+      const std::vector<replay::SeriesGaps> all = reading([&] {
+        auto journal = journal::Journal::open(config.journal.path, {}, false);
+        std::vector<replay::SeriesGaps> found_all;
+        for (const ArchiveConfig& archive : config.archives) {
+          if (!selection.archives.empty() &&
+              std::find(selection.archives.begin(), selection.archives.end(), archive.name) == selection.archives.end())
+            continue;
+          auto found = replay::find_gaps(*journal, archive.url, selection.from, selection.to, unix_now_ms() / 1000,
+                                         replay::GapOptions{multiple});
+          found_all.insert(found_all.end(), found.begin(), found.end());
+        }
+        return found_all;
+      });
       std::cout << replay::gaps_table(all);
       if (!svg_path.empty() && !dry_run) {
         std::ofstream(svg_path) << replay::gaps_svg(all, selection.from, selection.to);
@@ -251,8 +264,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*requests) {
-      auto journal = journal::Journal::open(config.journal.path, {}, false);
-      for (const journal::Request& r : journal->requests(max_requests))
+      const std::vector<journal::Request> listed = reading([&] {
+        return journal::Journal::open(config.journal.path, {}, false)->requests(max_requests);
+      });
+      for (const journal::Request& r : listed)
         std::cout << r.id << "  " << format_timestamp(r.created_ms / 1000) << "  " << r.kind << "  " << r.state
                   << "  messages=" << r.messages << "  by=" << r.created_by << "  " << r.arguments
                   << (r.note.empty() ? "" : "  note: " + r.note) << "\n";
@@ -260,7 +275,7 @@ int main(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     std::cerr << "\ngapless-replay: " << e.what() << "\n";
-    return 1;
+    return stop_requested ? 130 : 1;  // interrupted while waiting out a journal fault: run it again
   }
   return 2;
 }

@@ -1,0 +1,59 @@
+// A fault that repeats for as long as its cause lasts (a full disk, a journal
+// locked by another process, a broker that keeps refusing) is one episode:
+// logged when it begins, counted while it lasts, logged with its count when
+// it ends. An operator then reads one line per episode, not one per retry,
+// and the episodes open right now are listed for `gapless status` (the daemon
+// publishes open_fault_episodes(); see journal/health_file.hpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gapless {
+
+struct FaultSnapshot {
+  std::string component;   // who suffers it: "sender sink=cern", "collector archive=psds"
+  std::string kind;        // what kind: "journal-full", "journal-busy", ...
+  std::string last_error;  // the latest occurrence's message
+  int64_t since_ms = 0;    // when the episode began (unix ms)
+  int64_t last_ms = 0;     // the latest occurrence
+  int64_t occurrences = 0;
+};
+
+class FaultEpisode {
+ public:
+  // `component` names the sufferer in every log line and in status.
+  explicit FaultEpisode(std::string component);
+  ~FaultEpisode();
+  FaultEpisode(const FaultEpisode&) = delete;
+  FaultEpisode& operator=(const FaultEpisode&) = delete;
+
+  // One occurrence. The first of an episode (or one of another kind than the
+  // open episode's) is logged at error level; repeats are counted, and
+  // logged at most once a minute with the count so far.
+  void occurred(std::string_view kind, std::string_view error);
+  // The cause is gone (the operation succeeded): an open episode is logged as
+  // resolved, with its count and duration, and closed. Cheap when none is open.
+  void resolved();
+
+  bool is_open() const { return open_; }
+  int64_t occurrences() const { return occurrences_; }
+
+ private:
+  void publish();
+  std::string component_;
+  bool open_ = false;
+  std::string kind_;
+  std::string last_error_;
+  int64_t since_ms_ = 0;
+  int64_t last_ms_ = 0;
+  int64_t last_logged_ms_ = 0;
+  int64_t occurrences_ = 0;
+};
+
+// Every episode open in this process, oldest first.
+std::vector<FaultSnapshot> open_fault_episodes();
+
+}  // namespace gapless

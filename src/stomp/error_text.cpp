@@ -1,0 +1,39 @@
+#include "stomp/error_text.hpp"
+#include <algorithm>
+
+namespace gapless::stomp {
+
+std::string clean_error_text(std::string_view text, size_t max_length) {
+  std::string out;
+  out.reserve(std::min(text.size(), max_length));
+  bool cut = false;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    const char shown = (byte < 0x20 || byte == 0x7f) ? ' ' : c == '"' ? '\'' : c;
+    if (shown == ' ' && (out.empty() || out.back() == ' ')) continue;
+    if (out.size() >= max_length) {
+      cut = true;
+      break;
+    }
+    out += shown;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  if (!cut) return out;
+  // Room for the marker, and never half a UTF-8 sequence (continuation bytes are 10xxxxxx).
+  size_t keep = max_length > 3 ? max_length - 3 : 0;
+  keep = std::min(keep, out.size());
+  while (keep > 0 && (static_cast<unsigned char>(out[keep]) & 0xC0) == 0x80) --keep;
+  out.resize(keep);
+  return out + "...";
+}
+
+std::string error_text(const Frame& error) {
+  if (const std::string* message = error.header("message"); message && !message->empty()) {
+    std::string cleaned = clean_error_text(*message);
+    if (!cleaned.empty()) return cleaned;
+  }
+  std::string cleaned = clean_error_text(std::string_view(error.body).substr(0, error.body.find('\n')));
+  return cleaned.empty() ? "ERROR frame without a message" : cleaned;
+}
+
+}  // namespace gapless::stomp

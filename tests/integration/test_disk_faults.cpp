@@ -1,0 +1,352 @@
+// A journal fault is a pause, not a crash (issue 10): a disk that is full
+// when the daemon starts, a disk that fills during collection and delivery,
+// and a journal locked by another process past the busy timeout. Real files,
+// a real ActiveMQ, the `gapless` binary as a user runs it.
+//
+// The small disks are tmpfs mounts in a private mount namespace (`unshare
+// -m`): every command that uses the journal runs inside it (nsenter), and
+// the mount disappears with the namespace's last process, so a test that
+// dies leaves no mount behind on the host.
+//   build/tests/integration/integration-tests '[disk-faults]'
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "esmond_archive/esmond_archive.hpp"
+#include "harness/broker.hpp"
+#include "harness/process.hpp"
+#include "harness/stomp_recorder.hpp"
+#include "harness/workspace.hpp"
+
+using namespace std::chrono_literals;
+using gapless::test::EsmondArchive;
+using gapless::test::Output;
+using gapless::test::Process;
+using gapless::test::RunResult;
+using gapless::test::StompRecorder;
+using gapless::test::TestBroker;
+using gapless::test::Workspace;
+using nlohmann::json;
+
+namespace {
+
+// A tmpfs of `megabytes` at `mount_point`, seen only by the processes of a
+// private mount namespace. Its holder ends when the test process does.
+class PrivateDisk {
+ public:
+  PrivateDisk(const std::filesystem::path& mount_point, int megabytes)
+      : mount_point_(mount_point), holder_(hold(mount_point, megabytes)) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!inside({"test", "-e", (mount_point / ".mounted").string()}).ok()) {
+      if (!holder_.running() || std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error("cannot mount a tmpfs in a private mount namespace: " + holder_.stderr_text());
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+
+  // `args` run inside the namespace.
+  std::vector<std::string> command(std::vector<std::string> args) const {
+    std::vector<std::string> full = {"nsenter", "-t", std::to_string(holder_.pid()), "-m", "--"};
+    full.insert(full.end(), args.begin(), args.end());
+    return full;
+  }
+  RunResult inside(std::vector<std::string> args, std::chrono::milliseconds timeout = 120s) const {
+    return gapless::test::run(command(std::move(args)), timeout);
+  }
+
+  // Writes a filler file until the disk is full (dd ends on ENOSPC).
+  void fill(const std::string& name = "filler") const {
+    inside({"dd", "if=/dev/zero", "of=" + (mount_point_ / name).string(), "bs=16k"});
+    REQUIRE(free_bytes() < 64 * 1024);
+  }
+  int64_t free_bytes() const {
+    const RunResult df = inside({"stat", "-f", "-c", "%a %S", mount_point_.string()});
+    int64_t blocks = 0, size = 0;
+    std::istringstream(df.out) >> blocks >> size;
+    return blocks * size;
+  }
+
+ private:
+  static Process hold(const std::filesystem::path& mount_point, int megabytes) {
+    std::filesystem::create_directories(mount_point);
+    return Process::spawn({.args = {"unshare", "-m", "--propagation", "private", "sh", "-c",
+                                    "mount -t tmpfs -o size=" + std::to_string(megabytes) + "m,mode=0700 tmpfs " +
+                                        mount_point.string() + " && touch " + mount_point.string() +
+                                        "/.mounted && while kill -0 " + std::to_string(::getpid()) +
+                                        " 2>/dev/null; do sleep 1; done"}});
+  }
+
+  std::filesystem::path mount_point_;
+  Process holder_;
+};
+
+// The workspace's configuration with the journal moved to `journal_path`,
+// and more [journal] keys.
+std::string journal_config(const Workspace& workspace, const std::string& journal_path,
+                           const std::string& journal_keys) {
+  std::ifstream in(workspace.config_path());
+  std::string text(std::istreambuf_iterator<char>(in), {});
+  const std::string old_line = "path = \"" + workspace.journal_path() + "\"\n";
+  const size_t at = text.find(old_line);
+  REQUIRE(at != std::string::npos);
+  text.replace(at, old_line.size(), "path = \"" + journal_path + "\"\n" + journal_keys);
+  const std::string path = (workspace.dir() / "disk-faults.toml").string();
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::vector<std::string> gapless_command(const std::string& config, std::vector<std::string> args) {
+  std::vector<std::string> full = {gapless::test::gapless_binary().string(), args.at(0), "--config", config};
+  full.insert(full.end(), args.begin() + 1, args.end());
+  return full;
+}
+
+// `count` directory-queue lines to /topic/perfsonar.raw.disk-faults, numbered from `first`.
+std::string write_lines(const std::filesystem::path& path, int first, int count) {
+  std::ofstream out(path);
+  for (int i = first; i < first + count; ++i)
+    out << json{{"header", {{"destination", "/topic/perfsonar.raw.disk-faults"}, {"index", i}}},
+                {"body", "{\"index\":" + std::to_string(i) + ",\"pad\":\"" + std::string(400, 'x') + "\"}"}}
+               .dump()
+        << "\n";
+  return path.string();
+}
+
+int64_t total(const json& status, const char* state) {
+  int64_t sum = 0;
+  for (const json& sink : status.at("sinks"))
+    for (const json& destination : sink.at("destinations")) sum += destination.at(state).get<int64_t>();
+  return sum;
+}
+
+// The daemon's open fault episodes as `gapless status --json` shows them: (component, kind).
+std::set<std::pair<std::string, std::string>> open_faults(const json& status) {
+  std::set<std::pair<std::string, std::string>> faults;
+  for (const json& fault : status.at("daemon").at("faults"))
+    faults.emplace(fault.at("component").get<std::string>(), fault.at("kind").get<std::string>());
+  return faults;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Every base datapoint the archive serves now (metadata key, event type, ts),
+// for the event types gapless collects by default.
+std::set<std::tuple<std::string, std::string, int64_t>> served(const EsmondArchive& archive) {
+  std::set<std::tuple<std::string, std::string, int64_t>> points;
+  const auto& allowed = gapless::osg_event_types();
+  for (const std::string& key : archive.metadata_keys())
+    for (const json& event : archive.metadata(key).at("event-types")) {
+      const std::string event_type = event.at("event-type").get<std::string>();
+      if (std::find(allowed.begin(), allowed.end(), event_type) == allowed.end()) continue;
+      for (const json& point : archive.points(key, event_type))
+        points.emplace(key, event_type, point.at("ts").get<int64_t>());
+    }
+  return points;
+}
+
+// What a consumer of the raw topics received, the same way.
+std::set<std::tuple<std::string, std::string, int64_t>> received(const StompRecorder& recorder) {
+  std::set<std::tuple<std::string, std::string, int64_t>> points;
+  const std::string raw = "/topic/perfsonar.raw.";
+  for (const auto& message : recorder.snapshot()) {
+    if (message.destination.rfind(raw, 0) != 0) continue;
+    const json body = json::parse(message.body);
+    for (const auto& [ts, value] : body.at("datapoints").items())
+      points.emplace(body.at("meta").at("org_metadata_key").get<std::string>(),
+                     message.destination.substr(raw.size()), std::stoll(ts));
+  }
+  return points;
+}
+
+template <typename Condition>
+bool eventually(std::chrono::seconds timeout, Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(500ms);
+  }
+  return condition();
+}
+
+}  // namespace
+
+TEST_CASE("a disk already full when the daemon starts: it starts and delivers everything journaled",
+          "[disk-faults]") {
+  TestBroker broker;
+  Workspace workspace(broker);
+  PrivateDisk disk(workspace.dir() / "disk", 6);
+  const std::string journal = (workspace.dir() / "disk" / "journal.db").string();
+  const std::string config = journal_config(workspace, journal, "disk_reserve = 1048576\n");
+  StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed(30s);
+
+  const RunResult ingested =
+      disk.inside(gapless_command(config, {"ingest", write_lines(workspace.dir() / "first.jsonl", 0, 3500)}));
+  INFO(ingested.err);
+  REQUIRE(ingested.ok());
+
+  // The disk fills up (someone else's file); the next ingest is refused,
+  // says why, and journals nothing of its batch.
+  disk.fill();
+  const std::string more = write_lines(workspace.dir() / "more.jsonl", 3500, 100);
+  const RunResult refused = disk.inside(gapless_command(config, {"ingest", more}));
+  INFO(refused.err);
+  CHECK(refused.status.code == 1);
+  CHECK(refused.err.find("the disk is full") != std::string::npos);
+  const RunResult refused_again = disk.inside(gapless_command(config, {"ingest", more}));
+  INFO(refused_again.err);
+  CHECK(refused_again.status.code == 1);
+  CHECK(refused_again.err.find("nearly full") != std::string::npos);
+  const RunResult before = disk.inside(gapless_command(config, {"status", "--json"}));
+  INFO(before.err);
+  REQUIRE(before.ok());
+  CHECK(total(json::parse(before.out), "pending") == 3500);
+
+  Process daemon = Process::spawn({.args = disk.command(gapless_command(config, {"run"})),
+                                   .out = Output::to_file(workspace.dir() / "daemon.out"),
+                                   .err = Output::to_file(workspace.dir() / "daemon.err")});
+  const bool delivered = recorder.wait_for_distinct("gapless-id", 3500, 90s);
+  INFO(read_file(workspace.dir() / "daemon.err"));
+  CHECK(delivered);
+  CHECK(recorder.distinct("gapless-id") == 3500);
+  CHECK(daemon.running());
+  CHECK(eventually(30s, [&] {
+    const RunResult status = disk.inside(gapless_command(config, {"status", "--json"}));
+    return status.ok() && total(json::parse(status.out), "delivered") == 3500;
+  }));
+  CHECK(daemon.terminate(30s).code == 0);
+  const RunResult integrity = disk.inside({"sqlite3", journal, "PRAGMA integrity_check"});
+  CHECK(integrity.out == "ok\n");
+}
+
+TEST_CASE("the disk fills during collection and delivery: delivery goes on, collection pauses and resumes",
+          "[disk-faults]") {
+  TestBroker broker;
+  EsmondArchive::Options options;
+  options.series = 3;
+  options.now = gapless::unix_now_ms() / 1000;
+  options.start = *options.now - 4 * 3600;
+  EsmondArchive archive(options);
+  archive.start();
+  Workspace workspace(broker, "",
+                      "[[archive]]\nname = \"full-disk\"\nurl = \"" + archive.base_url() +
+                          "\"\npoll_interval = \"1s\"\nlookback = \"1d\"\nsummaries = false\n"
+                          "[collector]\nretry_min = \"1s\"\nretry_max = \"2s\"\n");
+  PrivateDisk disk(workspace.dir() / "disk", 16);
+  const std::string journal = (workspace.dir() / "disk" / "journal.db").string();
+  const std::string config = journal_config(workspace, journal, "disk_reserve = 1048576\n");
+  StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed(30s);
+  const auto status = [&] {
+    const RunResult result = disk.inside(gapless_command(config, {"status", "--json"}));
+    INFO(result.err);
+    REQUIRE(result.ok());
+    return json::parse(result.out);
+  };
+
+  Process daemon = Process::spawn({.args = disk.command(gapless_command(config, {"run"})),
+                                   .out = Output::to_file(workspace.dir() / "daemon.out"),
+                                   .err = Output::to_file(workspace.dir() / "daemon.err")});
+  const auto log = [&] { return read_file(workspace.dir() / "daemon.err"); };
+  // Collecting and delivering: the first poll's data on the bus.
+  REQUIRE(eventually(60s, [&] { return recorder.count() > 10; }));
+
+  // The disk fills while the archive keeps producing.
+  disk.fill();
+  const std::string paused = "component=\"collector archive=full-disk\" kind=disk-full";
+  const bool collection_paused = eventually(60s, [&] {
+    archive.advance(20 * 60);
+    return log().find("fault: begins " + paused) != std::string::npos;
+  });
+  INFO(log());
+  REQUIRE(collection_paused);
+  // Paused, and says so in status; what is journaled is delivered meanwhile.
+  CHECK(eventually(30s, [&] {
+    const json now = status();
+    return open_faults(now).count({"collector archive=full-disk", "disk-full"}) == 1 &&
+           total(now, "pending") == 0;
+  }));
+  CHECK(daemon.running());
+  const json during = status();
+  INFO(during.dump(2));
+  CHECK(during.at("daemon").at("running") == true);
+  CHECK(total(during, "delivered") > 0);
+  // Nothing is collected while paused: what the archive produces meanwhile
+  // reaches the bus only after space is back.
+  archive.advance(20 * 60);
+  std::this_thread::sleep_for(5s);
+  CHECK(received(recorder) != served(archive));
+  CHECK(log().find("fault: resolved " + paused) == std::string::npos);
+
+  // Space is back: collection resumes by itself and catches up.
+  REQUIRE(disk.inside({"rm", (workspace.dir() / "disk" / "filler").string()}).ok());
+  CHECK(eventually(60s, [&] { return log().find("fault: resolved " + paused) != std::string::npos; }));
+  const auto expected = served(archive);
+  const bool complete = eventually(120s, [&] { return received(recorder) == expected; });
+  INFO("received " << received(recorder).size() << " of " << expected.size() << " served datapoints");
+  CHECK(complete);
+  CHECK(open_faults(status()).empty());
+  CHECK(daemon.running());
+  CHECK(daemon.terminate(30s).code == 0);
+  const RunResult integrity = disk.inside({"sqlite3", journal, "PRAGMA integrity_check"});
+  CHECK(integrity.out == "ok\n");
+}
+
+TEST_CASE("the journal locked by another process past the busy timeout: the daemon waits and goes on",
+          "[disk-faults]") {
+  TestBroker broker;
+  EsmondArchive::Options options;
+  options.series = 2;
+  options.now = gapless::unix_now_ms() / 1000;
+  options.start = *options.now - 2 * 3600;
+  EsmondArchive archive(options);
+  archive.start();
+  Workspace workspace(broker, "",
+                      "[[archive]]\nname = \"locked\"\nurl = \"" + archive.base_url() +
+                          "\"\npoll_interval = \"1s\"\nlookback = \"1d\"\nsummaries = false\n"
+                          "[collector]\nretry_min = \"1s\"\nretry_max = \"2s\"\n");
+  StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed(30s);
+  Process daemon = workspace.start_daemon();
+  REQUIRE(eventually(60s, [&] { return recorder.count() > 0; }));
+
+  // Another process holds the write lock for 15 s (the busy timeout is 10 s).
+  Process locker = Process::spawn({.args = {"sh", "-c",
+                                            "printf 'BEGIN EXCLUSIVE;\\n.shell sleep 15\\nCOMMIT;\\n' | sqlite3 " +
+                                                workspace.journal_path()}});
+  const std::string busy = "component=\"collector archive=locked\" kind=journal-busy";
+  const bool waited = eventually(30s, [&] {
+    archive.advance(5 * 60);
+    return workspace.daemon_log().find("fault: begins " + busy) != std::string::npos;
+  });
+  INFO(workspace.daemon_log());
+  CHECK(waited);
+  // Shown by status while it lasts (status only reads).
+  const json during = workspace.status();
+  CHECK(open_faults(during).count({"collector archive=locked", "journal-busy"}) == 1);
+  CHECK(locker.wait(30s).code == 0);
+
+  CHECK(eventually(60s, [&] { return workspace.daemon_log().find("fault: resolved " + busy) != std::string::npos; }));
+  const auto expected = served(archive);
+  CHECK(eventually(60s, [&] { return received(recorder) == expected; }));
+  CHECK(recorder.distinct("gapless-id") == workspace.delivered_ids().size());
+  CHECK(daemon.running());
+  CHECK(open_faults(workspace.status()).empty());
+  CHECK(daemon.terminate(30s).code == 0);
+}
