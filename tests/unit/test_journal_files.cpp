@@ -1,7 +1,6 @@
 // Who may read the journal: its files are the daemon user's alone, or one
 // group's, whatever the umask (journal/file_access.hpp).
 #include <grp.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,29 +10,14 @@
 #include "journal/daemon_lock.hpp"
 #include "journal/file_access.hpp"
 #include "journal/journal.hpp"
+#include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using gapless::journal::Journal;
+using gapless::test::TempDir;
 
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "gapless-files-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 struct stat stat_of(const std::string& path) {
   struct stat info {};
