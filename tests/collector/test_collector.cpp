@@ -70,6 +70,7 @@ struct Fixture {
   PollReport poll() {
     gapless::Config whole;  // no sink: messages split at the archive's max_message_size
     whole.collector = settings;
+    whole.messages = messages;
     PollReport report = gapless::collector::poll_archive(whole, config, *client, *journal, state, stop);
     std::string failures;
     for (const auto& [kind, count] : report.failures) failures += kind + ":" + std::to_string(count) + " ";
@@ -112,6 +113,7 @@ struct Fixture {
   std::unique_ptr<EsmondArchive> archive;
   ArchiveConfig config;
   CollectorConfig settings;
+  gapless::MessageRulesConfig messages;
   std::unique_ptr<Journal> journal;
   std::unique_ptr<gapless::esmond::Client> client;
   ArchiveState state;
@@ -349,6 +351,32 @@ TEST_CASE("an archive's failures accumulate by kind in its health until a poll s
   CHECK(health.failed_polls_total == 3);
   CHECK(health.failures.at("http-status").count == 2);  // counters keep the history
   CHECK(health.points_journaled_total == healthy_points + partly.points_journaled + recovered.points_journaled);
+}
+
+// Every OSG message carries input-source, so refusing that header at the
+// door refuses every series: the collector's path for a message the door
+// refuses, which real archive data reaches with, say, a NUL in a metadata field.
+TEST_CASE("series whose messages the door refuses fail as data errors naming archive, series and rule",
+          "[collector]") {
+  Fixture f(2);
+  f.messages.refused_headers = {"input-source"};
+  const PollReport refused = f.poll();
+  CHECK(refused.listed);
+  CHECK(refused.series_failed > 0);
+  CHECK(refused.series_read == 0);
+  CHECK(refused.failures.at("data") == refused.series_failed);
+  CHECK(refused.messages == 0);
+  CHECK_THAT(refused.last_error, Catch::Contains("archive " + f.client->base_url()) &&
+                                     Catch::Contains("metadata-key") && Catch::Contains("message refused") &&
+                                     Catch::Contains("rule R5"));
+  for (const auto& s : f.series()) CHECK(f.journaled(s).empty());  // nothing of a refused series is journaled
+
+  // Mended (here: the rule lifted), the same series are read in full.
+  f.messages = {};
+  const PollReport mended = f.poll();
+  CHECK(mended.failures.empty());
+  CHECK(mended.series_read == refused.series_failed);
+  for (const auto& s : f.series()) CHECK(f.journaled(s) == f.served(s));
 }
 
 TEST_CASE("a poll that skips a series still backing off is no success", "[collector]") {
