@@ -271,6 +271,22 @@ TEST_CASE("claims skip the messages in flight, which stay pending on disk", "[jo
   CHECK(journal_ids(journal->claim("cern", 10, in_flight)) == std::vector<int64_t>{all[4]});
 }
 
+TEST_CASE("a claim stops once its messages reach the byte budget, in claim order, and always takes one",
+          "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  append_many(*journal, "m", 6);  // each: a 12-byte body and 20 bytes of headers
+  const auto all = journal_ids(claim_all(*journal, "cern"));
+  REQUIRE(all.size() == 6);
+  // 32 bytes each: the third reaches 96, the fourth crosses 100 and is the last.
+  CHECK(journal_ids(journal->claim("cern", 10, {}, 96)) == std::vector<int64_t>{all[0], all[1], all[2]});
+  CHECK(journal_ids(journal->claim("cern", 10, {}, 100)) == std::vector<int64_t>{all[0], all[1], all[2], all[3]});
+  // A message larger than the whole budget still goes, alone: nothing waits for ever.
+  CHECK(journal_ids(journal->claim("cern", 10, {}, 1)) == std::vector<int64_t>{all[0]});
+  CHECK(journal_ids(journal->claim("cern", 10, {all[0]}, 1)) == std::vector<int64_t>{all[1]});
+  CHECK(journal->claim("cern", 10, {}).size() == 6);  // no budget: only the count limits
+}
+
 TEST_CASE("mark_delivered settles messages for one sink only, once, and status counts them", "[journal]") {
   TempDir dir;
   auto journal = Journal::open(dir.file("j.db"), {"cern", "itb"});
