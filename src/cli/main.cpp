@@ -11,7 +11,6 @@
 #include <CLI/CLI.hpp>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -84,17 +83,6 @@ ArchiveConfig archive_from_argument(const std::string& argument, const Config& c
   return archive;
 }
 
-// The file system holding the journal has (almost) no room left: less than
-// a MiB, or no free inode.
-bool disk_nearly_full(const std::string& journal_path) {
-  const size_t slash = journal_path.rfind('/');
-  const std::string directory = slash == std::string::npos ? "." : journal_path.substr(0, slash + 1);
-  struct statvfs space {};
-  if (::statvfs(directory.c_str(), &space) != 0) return false;
-  return static_cast<int64_t>(space.f_bavail) * static_cast<int64_t>(space.f_frsize) < 1024 * 1024 ||
-         (space.f_files > 0 && space.f_favail == 0);
-}
-
 // Waits `ms` for a stop signal; true when one came (the daemon then stops).
 bool signalled_within(const sigset_t& signals, int64_t ms) {
   timespec wait{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000};
@@ -122,7 +110,7 @@ bool open_journal_at_start(const Config& config, const sigset_t& signals, journa
     } catch (const journal::JournalError& e) {
       if (e.fault() == journal::Fault::damaged) throw;
       const bool space = e.fault() == journal::Fault::full || e.fault() == journal::Fault::io ||
-                         disk_nearly_full(config.journal.path);
+                         journal::disk_nearly_full(config.journal.path);
       if (space && reserve.release()) continue;  // at once, with the space back
       if (!e.transient() && !space) throw;
       episode.occurred(journal::fault_kind(space ? journal::Fault::full : e.fault()),
@@ -593,13 +581,13 @@ int ingest_within_reserve(const Config& config, const std::function<int()>& inge
     return ingest();
   } catch (const Error& e) {
     const auto* journal_error = dynamic_cast<const journal::JournalError*>(&e);
-    const bool full = journal_error != nullptr ? journal_error->fault() == journal::Fault::full
-                                               : std::string_view(e.what()).find("(SQLITE_FULL)") != std::string_view::npos;
+    const bool full = journal_error != nullptr
+                          ? journal::fault_on_disk(*journal_error, config.journal.path) == journal::Fault::full
+                          : std::string_view(e.what()).find("(SQLITE_FULL)") != std::string_view::npos;
     if (!full) throw;
     reserve.release();
-    throw Error("ingest: the disk is full: " + std::string(e.what()) +
-                ". Nothing of the batch being journaled was written (the batches before it were). " + free_space +
-                ": what is already journaled is skipped");
+    throw Error("ingest: the disk is full: " + std::string(e.what()) + ". Batches before it were journaled. " +
+                free_space + ": what is already journaled is skipped");
   }
 }
 

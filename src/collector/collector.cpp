@@ -75,7 +75,8 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
     if (journal_error != nullptr && journal_error->fault() == journal::Fault::damaged) throw *journal_error;
     ++report.failures["journal"];
     report.last_error = "archive " + archive.name + " " + archive_url + ": " + e.what();
-    report.journal_fault = journal_error != nullptr ? journal_error->fault() : journal::Fault::other;
+    report.journal_fault =
+        journal_error != nullptr ? journal::fault_on_disk(*journal_error, config.journal.path) : journal::Fault::other;
     report.journal_error = e.what();
     // A transient fault is logged once per episode, by the caller.
     const auto level = journal_error != nullptr && journal_error->transient() ? spdlog::level::debug
@@ -219,7 +220,7 @@ PollReport poll_archive(const Config& config, const ArchiveConfig& archive, esmo
     // Health is diagnostics: collection goes on without it. But a full disk
     // here is a full disk for the next poll too: the caller pauses.
     if (!report.journal_fault && e.transient()) {
-      report.journal_fault = e.fault();
+      report.journal_fault = journal::fault_on_disk(e, config.journal.path);
       report.journal_error = e.what();
     }
     spdlog::log(e.transient() ? spdlog::level::debug : spdlog::level::err,
@@ -359,9 +360,10 @@ struct Collector::Shared {
           return;
         }
         ++report.failures["journal"];
-        report.journal_fault = e.fault();
+        report.journal_fault = journal::fault_on_disk(e, config.journal.path);
         report.journal_error = e.what();
-        if (!e.transient()) spdlog::error("collector: poll failed archive={} error=\"{}\"", settings.name, e.what());
+        if (*report.journal_fault == journal::Fault::other)
+          spdlog::error("collector: poll failed archive={} error=\"{}\"", settings.name, e.what());
       } catch (const std::exception& e) {  // a bad archive URL
         ++report.failures["journal"];
         spdlog::error("collector: poll failed archive={} error=\"{}\"", settings.name, e.what());

@@ -1,6 +1,7 @@
 #include "journal/fault_retry.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,6 +18,21 @@ const char* fault_kind(Fault fault) {
     case Fault::other: return "journal-other";
   }
   return "journal-other";
+}
+
+bool disk_nearly_full(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string directory = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  struct statvfs space {};
+  if (::statvfs(directory.c_str(), &space) != 0) return false;
+  return static_cast<int64_t>(space.f_bavail) * static_cast<int64_t>(space.f_frsize) < 1024 * 1024 ||
+         (space.f_files > 0 && space.f_favail == 0);
+}
+
+Fault fault_on_disk(const JournalError& error, const std::string& journal_path) {
+  if ((error.fault() == Fault::io || error.fault() == Fault::other) && disk_nearly_full(journal_path))
+    return Fault::full;
+  return error.fault();
 }
 
 int64_t journal_retry_delay_ms(int failures) {
@@ -49,8 +65,9 @@ bool wait_for_reserve(DiskReserve& reserve, FaultEpisode& episode, const std::at
 
 bool wait_after_fault(const JournalError& error, FaultEpisode& episode, DiskReserve* reserve, int failures,
                       const std::atomic<bool>& stop) {
-  episode.occurred(fault_kind(error.fault()), error.what());
-  if (error.fault() == Fault::full && reserve != nullptr) reserve->release();
+  const Fault fault = reserve != nullptr ? fault_on_disk(error, reserve->path()) : error.fault();
+  episode.occurred(fault_kind(fault), error.what());
+  if (fault == Fault::full && reserve != nullptr) reserve->release();
   return sleep_unless_stopped(journal_retry_delay_ms(failures), stop);
 }
 

@@ -25,6 +25,16 @@ namespace gapless::journal {
 // one episode), "journal-io", "journal-damaged", "journal-other".
 const char* fault_kind(Fault fault);
 
+// The file system holding `path` (a journal, or any file beside it) has
+// almost no room left: less than a MiB, or no free inode.
+bool disk_nearly_full(const std::string& path);
+
+// The fault as a caller must react to it. SQLite says SQLITE_FULL when a
+// write needs a block it cannot get, but an I/O error (SQLITE_IOERR_SHMSIZE)
+// or CANTOPEN when it cannot create or grow the -shm or -wal file: on a
+// disk with almost no room left, those are a full disk too.
+Fault fault_on_disk(const JournalError& error, const std::string& journal_path);
+
 // After `failures` transient faults in a row: 1 s doubling up to 30 s. A
 // journal fault is not an archive's or a broker's: it is local and usually
 // short (a backup holding a lock, space freed), so it is retried sooner than
@@ -40,9 +50,10 @@ bool sleep_unless_stopped(int64_t ms, const std::atomic<bool>& stop);
 constexpr int64_t kReserveRecheckMs = 2'000;
 bool wait_for_reserve(DiskReserve& reserve, FaultEpisode& episode, const std::atomic<bool>& stop);
 
-// What one attempt that failed with a transient fault leads to: the fault
-// counted in `episode`, the reserve released on a full disk, the backoff
-// slept. false when `stop` was raised while waiting.
+// What one attempt that failed with a transient fault (or one a full disk
+// explains, fault_on_disk) leads to: the fault counted in `episode`, the
+// reserve released on a full disk, the backoff slept. false when `stop` was
+// raised while waiting.
 bool wait_after_fault(const JournalError& error, FaultEpisode& episode, DiskReserve* reserve, int failures,
                       const std::atomic<bool>& stop);
 
@@ -66,7 +77,7 @@ auto retry_transient(FaultEpisode& episode, DiskReserve& reserve, bool producer,
         return result;
       }
     } catch (const JournalError& e) {
-      if (!e.transient()) throw;
+      if (!e.transient() && fault_on_disk(e, reserve.path()) != Fault::full) throw;
       if (!wait_after_fault(e, episode, &reserve, ++failures, stop))
         throw Error(std::string("interrupted while waiting out a journal fault: ") + e.what());
     }

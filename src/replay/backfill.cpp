@@ -239,7 +239,7 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
           waiting.faults.resolved();
           journal_failures = 0;
         } catch (const journal::JournalError& e) {
-          if (!e.transient()) throw;
+          if (!e.transient() && journal::fault_on_disk(e, waiting.reserve.path()) != journal::Fault::full) throw;
           // Pages journaled before the fault stay (with their coverage):
           // after the wait, only what the piece still lacks is read.
           if (!journal::wait_after_fault(e, waiting.faults, &waiting.reserve, ++journal_failures, stop)) break;
