@@ -506,7 +506,8 @@ void print_status_prometheus(const Config& config, journal::Journal& journal) {
   const std::optional<journal::DaemonHealth> health = journal::read_daemon_health(config.journal.path);
   print_family("gapless_daemon_running", "gauge",
                "1 when a gapless daemon holds this journal and publishes its fault episodes, else 0.");
-  std::printf("gapless_daemon_running %d\n", health ? 1 : 0);
+  std::printf("gapless_daemon_running{journal=\"%s\"} %d\n", label_value(config.journal.path).c_str(),
+              health ? 1 : 0);
   const auto fault_labels = [](const FaultSnapshot& fault) {
     return "component=\"" + label_value(fault.component) + "\",kind=\"" + label_value(fault.kind) + "\"";
   };

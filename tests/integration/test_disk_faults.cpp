@@ -333,6 +333,12 @@ TEST_CASE("the journal locked by another process past the busy timeout: the daem
   Process locker = Process::spawn({.args = {"sh", "-c",
                                             "printf 'BEGIN EXCLUSIVE;\\n.shell sleep 15\\nCOMMIT;\\n' | sqlite3 " +
                                                 workspace.journal_path()}});
+  // A backfill started meanwhile waits for the lock too, instead of failing.
+  const std::string replay_binary =
+      (gapless::test::gapless_binary().parent_path().parent_path() / "tools" / "replay" / "gapless-replay").string();
+  Process backfill = Process::spawn({.args = {replay_binary, "backfill", "--config", workspace.config_path(),
+                                              "--log-level", "info", "--from", std::to_string(*options.start),
+                                              "--to", std::to_string(archive.now())}});
   const std::string busy = "component=\"collector archive=locked\" kind=journal-busy";
   const bool waited = eventually(30s, [&] {
     archive.advance(5 * 60);
@@ -344,6 +350,11 @@ TEST_CASE("the journal locked by another process past the busy timeout: the daem
   const json during = workspace.status();
   CHECK(open_faults(during).count({"collector archive=locked", "journal-busy"}) == 1);
   CHECK(locker.wait(30s).code == 0);
+  const auto backfilled = backfill.wait(60s);
+  INFO(backfill.stderr_text());
+  CHECK(backfilled.code == 0);
+  CHECK(backfill.stderr_text().find("fault: begins component=\"backfill\" kind=journal-busy") != std::string::npos);
+  CHECK(backfill.stderr_text().find("fault: resolved component=\"backfill\"") != std::string::npos);
 
   CHECK(eventually(60s, [&] { return workspace.daemon_log().find("fault: resolved " + busy) != std::string::npos; }));
   const auto expected = served(archive);
