@@ -196,6 +196,14 @@ size_t StompRecorder::distinct_locked(std::string_view header) const {
   return values.size();
 }
 
+std::set<std::string> StompRecorder::values(std::string_view header) const {
+  std::lock_guard lock(mutex_);
+  std::set<std::string> values;
+  for (const auto& message : messages_)
+    if (const std::string* value = message.header(header)) values.insert(*value);
+  return values;
+}
+
 std::map<std::string, size_t> StompRecorder::count_by(std::string_view header) const {
   std::lock_guard lock(mutex_);
   std::map<std::string, size_t> counts;

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -80,6 +81,8 @@ class StompRecorder {
   // Distinct values of `header` (messages without it are not counted), e.g.
   // distinct("gapless-id") = how many different measurements arrived.
   size_t distinct(std::string_view header) const;
+  // The distinct values of `header`, e.g. values("gapless-id"): which measurements arrived.
+  std::set<std::string> values(std::string_view header) const;
   // value -> how often it was recorded; a value seen twice is a duplicate.
   std::map<std::string, size_t> count_by(std::string_view header) const;
 

@@ -100,4 +100,10 @@ std::set<std::string> Workspace::delivered_ids() const {
   return ids;
 }
 
+std::set<std::string> gapless_ids_of(const std::vector<journal::NewMessage>& messages) {
+  std::set<std::string> ids;
+  for (const auto& message : messages) ids.insert(message.gapless_id);
+  return ids;
+}
+
 }  // namespace gapless::test

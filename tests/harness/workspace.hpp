@@ -59,4 +59,7 @@ class Workspace {
   nlohmann::json last_status_;
 };
 
+// The gapless-ids of messages, as a set to compare with what a subscriber got.
+std::set<std::string> gapless_ids_of(const std::vector<journal::NewMessage>& messages);
+
 }  // namespace gapless::test

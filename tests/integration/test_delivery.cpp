@@ -54,19 +54,6 @@ std::vector<gapless::journal::NewMessage> messages_on(const std::vector<std::str
   return out;
 }
 
-std::set<std::string> ids_of(const std::vector<gapless::journal::NewMessage>& messages) {
-  std::set<std::string> ids;
-  for (const auto& message : messages) ids.insert(message.gapless_id);
-  return ids;
-}
-
-std::set<std::string> recorded_ids(const gapless::test::StompRecorder& recorder) {
-  std::set<std::string> ids;
-  for (const auto& message : recorder.snapshot())
-    if (const std::string* id = message.header("gapless-id")) ids.insert(*id);
-  return ids;
-}
-
 }  // namespace
 
 TEST_CASE("ingested messages on several topics arrive byte-exact on the MQTT side", "[delivery]") {
@@ -146,7 +133,7 @@ TEST_CASE("the 2016 incident: a denied topic is parked, everything else flows, r
   }
   CHECK_THAT(workspace.daemon_log(), Catch::Contains("probing parked destination"));
   CHECK(workspace.counts(std::string("/topic/") + kDeniedTopic) == std::array<int64_t, 3>{0, 0, 300});
-  for (const auto& id : recorded_ids(recorder)) CHECK(denied_ids.count(id) == 0);
+  for (const auto& id : recorder.values("gapless-id")) CHECK(denied_ids.count(id) == 0);
 
   // The ACL is fixed; the operator retries; everything arrives.
   broker.restart(BrokerOptions{});
@@ -156,7 +143,7 @@ TEST_CASE("the 2016 incident: a denied topic is parked, everything else flows, r
   CHECK_THAT(retry.out, Catch::Contains("300 messages back to pending"));
   workspace.run_until_drained();
   REQUIRE(recorder.wait_for_distinct("gapless-id", messages.size(), 60s));
-  CHECK(recorded_ids(recorder) == ids_of(messages));
+  CHECK(recorder.values("gapless-id") == gapless::test::gapless_ids_of(messages));
   CHECK(workspace.counts(std::string("/topic/") + kDeniedTopic) == std::array<int64_t, 3>{0, 300, 0});
 }
 
@@ -174,7 +161,7 @@ TEST_CASE("a backlog journaled while the broker is down is delivered when it ret
   CHECK(daemon.running());
   broker.start();
   REQUIRE(recorder.wait_for_distinct("gapless-id", messages.size(), 240s));
-  CHECK(recorded_ids(recorder) == ids_of(messages));
+  CHECK(recorder.values("gapless-id") == gapless::test::gapless_ids_of(messages));
   daemon.terminate();
   CHECK(workspace.counts("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 5'000, 0});
 }
@@ -194,7 +181,7 @@ TEST_CASE("kill -9 during a drain loses nothing; duplicates keep their gapless-i
   }
   workspace.run_until_drained();
   REQUIRE(recorder.wait_for_distinct("gapless-id", messages.size(), 60s));
-  CHECK(recorded_ids(recorder) == ids_of(messages));
+  CHECK(recorder.values("gapless-id") == gapless::test::gapless_ids_of(messages));
   // Every message's body matches the one journaled under its id.
   std::map<std::string, std::string> body_of;
   for (const auto& message : messages) body_of[message.gapless_id] = message.body;
@@ -306,7 +293,7 @@ TEST_CASE("a message larger than max_message_size is parked on its own; the rest
   workspace.journal_messages(messages);
   workspace.run_until_drained();
   REQUIRE(recorder.wait_for_distinct("gapless-id", 20, 30s));
-  CHECK(recorded_ids(recorder).count(oversized.gapless_id) == 0);
+  CHECK(recorder.values("gapless-id").count(oversized.gapless_id) == 0);
   CHECK(workspace.counts("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 20, 1});
   auto status = workspace.status();
   REQUIRE(status["sinks"][0]["parked_messages"].size() == 1);
@@ -337,8 +324,8 @@ TEST_CASE("brokers are tried in order, and the sender returns to the first when 
   auto after = messages_on({"perfsonar.raw.packet-trace"}, 100);
   workspace.journal_messages(after);
   if (!on_first.wait_for_distinct("gapless-id", 100, 60s)) FAIL("no failback to the first broker; daemon log:\n" << workspace.daemon_log());
-  CHECK(recorded_ids(on_first) == ids_of(after));
-  CHECK(recorded_ids(on_second) == ids_of(before));
+  CHECK(on_first.values("gapless-id") == gapless::test::gapless_ids_of(after));
+  CHECK(on_second.values("gapless-id") == gapless::test::gapless_ids_of(before));
   daemon.terminate();
   CHECK_THAT(workspace.daemon_log(), Catch::Contains("failing back"));
 }

@@ -107,13 +107,6 @@ class StalledSubscriber {
   std::unique_ptr<gapless::stomp::Connection> connection_;
 };
 
-std::set<std::string> recorded_ids(const gapless::test::StompRecorder& recorder) {
-  std::set<std::string> ids;
-  for (const auto& message : recorder.snapshot())
-    if (const std::string* id = message.header("gapless-id")) ids.insert(*id);
-  return ids;
-}
-
 size_t occurrences(const std::string& text, const std::string& what) {
   size_t count = 0;
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++count;
@@ -150,7 +143,7 @@ void check_delivered_were_accepted(const Workspace& workspace, const gapless::te
   const std::set<std::string> delivered = workspace.delivered_ids();
   const bool all_arrived = wait_until(
       [&] {
-        const std::set<std::string> recorded = recorded_ids(recorder);
+        const std::set<std::string> recorded = recorder.values("gapless-id");
         return std::includes(recorded.begin(), recorded.end(), delivered.begin(), delivered.end());
       },
       10s);
@@ -165,7 +158,7 @@ void check_delivered_were_accepted(const Workspace& workspace, const gapless::te
 void check_all_delivered(Workspace& workspace, const gapless::test::StompRecorder& recorder,
                          const std::set<std::string>& journaled, bool exactly_once) {
   REQUIRE(recorder.wait_for_distinct("gapless-id", journaled.size(), 60s));
-  CHECK(recorded_ids(recorder) == journaled);
+  CHECK(recorder.values("gapless-id") == journaled);
   size_t duplicates = 0;
   for (const auto& [id, times] : recorder.count_by("gapless-id")) duplicates += times - 1;
   if (exactly_once && recorder.subscriptions() == 1) {

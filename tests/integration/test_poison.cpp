@@ -53,19 +53,6 @@ NewMessage long_header_message() {
   return message;
 }
 
-std::set<std::string> ids_of(const std::vector<NewMessage>& messages) {
-  std::set<std::string> ids;
-  for (const auto& message : messages) ids.insert(message.gapless_id);
-  return ids;
-}
-
-std::set<std::string> recorded_ids(const gapless::test::StompRecorder& recorder) {
-  std::set<std::string> ids;
-  for (const auto& message : recorder.snapshot())
-    if (const std::string* id = message.header("gapless-id")) ids.insert(*id);
-  return ids;
-}
-
 // The reason `gapless status` shows for the one message parked on its own.
 std::string parked_reason(Workspace& workspace, const std::string& gapless_id) {
   auto status = workspace.status();
@@ -114,7 +101,7 @@ TEST_CASE("a message over the sink's max_header_line is parked before it is sent
 
   const auto took = deliver_behind(workspace, recorder, poison, good);
   CHECK(took < 60s);
-  CHECK(recorded_ids(recorder) == ids_of(good));
+  CHECK(recorder.values("gapless-id") == gapless::test::gapless_ids_of(good));
   CHECK(workspace.counts(kPoisonTopic) == std::array<int64_t, 3>{0, 100, 1});
   CHECK(workspace.counts("/topic/perfsonar.raw.packet-loss-rate") == std::array<int64_t, 3>{0, 100, 0});
   const std::string reason = parked_reason(workspace, poison.gapless_id);
@@ -137,7 +124,7 @@ TEST_CASE("the broker drops the connection over a message: narrowed down, parked
   const auto took = deliver_behind(workspace, recorder, poison, good);
   INFO("daemon log:\n" << workspace.daemon_log());
   CHECK(took < 60s);
-  CHECK(recorded_ids(recorder) == ids_of(good));
+  CHECK(recorder.values("gapless-id") == gapless::test::gapless_ids_of(good));
   CHECK(workspace.counts(kPoisonTopic) == std::array<int64_t, 3>{0, 100, 1});
   CHECK(workspace.counts("/topic/perfsonar.summary.packet-loss-rate") == std::array<int64_t, 3>{0, 100, 0});
   const std::string reason = parked_reason(workspace, poison.gapless_id);
@@ -160,7 +147,7 @@ TEST_CASE("a message over the sink's max_message_size is parked; with the limit 
 
   workspace.run_until_drained(120s);
   REQUIRE(recorder.wait_for_distinct("gapless-id", 20, 30s));
-  CHECK(recorded_ids(recorder).count(large.gapless_id) == 0);
+  CHECK(recorder.values("gapless-id").count(large.gapless_id) == 0);
   CHECK(workspace.counts(kPoisonTopic) == std::array<int64_t, 3>{0, 20, 1});
   CHECK_THAT(parked_reason(workspace, large.gapless_id), Catch::Contains("exceeds max_message_size 100000"));
 
@@ -171,7 +158,7 @@ TEST_CASE("a message over the sink's max_message_size is parked; with the limit 
   REQUIRE(retry.ok());
   workspace.run_until_drained(120s);
   REQUIRE(recorder.wait_for_distinct("gapless-id", 21, 30s));
-  CHECK(recorded_ids(recorder) == ids_of(messages));
+  CHECK(recorder.values("gapless-id") == gapless::test::gapless_ids_of(messages));
   CHECK(workspace.counts(kPoisonTopic) == std::array<int64_t, 3>{0, 21, 0});
 }
 
@@ -193,7 +180,7 @@ TEST_CASE("a journaled message that cannot be encoded (an empty header name) is 
 
   workspace.run_until_drained(120s);  // exits 0: the message did not end the sender
   REQUIRE(recorder.wait_for_distinct("gapless-id", 50, 30s));
-  CHECK(recorded_ids(recorder).count(unencodable.gapless_id) == 0);
+  CHECK(recorder.values("gapless-id").count(unencodable.gapless_id) == 0);
   CHECK(workspace.counts(kPoisonTopic) == std::array<int64_t, 3>{0, 50, 1});
   CHECK_THAT(parked_reason(workspace, unencodable.gapless_id), Catch::Contains("empty header name"));
 }
