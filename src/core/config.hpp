@@ -63,8 +63,10 @@ struct SinkConfig {
   // What is claimed and not yet confirmed, in bytes of frames: with window x
   // transaction_size this bounds the sender's memory whatever the message sizes.
   int64_t max_in_flight_bytes = 64 * 1024 * 1024;
-  // A message the broker drops the connection over (without saying which) is
-  // narrowed down to; when it has failed this many times alone it is parked.
+  // A message is parked, with the broker's words, once the broker refused
+  // its own SEND this many times, or once it failed this many times alone
+  // after the sender narrowed a failing transaction down to it (the broker
+  // dropped the connection or answered an ERROR without saying which).
   int message_attempts = 3;
   Milliseconds receipt_timeout{std::chrono::minutes(5)};  // generous: brokers withhold receipts under flow control
   Milliseconds heartbeat{std::chrono::seconds(10)};
