@@ -16,11 +16,13 @@
 #include <vector>
 
 #include "journal/journal.hpp"
+#include "support/gapless_command.hpp"
 #include "support/temp_dir.hpp"
 
 using Catch::Matchers::Contains;
 using gapless::journal::ArchivePoll;
 using gapless::journal::Journal;
+using gapless::test::CommandResult;
 using gapless::test::TempDir;
 using nlohmann::json;
 
@@ -32,25 +34,6 @@ const std::string kQuietUrl = "http://quiet.example.org/esmond/perfsonar/archive
 const std::string kOddName = "we\"ird\\name";  // label values must escape both
 constexpr int64_t kSuccessMs = 1'700'000'000'123;
 const std::string kLastError = "archive psds: GET " + kPsdsUrl + "?format=json&time-start=1: HTTP 503 Service Unavailable";
-
-std::string gapless_binary() {
-  const char* configured = std::getenv("GAPLESS_BIN");
-  if (configured != nullptr && *configured != '\0') return configured;
-  return GAPLESS_BUILD_BIN;
-}
-
-// For /bin/sh: in single quotes, a single quote closed, escaped and reopened.
-std::string quoted(const std::string& text) {
-  std::string result = "'";
-  for (const char c : text) result += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return result + "'";
-}
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
 
 // A journal with a failing archive (psds), an archive with an odd name, a
 // configured archive never polled (quiet) and one pending message.
@@ -90,22 +73,11 @@ struct StatusFixture {
     journal->record_poll(odd);
   }
 
-  // `gapless <command> --config F <args>`, stdout and stderr apart.
+  // `gapless status --config F <args>`, stdout and stderr apart.
   CommandResult status(const std::vector<std::string>& args) const {
-    std::string command = quoted(gapless_binary()) + " status --config " + quoted(config_path);
-    for (const std::string& argument : args) command += " " + quoted(argument);
-    command += " 2>" + quoted(dir.file("stderr"));
-    CommandResult result;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    char buffer[4096];
-    size_t read = 0;
-    while ((read = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, read);
-    const int status = ::pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::ifstream err(dir.file("stderr"));
-    result.err.assign(std::istreambuf_iterator<char>(err), {});
-    return result;
+    std::vector<std::string> arguments = {"status", "--config", config_path};
+    arguments.insert(arguments.end(), args.begin(), args.end());
+    return gapless::test::run_gapless(arguments, dir.file("stderr"));
   }
 
   TempDir dir{"status-test"};
