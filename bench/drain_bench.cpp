@@ -11,7 +11,7 @@
 // subscriber (ack:auto) on the topic that counts what arrives. With only a
 // non-durable subscriber the broker stores nothing and dispatches without
 // fsync; with a durable one it would fsync every COMMIT and the benchmark
-// would measure the disk, not the sender (stomp-activemq.md 2.9b).
+// would measure the disk, not the sender (docs/stomp-activemq.md 2.9b).
 //
 // The two contenders, alternated (gapless, baseline, gapless, ...), R runs each
 // after one baseline warm-up that is not counted (the broker's JIT warms up):

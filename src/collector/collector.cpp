@@ -90,7 +90,7 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
 
   std::vector<nlohmann::json> listing;
   try {
-    // ref 1.2: time-start only, from the oldest point a known series may still need.
+    // docs/esmond.md 1.2: time-start only, from the oldest point a known series may still need.
     int64_t updated_since = first_contact;
     for (const journal::Series& known : journal.series_of_archive(archive_url))
       if (known.cursor_ts) updated_since = std::min(updated_since, *known.cursor_ts - overlap);

@@ -9,7 +9,7 @@
 // the number of requests in flight never exceeds the thread count.
 //
 // One poll of an archive:
-//   1. List its metadata with time-start only (ref 1.2), from the oldest point
+//   1. List its metadata with time-start only (docs/esmond.md 1.2), from the oldest point
 //      any of its series may still need: the smallest cursor minus the overlap,
 //      or now minus `lookback` on first contact. A listing that fails retries
 //      the whole archive with backoff (retry_min doubling to retry_max).

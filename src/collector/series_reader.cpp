@@ -117,7 +117,7 @@ namespace {
 std::optional<int64_t> read_end_of(const SeriesRead& read, int64_t now, const ReadOptions& options) {
   const journal::SeriesKey& key = read.series.key;
   if (key.summary_type.empty()) return read.to;
-  // Summary points at or after this ts are still filling (ref 1.6).
+  // Summary points at or after this ts are still filling (docs/esmond.md 1.6).
   const int64_t first_open = now - key.summary_window - options.summary_grace_seconds + 1;
   return read.to ? std::min(*read.to, first_open) : first_open;
 }

@@ -1,7 +1,7 @@
 // Reading one series of an esmond archive into the journal: the rules shared
 // by the collector's continuous polling and by gapless-replay's backfill.
 //
-//   - Pages by time (ref 1.3): an explicit `limit`, then time-start = last ts
+//   - Pages by time (docs/esmond.md 1.3): an explicit `limit`, then time-start = last ts
 //     + 1, until a short page. Each page is journaled in its own transaction
 //     (messages, datapoints, coverage and, when polling, the cursor together:
 //     journal invariants 11 to 13), so memory is bounded by a few pages and a
@@ -12,7 +12,7 @@
 //     journaled is skipped; a point whose value changed is a correction and is
 //     journaled again (in a message with a new gapless-id).
 //   - Summaries: esmond updates a summary point until its window has closed
-//     (ref 1.6). Only points with ts + window + grace <= now are read; the
+//     (docs/esmond.md 1.6). Only points with ts + window + grace <= now are read; the
 //     first open one stops the read, and the cursor stays there.
 #pragma once
 

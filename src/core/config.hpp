@@ -80,7 +80,7 @@ struct SinkConfig {
 };
 
 // The event types OSG published (rsv-perfsonar's allowedEvents, 2017-2018;
-// perfsonar-osg.md 2.1): the default of [[archive]] event_types.
+// docs/osg-format.md 2.1): the default of [[archive]] event_types.
 const std::vector<std::string>& osg_event_types();
 
 // One perfSONAR measurement archive (esmond) to poll.
@@ -102,7 +102,7 @@ struct ArchiveConfig {
   // journals only datapoints it has not journaled (or whose value changed).
   Milliseconds overlap{std::chrono::hours(1)};
   // A summary point is final once its window has closed; it is published
-  // after window + grace (esmond keeps updating it until then, ref 1.6).
+  // after window + grace (esmond keeps updating it until then, docs/esmond.md 1.6).
   Milliseconds summary_grace{std::chrono::minutes(5)};
   int page_size = 1000;               // `limit` of each data request (the official client's 1000)
   int datapoints_per_message = 100;   // as OSG published

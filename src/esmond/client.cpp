@@ -146,7 +146,7 @@ std::string type_of(const json& value) {
 }
 
 // The keys PSMetadataPaginator adds to the first element of a listing page
-// (ref 1.3): they describe the page, not the test.
+// (docs/esmond.md 1.3): they describe the page, not the test.
 constexpr std::string_view count_total_key = "metadata-count-total";
 constexpr std::string_view pagination_keys[] = {count_total_key, "metadata-previous-page", "metadata-next-page"};
 
@@ -173,7 +173,7 @@ std::string data_path(const SeriesPath& series) {
                      percent_encode_segment(series.event_type, "event-type") + "/";
   const std::string& type = series.summary_type;
   if (type.empty() || type == "base") return path + "base";
-  std::string plural;  // ref 1.1: the URL takes the plural, the JSON the singular
+  std::string plural;  // docs/esmond.md 1.1: the URL takes the plural, the JSON the singular
   if (type == "aggregation") plural = "aggregations";
   else if (type == "average") plural = "averages";
   else if (type == "statistics") plural = "statistics";
@@ -414,7 +414,7 @@ json parse_json(const std::string& archive_name, const std::string& url, const s
 namespace {
 
 // Checks one metadata object of a listing (the fields the collector relies
-// on, ref 1.5). Returns a problem, or "" when it is usable.
+// on, docs/esmond.md 1.5). Returns a problem, or "" when it is usable.
 std::string metadata_problem(const json& object) {
   if (!object.is_object()) return "is " + type_of(object) + ", not an object";
   const auto key = object.find("metadata-key");
@@ -444,7 +444,7 @@ std::string metadata_problem(const json& object) {
       if (!type->is_string()) return at + ".\"summary-type\" is " + type_of(*type) + ", not a string";
       const auto window = s.find("summary-window");
       if (window == s.end()) return at + " has no \"summary-window\"";
-      // esmond sends the window as a string ("86400", ref 1.5); accept an
+      // esmond sends the window as a string ("86400", docs/esmond.md 1.5); accept an
       // integer too, but it must be one: it becomes part of a data URL.
       bool whole = false;
       if (window->is_string()) {
@@ -471,7 +471,7 @@ std::vector<json> Client::list_metadata(int64_t updated_since, int page_size, st
   std::unordered_set<std::string> seen;
   int64_t offset = 0;
   for (;;) {
-    // ref 1.2: time-start only, never time-end (it would drop running tests).
+    // docs/esmond.md 1.2: time-start only, never time-end (it would drop running tests).
     const std::string url = base_url_ + "?format=json&time-start=" + std::to_string(updated_since) +
                             "&limit=" + std::to_string(page_size) + "&offset=" + std::to_string(offset);
     json page = parse_json(archive_name_, url, connection_->get_body(archive_name_, url));
@@ -565,7 +565,7 @@ std::vector<osg::Datapoint> Client::fetch_data(const SeriesPath& series, int64_t
                                                std::optional<int64_t> time_end, int limit) {
   if (limit < 1) throw std::invalid_argument("esmond fetch_data: limit must be positive");
   if (time_end && *time_end <= time_start) return {};
-  // ref 1.2: esmond's time-end is inclusive; ref 1.3: always an explicit limit.
+  // docs/esmond.md 1.2: esmond's time-end is inclusive; docs/esmond.md 1.3: always an explicit limit.
   std::string url = base_url_ + data_path(series) + "?format=json&time-start=" + std::to_string(time_start);
   if (time_end) url += "&time-end=" + std::to_string(*time_end - 1);
   url += "&limit=" + std::to_string(limit);

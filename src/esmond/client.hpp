@@ -1,19 +1,18 @@
-// Reading a perfSONAR esmond archive over HTTP(S) (shared/reference/perfsonar-osg.md
-// section 1). The esmond facts this client is built on:
+// Reading a perfSONAR esmond archive over HTTP(S) (docs/esmond.md section 1). The esmond facts this client is built on:
 //
-// * ref 1.2: time filters on the metadata list test each event type's
+// * docs/esmond.md 1.2: time filters on the metadata list test each event type's
 //   `time-updated`, not data timestamps. A closed window (time-start AND
 //   time-end) would drop every test still running, so the list is asked with
 //   `time-start` only; time windows apply to the data URLs.
-// * ref 1.2: esmond's `time-end` is inclusive; fetch_data takes a half-open
+// * docs/esmond.md 1.2: esmond's `time-end` is inclusive; fetch_data takes a half-open
 //   [time_start, time_end) and sends time-end = time_end - 1.
-// * ref 1.3: without `limit` a query gets the oldest 1500 points, and the
+// * docs/esmond.md 1.3: without `limit` a query gets the oldest 1500 points, and the
 //   `Link: rel="next"` header stops after one further page (a request WITH
 //   `limit` never gets one). Both calls therefore always send an explicit
 //   `limit` and never follow Link: data is paged by time (time-start = last
 //   ts + 1 until a short page), the metadata list by offset against
 //   `metadata-count-total`, which esmond puts on the first element of a page.
-// * ref 1.2: DRF also renders HTML for browsers, so `format=json` and
+// * docs/esmond.md 1.2: DRF also renders HTML for browsers, so `format=json` and
 //   `Accept: application/json` are sent and any other Content-Type is an error.
 //
 // Every failure is a FetchError whose kind drives metrics and retry
@@ -74,7 +73,7 @@ struct SeriesPath {
 };
 
 // The URL of a series' data relative to the archive base: "<key>/<event-type>/base"
-// or "<key>/<event-type>/<plural>/<window>" (ref 1.1: the URL uses the plural
+// or "<key>/<event-type>/<plural>/<window>" (docs/esmond.md 1.1: the URL uses the plural
 // of the summary type). Key and event type are percent-encoded, so a hostile
 // metadata key cannot steer the request elsewhere. Throws gapless::Error for a
 // summary type esmond does not know.

@@ -1,6 +1,6 @@
 // `gapless ingest`: journal messages written by local producers as JSON lines
 // in the Messaging::Message form used by stompclt's directory queues
-// (shared/reference/perfsonar-osg.md 3.3), one message per line:
+// (docs/osg-format.md 3.3), one message per line:
 //
 //   {"header": {"destination": "/topic/perfsonar.raw.throughput", "summaries": 0, ...},
 //    "body": "...", "encoding": "base64", "text": false}

@@ -603,7 +603,7 @@ constexpr const char* kSqlJournaledMs = "SELECT journaled_ms FROM message WHERE 
 // rule: the window is a range of appended_message's primary key; the filters
 // then read each message of the window (its destination, its headers). A NULL
 // parameter does not filter. Header values are strings (decode_headers), and
-// the names are OSG's (shared/reference/perfsonar-osg.md 2.2, 2.3):
+// the names are OSG's (docs/osg-format.md 2.2, 2.3):
 //   ?3 destinations, a JSON array: the message's destination is one of them;
 //   ?4 event types, a JSON array: one of them, E, is the event type of the
 //      destination /topic/perfsonar.raw.E or /topic/perfsonar.summary.E, or

@@ -11,7 +11,7 @@
 #include "stomp/frame.hpp"
 #include "stomp/message_rules.hpp"
 
-// What goes on the bus, and why (shared/reference/perfsonar-osg.md 2.2):
+// What goes on the bus, and why (docs/osg-format.md 2.2):
 //
 //   raw:     destination /topic/perfsonar.raw.<event-type>
 //            body {"meta":{...},"datapoints":{"<ts>":<val>,...}}

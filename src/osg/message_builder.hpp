@@ -1,6 +1,6 @@
 // OSG network-metrics messages, as rsv-perfsonar published them and as the
 // consumers that read perfsonar.raw.* / perfsonar.summary.* expect them
-// (shared/reference/perfsonar-osg.md 2.2). One message per (series, slice of
+// (docs/osg-format.md 2.2). One message per (series, slice of
 // datapoints); the gapless-id is a pure function of the series' natural key
 // and the slice's content, so re-collecting identical data yields the same
 // ids and corrected data new ones.

@@ -166,7 +166,7 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
     std::vector<json> listing;
     try {
       std::vector<std::string> rejected;
-      // ref 1.2: time-start only; the window applies to the data requests.
+      // docs/esmond.md 1.2: time-start only; the window applies to the data requests.
       listing = client.list_metadata(selection.from, 1000, &rejected);
       for (const std::string& problem : rejected) spdlog::warn("backfill: metadata left out error=\"{}\"", problem);
     } catch (const esmond::FetchError& e) {

@@ -31,7 +31,7 @@
 //     A backfill over it records coverage, and the gap goes away.
 //   - Unknown cadence: no gaps are reported; the series is still listed.
 //   - Unrecoverable: the part of a gap before now - retention_seconds(
-//     event_type) (esmond's default expiry, reference 1.4) is reported
+//     event_type) (esmond's default expiry, docs/esmond.md 1.4) is reported
 //     separately, marked unrecoverable: the archive has deleted it, a
 //     backfill cannot fetch it. A gap across that boundary is
 //     split in two there.
@@ -53,7 +53,7 @@ struct GapOptions {
 struct Gap {
   int64_t from = 0;  // [from, to), unix seconds
   int64_t to = 0;
-  // Older than the archive's retention for this event type (reference 1.4):
+  // Older than the archive's retention for this event type (docs/esmond.md 1.4):
   // a backfill cannot fetch it.
   bool unrecoverable = false;
 };
@@ -74,7 +74,7 @@ struct SeriesGaps {
 std::vector<SeriesGaps> find_gaps(journal::Journal& journal, const std::string& archive_url, int64_t from,
                                   int64_t to, int64_t now, const GapOptions& options = {});
 
-// esmond's default retention (reference 1.4) for a base series of this event
+// esmond's default retention (docs/esmond.md 1.4) for a base series of this event
 // type, in seconds: 180 days for the OWAMP types, 365 days for the others.
 int64_t retention_seconds(const std::string& event_type);
 

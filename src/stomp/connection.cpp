@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 // Slack on top of twice the broker's heart-beat interval before we call it
-// dead: ActiveMQ's beats come up to 2x late by design (stomp-activemq.md 2.7),
+// dead: ActiveMQ's beats come up to 2x late by design (docs/stomp-activemq.md 2.7),
 // and the second on top absorbs scheduling and GC pauses on either side.
 constexpr milliseconds silence_margin{1000};
 

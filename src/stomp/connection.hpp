@@ -11,7 +11,7 @@
 // Heart-beats (spec 1.6): we offer `heartbeat` in both directions; we send an
 // EOL when nothing was written for half the negotiated interval, and declare
 // the broker dead after twice its negotiated interval plus a margin of silence
-// (ActiveMQ's own beats jitter up to 2x, stomp-activemq.md 2.7).
+// (ActiveMQ's own beats jitter up to 2x, docs/stomp-activemq.md 2.7).
 //
 // TLS: the server certificate and host name are verified against `ca_file`
 // (or the system store) unless verification is explicitly switched off; a

@@ -1,6 +1,6 @@
 // STOMP 1.2 frames: encoding and an incremental parser.
 //
-// Wire rules enforced here (STOMP 1.2 spec, see shared/reference/stomp-activemq.md 1.1-1.4):
+// Wire rules enforced here (STOMP 1.2 spec, see docs/stomp-activemq.md 1.1-1.4):
 // - frame = command EOL *(header EOL) EOL body NUL *(EOL); EOL is LF or CR LF.
 // - Header names and values are escaped (\\ \n \r \c) in every frame except
 //   CONNECT and CONNECTED; any other escape is a protocol error.

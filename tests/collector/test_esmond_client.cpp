@@ -1,6 +1,6 @@
 // The esmond client against the esmond-compatible test archive over real
-// HTTP: paging (ref 1.3), the listing's time filter (ref 1.2), values kept
-// exactly (ref 1.6), and every fault the archive can inject. Answers the
+// HTTP: paging (docs/esmond.md 1.3), the listing's time filter (docs/esmond.md 1.2), values kept
+// exactly (docs/esmond.md 1.6), and every fault the archive can inject. Answers the
 // archive cannot give (descending ts, oversize bodies) come from a raw socket
 // server below.
 #include <catch2/catch.hpp>
@@ -67,7 +67,7 @@ const gapless::test::esmond::Series& first_of(const EsmondArchive& archive, Seri
 }
 
 // Pages like the collector will: explicit limit, time-start = last ts + 1
-// until a short page (ref 1.3).
+// until a short page (docs/esmond.md 1.3).
 std::vector<gapless::osg::Datapoint> read_all(Client& client, const SeriesPath& path, int64_t begin,
                                               std::optional<int64_t> end, int limit, int* pages = nullptr) {
   std::vector<gapless::osg::Datapoint> all;
@@ -220,7 +220,7 @@ json metadata_object(const std::string& key, json summaries = json::array()) {
 
 // ---------------------------------------------------------------- URLs
 
-TEST_CASE("data_path uses esmond's URL forms (ref 1.1)", "[esmond-client]") {
+TEST_CASE("data_path uses esmond's URL forms (docs/esmond.md 1.1)", "[esmond-client]") {
   using gapless::esmond::data_path;
   CHECK(data_path({"abc", "throughput", "", 0}) == "abc/throughput/base");
   CHECK(data_path({"abc", "throughput", "base", 0}) == "abc/throughput/base");
@@ -256,7 +256,7 @@ TEST_CASE("the base URL gets its trailing slash; only http(s) is accepted", "[es
 
 // ---------------------------------------------------------------- listing
 
-TEST_CASE("listing pages by offset and returns every metadata object once (ref 1.3)", "[esmond-client]") {
+TEST_CASE("listing pages by offset and returns every metadata object once (docs/esmond.md 1.3)", "[esmond-client]") {
   EsmondArchive archive(options(23));
   archive.start();
   Client client(archive_name, archive.base_url(), quick());
@@ -289,7 +289,7 @@ TEST_CASE("listing pages by offset and returns every metadata object once (ref 1
   }
 }
 
-TEST_CASE("updated_since filters on event types' time-updated, as esmond does (ref 1.2)", "[esmond-client]") {
+TEST_CASE("updated_since filters on event types' time-updated, as esmond does (docs/esmond.md 1.2)", "[esmond-client]") {
   EsmondArchive::Options o = options(12);
   o.series_end = {{1, t0 - 2 * day}, {4, t0 - 3 * day}, {7, t0 - 5 * day}};
   EsmondArchive archive(o);
@@ -376,7 +376,7 @@ TEST_CASE("fetch_data pages base data by time and reads exactly what the archive
   }
 }
 
-TEST_CASE("fetch_data pages summaries (ref 1.1 plural URLs)", "[esmond-client]") {
+TEST_CASE("fetch_data pages summaries (docs/esmond.md 1.1 plural URLs)", "[esmond-client]") {
   EsmondArchive archive(options(4));
   archive.start();
   Client client(archive_name, archive.base_url(), quick());

@@ -26,8 +26,8 @@ namespace {
 
 constexpr std::string_view archive_prefix = "/esmond/perfsonar/archive";
 constexpr std::string_view control_prefix = "/_control/";
-constexpr int64_t open_end_slack = 3600;       // ref 1.2: open end = now + 3600 s
-constexpr int64_t uncapped_fetch = 1'000'000;  // ref 1.3: what esmond fetches without `limit`
+constexpr int64_t open_end_slack = 3600;       // docs/esmond.md 1.2: open end = now + 3600 s
+constexpr int64_t uncapped_fetch = 1'000'000;  // docs/esmond.md 1.3: what esmond fetches without `limit`
 
 int64_t wall_clock_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -97,7 +97,7 @@ int64_t int_param(const httplib::Request& req, const std::string& name, int64_t 
 }
 
 // The subject fields that are IP addresses; esmond resolves a host name given
-// for them (ref 1.2). Here the names are the series' own hosts.
+// for them (docs/esmond.md 1.2). Here the names are the series' own hosts.
 bool is_ip_field(std::string_view name) {
   return name == "source" || name == "destination" || name == "measurement-agent";
 }
@@ -138,7 +138,7 @@ void ArchiveClock::advance(int64_t seconds) {
 struct EsmondArchive::Reply {
   int status = 200;
   std::string body;
-  std::string content_type = "application/json";  // exactly; the esmond client checks it (ref 1.2)
+  std::string content_type = "application/json";  // exactly; the esmond client checks it (docs/esmond.md 1.2)
   std::vector<std::pair<std::string, std::string>> headers;
   std::vector<std::string> listed_keys;  // metadata keys in the body
   uint64_t points = 0;                   // datapoints in the body
@@ -261,14 +261,14 @@ json EsmondArchive::event_type_json(const Series& s, const EventType& et, int64_
   for (const esmond::Summary& summary : et.summaries) {
     const std::string window = std::to_string(summary.window);
     summaries.push_back({{"summary-type", summary.type},
-                         {"summary-window", window},  // a string (ref 1.5)
+                         {"summary-window", window},  // a string (docs/esmond.md 1.5)
                          {"time-updated", time_updated},
                          {"uri", uri + esmond::summary_type_plural(summary.type) + "/" + window}});
   }
   return {{"base-uri", uri + "base"}, {"event-type", et.name}, {"summaries", summaries}, {"time-updated", time_updated}};
 }
 
-// ref 1.5: every field of ArchiveSerializer, the flattened subject, and the
+// docs/esmond.md 1.5: every field of ArchiveSerializer, the flattened subject, and the
 // free-form parameters as strings.
 json EsmondArchive::metadata_json(const Series& s, const std::string& root, int64_t now) const {
   const std::string uri = std::string(archive_prefix) + "/" + s.key + "/";
@@ -375,7 +375,7 @@ std::string root_of(const httplib::Request& req, const std::string& root) {
 }
 
 // A browser asking for text/html, or ?format=api, gets DRF's browsable API
-// page (ref 1.2: DRF enables both renderers).
+// page (docs/esmond.md 1.2: DRF enables both renderers).
 bool wants_html(const httplib::Request& req) {
   if (req.has_param("format")) return req.get_param_value("format") == "api";
   return req.get_header_value("Accept").find("text/html") != std::string::npos;
@@ -490,7 +490,7 @@ namespace {
 
 // The IP addresses a source/destination/measurement-agent filter stands for:
 // the address itself, or the address of one of the archive's host names
-// (esmond resolves names with DNS, honouring dns-match-rule; ref 1.2).
+// (esmond resolves names with DNS, honouring dns-match-rule; docs/esmond.md 1.2).
 std::vector<std::string> resolve(const std::string& host, const std::string& rule, const std::vector<Series>& all) {
   static const std::vector<std::string> rules = {"v4v6", "only-v4", "only-v6", "prefer-v4", "prefer-v6"};
   if (std::find(rules.begin(), rules.end(), rule) == rules.end())
@@ -523,7 +523,7 @@ struct EventRow {
 // The listing's filters, evaluated as esmond's get_queryset builds them:
 // subject fields, metadata-key and subject-type on the metadata; event-type,
 // summary-type, summary-window and the time filters all on ONE event-type
-// row, the time filters against its time-updated (ref 1.2); every other
+// row, the time filters against its time-updated (docs/esmond.md 1.2); every other
 // non-reserved name against the free-form parameters.
 class ListingFilter {
  public:
@@ -628,7 +628,7 @@ EsmondArchive::Reply EsmondArchive::listing(const httplib::Request& req, int64_t
     reply.listed_keys.push_back(matched[i]->key);
   }
   const esmond::Links links = esmond::page_links(absolute_path(req, root_url()), params, page, count);
-  if (!list.empty()) {  // PSMetadataPaginator: the counts ride on the first element (ref 1.3)
+  if (!list.empty()) {  // PSMetadataPaginator: the counts ride on the first element (docs/esmond.md 1.3)
     list[0]["metadata-count-total"] = count;
     list[0]["metadata-previous-page"] = links.previous.empty() ? json(nullptr) : json(links.previous);
     list[0]["metadata-next-page"] = links.next.empty() ? json(nullptr) : json(links.next);
@@ -658,7 +658,7 @@ EsmondArchive::Reply EsmondArchive::event_type_detail(const std::string& key, co
 
 // ---------------------------------------------------------------- data
 
-// A summary URL without a window: the summaries of that type, not data (ref 1.1).
+// A summary URL without a window: the summaries of that type, not data (docs/esmond.md 1.1).
 EsmondArchive::Reply EsmondArchive::summary_details(const std::string& key, const std::string& event_type,
                                                     const std::string& summary_type, int64_t now) {
   json list = json::array();
@@ -691,9 +691,9 @@ EsmondArchive::Reply EsmondArchive::data(const httplib::Request& req, const std:
 
   const esmond::Params params = params_of(req);
   const esmond::TimeFilter time = esmond::parse_time_filter(params, now);
-  const int64_t end = time.end.value_or(now + open_end_slack);  // ref 1.2
+  const int64_t end = time.end.value_or(now + open_end_slack);  // docs/esmond.md 1.2
   const esmond::Page page = esmond::parse_page(params);
-  // ref 1.3: with `limit`, esmond fetches only limit+offset points, so the
+  // docs/esmond.md 1.3: with `limit`, esmond fetches only limit+offset points, so the
   // paginator never sees more and never links "next"; without it, it fetches
   // up to a million and links the next 1500 - a page whose own fetch is then
   // capped at 3000, so it has no next link.

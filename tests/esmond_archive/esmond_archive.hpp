@@ -1,8 +1,8 @@
 // An esmond-compatible measurement archive for tests, the quick start and the
 // benchmarks (esmond itself cannot be installed here). It serves the perfSONAR
 // esmond REST API (docs/perfsonar_client_rest.rst, api_v2.py) over HTTP on
-// loopback, with the behaviours pinned in ../shared/reference/perfsonar-osg.md
-// section 1 ("ref 1.x" in comments), generated data and faults on request.
+// loopback, with the behaviours pinned in docs/esmond.md section 1 (cited as
+// "docs/esmond.md 1.x"), generated data and faults on request.
 //
 //   gapless::test::EsmondArchive::Options options;
 //   options.series = 4;
@@ -77,7 +77,7 @@ struct ArchiveOptions {
   int64_t ingest_delay = 0;            // a run's data appears this long after its ts
   std::map<int, int64_t> series_end;   // series index -> when its test stopped (no later data)
   uint64_t seed = 0;                   // different seeds: different keys and values
-  bool retention = true;               // esmond's default expiry (ref 1.4)
+  bool retention = true;               // esmond's default expiry (docs/esmond.md 1.4)
   int threads = 32;                    // HTTP worker threads
 };
 

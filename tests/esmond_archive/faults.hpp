@@ -92,7 +92,7 @@ std::string truncate_json(const std::string& body);
 std::string malform_json(const std::string& body);
 std::string drop_field(const std::string& body, const Fault& fault);
 std::string retype_field(const std::string& body, const Fault& fault);
-// What DRF's BrowsableAPIRenderer sends a browser (ref 1.2 `format=json`).
+// What DRF's BrowsableAPIRenderer sends a browser (docs/esmond.md 1.2 `format=json`).
 std::string browsable_api_page(std::string_view target, const std::string& json_body);
 // A server's HTML error page (Django/Apache style).
 std::string error_page(int status);

@@ -1,5 +1,5 @@
 // Query-string handling shared by the listing and the data endpoints: time
-// filters (ref 1.2), limit/offset (ref 1.3) and the absolute URLs that
+// filters (docs/esmond.md 1.2), limit/offset (docs/esmond.md 1.3) and the absolute URLs that
 // Django REST framework puts in Link headers.
 #pragma once
 
@@ -38,7 +38,7 @@ struct TimeFilter {
 // (from now - range, open). Throws BadRequest with esmond's texts.
 TimeFilter parse_time_filter(const Params& params, int64_t now);
 
-// DRF LimitOffsetPagination with esmond's default_limit 1500 (ref 1.3).
+// DRF LimitOffsetPagination with esmond's default_limit 1500 (docs/esmond.md 1.3).
 struct Page {
   static constexpr int64_t default_limit = 1500;
   int64_t limit = default_limit;  // what the page holds

@@ -15,7 +15,7 @@ struct EventTypeConfig {
   ValueType type;
 };
 
-// esmond's EVENT_TYPE_CONFIG (types.py, 4.x), ref 1.6. A data URL naming any
+// esmond's EVENT_TYPE_CONFIG (types.py, 4.x), docs/esmond.md 1.6. A data URL naming any
 // other event type gets 400 "Unsupported event type".
 constexpr std::array<EventTypeConfig, 36> event_type_config{{
     {"failures", ValueType::json},
@@ -58,7 +58,7 @@ constexpr std::array<EventTypeConfig, 36> event_type_config{{
 
 using SummaryList = std::vector<Summary>;
 
-// OSG-era archives (bwctl/owamp writers) carry the windows of ref 1.6
+// OSG-era archives (bwctl/owamp writers) carry the windows of docs/esmond.md 1.6
 // "Typical windows"; pScheduler adds the 300 s windows and packet-count
 // aggregations of esmond_util.py DEFAULT_SUMMARIES.
 SummaryList summaries_for(std::string_view event_type, bool pscheduler) {
@@ -71,7 +71,7 @@ SummaryList summaries_for(std::string_view event_type, bool pscheduler) {
     }
     return list;
   }
-  if (event_type == "histogram-ttl" && !pscheduler) return {{"statistics", 0}};  // ref 2.3
+  if (event_type == "histogram-ttl" && !pscheduler) return {{"statistics", 0}};  // docs/osg-format.md 2.3
   if (event_type == "packet-loss-rate") {
     SummaryList list = {{"aggregation", 3600}, {"aggregation", 86400}};
     if (pscheduler) list.push_back({"aggregation", 300});
@@ -114,7 +114,7 @@ std::string tool_name_of(SeriesKind kind, bool pscheduler) {
 }
 
 // Free-form parameters as the writers set them (esmond_util.py field maps).
-// esmond returns every one as a string (ref 1.5).
+// esmond returns every one as a string (docs/esmond.md 1.5).
 std::vector<std::pair<std::string, std::string>> parameters_of(SeriesKind kind, bool pscheduler,
                                                                int64_t cadence) {
   std::vector<std::pair<std::string, std::string>> p;

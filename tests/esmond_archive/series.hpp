@@ -14,7 +14,7 @@
 
 namespace gapless::test::esmond {
 
-// The value types of esmond's EVENT_TYPE_CONFIG (ref 1.6). They decide the JSON
+// The value types of esmond's EVENT_TYPE_CONFIG (docs/esmond.md 1.6). They decide the JSON
 // shape of a value and which summaries can exist.
 enum class ValueType { floating, integer, percentage, histogram, json, subinterval };
 
@@ -45,13 +45,13 @@ struct Series {
   SeriesKind kind = SeriesKind::latency;
   // pScheduler (perfSONAR 4.x) writers rather than bwctl/owamp-era ones: tool
   // names, summaries and the JSON shapes of packet-trace hops and
-  // subintervals differ (ref 1.6), and a consumer must accept both.
+  // subintervals differ (docs/esmond.md 1.6), and a consumer must accept both.
   bool pscheduler = false;
   std::string subject_type = "point-to-point";
   std::string source, destination, measurement_agent;  // IP addresses
   std::string input_source, input_destination;        // host names
   std::string tool_name;
-  std::vector<std::pair<std::string, std::string>> parameters;  // free-form; values are strings (ref 1.5)
+  std::vector<std::pair<std::string, std::string>> parameters;  // free-form; values are strings (docs/esmond.md 1.5)
   std::vector<EventType> event_types;                           // sorted by name
   int64_t phase = 0;            // where this series' runs fall within a cadence
   std::optional<int64_t> end;   // a finished test: no run after this time
@@ -59,10 +59,10 @@ struct Series {
   const EventType* find(std::string_view event_type) const;
 };
 
-// nullopt when esmond would answer "Unsupported event type" (ref 1.6 table).
+// nullopt when esmond would answer "Unsupported event type" (docs/esmond.md 1.6 table).
 std::optional<ValueType> value_type_of(std::string_view event_type);
 
-// URL plural <-> JSON singular (ref 1.1): aggregations/aggregation,
+// URL plural <-> JSON singular (docs/esmond.md 1.1): aggregations/aggregation,
 // statistics/statistics, averages/average. "base" maps to itself.
 std::optional<std::string> summary_type_from_plural(std::string_view plural);
 std::string summary_type_plural(std::string_view type);

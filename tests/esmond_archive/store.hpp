@@ -25,7 +25,7 @@ struct StoreConfig {
   int64_t start = 0;    // no run before this time
   int64_t cadence = 60;
   int64_t ingest_delay = 0;
-  bool retention = true;  // expire old points per esmond's default policy (ref 1.4)
+  bool retention = true;  // expire old points per esmond's default policy (docs/esmond.md 1.4)
 };
 
 // Receives points in ascending ts; returns false to stop the walk.
@@ -41,7 +41,7 @@ class Store {
 
   // Summary points (ts = window start) with begin <= ts <= end, computed from
   // the base points that exist at `now`: a window still filling has a partial
-  // value (ref 1.6, last paragraph).
+  // value (docs/esmond.md 1.6, last paragraph).
   void summary_points(const Series& s, const EventType& et, const Summary& summary, int64_t begin,
                       int64_t end, int64_t now, const Emit& emit) const;
 
@@ -75,7 +75,7 @@ class Store {
   std::map<std::pair<int, std::string>, Overlay> overlays_;  // (series index, event type)
 };
 
-// Retention of esmond's default cleaner policy, in seconds (ref 1.4).
+// Retention of esmond's default cleaner policy, in seconds (docs/esmond.md 1.4).
 int64_t retention_seconds(std::string_view event_type, int64_t summary_window);
 
 }  // namespace gapless::test::esmond

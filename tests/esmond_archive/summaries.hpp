@@ -1,5 +1,5 @@
 // Summary values computed from base values the way esmond's validators do
-// (aggregation, average, statistics; ref 1.6 "Allowed summaries").
+// (aggregation, average, statistics; docs/esmond.md 1.6 "Allowed summaries").
 #pragma once
 
 #include <cstdint>

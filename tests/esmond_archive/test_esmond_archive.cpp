@@ -1,5 +1,5 @@
 // The test archive answers like esmond, over real HTTP. Each case pins one
-// fact of ../shared/reference/perfsonar-osg.md section 1 ("ref 1.x").
+// fact of docs/esmond.md section 1 (cited as "docs/esmond.md 1.x").
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
@@ -86,7 +86,7 @@ std::string link_of(const std::string& header, const std::string& rel) {
 
 // ---------------------------------------------------------------- metadata
 
-TEST_CASE("metadata objects carry every field of ref 1.5", "[esmond-archive]") {
+TEST_CASE("metadata objects carry every field of docs/esmond.md 1.5", "[esmond-archive]") {
   EsmondArchive archive(options());
   archive.start();
   Client client(archive);
@@ -148,7 +148,7 @@ TEST_CASE("metadata objects carry every field of ref 1.5", "[esmond-archive]") {
   CHECK(json::parse(missing->body) == json{{"detail", "Not found."}});
 }
 
-TEST_CASE("metadata listing: default limit 1500, counts on the first element only, Link (ref 1.3)",
+TEST_CASE("metadata listing: default limit 1500, counts on the first element only, Link (docs/esmond.md 1.3)",
           "[esmond-archive]") {
   auto o = options(1600);
   o.kinds = {SeriesKind::trace};
@@ -182,7 +182,7 @@ TEST_CASE("metadata listing: default limit 1500, counts on the first element onl
   CHECK(some[0].at("metadata-next-page") == archive.base_url() + "?format=json&limit=10&offset=15");
 }
 
-TEST_CASE("listing time filters apply to time-updated, not to data (ref 1.2)", "[esmond-archive]") {
+TEST_CASE("listing time filters apply to time-updated, not to data (docs/esmond.md 1.2)", "[esmond-archive]") {
   auto o = options(4);
   o.series_end = {{1, t0 - 3 * day}};  // series 1's test stopped three days ago
   EsmondArchive archive(o);
@@ -213,7 +213,7 @@ TEST_CASE("listing time filters apply to time-updated, not to data (ref 1.2)", "
   CHECK(keys_of("").size() == 4);
 }
 
-TEST_CASE("listing subject, event-type and parameter filters (ref 1.2)", "[esmond-archive]") {
+TEST_CASE("listing subject, event-type and parameter filters (docs/esmond.md 1.2)", "[esmond-archive]") {
   EsmondArchive archive(options(8));
   archive.start();
   Client client(archive);
@@ -243,7 +243,7 @@ TEST_CASE("listing subject, event-type and parameter filters (ref 1.2)", "[esmon
 
 // ---------------------------------------------------------------- data
 
-TEST_CASE("data pages: default 1500, Link only without limit and none behind it (ref 1.3)", "[esmond-archive]") {
+TEST_CASE("data pages: default 1500, Link only without limit and none behind it (docs/esmond.md 1.3)", "[esmond-archive]") {
   EsmondArchive archive(options(1));
   archive.start();
   Client client(archive);
@@ -304,7 +304,7 @@ TEST_CASE("data pages: default 1500, Link only without limit and none behind it 
   CHECK(total == archive.points(key, "packet-loss-rate", "base", 0, t0 - 5 * day).size());
 }
 
-TEST_CASE("data time filters: precedence, open end = now + 3600, the 400 texts (ref 1.2)", "[esmond-archive]") {
+TEST_CASE("data time filters: precedence, open end = now + 3600, the 400 texts (docs/esmond.md 1.2)", "[esmond-archive]") {
   EsmondArchive archive(options(1));
   archive.start();
   Client client(archive);
@@ -360,7 +360,7 @@ TEST_CASE("data time filters: precedence, open end = now + 3600, the 400 texts (
   CHECK(client.get_json(data_url(key, "throughput")).empty());
 }
 
-TEST_CASE("values have esmond's JSON shapes per event type (ref 1.6)", "[esmond-archive]") {
+TEST_CASE("values have esmond's JSON shapes per event type (docs/esmond.md 1.6)", "[esmond-archive]") {
   EsmondArchive archive(options(8));
   archive.start();
   Client client(archive);
@@ -458,7 +458,7 @@ TEST_CASE("values have esmond's JSON shapes per event type (ref 1.6)", "[esmond-
   }
 }
 
-TEST_CASE("summaries: plural URLs, string windows, values change while the window fills (ref 1.6)",
+TEST_CASE("summaries: plural URLs, string windows, values change while the window fills (docs/esmond.md 1.6)",
           "[esmond-archive]") {
   auto o = options(1);
   const int64_t hour = t0 - t0 % 3600;

@@ -61,7 +61,7 @@ std::string hundredths_key(int64_t hundredths) {
   return text;
 }
 
-// One-way delays in 0.1 ms buckets with string keys such as "34.4" (ref 1.6):
+// One-way delays in 0.1 ms buckets with string keys such as "34.4" (docs/esmond.md 1.6):
 // a peak bucket and a few neighbours holding every received packet.
 json owdelay_histogram(uint64_t seed, const Series& s, int64_t ts) {
   const Draw d = draw_for(seed, s, ts);
@@ -123,7 +123,7 @@ int64_t rare_count(const Draw& d, std::string_view salt) {
 }
 
 // Bandwidth in bits per second: a float with no fractional part, served as
-// e.g. 7016320000.0 (ref 1.6).
+// e.g. 7016320000.0 (docs/esmond.md 1.6).
 double throughput_bps(uint64_t seed, const Series& s, int64_t ts) {
   const double capacity = 1e6 * std::floor(1000 + 9000 * unit(series_hash(seed, s, "capacity")));
   return std::floor(capacity * (0.55 + 0.45 * draw_for(seed, s, ts).unit_of("throughput")));
@@ -137,7 +137,7 @@ int64_t retransmits(uint64_t seed, const Series& s, int64_t ts) {
 constexpr int subinterval_count = 10;  // the series' time-duration
 
 // Per-second intervals of a throughput test. bwctl wrote start and duration as
-// strings (ref 1.6); pScheduler writes numbers (esmond_util.py).
+// strings (docs/esmond.md 1.6); pScheduler writes numbers (esmond_util.py).
 json subintervals(uint64_t seed, const Series& s, int64_t ts, bool bandwidth) {
   const Draw d = draw_for(seed, s, ts);
   const double total_bps = throughput_bps(seed, s, ts);
@@ -187,7 +187,7 @@ std::string hop_ip(const Series& s, int ttl, int hops, bool alternate_route) {
   return text;
 }
 
-// One traceroute. Hop keys follow the writer (ref 1.6): bwctl hops have
+// One traceroute. Hop keys follow the writer (docs/esmond.md 1.6): bwctl hops have
 // error_message/ip/mtu/query/rtt/success/ttl with strings; pScheduler hops have
 // ints, a hostname and an AS, and "error-message" only on failure. A
 // pScheduler hop that got no reply has neither ip nor error (success 1).
@@ -271,12 +271,12 @@ json generate_value(uint64_t seed, const Series& s, std::string_view et, int64_t
   if (et == "packet-count-sent") return packets_per_run(s);
   if (et == "packet-count-lost" || et == "packet-count-lost-bidir") return lost_packets(seed, s, ts);
   // esmond stores {numerator, denominator} and returns their ratio as a
-  // float in [0, 1] (ref 1.6).
+  // float in [0, 1] (docs/esmond.md 1.6).
   if (et == "packet-loss-rate" || et == "packet-loss-rate-bidir")
     return static_cast<double>(lost_packets(seed, s, ts)) / static_cast<double>(packets_per_run(s));
   if (et == "packet-duplicates" || et == "packet-duplicates-bidir") return rare_count(d, "duplicates");
   if (et == "packet-reorders" || et == "packet-reorders-bidir") return rare_count(d, "reorders");
-  // Floats are stored at 4-decimal precision (ref 1.6).
+  // Floats are stored at 4-decimal precision (docs/esmond.md 1.6).
   if (et == "time-error-estimates") return static_cast<double>(1 + d("time-error") % 400) / 10000.0;
   if (et == "throughput") return throughput_bps(seed, s, ts);
   if (et == "packet-retransmits") return retransmits(seed, s, ts);

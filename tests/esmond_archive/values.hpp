@@ -1,5 +1,5 @@
 // Generated measurement values: a pure function of (seed, series, event type,
-// ts), in the JSON shapes esmond returns for each event type (ref 1.6).
+// ts), in the JSON shapes esmond returns for each event type (docs/esmond.md 1.6).
 #pragma once
 
 #include <cstdint>

@@ -9,7 +9,7 @@
 // Non-durable (clean session): only messages published while connected are
 // seen, and nothing survives a broker restart. Use StompRecorder for that.
 // Note: a STOMP `persistent:true` message reaches MQTT at QoS 0 whatever the
-// subscription QoS (ActiveMQ quirk, stomp-activemq.md 2.10).
+// subscription QoS (ActiveMQ quirk, docs/stomp-activemq.md 2.10).
 #pragma once
 
 #include <chrono>
