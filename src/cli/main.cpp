@@ -43,14 +43,8 @@ namespace {
 
 using namespace gapless;
 
-std::vector<std::string> sink_names(const Config& config) {
-  std::vector<std::string> names;
-  for (const SinkConfig& sink : config.sinks) names.push_back(sink.name);
-  return names;
-}
-
 std::unique_ptr<journal::Journal> open_journal(const Config& config, bool check_integrity = true) {
-  auto journal = journal::Journal::open(config.journal.path, sink_names(config), check_integrity);
+  auto journal = journal::Journal::open(config.journal.path, config.sink_names(), check_integrity);
   if (!config.journal.group.empty()) journal::share_with_group(config.journal.path, config.journal.group);
   return journal;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "collector/series_reader.hpp"
+#include "core/backoff.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/fault_episode.hpp"
@@ -30,11 +31,7 @@ int64_t seconds_of(Milliseconds duration) {
 // retry_min doubling per failure up to retry_max, with up to 20% jitter so
 // that the series of one broken archive do not retry in lockstep.
 int64_t backoff_ms(const CollectorConfig& settings, int failures) {
-  const int64_t min_ms = settings.retry_min.count();
-  const int64_t max_ms = settings.retry_max.count();
-  int64_t delay = min_ms;
-  for (int i = 1; i < failures && delay < max_ms; ++i) delay *= 2;
-  delay = std::min(delay, max_ms);
+  const int64_t delay = doubling_delay(settings.retry_min, settings.retry_max, failures).count();
   thread_local std::minstd_rand random(std::random_device{}());
   return delay + static_cast<int64_t>(random() % static_cast<uint64_t>(delay / 5 + 1));
 }

@@ -266,6 +266,12 @@ const SinkConfig* Config::find_sink(std::string_view name) const {
   return nullptr;
 }
 
+std::vector<std::string> Config::sink_names() const {
+  std::vector<std::string> names;
+  for (const SinkConfig& sink : sinks) names.push_back(sink.name);
+  return names;
+}
+
 Config default_config() {
   Config config;
   SinkConfig sink;

@@ -129,6 +129,7 @@ struct Config {
   std::vector<std::string> warnings;
 
   const SinkConfig* find_sink(std::string_view name) const;
+  std::vector<std::string> sink_names() const;  // in configuration order
   const ArchiveConfig* find_archive(std::string_view name) const;
 };
 

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <thread>
 
+#include "core/backoff.hpp"
+
 namespace gapless::journal {
 
 const char* fault_kind(Fault fault) {
@@ -36,9 +38,7 @@ Fault fault_on_disk(const JournalError& error, const std::string& journal_path) 
 }
 
 int64_t journal_retry_delay_ms(int failures) {
-  int64_t delay = 1'000;
-  for (int i = 1; i < failures && delay < 30'000; ++i) delay *= 2;
-  return std::min<int64_t>(delay, 30'000);
+  return doubling_delay(std::chrono::seconds(1), std::chrono::seconds(30), failures).count();
 }
 
 bool sleep_unless_stopped(int64_t ms, const std::atomic<bool>& stop) {

@@ -24,12 +24,6 @@ namespace {
 
 using nlohmann::json;
 
-std::vector<std::string> sink_names(const Config& config) {
-  std::vector<std::string> names;
-  for (const SinkConfig& sink : config.sinks) names.push_back(sink.name);
-  return names;
-}
-
 // The archives a selection names (every configured one when it names none, so
 // possibly none), checked before anything is changed.
 std::vector<const ArchiveConfig*> named_archives(const Config& config, const Selection& selection) {
@@ -144,7 +138,7 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
   const std::vector<const ArchiveConfig*> archives = selected_archives(config, selection);
   BackfillResult result;
   FaultWaiting waiting(config, "backfill", stop);
-  auto journal = waiting.retrying([&] { return journal::Journal::open(config.journal.path, sink_names(config)); });
+  auto journal = waiting.retrying([&] { return journal::Journal::open(config.journal.path, config.sink_names()); });
   if (!dry_run)
     result.request_id =
         waiting.producing([&] { return journal->begin_request("backfill", arguments_json(selection, {{"rate", rate}})); });
@@ -289,7 +283,7 @@ ResendResult resend(const Config& config, const Selection& selection, const std:
   const std::vector<const ArchiveConfig*> archives = named_archives(config, selection);
   if (config.find_sink(sink) == nullptr) throw Error("unknown sink \"" + sink + "\" (not in " + config.origin + ")");
   FaultWaiting waiting(config, "resend", stop);
-  auto journal = waiting.retrying([&] { return journal::Journal::open(config.journal.path, sink_names(config)); });
+  auto journal = waiting.retrying([&] { return journal::Journal::open(config.journal.path, config.sink_names()); });
 
   ResendResult result;
   std::vector<int64_t> series_ids;

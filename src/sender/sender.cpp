@@ -129,6 +129,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/backoff.hpp"
 #include "core/clock.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
@@ -153,10 +154,7 @@ class Backoff {
  public:
   Backoff(milliseconds minimum, milliseconds maximum) : minimum_(minimum), maximum_(maximum) {}
   milliseconds next() {
-    milliseconds ceiling = minimum_;
-    for (int i = 0; i < failures_ && ceiling < maximum_; ++i) ceiling *= 2;
-    ceiling = std::min(ceiling, maximum_);
-    ++failures_;
+    const milliseconds ceiling = doubling_delay(minimum_, maximum_, ++failures_);
     std::uniform_int_distribution<int64_t> jitter(ceiling.count() / 2, std::max<int64_t>(ceiling.count(), 1));
     return milliseconds(jitter(random_));
   }

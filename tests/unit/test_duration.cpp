@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "core/backoff.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
 
@@ -33,4 +34,14 @@ TEST_CASE("durations print in their shortest exact unit", "[config]") {
   CHECK(gapless::format_duration(Milliseconds(3'600'000)) == "1h");
   CHECK(gapless::format_duration(Milliseconds(1'500)) == "1500ms");
   CHECK(gapless::format_duration(Milliseconds(0)) == "0ms");
+}
+
+TEST_CASE("a retry delay doubles per failure from the minimum and never passes the maximum", "[backoff]") {
+  using std::chrono::milliseconds;
+  CHECK(gapless::doubling_delay(milliseconds(1000), milliseconds(30000), 1) == milliseconds(1000));
+  CHECK(gapless::doubling_delay(milliseconds(1000), milliseconds(30000), 2) == milliseconds(2000));
+  CHECK(gapless::doubling_delay(milliseconds(1000), milliseconds(30000), 5) == milliseconds(16000));
+  CHECK(gapless::doubling_delay(milliseconds(1000), milliseconds(30000), 6) == milliseconds(30000));
+  CHECK(gapless::doubling_delay(milliseconds(1000), milliseconds(30000), 1'000'000) == milliseconds(30000));
+  CHECK(gapless::doubling_delay(milliseconds(1000), milliseconds(30000), 0) == milliseconds(1000));
 }
