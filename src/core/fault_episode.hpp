@@ -15,7 +15,7 @@ namespace gapless {
 
 struct FaultSnapshot {
   std::string component;   // who suffers it: "sender sink=cern", "collector archive=psds"
-  std::string kind;        // what kind: "journal-full", "journal-busy", ...
+  std::string kind;        // what kind: "disk-full", "journal-busy", "journal-io", ...
   std::string last_error;  // the latest occurrence's message
   int64_t since_ms = 0;    // when the episode began (unix ms)
   int64_t last_ms = 0;     // the latest occurrence

@@ -23,7 +23,7 @@ using Json = nlohmann::json;
 
 constexpr int64_t kDay = 86400;
 
-// Reference 1.4: the event types whose base data esmond expires after 180
+// docs/esmond.md 1.4: the event types whose base data esmond expires after 180
 // days; every other base series keeps the catch-all 365.
 const std::set<std::string, std::less<>> kShortRetention = {
     "histogram-owdelay", "histogram-rtt",      "histogram-ttl",   "packet-loss-rate",    "packet-count-sent",

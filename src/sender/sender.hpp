@@ -1,5 +1,5 @@
 // The sender drains one sink's share of the journal to its broker, and is the
-// only code that decides a message is delivered. Its promise (invariant 3 of
+// only code that decides a message is delivered. Its promise (invariant 5 of
 // the journal): a row becomes `delivered` only after the broker's RECEIPT for
 // that message's own SEND *and* the RECEIPT for the COMMIT of its transaction.
 // sender.cpp explains how each broker answer moves a message.
