@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/stable_id.hpp"
+#include "osg/destination.hpp"
 #include "stomp/frame.hpp"
 #include "stomp/message_rules.hpp"
 
@@ -143,7 +144,7 @@ class Builder {
                 {"input-destination", required_string(series, metadata, "input-destination")},
                 {"org_metadata_key", series.metadata_key}};
     rsv_timestamp_ = format_rsv_timestamp(options.rsv_timestamp);
-    destination_ = std::string(summary_ ? "/topic/perfsonar.summary." : "/topic/perfsonar.raw.") + series.event_type;
+    destination_ = destination_of(series.event_type, summary_ ? DataKind::summary : DataKind::raw);
 
     // The frame of a message less what varies by slice: the digits of
     // ts_start and content-length (never escaped) and the body. gapless-ids

@@ -17,6 +17,7 @@
 #include "journal/disk_reserve.hpp"
 #include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
+#include "osg/destination.hpp"
 
 namespace gapless::replay {
 
@@ -294,9 +295,8 @@ ResendResult resend(const Config& config, const Selection& selection, const std:
           std::find(selection.event_types.begin(), selection.event_types.end(), series.key.event_type) ==
               selection.event_types.end())
         continue;
-      const std::string destination = std::string(series.key.summary_type.empty() ? "/topic/perfsonar.raw."
-                                                                                  : "/topic/perfsonar.summary.") +
-                                      series.key.event_type;
+      const std::string destination = osg::destination_of(
+          series.key.event_type, series.key.summary_type.empty() ? osg::DataKind::raw : osg::DataKind::summary);
       if (!destinations.empty() &&
           std::find(destinations.begin(), destinations.end(), destination) == destinations.end())
         continue;

@@ -1,0 +1,11 @@
+#include "osg/destination.hpp"
+
+namespace gapless::osg {
+
+std::string destination_of(std::string_view event_type, DataKind kind) {
+  std::string destination(kind == DataKind::summary ? "/topic/perfsonar.summary." : "/topic/perfsonar.raw.");
+  destination += event_type;
+  return destination;
+}
+
+}  // namespace gapless::osg
