@@ -345,6 +345,10 @@ std::filesystem::path gapless_binary() {
   return GAPLESS_BUILD_BIN;
 }
 
+std::filesystem::path gapless_replay_binary() {
+  return gapless_binary().parent_path().parent_path() / "tools" / "replay" / "gapless-replay";
+}
+
 MemoryUsage read_memory_usage(pid_t pid) {
   std::string path = "/proc/" + std::to_string(pid) + "/status";
   std::ifstream in(path);

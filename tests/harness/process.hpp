@@ -133,6 +133,8 @@ std::vector<uint16_t> free_tcp_ports(size_t count);
 // The gapless daemon under test: $GAPLESS_BIN (set by tests/integration/meson.build),
 // else the binary of the build tree this harness was compiled in.
 std::filesystem::path gapless_binary();
+// gapless-replay of the same build tree, found beside gapless_binary()'s.
+std::filesystem::path gapless_replay_binary();
 
 // Memory of a running process, from /proc/PID/status.
 struct MemoryUsage {

@@ -36,6 +36,12 @@ RunResult Workspace::command(std::vector<std::string> args, std::chrono::millise
   return run(full, timeout);
 }
 
+RunResult Workspace::replay(std::vector<std::string> args, std::chrono::milliseconds timeout) {
+  std::vector<std::string> full = {gapless_replay_binary().string(), args.at(0), "--config", config_path()};
+  full.insert(full.end(), args.begin() + 1, args.end());
+  return run(full, timeout);
+}
+
 Process Workspace::start_daemon(std::vector<std::string> extra) {
   std::vector<std::string> args = {gapless_binary().string(), "run", "--config", config_path()};
   args.insert(args.end(), extra.begin(), extra.end());

@@ -37,6 +37,8 @@ class Workspace {
 
   // `gapless <args[0]> --config F <args[1..]>`.
   RunResult command(std::vector<std::string> args, std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  // `gapless-replay <args[0]> --config F <args[1..]>`.
+  RunResult replay(std::vector<std::string> args, std::chrono::milliseconds timeout = std::chrono::seconds(300));
   // `gapless run --config F <extra>`, logs in dir()/daemon.{out,err}.
   Process start_daemon(std::vector<std::string> extra = {});
   std::string daemon_log() const;

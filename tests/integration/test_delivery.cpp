@@ -16,14 +16,16 @@
 
 #include "harness/broker.hpp"
 #include "harness/mqtt_subscriber.hpp"
+#include "harness/numbered_messages.hpp"
 #include "harness/process.hpp"
 #include "harness/stomp_recorder.hpp"
 #include "harness/workspace.hpp"
 #include "ingest/ingest.hpp"
-#include "journal/journal.hpp"
 
 using namespace std::chrono_literals;
 using gapless::test::BrokerOptions;
+using gapless::test::messages_on;
+using gapless::test::numbered_message;
 using gapless::test::Process;
 using gapless::test::TestBroker;
 using gapless::test::Workspace;
@@ -33,26 +35,6 @@ namespace {
 constexpr const char* kDeniedTopic = "perfsonar.summary.packet-loss-rate-bidir";
 constexpr const char* kDeniedText =
     "User collector is not authorized to write to: topic://perfsonar.summary.packet-loss-rate-bidir";
-
-
-gapless::journal::NewMessage make_message(const std::string& topic, int index, size_t body_size = 100) {
-  gapless::journal::NewMessage message;
-  message.destination = "/topic/" + topic;
-  message.body = "{\"index\":" + std::to_string(index) + ",\"pad\":\"";
-  message.body.append(body_size > message.body.size() + 2 ? body_size - message.body.size() - 2 : 0, 'x');
-  message.body += "\"}";
-  message.gapless_id = gapless::ingest::derive_gapless_id(message.destination, message.body);
-  message.headers = {{"event-type", topic}, {"index", std::to_string(index)}};
-  return message;
-}
-
-std::vector<gapless::journal::NewMessage> messages_on(const std::vector<std::string>& topics, int per_topic,
-                                                      size_t body_size = 100) {
-  std::vector<gapless::journal::NewMessage> out;
-  for (int i = 0; i < per_topic; ++i)
-    for (const std::string& topic : topics) out.push_back(make_message(topic, i, body_size));
-  return out;
-}
 
 }  // namespace
 
@@ -166,30 +148,6 @@ TEST_CASE("a backlog journaled while the broker is down is delivered when it ret
   CHECK(workspace.counts("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 5'000, 0});
 }
 
-TEST_CASE("kill -9 during a drain loses nothing; duplicates keep their gapless-id", "[delivery]") {
-  TestBroker broker;
-  Workspace workspace(broker);
-  gapless::test::StompRecorder recorder(broker.stomp_uri());
-  recorder.start_and_wait_subscribed();
-  auto messages = messages_on({"perfsonar.raw.histogram-owdelay", "perfsonar.raw.packet-loss-rate"}, 4'000, 512);
-  workspace.journal_messages(messages);
-
-  for (size_t target : {size_t(1'000), size_t(4'000)}) {
-    Process daemon = workspace.start_daemon();
-    REQUIRE(recorder.wait_for(target, 120s));
-    daemon.kill();
-  }
-  workspace.run_until_drained();
-  REQUIRE(recorder.wait_for_distinct("gapless-id", messages.size(), 60s));
-  CHECK(recorder.values("gapless-id") == gapless::test::gapless_ids_of(messages));
-  // Every message's body matches the one journaled under its id.
-  std::map<std::string, std::string> body_of;
-  for (const auto& message : messages) body_of[message.gapless_id] = message.body;
-  for (const auto& received : recorder.snapshot()) CHECK(received.body == body_of.at(*received.header("gapless-id")));
-  INFO("received " << recorder.count() << " messages for " << messages.size() << " ids");
-  CHECK(workspace.counts("/topic/perfsonar.raw.packet-loss-rate") == std::array<int64_t, 3>{0, 4'000, 0});
-}
-
 TEST_CASE("one daemon per journal; status works beside it", "[delivery]") {
   TestBroker broker;
   Workspace workspace(broker);
@@ -288,7 +246,7 @@ TEST_CASE("a message larger than max_message_size is parked on its own; the rest
   gapless::test::StompRecorder recorder(broker.stomp_uri());
   recorder.start_and_wait_subscribed();
   auto messages = messages_on({"perfsonar.raw.throughput"}, 20, 500);
-  auto oversized = make_message("perfsonar.raw.throughput", 999, 5000);
+  auto oversized = numbered_message("perfsonar.raw.throughput", 999, 5000);
   messages.push_back(oversized);
   workspace.journal_messages(messages);
   workspace.run_until_drained();
