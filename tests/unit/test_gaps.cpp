@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../support/collected_read.hpp"
+#include "../support/journal_sql.hpp"
 #include "../support/temp_dir.hpp"
 #include "core/error.hpp"
 #include "journal/journal.hpp"
@@ -116,8 +117,9 @@ TEST_CASE("a hole the archive was read over is no gap, nor does pruning make one
   CHECK(f.only(kT0, kT0 + kDay, kT0 + 2 * kDay).gaps.empty());
 
   // Pruning deletes delivered messages; datapoint and coverage rows stay.
-  f.journal->database().exec("DELETE FROM delivery");
-  f.journal->database().exec("DELETE FROM message");
+  gapless::test::JournalSql sql(f.journal->path());
+  sql.exec("DELETE FROM delivery");
+  sql.exec("DELETE FROM message");
   const SeriesGaps pruned = f.only(kT0, kT0 + kDay, kT0 + 2 * kDay);
   CHECK(pruned.gaps.empty());
   CHECK(pruned.datapoints > 0);

@@ -19,6 +19,7 @@
 #include "ingest/ingest.hpp"
 #include "journal/journal.hpp"
 #include "replay/backfill.hpp"
+#include "support/journal_sql.hpp"
 #include "support/temp_dir.hpp"
 
 using Catch::Matchers::Contains;
@@ -75,7 +76,8 @@ std::ostream& operator<<(std::ostream& out, const Row& row) {
 
 // Each message's delivery row for `sink`, by gapless-id.
 std::map<std::string, Row> deliveries(Journal& journal, const std::string& sink) {
-  SQLite::Statement query(journal.database(),
+  gapless::test::JournalSql sql(journal.path());
+  SQLite::Statement query(sql.database(),
                           "SELECT message.gapless_id, delivery.state, delivery.priority, delivery.resend_request_id "
                           "FROM delivery JOIN message ON message.id = delivery.message_id "
                           "JOIN sink ON sink.id = delivery.sink_id WHERE sink.name = ?1");
