@@ -1,6 +1,7 @@
-// One message the broker will never accept stops nothing else (issue 10,
-// "Isolate at the sender"): it is parked on its own, with a reason a person
-// can act on, and the messages behind it are delivered within a minute.
+// A message the broker will never accept stops nothing else: it is parked on its own and the messages behind it flow.
+//
+// Issue 10, "Isolate at the sender": the poison is parked with a reason a
+// person can act on, and the messages behind it are delivered within a minute.
 //   build/tests/integration/integration-tests '[poison]'
 #include <catch2/catch.hpp>
 
