@@ -21,7 +21,6 @@
 using namespace std::chrono_literals;
 using gapless::test::BrokerOptions;
 using gapless::test::messages_on;
-using gapless::test::numbered_message;
 using gapless::test::Process;
 using gapless::test::TestBroker;
 using gapless::test::Workspace;
@@ -133,24 +132,4 @@ TEST_CASE("daemon memory during a drain does not grow with the backlog (10 k vs 
   WARN("peak RSS while draining: 10 k pending " << small << " KiB, 1 M pending " << large << " KiB");
   CHECK(large < small + 16 * 1024);  // "about the same": within 16 MiB
   CHECK(large < 64 * 1024);
-}
-
-TEST_CASE("a message larger than max_message_size is parked on its own; the rest flows", "[delivery]") {
-  TestBroker broker;
-  Workspace workspace(broker, "max_message_size = 2000\n");
-  gapless::test::StompRecorder recorder(broker.stomp_uri());
-  recorder.start_and_wait_subscribed();
-  auto messages = messages_on({"perfsonar.raw.throughput"}, 20, 500);
-  auto oversized = numbered_message("perfsonar.raw.throughput", 999, 5000);
-  messages.push_back(oversized);
-  workspace.journal_messages(messages);
-  workspace.run_until_drained();
-  REQUIRE(recorder.wait_for_distinct("gapless-id", 20, 30s));
-  CHECK(recorder.values("gapless-id").count(oversized.gapless_id) == 0);
-  CHECK(workspace.counts("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 20, 1});
-  auto status = workspace.status();
-  REQUIRE(status["sinks"][0]["parked_messages"].size() == 1);
-  CHECK(status["sinks"][0]["parked_messages"][0]["gapless_id"] == oversized.gapless_id);
-  CHECK_THAT(status["sinks"][0]["parked_messages"][0]["reason"].get<std::string>(),
-             Catch::Contains("exceeds max_message_size 2000"));
 }

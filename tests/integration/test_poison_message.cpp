@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "harness/broker.hpp"
+#include "harness/numbered_messages.hpp"
 #include "harness/process.hpp"
 #include "harness/stomp_recorder.hpp"
 #include "harness/workspace.hpp"
@@ -20,6 +21,8 @@
 
 using namespace std::chrono_literals;
 using gapless::journal::NewMessage;
+using gapless::test::messages_on;
+using gapless::test::numbered_message;
 using gapless::test::Process;
 using gapless::test::TestBroker;
 using gapless::test::Workspace;
@@ -184,4 +187,24 @@ TEST_CASE("a journaled message that cannot be encoded (an empty header name) is 
   CHECK(recorder.values("gapless-id").count(unencodable.gapless_id) == 0);
   CHECK(workspace.counts(kPoisonTopic) == std::array<int64_t, 3>{0, 50, 1});
   CHECK_THAT(parked_reason(workspace, unencodable.gapless_id), Catch::Contains("empty header name"));
+}
+
+TEST_CASE("a message larger than max_message_size is parked on its own; the rest flows", "[delivery]") {
+  TestBroker broker;
+  Workspace workspace(broker, "max_message_size = 2000\n");
+  gapless::test::StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed();
+  auto messages = messages_on({"perfsonar.raw.throughput"}, 20, 500);
+  auto oversized = numbered_message("perfsonar.raw.throughput", 999, 5000);
+  messages.push_back(oversized);
+  workspace.journal_messages(messages);
+  workspace.run_until_drained();
+  REQUIRE(recorder.wait_for_distinct("gapless-id", 20, 30s));
+  CHECK(recorder.values("gapless-id").count(oversized.gapless_id) == 0);
+  CHECK(workspace.counts("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{0, 20, 1});
+  auto status = workspace.status();
+  REQUIRE(status["sinks"][0]["parked_messages"].size() == 1);
+  CHECK(status["sinks"][0]["parked_messages"][0]["gapless_id"] == oversized.gapless_id);
+  CHECK_THAT(status["sinks"][0]["parked_messages"][0]["reason"].get<std::string>(),
+             Catch::Contains("exceeds max_message_size 2000"));
 }
