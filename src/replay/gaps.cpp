@@ -80,20 +80,6 @@ std::optional<int64_t> median_interval(const std::vector<int64_t>& ts) {
   return *middle;
 }
 
-// [x, y) minus the sorted, disjoint `covered` ranges.
-void subtract_coverage(int64_t x, int64_t y, const std::vector<journal::CoveredRange>& covered,
-                       std::vector<std::pair<int64_t, int64_t>>& out) {
-  int64_t start = x;
-  for (const journal::CoveredRange& range : covered) {
-    if (range.ts_to <= start) continue;
-    if (range.ts_from >= y) break;
-    if (range.ts_from > start) out.emplace_back(start, range.ts_from);
-    start = std::max(start, range.ts_to);
-    if (start >= y) return;
-  }
-  if (start < y) out.emplace_back(start, y);
-}
-
 std::string format_length(int64_t seconds) {
   if (seconds <= 0) return "0s";
   std::string text;
@@ -157,6 +143,21 @@ int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 
 
 }  // namespace
 
+std::vector<std::pair<int64_t, int64_t>> uncovered(int64_t from, int64_t to,
+                                                   const std::vector<journal::CoveredRange>& covered) {
+  std::vector<std::pair<int64_t, int64_t>> pieces;
+  int64_t start = from;
+  for (const journal::CoveredRange& range : covered) {
+    if (range.ts_to <= start) continue;
+    if (range.ts_from >= to) break;
+    if (range.ts_from > start) pieces.emplace_back(start, range.ts_from);
+    start = std::max(start, range.ts_to);
+    if (start >= to) return pieces;
+  }
+  if (start < to) pieces.emplace_back(start, to);
+  return pieces;
+}
+
 int64_t retention_seconds(const std::string& event_type) {
   return (kShortRetention.count(event_type) ? 180 : 365) * kDay;
 }
@@ -210,7 +211,8 @@ std::vector<SeriesGaps> find_gaps(journal::Journal& journal, const std::string& 
     int64_t start = from;
     const auto empty_until = [&](int64_t end) {
       end = std::min(end, due_until);
-      if (end - start >= tolerance) subtract_coverage(start, end, result.coverage, pieces);
+      if (end - start < tolerance) return;
+      for (const auto& piece : uncovered(start, end, result.coverage)) pieces.push_back(piece);
     };
     for (const int64_t point : ts) {
       empty_until(point);

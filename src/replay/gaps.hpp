@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "journal/journal.hpp"
@@ -73,6 +74,14 @@ struct SeriesGaps {
 // a cadence_multiple that is not a positive number.
 std::vector<SeriesGaps> find_gaps(journal::Journal& journal, const std::string& archive_url, int64_t from,
                                   int64_t to, int64_t now, const GapOptions& options = {});
+
+// [from, to) minus the `covered` ranges (ascending and disjoint, as
+// journal::Journal::coverage returns them, journal invariant 13), ascending;
+// nothing for an empty window. The one rule for "not covered": the gap rule
+// above subtracts coverage with it and a backfill reads exactly what it
+// returns, so the two agree by construction.
+std::vector<std::pair<int64_t, int64_t>> uncovered(int64_t from, int64_t to,
+                                                   const std::vector<journal::CoveredRange>& covered);
 
 // esmond's default retention (docs/esmond.md 1.4) for a base series of this event
 // type, in seconds: 180 days for the OWAMP types, 365 days for the others.
