@@ -21,6 +21,8 @@
 #include <mutex>
 #include <system_error>
 
+#include "stomp/error_text.hpp"
+
 namespace gapless::stomp {
 
 namespace {
@@ -40,7 +42,6 @@ constexpr size_t max_read_per_wakeup = 1024 * 1024;
 constexpr size_t max_tls_write = 1024 * 1024;
 // The longest single poll(); the loop recomputes its deadlines after it.
 constexpr milliseconds max_poll_wait{60'000};
-constexpr size_t max_error_body = 1024;
 
 const std::string disconnect_receipt = "gapless-disconnect";
 
@@ -110,18 +111,6 @@ std::string redact(std::string text, const std::string& secret) {
   if (secret.empty()) return text;
   for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3))
     text.replace(at, secret.size(), "***");
-  return text;
-}
-
-// What a broker's ERROR frame says, on one line.
-std::string describe_error_frame(const Frame& error) {
-  const std::string* message = error.header("message");
-  std::string text = message ? *message : "ERROR without a message header";
-  std::string body = error.body.substr(0, max_error_body);
-  std::replace_if(body.begin(), body.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
-  while (!body.empty() && body.back() == ' ') body.pop_back();
-  if (error.body.size() > max_error_body) body += "...";
-  if (!body.empty() && body != text) text += " (" + body + ")";
   return text;
 }
 
@@ -413,8 +402,13 @@ void Connection::Impl::exchange_connect(const ConnectOptions& options, Clock::ti
   auto reply = poll_until(deadline);
   if (!reply)
     throw error("timed out after " + std::to_string(options.connect_timeout.count()) + " ms waiting for CONNECTED");
-  if (reply->command == "ERROR")
-    throw error(redact("refused CONNECT: " + describe_error_frame(*reply), options.passcode));
+  if (reply->command == "ERROR") {
+    // Redacted before it is cleaned: cleaning could change an echoed passcode's spelling.
+    Frame refusal = std::move(*reply);
+    for (auto& [name, value] : refusal.headers) value = redact(std::move(value), options.passcode);
+    refusal.body = redact(std::move(refusal.body), options.passcode);
+    throw error("refused CONNECT: " + error_text_with_body(refusal));
+  }
   if (reply->command != "CONNECTED") throw error("expected CONNECTED, got " + reply->command);
   accept_connected(*reply, options);
 }

@@ -1,7 +1,15 @@
 #include "stomp/error_text.hpp"
+
 #include <algorithm>
 
 namespace gapless::stomp {
+
+namespace {
+
+// ActiveMQ's stack traces run to kilobytes; the first KiB names the cause.
+constexpr size_t kMaxErrorBody = 1024;
+
+}  // namespace
 
 std::string clean_error_text(std::string_view text, size_t max_length) {
   std::string out;
@@ -34,6 +42,14 @@ std::string error_text(const Frame& error) {
   }
   std::string cleaned = clean_error_text(std::string_view(error.body).substr(0, error.body.find('\n')));
   return cleaned.empty() ? "ERROR frame without a message" : cleaned;
+}
+
+std::string error_text_with_body(const Frame& error) {
+  const std::string* message = error.header("message");
+  std::string text = message ? clean_error_text(*message) : "ERROR without a message header";
+  const std::string body = clean_error_text(error.body, kMaxErrorBody);
+  if (!body.empty() && body != text) text += " (" + body + ")";
+  return text;
 }
 
 }  // namespace gapless::stomp

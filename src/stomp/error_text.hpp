@@ -29,4 +29,10 @@ std::string clean_error_text(std::string_view text, size_t max_length = kMaxErro
 // the first line of its body, else "ERROR frame without a message".
 std::string error_text(const Frame& error);
 
+// An ERROR frame in full, for an error that ends a connection (a refused
+// CONNECT), where the body's detail is worth its length: the cleaned
+// `message` header (else "ERROR without a message header"), then the cleaned
+// body in parentheses when it says something else.
+std::string error_text_with_body(const Frame& error);
+
 }  // namespace gapless::stomp
