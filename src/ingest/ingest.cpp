@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/stable_id.hpp"
+#include "osg/message_time.hpp"
 #include "stomp/message_rules.hpp"
 
 namespace gapless::ingest {
@@ -136,6 +137,7 @@ journal::NewMessage parse_message_line(std::string_view line) {
   if (out.destination.empty()) throw Error("header \"destination\" is missing or empty");
   out.body = body_bytes(message);
   if (out.gapless_id.empty()) out.gapless_id = derive_gapless_id(out.destination, out.body);
+  out.window_ts = osg::message_time(out.headers);  // what a resend window finds it by
   return out;
 }
 

@@ -23,10 +23,11 @@
 //     repaired or reset here, because the undelivered messages in it are the
 //     operator's to save.
 //
-// TABLES (schema version 4: kSchemaV1, where the columns are commented, then
+// TABLES (schema version 5: kSchemaV1, where the columns are commented, then
 // kMigrationV2, which changed only the delivery_count_update trigger, then
 // kMigrationV3, which added the two archive tables, then kMigrationV4, which
-// added appended_message and the view message_window_ts)
+// added appended_message and the view message_window_ts, then kMigrationV5,
+// which dropped that view)
 //   sink, destination   names interned to small integer ids; never deleted
 //   request             operator acts (retry-parked, later backfill, resend); never deleted
 //   message             one row per gapless-id: destination, headers, body, priority class
@@ -132,11 +133,13 @@
 //     transaction, none for a collected one. So telling the two apart reads
 //     neither the datapoint table (no index on message_id) nor the headers
 //     (ingested OSG messages carry the collector's). A row's window_ts is the
-//     message's time for a window [from, to), as the view message_window_ts
-//     computes it, the one statement of that rule: its first ts_start header
-//     that is an integer (OSG: unix seconds of the first measurement it
-//     carries), else journaled_ms / 1000 (in the window when journaled_ms is
-//     in [from * 1000, to * 1000)). The messages journaled before version 4
+//     message's time for a window [from, to): the window_ts its producer gave
+//     (NewMessage::window_ts; the journal never interprets headers), else
+//     journaled_ms / 1000 (in the window when journaled_ms is in
+//     [from * 1000, to * 1000)). Rows written before version 5 hold what the
+//     view message_window_ts computed, the first integer ts_start header, the
+//     same time `gapless ingest` now gives (osg::message_time), so dropping the
+//     view changed no row's meaning. The messages journaled before version 4
 //     were sorted by the migration the only way left, by the datapoint table:
 //     a message no datapoint row names counts as appended (so does a
 //     collected one all of whose datapoints were corrected since; a resend
@@ -452,7 +455,15 @@ INSERT INTO appended_message(window_ts, message_id)
   WHERE message_id NOT IN (SELECT message_id FROM datapoint);
 )sql";
 
-constexpr std::array kMigrations = {kSchemaV1, kMigrationV2, kMigrationV3, kMigrationV4};
+// Version 5 (invariant 15): storage no longer interprets messages. The view
+// held OSG's ts_start rule; a producer now gives each appended message its
+// window time (ingest: osg::message_time, the same rule), so nothing reads
+// the view. Every appended_message row keeps its value and its meaning.
+constexpr const char* kMigrationV5 = R"sql(
+DROP VIEW message_window_ts;
+)sql";
+
+constexpr std::array kMigrations = {kSchemaV1, kMigrationV2, kMigrationV3, kMigrationV4, kMigrationV5};
 constexpr int kSchemaVersion = static_cast<int>(kMigrations.size());
 
 // ---------------------------------------------------------------------------
@@ -489,9 +500,13 @@ constexpr const char* kSqlInsertDeliveries =
     "WHERE message.id > ?1";
 // Invariant 15: append() (never record_collected) records the batch's new
 // messages, those above ?1 as for the deliveries, with their window time.
+// ?2 is a JSON array of the window times their producers gave (null: none),
+// in the order they were appended, which is id order: the n-th new message
+// takes element n, by row_number().
 constexpr const char* kSqlRecordAppended =
     "INSERT INTO appended_message(window_ts, message_id) "
-    "SELECT window_ts, message_id FROM message_window_ts WHERE message_id > ?1";
+    "SELECT coalesce(json_extract(?2, '$[' || (row_number() OVER (ORDER BY id) - 1) || ']'), "
+    "journaled_ms / 1000), id FROM message WHERE id > ?1";
 
 // claim, step 1: ids only, from the covering index delivery_claim.
 constexpr const char* kSqlClaimIds =
@@ -600,15 +615,13 @@ constexpr const char* kSqlOldestInState =
 constexpr const char* kSqlJournaledMs = "SELECT journaled_ms FROM message WHERE id = ?1";
 
 // Resend's selection of appended messages (invariant 15), the one place of its
-// rule: the window is a range of appended_message's primary key; the filters
-// then read each message of the window (its destination, its headers). A NULL
-// parameter does not filter. Header values are strings (decode_headers), and
-// the names are OSG's (docs/osg-format.md 2.2, 2.3):
-//   ?3 destinations, a JSON array: the message's destination is one of them;
-//   ?4 event types, a JSON array: one of them, E, is the event type of the
-//      destination /topic/perfsonar.raw.E or /topic/perfsonar.summary.E, or
-//      the value of an event-type header;
-//   ?5 an input-source header has this value; ?6 an input-destination header.
+// rule: the window is a range of appended_message's primary key; the
+// conditions then read each message of the window (its destination, its
+// headers). ?3 is a JSON array of conditions (NULL: none), each
+// {"destinations": [names], "headers": [[name, value], ...]}: a message is
+// selected when no condition fails, and a condition holds when the
+// message's destination is one of its names or one of the message's headers
+// is one of its pairs. Header values are strings (decode_headers).
 // The ids come in window order: the caller sorts them (an ORDER BY would sort
 // in a temporary b-tree).
 constexpr const char* kSqlAppendedInWindow = R"sql(
@@ -617,19 +630,14 @@ FROM appended_message
 CROSS JOIN message ON message.id = appended_message.message_id
 CROSS JOIN destination ON destination.id = message.destination_id
 WHERE appended_message.window_ts >= ?1 AND appended_message.window_ts < ?2
-  AND (?3 IS NULL OR destination.name IN (SELECT value FROM json_each(?3)))
-  AND (?4 IS NULL OR EXISTS (
-        SELECT 1 FROM json_each(?4) AS wanted
-        WHERE destination.name IN ('/topic/perfsonar.raw.' || wanted.value, '/topic/perfsonar.summary.' || wanted.value)
-           OR EXISTS (SELECT 1 FROM json_each(message.headers) AS pair
-                      WHERE json_extract(pair.value, '$[0]') = 'event-type'
-                        AND json_extract(pair.value, '$[1]') = wanted.value)))
-  AND (?5 IS NULL OR EXISTS (SELECT 1 FROM json_each(message.headers) AS pair
-                             WHERE json_extract(pair.value, '$[0]') = 'input-source'
-                               AND json_extract(pair.value, '$[1]') = ?5))
-  AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(message.headers) AS pair
-                             WHERE json_extract(pair.value, '$[0]') = 'input-destination'
-                               AND json_extract(pair.value, '$[1]') = ?6))
+  AND NOT EXISTS (
+        SELECT 1 FROM json_each(?3) AS required
+        WHERE NOT EXISTS (SELECT 1 FROM json_each(required.value, '$.destinations') AS wanted
+                          WHERE wanted.value = destination.name)
+          AND NOT EXISTS (SELECT 1 FROM json_each(message.headers) AS pair
+                          CROSS JOIN json_each(required.value, '$.headers') AS wanted
+                          WHERE json_extract(pair.value, '$[0]') = json_extract(wanted.value, '$[0]')
+                            AND json_extract(pair.value, '$[1]') = json_extract(wanted.value, '$[1]')))
 )sql";
 
 struct HotPath {
@@ -978,10 +986,17 @@ AppendResult Journal::append(const std::vector<NewMessage>& messages) {
     if (messages.empty()) return AppendResult{};
     auto transaction = begin_write(*db_, Durability::full);
     const int64_t last_id_before = cache_->max_message_id();
-    const AppendResult result = append_in_transaction(messages, unix_now_ms());
+    std::vector<size_t> appended;
+    const AppendResult result = append_in_transaction(messages, unix_now_ms(), &appended);
     if (result.appended > 0) {  // invariant 15: in the batch's transaction
+      Json window_times = Json::array();
+      for (const size_t index : appended) {
+        const std::optional<int64_t>& window_ts = messages[index].window_ts;
+        window_times.push_back(window_ts ? Json(*window_ts) : Json(nullptr));
+      }
       Borrowed record(cache_->record_appended);
       record->bind(1, last_id_before);
+      record->bind(2, window_times.dump());
       record->exec();
     }
     transaction.commit();
@@ -990,7 +1005,8 @@ AppendResult Journal::append(const std::vector<NewMessage>& messages) {
   });
 }
 
-AppendResult Journal::append_in_transaction(const std::vector<NewMessage>& messages, int64_t now) {
+AppendResult Journal::append_in_transaction(const std::vector<NewMessage>& messages, int64_t now,
+                                            std::vector<size_t>* appended) {
   const auto invalid = [&](size_t index, const std::string& why) {
     return Error(context(path_, "append") + "message " + std::to_string(index) + " of the batch " + why + "; " +
                  std::string(kNothingAppended));
@@ -1035,10 +1051,12 @@ AppendResult Journal::append_in_transaction(const std::vector<NewMessage>& messa
     insert->bind(5, static_cast<int>(m.priority));
     if (m.request_id) insert->bind(6, *m.request_id); else insert->bind(6);
     insert->bind(7, now);
-    if (insert->exec() == 0)  // invariant 2
+    if (insert->exec() == 0) {  // invariant 2
       ++result.duplicates;
-    else
+    } else {
       ++result.appended;
+      if (appended != nullptr) appended->push_back(i);
+    }
   }
 
   if (result.appended > 0) {  // invariants 3 and 9
@@ -1363,10 +1381,19 @@ std::vector<int64_t> Journal::appended_messages(const AppendedSelection& selecti
     SQLite::Statement query(*db_, kSqlAppendedInWindow);
     query.bind(1, selection.from);
     query.bind(2, selection.to);
-    if (!selection.destinations.empty()) query.bind(3, Json(selection.destinations).dump());
-    if (!selection.event_types.empty()) query.bind(4, Json(selection.event_types).dump());
-    if (!selection.source_host.empty()) query.bind(5, selection.source_host);
-    if (!selection.destination_host.empty()) query.bind(6, selection.destination_host);
+    if (!selection.conditions.empty()) {
+      Json conditions = Json::array();
+      for (const MessageCondition& condition : selection.conditions) {
+        Json headers = Json::array();
+        for (const auto& [name, values] : condition.header_values)
+          for (const std::string& value : values) headers.push_back(Json::array({name, value}));
+        Json required = Json::object();
+        required["destinations"] = condition.destinations;
+        required["headers"] = std::move(headers);
+        conditions.push_back(std::move(required));
+      }
+      query.bind(3, conditions.dump());
+    }
     std::vector<int64_t> ids;
     while (query.executeStep()) ids.push_back(query.getColumn(0).getInt64());
     std::sort(ids.begin(), ids.end());  // window order, see kSqlAppendedInWindow

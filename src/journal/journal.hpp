@@ -70,6 +70,11 @@ struct NewMessage {
   std::string body;  // bytes, sent as they are
   Priority priority = Priority::live;
   std::optional<int64_t> request_id;  // the operator request (backfill) that produced it
+  // append() only (invariant 15): the time the message describes, unix
+  // seconds, by which a resend window finds it; absent: its journaled time.
+  // The producer that knows the message's format computes it (ingest:
+  // osg::message_time); the journal never reads it from the headers.
+  std::optional<int64_t> window_ts;
 };
 
 struct AppendResult {
@@ -186,16 +191,25 @@ struct Request {
   std::string note;
 };
 
+// One condition of a resend's selection of appended messages. It holds for a
+// message whose destination is one of `destinations`, or that has a header
+// named N whose value is one of `header_values[N]`: any one alternative
+// suffices. A condition without alternatives holds for no message.
+struct MessageCondition {
+  std::vector<std::string> destinations;
+  std::map<std::string, std::vector<std::string>> header_values;
+};
+
 // Which appended messages (journal invariant 15: those of append(), e.g.
-// `gapless ingest`) a resend selects; see Journal::appended_messages. An
-// empty list or string selects them all.
+// `gapless ingest`) a resend selects; see Journal::appended_messages. A
+// message is selected when its window time is in [from, to) and every one of
+// `conditions` holds for it; no condition selects the whole window. The
+// journal gives no header a meaning: the caller (replay's resend) states its
+// format's rules as conditions.
 struct AppendedSelection {
   int64_t from = 0;  // unix s, inclusive
   int64_t to = 0;    // exclusive
-  std::vector<std::string> destinations;
-  std::vector<std::string> event_types;
-  std::string source_host;       // the input-source header
-  std::string destination_host;  // the input-destination header
+  std::vector<MessageCondition> conditions;
 };
 
 // One poll of an archive by the collector, as record_poll() counts it. What
@@ -335,14 +349,9 @@ class Journal {
   std::vector<int64_t> messages_of_series(const std::vector<int64_t>& series_ids, int64_t ts_from, int64_t ts_to);
 
   // The journaled messages of append() (not the collector's) that
-  // `selection` selects, ascending ids. A message is in the window when its
-  // first ts_start header that is an integer (OSG: unix seconds) is in
-  // [from, to), or, without one, when it was journaled in [from * 1000,
-  // to * 1000) ms. Its destination is one of `destinations`; one of
-  // `event_types`, E, names its destination /topic/perfsonar.raw.E or
-  // /topic/perfsonar.summary.E, or is its event-type header; its input-source
-  // and input-destination headers are the hosts. Index seeks on the window,
-  // whatever the journal's size.
+  // `selection` selects, ascending ids. A message's window time is the
+  // window_ts its producer gave, else the second it was journaled in
+  // (invariant 15). Index seeks on the window, whatever the journal's size.
   std::vector<int64_t> appended_messages(const AppendedSelection& selection);
 
   // A consumer's resend: the rows of these messages that `sink` has
@@ -375,8 +384,10 @@ class Journal {
  private:
   Journal(std::string path, std::unique_ptr<SQLite::Database> db);
   int64_t sink_id(std::string_view sink);
-  // append()'s work inside the caller's write transaction.
-  AppendResult append_in_transaction(const std::vector<NewMessage>& messages, int64_t now);
+  // append()'s work inside the caller's write transaction. `appended`, when
+  // given, receives the indexes of the messages newly journaled, in id order.
+  AppendResult append_in_transaction(const std::vector<NewMessage>& messages, int64_t now,
+                                     std::vector<size_t>* appended = nullptr);
 
   std::string path_;
   std::unique_ptr<SQLite::Database> db_;

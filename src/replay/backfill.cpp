@@ -18,7 +18,6 @@
 #include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
 #include "osg/destination.hpp"
-#include "replay/gaps.hpp"
 
 namespace gapless::replay {
 
@@ -94,6 +93,20 @@ void pace(double rate, int64_t done, std::chrono::steady_clock::time_point start
   while (!stop.load() && std::chrono::steady_clock::now() < due)
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
         due - std::chrono::steady_clock::now(), std::chrono::milliseconds(100)));
+}
+
+// [from, to) minus the covered ranges.
+std::vector<std::pair<int64_t, int64_t>> uncovered(int64_t from, int64_t to,
+                                                   const std::vector<journal::CoveredRange>& coverage) {
+  std::vector<std::pair<int64_t, int64_t>> pieces;
+  int64_t at = from;
+  for (const journal::CoveredRange& range : coverage) {  // ascending, disjoint (invariant 13)
+    if (range.ts_from > at) pieces.emplace_back(at, std::min(range.ts_from, to));
+    at = std::max(at, range.ts_to);
+    if (at >= to) break;
+  }
+  if (at < to) pieces.emplace_back(at, to);
+  return pieces;
 }
 
 // A transient journal fault (a lock held past the busy timeout, a full disk,
@@ -264,6 +277,26 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
   return result;
 }
 
+journal::AppendedSelection ingested_selection(const Selection& selection,
+                                              const std::vector<std::string>& destinations) {
+  journal::AppendedSelection ingested{.from = selection.from, .to = selection.to, .conditions = {}};
+  if (!destinations.empty()) ingested.conditions.push_back({.destinations = destinations, .header_values = {}});
+  if (!selection.event_types.empty()) {  // docs/osg-format.md 2.2, 2.3
+    journal::MessageCondition of_event_type;
+    for (const std::string& event_type : selection.event_types)
+      for (const osg::DataKind kind : {osg::DataKind::raw, osg::DataKind::summary})
+        of_event_type.destinations.push_back(osg::destination_of(event_type, kind));
+    of_event_type.header_values["event-type"] = selection.event_types;
+    ingested.conditions.push_back(std::move(of_event_type));
+  }
+  if (!selection.source_host.empty())
+    ingested.conditions.push_back({.destinations = {}, .header_values = {{"input-source", {selection.source_host}}}});
+  if (!selection.destination_host.empty())
+    ingested.conditions.push_back(
+        {.destinations = {}, .header_values = {{"input-destination", {selection.destination_host}}}});
+  return ingested;
+}
+
 ResendResult resend(const Config& config, const Selection& selection, const std::string& sink,
                     const std::vector<std::string>& destinations, double rate, const std::string& reason,
                     bool dry_run, const std::atomic<bool>& stop, const ProgressCallback& progress) {
@@ -297,14 +330,8 @@ ResendResult resend(const Config& config, const Selection& selection, const std:
   // The messages the collector did not produce (journal invariant 15), unless
   // archives are named: those came from none.
   if (selection.archives.empty()) {
-    const std::vector<int64_t> ingested = waiting.retrying([&] {
-      return journal->appended_messages({.from = selection.from,
-                                         .to = selection.to,
-                                         .destinations = destinations,
-                                         .event_types = selection.event_types,
-                                         .source_host = selection.source_host,
-                                         .destination_host = selection.destination_host});
-    });
+    const journal::AppendedSelection wanted = ingested_selection(selection, destinations);
+    const std::vector<int64_t> ingested = waiting.retrying([&] { return journal->appended_messages(wanted); });
     result.ingested = static_cast<int64_t>(ingested.size());
     const size_t collected = messages.size();
     messages.insert(messages.end(), ingested.begin(), ingested.end());

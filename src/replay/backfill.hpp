@@ -15,8 +15,8 @@
 // collected messages (collector, backfill) by the datapoints they carry, in
 // the series of the selected archives, and, unless the selection names
 // archives, the messages `gapless ingest` journaled by their ts_start header
-// or journal time (journal::Journal::appended_messages). It needs no
-// configured archive.
+// or journal time (journal::Journal::appended_messages, ingested_selection).
+// It needs no configured archive.
 //
 // --rate paces what a request puts in front of the sender: a backfill journals
 // at most `rate` messages per second, a resend requeues at most that many per
@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "journal/journal.hpp"
 
 namespace gapless::replay {
 
@@ -79,6 +80,17 @@ struct ResendResult {
   int64_t ingested = 0;  // of the window's messages, those `gapless ingest` journaled
   int64_t messages = 0;  // messages of the window (dry run) or queued again
 };
+
+// Resend's selection of what `gapless ingest` journaled (journal invariant
+// 15), in OSG's terms (docs/osg-format.md 2.2, 2.3), as conditions that must
+// all hold: the destination is one of `destinations` (when given); for the
+// selection's event types E, the destination is /topic/perfsonar.raw.E or
+// /topic/perfsonar.summary.E, or an event-type header is E; an input-source
+// header is the source host, an input-destination header the destination host
+// (when given). The window is the selection's, by each message's ts_start
+// (ingest sets it, osg::message_time) or journal time.
+journal::AppendedSelection ingested_selection(const Selection& selection,
+                                              const std::vector<std::string>& destinations);
 
 // `destinations`: only messages to these (e.g. /topic/perfsonar.raw.throughput);
 // empty: all. Throws gapless::Error before changing anything for bad

@@ -24,6 +24,8 @@
 #include "core/error.hpp"
 #include "journal/daemon_lock.hpp"
 #include "journal/journal.hpp"
+#include "osg/message_time.hpp"
+#include "replay/backfill.hpp"
 
 using Catch::Matchers::Contains;
 using gapless::journal::ArchiveHealth;
@@ -177,7 +179,7 @@ void require_refused_untouched(const std::string& path, const std::string& expec
 
 }  // namespace
 
-TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapless's, at schema version 4",
+TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapless's, at schema version 5",
           "[journal]") {
   TempDir dir;
   auto journal = Journal::open(dir.file("j.db"), {"cern"});
@@ -185,7 +187,7 @@ TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapl
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
   CHECK(db.execAndGet("PRAGMA auto_vacuum").getInt() == 2);  // incremental
   CHECK(db.execAndGet("PRAGMA application_id").getInt64() == 0x47504c53);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 4);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
   CHECK(db.execAndGet("PRAGMA foreign_keys").getInt() == 1);
   for (const char* table : {"sink", "destination", "request", "message", "delivery", "delivery_count",
                             "parked_destination", "series", "coverage", "datapoint", "archive_poll",
@@ -467,7 +469,6 @@ TEST_CASE("a version 1 journal migrates to version 2 (and on), and its counters 
     // tables later versions added.
     journal->database().exec(R"sql(
       DROP TABLE appended_message;
-      DROP VIEW message_window_ts;
       DROP TABLE archive_failure;
       DROP TABLE archive_poll;
       DROP TRIGGER delivery_count_update;
@@ -485,7 +486,7 @@ TEST_CASE("a version 1 journal migrates to version 2 (and on), and its counters 
     journal->park_destination("cern", "/topic/p", "not authorized", 0);
   }
   auto journal = Journal::open(path, {"cern"});
-  CHECK(journal->database().execAndGet("PRAGMA user_version").getInt() == 4);
+  CHECK(journal->database().execAndGet("PRAGMA user_version").getInt() == 5);
   CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
   CHECK(status_of(*journal, "cern", "/topic/a").delivered == 5);
   CHECK(status_of(*journal, "cern", "/topic/a").pending == 15);
@@ -537,8 +538,8 @@ TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schem
     // Back to version 2 as the gapless before it left it: version 3 only added
     // the two archive tables.
     auto& db = journal->database();
-    db.exec("DROP TABLE appended_message; DROP VIEW message_window_ts; DROP TABLE archive_failure; "
-            "DROP TABLE archive_poll; PRAGMA user_version = 2;");
+    db.exec("DROP TABLE appended_message; DROP TABLE archive_failure; DROP TABLE archive_poll; "
+            "PRAGMA user_version = 2;");
     for (const std::string& table : version_2_tables) {
       rows_before[table] = rows_of(db, table);
       REQUIRE_FALSE(rows_before[table].empty());  // the comparison below must compare something
@@ -548,7 +549,7 @@ TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schem
 
   auto journal = Journal::open(path, {"cern", "desy"});
   auto& db = journal->database();
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 4);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
   for (const std::string& table : version_2_tables) {
     INFO("table " << table);
     CHECK(rows_of(db, table) == rows_before[table]);
@@ -561,7 +562,7 @@ TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schem
     else
       added[object] = sql;
   }
-  CHECK(added.size() == 4);  // and version 4's table and view (their own test case below)
+  CHECK(added.size() == 3);  // and version 4's table (its own test case below; version 5 dropped its view)
   CHECK(added.count("table archive_poll") == 1);
   CHECK(added.count("table archive_failure") == 1);
   CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
@@ -986,7 +987,7 @@ TEST_CASE("a journal written by a newer gapless is refused, naming both versions
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("PRAGMA user_version = 7");
   }
-  require_refused_untouched(path, "schema version 7, newer than version 4");
+  require_refused_untouched(path, "schema version 7, newer than version 5");
 }
 
 TEST_CASE("another program's SQLite database, or a file that is no database, is refused untouched", "[journal]") {
@@ -1173,10 +1174,12 @@ namespace {
 
 using gapless::journal::AppendedSelection;
 
+// With its window time as `gapless ingest` gives it (osg::message_time).
 NewMessage with_headers(std::string gapless_id, Headers headers,
                         std::string destination = "/topic/perfsonar.raw.throughput") {
   NewMessage m = message(std::move(gapless_id), std::move(destination));
   m.headers = std::move(headers);
+  m.window_ts = gapless::osg::message_time(m.headers);
   return m;
 }
 
@@ -1274,10 +1277,13 @@ TEST_CASE("collected messages are found by their datapoints only, never as appen
   journal->append({with_headers("appended", in_window)});
 
   CHECK(journal->appended_messages(window(1000, 2000)) == ids_of(*journal, {"appended"}));
-  AppendedSelection filtered = window(1000, 2000);
+  gapless::replay::Selection filtered;
+  filtered.from = 1000;
+  filtered.to = 2000;
   filtered.event_types = {"throughput"};
   filtered.source_host = "a.example";
-  CHECK(journal->appended_messages(filtered) == ids_of(*journal, {"appended"}));
+  CHECK(journal->appended_messages(gapless::replay::ingested_selection(filtered, {})) ==
+        ids_of(*journal, {"appended"}));
   CHECK(journal->appended_messages(window(5000, 5001)).empty());
   const int64_t second = journaled_second(*journal, "collected-without-ts_start");
   CHECK(journal->appended_messages(window(second - 60, second + 60)).empty());
@@ -1304,12 +1310,17 @@ TEST_CASE("a resend's destination, event-type and host filters select appended m
       with_headers("names-as-values", {{"ts_start", "1500"}, {"x", "input-source"}, {"y", "a.example"}},
                    "/topic/other"),
   });
-  const auto selected = [&](auto filter) {
-    AppendedSelection selection = window(1000, 2000);
-    filter(selection);
-    return journal->appended_messages(selection);
+  // The filters as resend states them for the journal (replay::ingested_selection).
+  struct S : gapless::replay::Selection {
+    std::vector<std::string> destinations;
   };
-  using S = AppendedSelection;
+  const auto selected = [&](auto filter) {
+    S selection;
+    selection.from = 1000;
+    selection.to = 2000;
+    filter(selection);
+    return journal->appended_messages(gapless::replay::ingested_selection(selection, selection.destinations));
+  };
 
   CHECK(selected([](S&) {}).size() == 5);
   CHECK(selected([](S& s) { s.destinations = {"/topic/perfsonar.summary.throughput", "/topic/osg.mirror"}; }) ==
@@ -1333,7 +1344,7 @@ TEST_CASE("a resend's destination, event-type and host filters select appended m
   CHECK(selected([](S& s) { s.destinations = {"/topic/perfsonar.raw.packet-loss-rate"}; }).empty());
 }
 
-TEST_CASE("a version 3 journal migrates to version 4: its messages no datapoint names become appended ones",
+TEST_CASE("a version 3 journal migrates to version 4 (and on): its messages no datapoint names become appended ones",
           "[journal][resend]") {
   TempDir dir;
   const std::string path = dir.file("j.db");
@@ -1358,9 +1369,9 @@ TEST_CASE("a version 3 journal migrates to version 4: its messages no datapoint 
     journal->begin_request("resend", "{}");
     second = journaled_second(*journal, "ingested-without-ts_start");
     // Back to version 3 as the gapless before it left it: version 4 only
-    // added the view and the table.
+    // added the view and the table, and version 5 dropped the view.
     auto& db = journal->database();
-    db.exec("DROP TABLE appended_message; DROP VIEW message_window_ts; PRAGMA user_version = 3;");
+    db.exec("DROP TABLE appended_message; PRAGMA user_version = 3;");
     for (const std::string& table : version_3_tables) {
       rows_before[table] = rows_of(db, table);
       REQUIRE_FALSE(rows_before[table].empty());
@@ -1370,7 +1381,7 @@ TEST_CASE("a version 3 journal migrates to version 4: its messages no datapoint 
 
   auto journal = Journal::open(path, {"cern", "desy"});
   auto& db = journal->database();
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 4);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
   for (const std::string& table : version_3_tables) {
     INFO("table " << table);
     CHECK(rows_of(db, table) == rows_before[table]);
@@ -1383,7 +1394,7 @@ TEST_CASE("a version 3 journal migrates to version 4: its messages no datapoint 
     else
       added.insert(object);
   }
-  CHECK(added == std::set<std::string>{"table appended_message", "view message_window_ts"});
+  CHECK(added == std::set<std::string>{"table appended_message"});
 
   // The messages no datapoint names, each at its time; the collected ones not.
   std::vector<std::string> appended = {
@@ -1395,6 +1406,72 @@ TEST_CASE("a version 3 journal migrates to version 4: its messages no datapoint 
   CHECK(journal->appended_messages(window(second, second + 1)) == ids_of(*journal, {"ingested-without-ts_start"}));
 
   // From now on append() records its messages itself.
+  journal->append({with_headers("after", {{"ts_start", "1700"}})});
+  CHECK(journal->appended_messages(window(1000, 2000)) == ids_of(*journal, {"ingested", "after"}));
+  CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
+  CHECK(db.execAndGet("PRAGMA quick_check").getString() == "ok");
+}
+
+TEST_CASE("a version 4 journal migrates to version 5: the view message_window_ts goes, every row stays",
+          "[journal][resend]") {
+  TempDir dir;
+  const std::string path = dir.file("j.db");
+  const std::vector<std::string> version_4_tables = {
+      "sink",     "destination", "request",   "message",            "delivery",     "delivery_count",
+      "series",   "coverage",    "datapoint", "parked_destination", "archive_poll", "archive_failure",
+      "appended_message"};
+  std::map<std::string, std::vector<std::string>> rows_before;
+  std::map<std::string, std::string> schema_before;
+  int64_t second = 0;
+  {
+    auto journal = Journal::open(path, {"cern", "desy"});
+    journal->append({with_headers("ingested", {{"event-type", "throughput"}, {"ts_start", "1500"}}),
+                     with_headers("ingested-without-ts_start", {{"event-type", "throughput"}})});
+    const auto series = journal->register_series(SeriesKey{kArchiveUrl, "key1", "throughput", "", 0}, "{}");
+    journal->record_collected(collected_read(series.id, {with_headers("collected", {{"ts_start", "1500"}})}, {1500}));
+    journal->mark_delivered("cern", journal_ids(journal->claim("cern", 3, {})));
+    journal->park_destination("desy", "/topic/perfsonar.raw.throughput", "not authorized", 0);
+    journal->record_poll(archive_poll(1000, {{"timeout", 1}}, 2, "timeout"));
+    journal->begin_request("resend", "{}");
+    second = journaled_second(*journal, "ingested-without-ts_start");
+    // Back to version 4 as the gapless before it left it: with the view that
+    // computed window_ts from the ts_start header (kMigrationV4's text).
+    auto& db = journal->database();
+    db.exec(R"sql(
+      CREATE VIEW message_window_ts(message_id, window_ts) AS
+      SELECT id, coalesce((
+          SELECT CAST(value AS INTEGER) FROM (
+            SELECT value, min(key) FROM (
+              SELECT pair.key AS key, json_extract(pair.value, '$[0]') AS name, json_extract(pair.value, '$[1]') AS value
+              FROM json_each(message.headers) AS pair)
+            WHERE name = 'ts_start' AND value GLOB '[0-9]*' AND value NOT GLOB '*[^0-9]*' AND length(value) <= 18)),
+        journaled_ms / 1000)
+      FROM message;
+      PRAGMA user_version = 4;)sql");
+    // The rows version 4 wrote are the ones version 5 writes: the same rule.
+    CHECK(rows_of(db, "appended_message") ==
+          rows_of(db, "(SELECT window_ts, message_id FROM message_window_ts "
+                      "WHERE message_id NOT IN (SELECT message_id FROM datapoint))"));
+    for (const std::string& table : version_4_tables) {
+      rows_before[table] = rows_of(db, table);
+      REQUIRE_FALSE(rows_before[table].empty());
+    }
+    schema_before = schema_of(db);
+  }
+
+  auto journal = Journal::open(path, {"cern", "desy"});
+  auto& db = journal->database();
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
+  for (const std::string& table : version_4_tables) {
+    INFO("table " << table);
+    CHECK(rows_of(db, table) == rows_before[table]);
+  }
+  std::map<std::string, std::string> schema_after = schema_of(db);
+  CHECK(schema_before.erase("view message_window_ts") == 1);
+  CHECK(schema_after == schema_before);
+
+  CHECK(journal->appended_messages(window(1000, 2000)) == ids_of(*journal, {"ingested"}));
+  CHECK(journal->appended_messages(window(second, second + 1)) == ids_of(*journal, {"ingested-without-ts_start"}));
   journal->append({with_headers("after", {{"ts_start", "1700"}})});
   CHECK(journal->appended_messages(window(1000, 2000)) == ids_of(*journal, {"ingested", "after"}));
   CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
