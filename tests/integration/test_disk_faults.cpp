@@ -30,12 +30,19 @@
 #include "harness/process.hpp"
 #include "harness/stomp_recorder.hpp"
 #include "harness/workspace.hpp"
+#include "support/consumer_points.hpp"
+#include "support/eventually.hpp"
+#include "support/status_faults.hpp"
 
 using namespace std::chrono_literals;
 using gapless::test::EsmondArchive;
+using gapless::test::eventually;
+using gapless::test::open_faults;
 using gapless::test::Output;
 using gapless::test::Process;
+using gapless::test::received_datapoints;
 using gapless::test::RunResult;
+using gapless::test::served_datapoints;
 using gapless::test::StompRecorder;
 using gapless::test::TestBroker;
 using gapless::test::Workspace;
@@ -132,58 +139,9 @@ int64_t total(const json& status, const char* state) {
   return sum;
 }
 
-// The daemon's open fault episodes as `gapless status --json` shows them: (component, kind).
-std::set<std::pair<std::string, std::string>> open_faults(const json& status) {
-  std::set<std::pair<std::string, std::string>> faults;
-  for (const json& fault : status.at("daemon").at("faults"))
-    faults.emplace(fault.at("component").get<std::string>(), fault.at("kind").get<std::string>());
-  return faults;
-}
-
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Every base datapoint the archive serves now (metadata key, event type, ts),
-// for the event types gapless collects by default.
-std::set<std::tuple<std::string, std::string, int64_t>> served(const EsmondArchive& archive) {
-  std::set<std::tuple<std::string, std::string, int64_t>> points;
-  const auto& allowed = gapless::osg_event_types();
-  for (const std::string& key : archive.metadata_keys()) {
-    const json metadata = archive.metadata(key);  // outlives the loop over its event types
-    for (const json& event : metadata.at("event-types")) {
-      const std::string event_type = event.at("event-type").get<std::string>();
-      if (std::find(allowed.begin(), allowed.end(), event_type) == allowed.end()) continue;
-      for (const json& point : archive.points(key, event_type))
-        points.emplace(key, event_type, point.at("ts").get<int64_t>());
-    }
-  }
-  return points;
-}
-
-// What a consumer of the raw topics received, the same way.
-std::set<std::tuple<std::string, std::string, int64_t>> received(const StompRecorder& recorder) {
-  std::set<std::tuple<std::string, std::string, int64_t>> points;
-  const std::string raw = "/topic/perfsonar.raw.";
-  for (const auto& message : recorder.snapshot()) {
-    if (message.destination.rfind(raw, 0) != 0) continue;
-    const json body = json::parse(message.body);
-    for (const auto& [ts, value] : body.at("datapoints").items())
-      points.emplace(body.at("meta").at("org_metadata_key").get<std::string>(),
-                     message.destination.substr(raw.size()), std::stoll(ts));
-  }
-  return points;
-}
-
-template <typename Condition>
-bool eventually(std::chrono::seconds timeout, Condition condition) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(500ms);
-  }
-  return condition();
 }
 
 }  // namespace
@@ -302,15 +260,15 @@ TEST_CASE("the disk fills during collection and delivery: delivery goes on, coll
   // reaches the bus only after space is back.
   archive.advance(20 * 60);
   std::this_thread::sleep_for(5s);
-  CHECK(received(recorder) != served(archive));
+  CHECK(received_datapoints(recorder) != served_datapoints(archive));
   CHECK(log().find("fault: resolved " + paused) == std::string::npos);
 
   // Space is back: collection resumes by itself and catches up.
   REQUIRE(disk.inside({"rm", (workspace.dir() / "disk" / "filler").string()}).ok());
   CHECK(eventually(60s, [&] { return log().find("fault: resolved " + paused) != std::string::npos; }));
-  const auto expected = served(archive);
-  const bool complete = eventually(120s, [&] { return received(recorder) == expected; });
-  INFO("received " << received(recorder).size() << " of " << expected.size() << " served datapoints");
+  const auto expected = served_datapoints(archive);
+  const bool complete = eventually(120s, [&] { return received_datapoints(recorder) == expected; });
+  INFO("received " << received_datapoints(recorder).size() << " of " << expected.size() << " served datapoints");
   CHECK(complete);
   // The daemon publishes its faults about once a second.
   CHECK(eventually(10s, [&] { return open_faults(status()).empty(); }));
@@ -368,8 +326,8 @@ TEST_CASE("the journal locked by another process past the busy timeout: the daem
   CHECK(backfill.stderr_text().find("fault: resolved component=\"backfill\"") != std::string::npos);
 
   CHECK(eventually(60s, [&] { return workspace.daemon_log().find("fault: resolved " + busy) != std::string::npos; }));
-  const auto expected = served(archive);
-  CHECK(eventually(60s, [&] { return received(recorder) == expected; }));
+  const auto expected = served_datapoints(archive);
+  CHECK(eventually(60s, [&] { return received_datapoints(recorder) == expected; }));
   CHECK(recorder.distinct("gapless-id") == workspace.delivered_ids().size());
   CHECK(daemon.running());
   CHECK(eventually(10s, [&] { return open_faults(workspace.status()).empty(); }));

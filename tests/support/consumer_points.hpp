@@ -185,4 +185,38 @@ inline std::map<Point, std::set<std::string>> check_received_once(const StompRec
   return received;
 }
 
+// A datapoint without its value: metadata key, event type, ts.
+using DatapointKey = std::tuple<std::string, std::string, int64_t>;
+
+// Every base datapoint the archive serves now, for the event types gapless
+// collects by default, without values.
+inline std::set<DatapointKey> served_datapoints(const EsmondArchive& archive) {
+  std::set<DatapointKey> points;
+  const auto& allowed = gapless::osg_event_types();
+  for (const std::string& key : archive.metadata_keys()) {
+    const nlohmann::json metadata = archive.metadata(key);  // outlives the loop over its event types
+    for (const nlohmann::json& event : metadata.at("event-types")) {
+      const std::string event_type = event.at("event-type").get<std::string>();
+      if (std::find(allowed.begin(), allowed.end(), event_type) == allowed.end()) continue;
+      for (const nlohmann::json& point : archive.points(key, event_type))
+        points.emplace(key, event_type, point.at("ts").get<int64_t>());
+    }
+  }
+  return points;
+}
+
+// What a consumer of the raw topics received, the same way (resends included).
+inline std::set<DatapointKey> received_datapoints(const StompRecorder& recorder) {
+  std::set<DatapointKey> points;
+  const std::string raw = "/topic/perfsonar.raw.";
+  for (const auto& message : recorder.snapshot()) {
+    if (message.destination.rfind(raw, 0) != 0) continue;
+    const nlohmann::json body = nlohmann::json::parse(message.body);
+    for (const auto& [ts, value] : body.at("datapoints").items())
+      points.emplace(body.at("meta").at("org_metadata_key").get<std::string>(),
+                     message.destination.substr(raw.size()), std::stoll(ts));
+  }
+  return points;
+}
+
 }  // namespace gapless::test

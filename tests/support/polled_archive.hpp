@@ -13,9 +13,10 @@ namespace gapless::test {
 
 constexpr int64_t kHour = 3600;
 
+// `extra`: more keys of the [[archive]] table, TOML lines.
 inline std::string archive_table(const EsmondArchive& archive, const std::string& extra = "",
-                                 const std::string& lookback = "3d") {
-  return "[[archive]]\nname = \"test-archive\"\nurl = \"" + archive.base_url() +
+                                 const std::string& lookback = "3d", const std::string& name = "test-archive") {
+  return "[[archive]]\nname = \"" + name + "\"\nurl = \"" + archive.base_url() +
          "\"\npoll_interval = \"1s\"\nlookback = \"" + lookback + "\"\nsummaries = false\n" + extra +
          "[collector]\nretry_min = \"1s\"\nretry_max = \"2s\"\n";
 }
