@@ -18,6 +18,7 @@
 #include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
 #include "osg/destination.hpp"
+#include "replay/gaps.hpp"
 
 namespace gapless::replay {
 
@@ -93,20 +94,6 @@ void pace(double rate, int64_t done, std::chrono::steady_clock::time_point start
   while (!stop.load() && std::chrono::steady_clock::now() < due)
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
         due - std::chrono::steady_clock::now(), std::chrono::milliseconds(100)));
-}
-
-// [from, to) minus the covered ranges.
-std::vector<std::pair<int64_t, int64_t>> uncovered(int64_t from, int64_t to,
-                                                   const std::vector<journal::CoveredRange>& coverage) {
-  std::vector<std::pair<int64_t, int64_t>> pieces;
-  int64_t at = from;
-  for (const journal::CoveredRange& range : coverage) {  // ascending, disjoint (invariant 13)
-    if (range.ts_from > at) pieces.emplace_back(at, std::min(range.ts_from, to));
-    at = std::max(at, range.ts_to);
-    if (at >= to) break;
-  }
-  if (at < to) pieces.emplace_back(at, to);
-  return pieces;
 }
 
 // A transient journal fault (a lock held past the busy timeout, a full disk,
