@@ -12,7 +12,7 @@
 -- comment, to journal-schema.actual.sql in its working directory.
 
 PRAGMA application_id = 1196444755;
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;
 PRAGMA auto_vacuum = INCREMENTAL;
 PRAGMA journal_mode = WAL;
 CREATE TABLE sink(
@@ -149,16 +149,6 @@ CREATE TABLE archive_failure(
   last_ms     INTEGER NOT NULL,               -- the latest poll that counted one
   PRIMARY KEY (archive_url, kind)
 ) WITHOUT ROWID;
-CREATE VIEW message_window_ts(message_id, window_ts) AS
-SELECT id, coalesce((
-    SELECT CAST(value AS INTEGER) FROM (
-      SELECT value, min(key) FROM (
-        SELECT pair.key AS key, json_extract(pair.value, '$[0]') AS name, json_extract(pair.value, '$[1]') AS value
-        FROM json_each(message.headers) AS pair)
-      WHERE name = 'ts_start' AND value GLOB '[0-9]*' AND value NOT GLOB '*[^0-9]*' AND length(value) <= 18)),
-  journaled_ms / 1000)
-FROM message
-/* message_window_ts(message_id,window_ts) */;
 CREATE TABLE appended_message(
   window_ts  INTEGER NOT NULL,              -- as message_window_ts computes it
   message_id INTEGER NOT NULL,              -- message.id
