@@ -1,7 +1,7 @@
 // A journal fault is a pause, not a crash (issue 10): a disk that is full
-// when the daemon starts, a disk that fills during collection and delivery,
-// and a journal locked by another process past the busy timeout. Real files,
-// a real ActiveMQ, the `gapless` binary as a user runs it.
+// when the daemon starts, and a disk that fills during collection and
+// delivery (a journal locked by another process: test_journal_locked.cpp).
+// Real files, a real ActiveMQ, the `gapless` binary as a user runs it.
 //
 // The small disks are tmpfs mounts in a private mount namespace (`unshare
 // -m`): every command that uses the journal runs inside it (nsenter), and
@@ -276,60 +276,4 @@ TEST_CASE("the disk fills during collection and delivery: delivery goes on, coll
   CHECK(daemon.terminate(30s).code == 0);
   const RunResult integrity = disk.inside({"sqlite3", journal, "PRAGMA integrity_check"});
   CHECK(integrity.out == "ok\n");
-}
-
-TEST_CASE("the journal locked by another process past the busy timeout: the daemon waits and goes on",
-          "[disk-faults]") {
-  TestBroker broker;
-  EsmondArchive::Options options;
-  options.series = 2;
-  options.now = gapless::unix_now_ms() / 1000;
-  options.start = *options.now - 2 * 3600;
-  EsmondArchive archive(options);
-  archive.start();
-  Workspace workspace(broker, "",
-                      "[[archive]]\nname = \"locked\"\nurl = \"" + archive.base_url() +
-                          "\"\npoll_interval = \"1s\"\nlookback = \"1d\"\nsummaries = false\n"
-                          "[collector]\nretry_min = \"1s\"\nretry_max = \"2s\"\n");
-  StompRecorder recorder(broker.stomp_uri());
-  recorder.start_and_wait_subscribed(30s);
-  Process daemon = workspace.start_daemon();
-  REQUIRE(eventually(60s, [&] { return recorder.count() > 0; }));
-
-  // Another process holds the write lock for 25 s (the busy timeout is 10 s:
-  // a writer gives up at least once, and waits again).
-  Process locker = Process::spawn({.args = {"sh", "-c",
-                                            "printf 'BEGIN EXCLUSIVE;\\n.shell sleep 25\\nCOMMIT;\\n' | sqlite3 " +
-                                                workspace.journal_path()}});
-  // A backfill started meanwhile waits for the lock too, instead of failing.
-  const std::string replay_binary =
-      (gapless::test::gapless_binary().parent_path().parent_path() / "tools" / "replay" / "gapless-replay").string();
-  Process backfill = Process::spawn({.args = {replay_binary, "backfill", "--config", workspace.config_path(),
-                                              "--log-level", "info", "--from", std::to_string(*options.start),
-                                              "--to", std::to_string(archive.now())}});
-  const std::string busy = "component=\"collector archive=locked\" kind=journal-busy";
-  const bool waited = eventually(30s, [&] {
-    archive.advance(5 * 60);
-    return workspace.daemon_log().find("fault: begins " + busy) != std::string::npos;
-  });
-  INFO(workspace.daemon_log());
-  CHECK(waited);
-  // Shown by status while it lasts (status only reads; the daemon publishes about once a second).
-  CHECK(eventually(10s, [&] {
-    return open_faults(workspace.status()).count({"collector archive=locked", "journal-busy"}) == 1;
-  }));
-  CHECK(locker.wait(30s).code == 0);
-  const auto backfilled = backfill.wait(60s);
-  INFO(backfill.stderr_text());
-  CHECK(backfilled.code == 0);
-  CHECK(backfill.stderr_text().find("fault: begins component=\"backfill\" kind=journal-busy") != std::string::npos);
-  CHECK(backfill.stderr_text().find("fault: resolved component=\"backfill\"") != std::string::npos);
-
-  CHECK(eventually(60s, [&] { return workspace.daemon_log().find("fault: resolved " + busy) != std::string::npos; }));
-  const auto expected = served_datapoints(archive);
-  CHECK(eventually(60s, [&] { return received_datapoints(recorder) == expected; }));
-  CHECK(recorder.distinct("gapless-id") == workspace.delivered_ids().size());
-  CHECK(daemon.running());
-  CHECK(eventually(10s, [&] { return open_faults(workspace.status()).empty(); }));
-  CHECK(daemon.terminate(30s).code == 0);
 }

@@ -1,0 +1,147 @@
+// A journal locked by another process past the busy timeout is a pause, not a crash: the daemon waits and delivers all.
+//
+// Issue 10: a sender or the collector waits the lock out, says so once (a
+// fault episode, in the log and in status while it lasts), keeps what the
+// broker confirmed until it can be marked, and delivers everything
+// afterwards; a backfill started meanwhile waits too. The lock is held by
+// sqlite3, as any other program could.
+//   build/tests/integration/integration-tests '[sender-faults]'
+//   build/tests/integration/integration-tests '[disk-faults]'
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "esmond_archive/esmond_archive.hpp"
+#include "harness/broker.hpp"
+#include "harness/process.hpp"
+#include "harness/stomp_recorder.hpp"
+#include "harness/workspace.hpp"
+#include "ingest/ingest.hpp"
+#include "journal/journal.hpp"
+#include "support/consumer_points.hpp"
+#include "support/eventually.hpp"
+#include "support/status_faults.hpp"
+
+using namespace std::chrono_literals;
+using gapless::test::EsmondArchive;
+using gapless::test::eventually;
+using gapless::test::open_faults;
+using gapless::test::Process;
+using gapless::test::received_datapoints;
+using gapless::test::served_datapoints;
+using gapless::test::StompRecorder;
+using gapless::test::TestBroker;
+using gapless::test::Workspace;
+
+TEST_CASE("the journal locked by another process past the busy timeout while a sender drains: it pauses, then "
+          "delivers everything",
+          "[sender-faults]") {
+  TestBroker broker;
+  // Small transactions: the drain takes long enough for the lock to meet it.
+  Workspace workspace(broker, "transaction_size = 20\nwindow = 2\n");
+  gapless::test::StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed();
+  std::vector<gapless::journal::NewMessage> messages;
+  for (int i = 0; i < 4'000; ++i) {
+    gapless::journal::NewMessage message;
+    message.destination = "/topic/perfsonar.raw.throughput";
+    message.body = "{\"index\":" + std::to_string(i) + "}";
+    message.gapless_id = gapless::ingest::derive_gapless_id(message.destination, message.body);
+    messages.push_back(std::move(message));
+  }
+  workspace.journal_messages(messages);
+
+  Process daemon = workspace.start_daemon();
+  REQUIRE(recorder.wait_for(100, 60s));
+  // Another process holds the write lock for 14 s; the busy timeout is 10 s.
+  Process locker = Process::spawn(
+      {.args = {"sh", "-c",
+                "printf 'BEGIN EXCLUSIVE;\\n.shell sleep 14\\nCOMMIT;\\n' | sqlite3 " + workspace.journal_path()}});
+  const std::string episode = "component=\"sender sink=test\" kind=journal-busy";
+  auto logged = [&](const std::string& text) {
+    for (int i = 0; i < 300; ++i) {
+      if (workspace.daemon_log().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  };
+  const bool began = logged("fault: begins " + episode);
+  INFO(workspace.daemon_log());
+  CHECK(began);
+  CHECK(daemon.running());
+  CHECK(locker.wait(30s).code == 0);
+  CHECK(logged("fault: resolved " + episode));
+
+  // The failed mark was kept and written once the lock was gone. (While the
+  // sender waits in SQLite's busy handler it sends no heart-beats, so the
+  // broker may drop the connection and a transaction whose COMMIT receipt
+  // was unread is sent again: at-least-once, same gapless-id.)
+  REQUIRE(recorder.wait_for_distinct("gapless-id", messages.size(), 120s));
+  CHECK(daemon.running());
+  // The last marks follow the last COMMIT receipts by moments.
+  const std::array<int64_t, 3> all_delivered{0, 4'000, 0};
+  for (int i = 0; i < 100 && workspace.counts("/topic/perfsonar.raw.throughput") != all_delivered; ++i)
+    std::this_thread::sleep_for(100ms);
+  CHECK(workspace.counts("/topic/perfsonar.raw.throughput") == all_delivered);
+  CHECK(daemon.terminate(30s).code == 0);
+}
+
+TEST_CASE("the journal locked by another process past the busy timeout: the daemon waits and goes on",
+          "[disk-faults]") {
+  TestBroker broker;
+  EsmondArchive::Options options;
+  options.series = 2;
+  options.now = gapless::unix_now_ms() / 1000;
+  options.start = *options.now - 2 * 3600;
+  EsmondArchive archive(options);
+  archive.start();
+  Workspace workspace(broker, "",
+                      "[[archive]]\nname = \"locked\"\nurl = \"" + archive.base_url() +
+                          "\"\npoll_interval = \"1s\"\nlookback = \"1d\"\nsummaries = false\n"
+                          "[collector]\nretry_min = \"1s\"\nretry_max = \"2s\"\n");
+  StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed(30s);
+  Process daemon = workspace.start_daemon();
+  REQUIRE(eventually(60s, [&] { return recorder.count() > 0; }));
+
+  // Another process holds the write lock for 25 s (the busy timeout is 10 s:
+  // a writer gives up at least once, and waits again).
+  Process locker = Process::spawn({.args = {"sh", "-c",
+                                            "printf 'BEGIN EXCLUSIVE;\\n.shell sleep 25\\nCOMMIT;\\n' | sqlite3 " +
+                                                workspace.journal_path()}});
+  // A backfill started meanwhile waits for the lock too, instead of failing.
+  const std::string replay_binary =
+      (gapless::test::gapless_binary().parent_path().parent_path() / "tools" / "replay" / "gapless-replay").string();
+  Process backfill = Process::spawn({.args = {replay_binary, "backfill", "--config", workspace.config_path(),
+                                              "--log-level", "info", "--from", std::to_string(*options.start),
+                                              "--to", std::to_string(archive.now())}});
+  const std::string busy = "component=\"collector archive=locked\" kind=journal-busy";
+  const bool waited = eventually(30s, [&] {
+    archive.advance(5 * 60);
+    return workspace.daemon_log().find("fault: begins " + busy) != std::string::npos;
+  });
+  INFO(workspace.daemon_log());
+  CHECK(waited);
+  // Shown by status while it lasts (status only reads; the daemon publishes about once a second).
+  CHECK(eventually(10s, [&] {
+    return open_faults(workspace.status()).count({"collector archive=locked", "journal-busy"}) == 1;
+  }));
+  CHECK(locker.wait(30s).code == 0);
+  const auto backfilled = backfill.wait(60s);
+  INFO(backfill.stderr_text());
+  CHECK(backfilled.code == 0);
+  CHECK(backfill.stderr_text().find("fault: begins component=\"backfill\" kind=journal-busy") != std::string::npos);
+  CHECK(backfill.stderr_text().find("fault: resolved component=\"backfill\"") != std::string::npos);
+
+  CHECK(eventually(60s, [&] { return workspace.daemon_log().find("fault: resolved " + busy) != std::string::npos; }));
+  const auto expected = served_datapoints(archive);
+  CHECK(eventually(60s, [&] { return received_datapoints(recorder) == expected; }));
+  CHECK(recorder.distinct("gapless-id") == workspace.delivered_ids().size());
+  CHECK(daemon.running());
+  CHECK(eventually(10s, [&] { return open_faults(workspace.status()).empty(); }));
+  CHECK(daemon.terminate(30s).code == 0);
+}
