@@ -1,7 +1,9 @@
-// A journal fault is a pause, not a crash (issue 10): a disk that is full
-// when the daemon starts, and a disk that fills during collection and
-// delivery (a journal locked by another process: test_journal_locked.cpp).
-// Real files, a real ActiveMQ, the `gapless` binary as a user runs it.
+// A full disk is a pause, not a crash: the daemon starts on it, delivers what is journaled, and collects again once there is room.
+//
+// Issue 10: a disk that is full when the daemon starts, and a disk that fills
+// during collection and delivery (a journal locked by another process:
+// test_journal_locked.cpp). Real files, a real ActiveMQ, the `gapless` binary
+// as a user runs it.
 //
 // The small disks are tmpfs mounts in a private mount namespace (`unshare
 // -m`): every command that uses the journal runs inside it (nsenter), and
