@@ -3,9 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
-#include <algorithm>
 #include <chrono>
-#include <thread>
 
 #include "core/backoff.hpp"
 
@@ -41,24 +39,13 @@ int64_t journal_retry_delay_ms(int failures) {
   return doubling_delay(std::chrono::seconds(1), std::chrono::seconds(30), failures).count();
 }
 
-bool sleep_unless_stopped(int64_t ms, const std::atomic<bool>& stop) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  while (!stop.load()) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= until) return true;
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(until - now,
-                                                                              std::chrono::milliseconds(100)));
-  }
-  return false;
-}
-
 bool wait_for_reserve(DiskReserve& reserve, FaultEpisode& episode, const std::atomic<bool>& stop) {
   while (!reserve.take()) {
     episode.occurred(fault_kind(Fault::full),
                      "paused: the disk holding " + reserve.path() +
                          " is nearly full; nothing is written until the disk reserve can be taken again (free "
                          "space on that file system; delivery of what is journaled goes on)");
-    if (!sleep_unless_stopped(kReserveRecheckMs, stop)) return false;
+    if (!gapless::sleep_unless_stopped(std::chrono::milliseconds(kReserveRecheckMs), stop)) return false;
   }
   return true;
 }
@@ -68,7 +55,7 @@ bool wait_after_fault(const JournalError& error, FaultEpisode& episode, DiskRese
   const Fault fault = reserve != nullptr ? fault_on_disk(error, reserve->path()) : error.fault();
   episode.occurred(fault_kind(fault), error.what());
   if (fault == Fault::full && reserve != nullptr) reserve->release();
-  return sleep_unless_stopped(journal_retry_delay_ms(failures), stop);
+  return gapless::sleep_unless_stopped(std::chrono::milliseconds(journal_retry_delay_ms(failures)), stop);
 }
 
 }  // namespace gapless::journal

@@ -10,11 +10,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <type_traits>
 
 #include "core/fault_episode.hpp"
+#include "core/stop_wait.hpp"
 #include "journal/disk_reserve.hpp"
 #include "journal/journal.hpp"
 
@@ -41,8 +43,11 @@ Fault fault_on_disk(const JournalError& error, const std::string& journal_path);
 // those.
 int64_t journal_retry_delay_ms(int failures);
 
-// Sleeps `ms`, in short steps; false when `stop` was raised meanwhile.
-bool sleep_unless_stopped(int64_t ms, const std::atomic<bool>& stop);
+// gapless::sleep_unless_stopped (core/stop_wait.hpp) in milliseconds, for
+// src/cli/main.cpp until it calls that itself.
+inline bool sleep_unless_stopped(int64_t ms, const std::atomic<bool>& stop) {
+  return gapless::sleep_unless_stopped(std::chrono::milliseconds(ms), stop);
+}
 
 // Producers, before writing: waits until `reserve` is taken. While it cannot
 // be, that is an occurrence of `episode` (kind "disk-full"), checked again

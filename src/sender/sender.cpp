@@ -125,7 +125,6 @@
 #include <chrono>
 #include <deque>
 #include <random>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -134,6 +133,7 @@
 #include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/fault_episode.hpp"
+#include "core/stop_wait.hpp"
 #include "journal/disk_reserve.hpp"
 #include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
@@ -300,7 +300,8 @@ class Sender::Loop {
   bool open_journal() {
     while (!stop_) {
       if (journal_call([&] { journal_ = journal::Journal::open(journal_path_, {sink_.name}); })) return true;
-      sleep_unless_stopped(std::chrono::duration_cast<milliseconds>(journal_retry_at_ - Clock::now()));
+      gapless::sleep_unless_stopped(std::chrono::duration_cast<milliseconds>(journal_retry_at_ - Clock::now()),
+                                    stop_);
     }
     return false;
   }
@@ -381,7 +382,7 @@ class Sender::Loop {
       write_owed(false);
       milliseconds delay = reconnect_backoff_.next();
       spdlog::warn("sender: no broker reachable sink={} retry_in_ms={}", sink_.name, delay.count());
-      sleep_unless_stopped(delay);
+      gapless::sleep_unless_stopped(delay, stop_);
     }
     return false;
   }
@@ -417,7 +418,7 @@ class Sender::Loop {
     counters_.connected = false;
     follow(std::move(decisions));
     write_owed(false);
-    if (!at_once) sleep_unless_stopped(reconnect_backoff_.next());
+    if (!at_once) gapless::sleep_unless_stopped(reconnect_backoff_.next(), stop_);
   }
 
   // After a failover, go back to the first broker once it answers again. Only
@@ -643,11 +644,6 @@ class Sender::Loop {
     } catch (const Error& e) {
       spdlog::warn("sender: error while stopping sink={} error=\"{}\"", sink_.name, e.what());
     }
-  }
-
-  void sleep_unless_stopped(milliseconds delay) {
-    const auto until = Clock::now() + delay;
-    while (!stop_ && Clock::now() < until) std::this_thread::sleep_for(std::min(milliseconds(50), delay));
   }
 
   const SinkConfig& sink_;
