@@ -24,6 +24,7 @@
 #include "esmond_archive/esmond_archive.hpp"
 #include "journal/journal.hpp"
 #include "osg/message_builder.hpp"
+#include "support/journal_sql.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -399,7 +400,7 @@ TEST_CASE("a poll that skips a series still backing off is no success", "[collec
 
 TEST_CASE("a journal that cannot record the archive's health does not stop collection", "[collector]") {
   Fixture f;
-  f.journal->database().exec("DROP TABLE archive_failure; DROP TABLE archive_poll");
+  gapless::test::JournalSql(f.dir.file("journal.db")).exec("DROP TABLE archive_failure; DROP TABLE archive_poll");
   const PollReport report = f.poll();
   CHECK(report.listed);
   CHECK(report.failures.empty());
