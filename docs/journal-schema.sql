@@ -3,7 +3,7 @@
 -- journal's schema exactly as `sqlite3 journal.db .schema` prints it (SQLite
 -- keeps each CREATE statement's text, comments included).
 -- The rules behind it (invariants, state machine, durability) are in the top
--- comment of src/journal/journal.cpp, whose kMigrations build this schema.
+-- comment of src/journal/format.hpp; kMigrations in format.cpp build this schema.
 --
 -- For reading, not for running: Journal::open creates and migrates a journal,
 -- and sqlite_sequence is SQLite's own table (for message's AUTOINCREMENT).

@@ -1,6 +1,6 @@
 // The collector's polls of each archive, as counters for `gapless status` and
 // metrics: the archive_poll and archive_failure tables and invariant 14,
-// described with the rest of the format at the top of journal.cpp.
+// described with the rest of the format at the top of format.hpp.
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <spdlog/spdlog.h>

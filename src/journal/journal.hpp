@@ -1,7 +1,7 @@
 // The journal: gapless's durable, single-file store of every message and of
 // its delivery state per sink. The on-disk format, the state machine and every
-// invariant are documented once, at the top of journal.cpp, next to the SQL
-// that enforces them.
+// invariant are documented once, at the top of format.hpp; the SQL that
+// enforces an invariant carries its tag (format.cpp, statements.hpp).
 //
 // Threading: a Journal object owns one SQLite connection and is used by one
 // thread at a time. Every thread (each sender, the collector, the CLI) opens

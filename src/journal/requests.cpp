@@ -1,6 +1,6 @@
 // Operator requests (backfill, resend) and the resend itself. The request
 // table and invariant 5's one exception are described at the top of
-// journal.cpp.
+// format.hpp.
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <spdlog/spdlog.h>
@@ -24,9 +24,6 @@ constexpr const char* kSqlRequests =
     "LIMIT ?1";
 constexpr const char* kSqlRequestExists = "SELECT 1 FROM request WHERE id = ?1";
 
-// The datapoint primary key (series_id, ts) serves each series' range.
-constexpr const char* kSqlMessagesOfSeries =
-    "SELECT DISTINCT message_id FROM datapoint WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3";
 
 // Invariant 5's exception: delivered rows only (pending ones will be sent
 // anyway, parked ones wait for their destination).
@@ -85,26 +82,6 @@ std::vector<Request> Journal::requests(size_t max) {
       all.push_back(std::move(r));
     }
     return all;
-  });
-}
-
-std::vector<int64_t> Journal::messages_of_series(const std::vector<int64_t>& series_ids, int64_t ts_from,
-                                                 int64_t ts_to) {
-  return guarded(path_, "messages_of_series", "", [&] {
-    auto snapshot = begin_read(*db_);
-    SQLite::Statement query(*db_, kSqlMessagesOfSeries);
-    std::vector<int64_t> ids;
-    for (const int64_t series_id : series_ids) {
-      query.reset();
-      query.bind(1, series_id);
-      query.bind(2, ts_from);
-      query.bind(3, ts_to);
-      while (query.executeStep()) ids.push_back(query.getColumn(0).getInt64());
-    }
-    snapshot.commit();
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    return ids;
   });
 }
 

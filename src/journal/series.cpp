@@ -1,6 +1,6 @@
 // The collector's side of the journal: series (with their cursors), coverage
 // and datapoints. The tables and invariants 11 to 13 are described with the
-// rest of the format at the top of journal.cpp.
+// rest of the format at the top of format.hpp.
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <spdlog/spdlog.h>

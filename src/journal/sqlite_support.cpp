@@ -84,6 +84,8 @@ SQLite::Transaction begin_read(SQLite::Database& db) {
   return SQLite::Transaction(db, SQLite::TransactionBehavior::DEFERRED);
 }
 
+bool is_all(std::optional<std::string_view> name) { return !name || name->empty(); }
+
 std::string text_of(const SQLite::Column& column) { return column.isNull() ? std::string() : column.getString(); }
 
 std::string bytes_of(const SQLite::Column& column) {

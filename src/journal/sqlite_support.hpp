@@ -1,11 +1,12 @@
-// SQLite plumbing shared by the journal's source files (journal.cpp, the
-// messages and their delivery state; series.cpp, the collector's cursors,
-// coverage and datapoints). Internal to src/journal: nothing outside includes it.
+// SQLite plumbing shared by the journal's source files (the format, the
+// delivery queue, reporting, resend's selection, the collector's tables,
+// requests, archive health). Internal to src/journal: nothing outside includes it.
 #pragma once
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -46,6 +47,9 @@ auto guarded(const std::string& path, std::string_view operation, std::string_vi
 
 constexpr std::string_view kNothingChanged = "nothing was changed";
 
+// An operator act's sink or destination: absent or empty means every one.
+bool is_all(std::optional<std::string_view> name);
+
 // A borrowed cached statement, reset when the borrow ends: no statement keeps
 // a read transaction open between calls, and one that failed is clean for its
 // next use. (reset() would rethrow the failure; tryReset() does not.)
@@ -61,7 +65,7 @@ class Borrowed {
   SQLite::Statement& statement_;
 };
 
-// See DURABILITY at the top of journal.cpp.
+// See DURABILITY at the top of format.hpp.
 enum class Durability { full, normal };
 
 // The level must be set outside a transaction, so it is set here, just before BEGIN.

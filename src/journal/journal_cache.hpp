@@ -1,0 +1,118 @@
+// Journal::Cache: what one connection keeps between calls, the prepared
+// statements of the frequent operations and the ids of sinks. Internal to
+// src/journal. Sinks are never deleted (invariant 3), so an id once read stays true.
+// Destination ids are cached per append batch only: a destination inserted
+// by a transaction that then rolls back must not outlive it here.
+
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "journal/format.hpp"
+#include "journal/journal.hpp"
+#include "journal/sqlite_support.hpp"
+#include "journal/statements.hpp"
+
+namespace gapless::journal {
+
+struct Journal::Cache {
+  explicit Cache(SQLite::Database& database)
+      : db(database),
+        sink_id(db, detail::kSqlSinkId),
+        all_sink_ids(db, detail::kSqlAllSinkIds),
+        destination_id(db, detail::kSqlDestinationId),
+        insert_destination(db, detail::kSqlInsertDestination),
+        insert_message(db, detail::kSqlInsertMessage),
+        last_message_id(db, detail::kSqlLastMessageId),
+        insert_deliveries(db, detail::kSqlInsertDeliveries),
+        record_appended(db, detail::kSqlRecordAppended),
+        claim_ids(db, detail::kSqlClaimIds),
+        claim_rows(db, detail::kSqlClaimRows),
+        mark_delivered(db, detail::kSqlMarkDelivered),
+        undelivered_of(db, detail::kSqlUndeliveredOf),
+        count_leave(db, detail::kSqlCountLeave),
+        count_delivered(db, detail::kSqlCountDelivered),
+        status_counts(db, detail::kSqlStatusCounts),
+        oldest_in_state(db, detail::kSqlOldestInState),
+        journaled_ms(db, detail::kSqlJournaledMs) {}
+
+  std::optional<int64_t> find_sink(std::string_view name) {
+    if (auto it = sink_ids.find(name); it != sink_ids.end()) return it->second;
+    detail::Borrowed query(sink_id);
+    query->bind(1, std::string(name));
+    if (!query->executeStep()) return std::nullopt;
+    const int64_t id = query->getColumn(0).getInt64();
+    sink_ids.emplace(std::string(name), id);
+    return id;
+  }
+
+  std::vector<int64_t> registered_sinks() {
+    detail::Borrowed query(all_sink_ids);
+    std::vector<int64_t> ids;
+    while (query->executeStep()) ids.push_back(query->getColumn(0).getInt64());
+    return ids;
+  }
+
+  std::optional<int64_t> find_destination(std::string_view name) {
+    detail::Borrowed query(destination_id);
+    query->bind(1, std::string(name));
+    if (!query->executeStep()) return std::nullopt;
+    return query->getColumn(0).getInt64();
+  }
+
+  // The largest message id; inside a write transaction, every message
+  // appended after this call has a larger one (invariant 10).
+  int64_t max_message_id() {
+    detail::Borrowed query(last_message_id);
+    query->executeStep();
+    return query->getColumn(0).getInt64();
+  }
+
+  // Inside a write transaction.
+  int64_t intern_destination(std::string_view name) {
+    if (auto id = find_destination(name)) return *id;
+    detail::Borrowed insert(insert_destination);
+    insert->bind(1, std::string(name));
+    insert->exec();
+    return db.getLastInsertRowid();
+  }
+
+  // The journal time of the oldest pending or parked message of (sink,
+  // destination): two seeks for the smallest id in each state, as one seek
+  // for "state IN (0, 2)" would give up the min() shortcut and read the whole
+  // backlog. Ids grow with journal time (invariant 10), so the smaller id is
+  // the older message.
+  std::optional<int64_t> oldest_undelivered_ms(int64_t sink, int64_t destination) {
+    std::optional<int64_t> oldest_id;
+    for (const int state : {detail::kPending, detail::kParked}) {
+      detail::Borrowed query(oldest_in_state);
+      query->bind(1, sink);
+      query->bind(2, destination);
+      query->bind(3, state);
+      if (query->executeStep() && !query->isColumnNull(0)) {
+        const int64_t id = query->getColumn(0).getInt64();
+        if (!oldest_id || id < *oldest_id) oldest_id = id;
+      }
+    }
+    if (!oldest_id) return std::nullopt;
+    detail::Borrowed query(journaled_ms);
+    query->bind(1, *oldest_id);
+    if (!query->executeStep()) return std::nullopt;
+    return query->getColumn(0).getInt64();
+  }
+
+  SQLite::Database& db;
+  SQLite::Statement sink_id, all_sink_ids, destination_id, insert_destination;
+  SQLite::Statement insert_message, last_message_id, insert_deliveries, record_appended;
+  SQLite::Statement claim_ids, claim_rows, mark_delivered, undelivered_of, count_leave, count_delivered;
+  SQLite::Statement status_counts, oldest_in_state, journaled_ms;
+  std::map<std::string, int64_t, std::less<>> sink_ids;
+};
+
+}  // namespace gapless::journal
