@@ -11,6 +11,15 @@
 
 namespace gapless::journal {
 
+std::optional<FreeSpace> free_space(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string directory = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  struct statvfs space {};
+  if (::statvfs(directory.c_str(), &space) != 0) return std::nullopt;
+  return FreeSpace{static_cast<int64_t>(space.f_bavail) * static_cast<int64_t>(space.f_frsize),
+                   space.f_files > 0 && space.f_favail == 0};
+}
+
 DiskReserve::DiskReserve(std::string journal_path, int64_t bytes)
     : reserve_path_(std::move(journal_path) + ".reserve"), bytes_(bytes) {}
 
@@ -24,14 +33,8 @@ bool DiskReserve::take() {
   if (bytes_ <= 0 || held()) return true;
   // Room for the reserve and as much again: taking it must not be what
   // fills the disk again at once.
-  const std::string directory = [&] {
-    const size_t slash = reserve_path_.rfind('/');
-    return slash == std::string::npos ? std::string(".") : reserve_path_.substr(0, slash + 1);
-  }();
-  struct statvfs space {};
-  if (::statvfs(directory.c_str(), &space) != 0) return false;
-  const auto available = static_cast<int64_t>(space.f_bavail) * static_cast<int64_t>(space.f_frsize);
-  if (available < 2 * bytes_) return false;
+  const std::optional<FreeSpace> space = free_space(reserve_path_);
+  if (!space || space->bytes < 2 * bytes_) return false;
 
   // Written under a temporary name and renamed: a reserve is whole or absent.
   const std::string partial = reserve_path_ + ".partial";

@@ -16,9 +16,21 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace gapless::journal {
+
+// The room left on the file system holding `path` (a file beside the journal,
+// which need not exist yet), as an unprivileged writer sees it: the one
+// measure both the reserve (take) and a full disk's diagnosis
+// (fault_retry.hpp, disk_nearly_full) go by. Nothing when the file system
+// cannot be asked.
+struct FreeSpace {
+  int64_t bytes = 0;
+  bool out_of_inodes = false;
+};
+std::optional<FreeSpace> free_space(const std::string& path);
 
 class DiskReserve {
  public:

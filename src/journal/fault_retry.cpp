@@ -1,13 +1,20 @@
 #include "journal/fault_retry.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/statvfs.h>
 
 #include <chrono>
 
 #include "core/backoff.hpp"
 
 namespace gapless::journal {
+
+namespace {
+
+// With less room than this, SQLite's I/O errors and CANTOPEN are a full disk:
+// creating or growing the -shm and -wal files is what failed (fault_on_disk).
+constexpr int64_t kNearlyFullBytes = 1024 * 1024;
+
+}  // namespace
 
 const char* fault_kind(Fault fault) {
   switch (fault) {
@@ -21,12 +28,8 @@ const char* fault_kind(Fault fault) {
 }
 
 bool disk_nearly_full(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string directory = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  struct statvfs space {};
-  if (::statvfs(directory.c_str(), &space) != 0) return false;
-  return static_cast<int64_t>(space.f_bavail) * static_cast<int64_t>(space.f_frsize) < 1024 * 1024 ||
-         (space.f_files > 0 && space.f_favail == 0);
+  const std::optional<FreeSpace> space = free_space(path);
+  return space && (space->bytes < kNearlyFullBytes || space->out_of_inodes);
 }
 
 Fault fault_on_disk(const JournalError& error, const std::string& journal_path) {
