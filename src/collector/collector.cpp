@@ -330,10 +330,7 @@ struct Collector::Shared {
       // A producer writes only while it holds the disk reserve: on a full
       // disk, the space left goes to delivery. The cursors stay as they are.
       if (!take_reserve()) {
-        archive->faults->occurred(journal::fault_kind(journal::Fault::full),
-                                  "collection paused: the disk holding the journal is nearly full (the disk "
-                                  "reserve " + reserve.path() + " cannot be taken); it resumes by itself when "
-                                  "there is room again, nothing is skipped");
+        journal::record_reserve_pause(reserve, *archive->faults);
         give_back(*archive, unix_now_ms() + journal::kReserveRecheckMs, false);
         continue;
       }

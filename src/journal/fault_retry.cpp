@@ -42,12 +42,17 @@ int64_t journal_retry_delay_ms(int failures) {
   return doubling_delay(std::chrono::seconds(1), std::chrono::seconds(30), failures).count();
 }
 
+void record_reserve_pause(const DiskReserve& reserve, FaultEpisode& episode) {
+  episode.occurred(fault_kind(Fault::full),
+                   "paused: the disk holding " + reserve.path() +
+                       " is nearly full; nothing is written until the disk reserve can be taken again (free "
+                       "space on that file system); it resumes by itself then, nothing is skipped, and delivery "
+                       "of what is journaled goes on");
+}
+
 bool wait_for_reserve(DiskReserve& reserve, FaultEpisode& episode, const std::atomic<bool>& stop) {
   while (!reserve.take()) {
-    episode.occurred(fault_kind(Fault::full),
-                     "paused: the disk holding " + reserve.path() +
-                         " is nearly full; nothing is written until the disk reserve can be taken again (free "
-                         "space on that file system; delivery of what is journaled goes on)");
+    record_reserve_pause(reserve, episode);
     if (!gapless::sleep_unless_stopped(std::chrono::milliseconds(kReserveRecheckMs), stop)) return false;
   }
   return true;

@@ -49,6 +49,11 @@ inline bool sleep_unless_stopped(int64_t ms, const std::atomic<bool>& stop) {
   return gapless::sleep_unless_stopped(std::chrono::milliseconds(ms), stop);
 }
 
+// A producer that cannot take `reserve`: an occurrence of `episode` (kind
+// "disk-full") with the one text that says why it pauses and that it
+// resumes by itself.
+void record_reserve_pause(const DiskReserve& reserve, FaultEpisode& episode);
+
 // Producers, before writing: waits until `reserve` is taken. While it cannot
 // be, that is an occurrence of `episode` (kind "disk-full"), checked again
 // every kReserveRecheckMs. false: `stop` was raised first.
