@@ -1,3 +1,5 @@
+// A poll journals every datapoint the archive serves exactly once, and an archive's failures cost only what failed.
+//
 // The collector's polling rules against the esmond-compatible test archive
 // over real HTTP, into a real journal: what the journal holds after each poll
 // is compared with what the archive serves.

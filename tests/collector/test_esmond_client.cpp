@@ -1,3 +1,5 @@
+// The esmond client reads exactly what an archive holds, and every archive fault is a FetchError of its kind, never data.
+//
 // The esmond client against the esmond-compatible test archive over real
 // HTTP: paging (docs/esmond.md 1.3), the listing's time filter (docs/esmond.md 1.2), values kept
 // exactly (docs/esmond.md 1.6), and every fault the archive can inject. Answers the

@@ -1,3 +1,5 @@
+// An https archive is read only with a certificate the configured CA verifies; anything else is a TLS connect failure.
+//
 // An https archive: the client verifies the archive's certificate chain and
 // host name against the configured CA file (ArchiveConfig::ca_file), and a
 // certificate it cannot verify is a connect failure naming TLS, never data.

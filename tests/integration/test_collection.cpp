@@ -1,3 +1,5 @@
+// What the archive served reaches a subscriber exactly once, live or backfilled, and resend and --rate do what they promise.
+//
 // The collector end to end: the esmond-compatible test archive (in this
 // process), the `gapless` daemon polling it, a real ActiveMQ, and an MQTT
 // subscriber reading the OSG topics the way OSG's consumers do. What the

@@ -1,3 +1,5 @@
+// The integration harness works (processes, broker, recorder, TLS), so the other integration results mean something.
+//
 // Smoke test of the integration harness itself: if these fail, no other
 // integration test result means anything. Run alone with
 //   build/tests/integration/integration-tests '[harness]'

@@ -1,3 +1,5 @@
+// Live data arrives within 10 s while a backfill drains beside the daemon, and overtakes a backlog when the broker returns.
+//
 // Live data keeps priority while a backfill drains (issue 4). The daemon
 // polls an archive every 2 s while `gapless-replay backfill` re-reads older
 // data of the same archive into the same journal, beside it. What a dashboard

@@ -1,3 +1,5 @@
+// `gapless ingest` refuses a line the door refuses with exit code and reason, and journals nothing of its batch.
+//
 // `gapless ingest` as an operator runs it: the built binary (GAPLESS_BIN, else
 // this build's) on a file holding a line the door refuses. The exit code,
 // what stderr says, and that nothing of the refused line's batch is journaled.

@@ -1,3 +1,5 @@
+// Collected data is split into messages every sink accepts, and no datapoint is dropped.
+//
 // The collector's split rule (collector::read_options, shared with backfill):
 // messages built from an archive's data stay below the smallest sink's
 // max_message_size as the sender will encode them, whatever the size of the

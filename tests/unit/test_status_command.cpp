@@ -1,3 +1,5 @@
+// `gapless status` shows an operator and a metrics scraper what the journal holds, in text, JSON and Prometheus form.
+//
 // `gapless status` as an operator or a metrics scraper reads it: the built
 // binary (GAPLESS_BIN, else this build's) run on a journal prepared through
 // the library. Archive health in the text, --json and --prometheus outputs.
