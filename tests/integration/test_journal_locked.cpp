@@ -18,6 +18,7 @@
 #include "esmond_archive/esmond_archive.hpp"
 #include "harness/broker.hpp"
 #include "harness/process.hpp"
+#include "harness/recorded_sink.hpp"
 #include "harness/stomp_recorder.hpp"
 #include "harness/workspace.hpp"
 #include "ingest/ingest.hpp"
@@ -40,11 +41,9 @@ using gapless::test::Workspace;
 TEST_CASE("the journal locked by another process past the busy timeout while a sender drains: it pauses, then "
           "delivers everything",
           "[sender-faults]") {
-  TestBroker broker;
   // Small transactions: the drain takes long enough for the lock to meet it.
-  Workspace workspace(broker, "transaction_size = 20\nwindow = 2\n");
-  gapless::test::StompRecorder recorder(broker.stomp_uri());
-  recorder.start_and_wait_subscribed();
+  gapless::test::RecordedSink sink("transaction_size = 20\nwindow = 2\n");
+  auto& [broker, workspace, recorder] = sink;
   std::vector<gapless::journal::NewMessage> messages;
   for (int i = 0; i < 4'000; ++i) {
     gapless::journal::NewMessage message;

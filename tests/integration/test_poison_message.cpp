@@ -14,6 +14,7 @@
 #include "harness/broker.hpp"
 #include "harness/numbered_messages.hpp"
 #include "harness/process.hpp"
+#include "harness/recorded_sink.hpp"
 #include "harness/stomp_recorder.hpp"
 #include "harness/workspace.hpp"
 #include "ingest/ingest.hpp"
@@ -96,10 +97,8 @@ std::chrono::steady_clock::duration deliver_behind(Workspace& workspace, gapless
 
 TEST_CASE("a message over the sink's max_header_line is parked before it is sent; the 300 behind it flow",
           "[poison]") {
-  TestBroker broker;
-  Workspace workspace(broker);
-  gapless::test::StompRecorder recorder(broker.stomp_uri());
-  recorder.start_and_wait_subscribed();
+  gapless::test::RecordedSink sink;
+  auto& [broker, workspace, recorder] = sink;
   const NewMessage poison = long_header_message();
   const auto good = good_messages();
 
@@ -117,11 +116,9 @@ TEST_CASE("a message over the sink's max_header_line is parked before it is sent
 TEST_CASE("the broker drops the connection over a message: narrowed down, parked alone with the broker's words, "
           "the 300 others flow",
           "[poison]") {
-  TestBroker broker;
   // Our limit above ActiveMQ's fixed 10 KiB: the broker is the one to refuse.
-  Workspace workspace(broker, "max_header_line = 65536\n");
-  gapless::test::StompRecorder recorder(broker.stomp_uri());
-  recorder.start_and_wait_subscribed();
+  gapless::test::RecordedSink sink("max_header_line = 65536\n");
+  auto& [broker, workspace, recorder] = sink;
   const NewMessage poison = long_header_message();
   const auto good = good_messages();
 
@@ -140,10 +137,8 @@ TEST_CASE("the broker drops the connection over a message: narrowed down, parked
 
 TEST_CASE("a message over the sink's max_message_size is parked; with the limit raised, retry-parked delivers it",
           "[poison]") {
-  TestBroker broker;
-  Workspace workspace(broker, "max_message_size = 100000\n");
-  gapless::test::StompRecorder recorder(broker.stomp_uri());
-  recorder.start_and_wait_subscribed();
+  gapless::test::RecordedSink sink("max_message_size = 100000\n");
+  auto& [broker, workspace, recorder] = sink;
   NewMessage large = message_on(kPoisonTopic, std::string(200'000, 'x'));
   std::vector<NewMessage> messages = {large};
   for (int i = 0; i < 20; ++i) messages.push_back(message_on(kPoisonTopic, "good " + std::to_string(i)));
@@ -168,10 +163,8 @@ TEST_CASE("a message over the sink's max_message_size is parked; with the limit 
 
 TEST_CASE("a journaled message that cannot be encoded (an empty header name) is parked; the others are delivered",
           "[poison]") {
-  TestBroker broker;
-  Workspace workspace(broker);
-  gapless::test::StompRecorder recorder(broker.stomp_uri());
-  recorder.start_and_wait_subscribed();
+  gapless::test::RecordedSink sink;
+  auto& [broker, workspace, recorder] = sink;
   // As an older gapless could have journaled it: append() does not validate.
   NewMessage unencodable = message_on(kPoisonTopic, "poison: empty header name");
   unencodable.headers.emplace_back("", "v");
@@ -190,10 +183,8 @@ TEST_CASE("a journaled message that cannot be encoded (an empty header name) is 
 }
 
 TEST_CASE("a message larger than max_message_size is parked on its own; the rest flows", "[delivery]") {
-  TestBroker broker;
-  Workspace workspace(broker, "max_message_size = 2000\n");
-  gapless::test::StompRecorder recorder(broker.stomp_uri());
-  recorder.start_and_wait_subscribed();
+  gapless::test::RecordedSink sink("max_message_size = 2000\n");
+  auto& [broker, workspace, recorder] = sink;
   auto messages = messages_on({"perfsonar.raw.throughput"}, 20, 500);
   auto oversized = numbered_message("perfsonar.raw.throughput", 999, 5000);
   messages.push_back(oversized);
