@@ -24,8 +24,10 @@
 #include "core/error.hpp"
 #include "journal/daemon_lock.hpp"
 #include "journal/journal.hpp"
-#include "osg/message_time.hpp"
 #include "replay/backfill.hpp"
+#include "support/journal_fixtures.hpp"
+#include "support/journal_sql.hpp"
+#include "support/temp_dir.hpp"
 
 using Catch::Matchers::Contains;
 using gapless::journal::ArchiveHealth;
@@ -38,96 +40,11 @@ using gapless::journal::Message;
 using gapless::journal::NewMessage;
 using gapless::journal::Priority;
 using gapless::journal::SeriesKey;
+using namespace gapless::test;
 
 namespace {
 
 namespace fs = std::filesystem;
-
-// A private directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "gapless-journal-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-NewMessage message(std::string gapless_id, std::string destination = "/topic/a", Priority priority = Priority::live) {
-  NewMessage m;
-  m.gapless_id = std::move(gapless_id);
-  m.destination = std::move(destination);
-  m.headers = {{"event-type", "throughput"}};
-  m.body = "{\"value\": 1}";
-  m.priority = priority;
-  return m;
-}
-
-// Appends `count` messages named "<prefix>-<i>" and returns their gapless-ids.
-std::vector<std::string> append_many(Journal& journal, const std::string& prefix, int count,
-                                     const std::string& destination = "/topic/a",
-                                     Priority priority = Priority::live) {
-  std::vector<NewMessage> batch;
-  std::vector<std::string> ids;
-  for (int i = 0; i < count; ++i) {
-    ids.push_back(prefix + "-" + std::to_string(i));
-    batch.push_back(message(ids.back(), destination, priority));
-  }
-  const auto result = journal.append(batch);
-  REQUIRE(result.appended == count);
-  return ids;
-}
-
-std::vector<std::string> gapless_ids(const std::vector<Message>& messages) {
-  std::vector<std::string> ids;
-  for (const auto& m : messages) ids.push_back(m.gapless_id);
-  return ids;
-}
-
-std::vector<int64_t> journal_ids(const std::vector<Message>& messages) {
-  std::vector<int64_t> ids;
-  for (const auto& m : messages) ids.push_back(m.id);
-  return ids;
-}
-
-std::vector<Message> claim_all(Journal& journal, const std::string& sink) { return journal.claim(sink, 1'000'000, {}); }
-
-// The status line of one destination, or zeros when status does not list it.
-gapless::journal::DestinationStatus status_of(Journal& journal, const std::string& sink,
-                                              const std::string& destination) {
-  for (const auto& s : journal.status())
-    if (s.sink == sink)
-      for (const auto& d : s.destinations)
-        if (d.destination == destination) return d;
-  return {};
-}
-
-int64_t count_rows(Journal& journal, const std::string& sql) { return journal.database().execAndGet(sql).getInt64(); }
-
-// Every row of a table, each as its columns' text, sorted: what a migration must keep.
-std::vector<std::string> rows_of(SQLite::Database& db, const std::string& table) {
-  SQLite::Statement query(db, "SELECT * FROM " + table);
-  std::vector<std::string> rows;
-  while (query.executeStep()) {
-    std::string row;
-    for (int i = 0; i < query.getColumnCount(); ++i)
-      row += (i == 0 ? "" : "|") + (query.isColumnNull(i) ? std::string("NULL") : query.getColumn(i).getString());
-    rows.push_back(std::move(row));
-  }
-  std::sort(rows.begin(), rows.end());
-  return rows;
-}
 
 // The schema's objects (tables, indexes, triggers) with their SQL.
 std::map<std::string, std::string> schema_of(SQLite::Database& db) {
@@ -135,28 +52,6 @@ std::map<std::string, std::string> schema_of(SQLite::Database& db) {
   std::map<std::string, std::string> objects;
   while (query.executeStep()) objects[query.getColumn(0).getString()] = query.getColumn(1).getString();
   return objects;
-}
-
-const std::string kArchiveUrl = "https://psds.example.org/esmond/perfsonar/archive/";
-
-ArchivePoll archive_poll(int64_t polled_ms, std::map<std::string, int64_t> failures = {}, int64_t points = 0,
-                         std::string error = "", bool complete = true, const std::string& url = kArchiveUrl) {
-  ArchivePoll poll;
-  poll.archive_url = url;
-  poll.name = "psds";
-  poll.polled_ms = polled_ms;
-  poll.complete = complete;
-  poll.points_journaled = points;
-  poll.failures = std::move(failures);
-  poll.last_error = std::move(error);
-  return poll;
-}
-
-ArchiveHealth health_of(const Journal& journal, const std::string& url = kArchiveUrl) {
-  for (const ArchiveHealth& health : journal.archive_health())
-    if (health.archive_url == url) return health;
-  FAIL("no health recorded for " << url);
-  return {};
 }
 
 std::string read_file(const std::string& path) {
@@ -183,12 +78,14 @@ TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapl
           "[journal]") {
   TempDir dir;
   auto journal = Journal::open(dir.file("j.db"), {"cern"});
-  auto& db = journal->database();
+  JournalSql sql(journal->path());
+  auto& db = sql.database();
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
   CHECK(db.execAndGet("PRAGMA auto_vacuum").getInt() == 2);  // incremental
   CHECK(db.execAndGet("PRAGMA application_id").getInt64() == 0x47504c53);
   CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
-  CHECK(db.execAndGet("PRAGMA foreign_keys").getInt() == 1);
+  // A setting of each connection: the journal's own must have it.
+  CHECK(journal->database().execAndGet("PRAGMA foreign_keys").getInt() == 1);
   for (const char* table : {"sink", "destination", "request", "message", "delivery", "delivery_count",
                             "parked_destination", "series", "coverage", "datapoint", "archive_poll",
                             "archive_failure", "appended_message"})
@@ -315,8 +212,7 @@ TEST_CASE("status reports the journal time of the oldest undelivered message, an
   TempDir dir;
   auto journal = Journal::open(dir.file("j.db"), {"cern"});
   append_many(*journal, "a", 3);
-  auto& db = journal->database();
-  db.exec("UPDATE message SET journaled_ms = 1000 + id");  // distinct times, in journal order
+  JournalSql(journal->path()).exec("UPDATE message SET journaled_ms = 1000 + id");  // distinct times, in journal order
   const auto ids = journal_ids(claim_all(*journal, "cern"));
 
   CHECK(status_of(*journal, "cern", "/topic/a").oldest_undelivered_ms == 1000 + ids[0]);
@@ -328,49 +224,6 @@ TEST_CASE("status reports the journal time of the oldest undelivered message, an
   journal->mark_delivered("cern", {ids[2]});
   CHECK_FALSE(status_of(*journal, "cern", "/topic/a").oldest_undelivered_ms.has_value());
 }
-
-namespace {
-
-struct Counts {
-  std::array<int64_t, 3> by_state{};  // pending, delivered, parked
-  std::optional<int64_t> oldest_undelivered_ms;
-  bool operator==(const Counts&) const = default;
-};
-using CountsBySinkDestination = std::map<std::pair<std::string, std::string>, Counts>;
-
-CountsBySinkDestination counts_from_status(Journal& journal) {
-  CountsBySinkDestination counts;
-  for (const auto& s : journal.status())
-    for (const auto& d : s.destinations) {
-      if (d.pending + d.delivered + d.parked == 0) continue;
-      counts[{s.sink, d.destination}] = Counts{{d.pending, d.delivered, d.parked}, d.oldest_undelivered_ms};
-    }
-  return counts;
-}
-
-CountsBySinkDestination counts_from_rows(Journal& journal) {
-  CountsBySinkDestination counts;
-  SQLite::Statement rows(journal.database(),
-                         "SELECT sink.name, destination.name, delivery.state, count(*) FROM delivery "
-                         "JOIN sink ON sink.id = delivery.sink_id "
-                         "JOIN destination ON destination.id = delivery.destination_id GROUP BY 1, 2, 3");
-  while (rows.executeStep())
-    counts[{rows.getColumn(0).getString(), rows.getColumn(1).getString()}].by_state.at(rows.getColumn(2).getInt()) =
-        rows.getColumn(3).getInt64();
-  SQLite::Statement oldest(journal.database(),
-                           "SELECT sink.name, destination.name, message.journaled_ms FROM "
-                           "(SELECT sink_id, destination_id, min(message_id) AS oldest FROM delivery "
-                           " WHERE state IN (0, 2) GROUP BY 1, 2) AS undelivered "
-                           "JOIN sink ON sink.id = undelivered.sink_id "
-                           "JOIN destination ON destination.id = undelivered.destination_id "
-                           "JOIN message ON message.id = undelivered.oldest");
-  while (oldest.executeStep())
-    counts[{oldest.getColumn(0).getString(), oldest.getColumn(1).getString()}].oldest_undelivered_ms =
-        oldest.getColumn(2).getInt64();
-  return counts;
-}
-
-}  // namespace
 
 TEST_CASE("status counters equal a count of the rows after any sequence of operations (property)", "[journal]") {
   const std::vector<std::string> sinks = {"s0", "s1", "s2"};
@@ -467,7 +320,8 @@ TEST_CASE("a version 1 journal migrates to version 2 (and on), and its counters 
     // Back to version 1 as an older gapless left it: kSchemaV1's counting
     // trigger, which counted every state change itself, and none of the
     // tables later versions added.
-    journal->database().exec(R"sql(
+    JournalSql sql(path);
+    sql.exec(R"sql(
       DROP TABLE appended_message;
       DROP TABLE archive_failure;
       DROP TABLE archive_poll;
@@ -482,11 +336,12 @@ TEST_CASE("a version 1 journal migrates to version 2 (and on), and its counters 
       END;
       PRAGMA user_version = 1;)sql");
     // What version 1's mark_delivered did: one UPDATE, counted by the trigger.
-    journal->database().exec("UPDATE delivery SET state = 1, delivered_ms = 1 WHERE message_id <= 5");
+    sql.exec("UPDATE delivery SET state = 1, delivered_ms = 1 WHERE message_id <= 5");
     journal->park_destination("cern", "/topic/p", "not authorized", 0);
   }
   auto journal = Journal::open(path, {"cern"});
-  CHECK(journal->database().execAndGet("PRAGMA user_version").getInt() == 5);
+  JournalSql sql(path);
+  CHECK(sql.integer("PRAGMA user_version") == 5);
   CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
   CHECK(status_of(*journal, "cern", "/topic/a").delivered == 5);
   CHECK(status_of(*journal, "cern", "/topic/a").pending == 15);
@@ -496,7 +351,7 @@ TEST_CASE("a version 1 journal migrates to version 2 (and on), and its counters 
   claimed.push_back(1);
   journal->mark_delivered("cern", claimed);
   CHECK(journal->requeue_probe("cern", "/topic/p", 0).has_value());
-  SQLite::Statement parked(journal->database(),
+  SQLite::Statement parked(sql.database(),
                            "SELECT message_id FROM delivery WHERE state = 2 ORDER BY message_id LIMIT 2");
   std::vector<int64_t> parked_ids;
   while (parked.executeStep()) parked_ids.push_back(parked.getColumn(0).getInt64());
@@ -537,7 +392,8 @@ TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schem
     journal->record_collected(collected);
     // Back to version 2 as the gapless before it left it: version 3 only added
     // the two archive tables.
-    auto& db = journal->database();
+    JournalSql sql(path);
+    auto& db = sql.database();
     db.exec("DROP TABLE appended_message; DROP TABLE archive_failure; DROP TABLE archive_poll; "
             "PRAGMA user_version = 2;");
     for (const std::string& table : version_2_tables) {
@@ -548,7 +404,8 @@ TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schem
   }
 
   auto journal = Journal::open(path, {"cern", "desy"});
-  auto& db = journal->database();
+  JournalSql sql(path);
+  auto& db = sql.database();
   CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
   for (const std::string& table : version_2_tables) {
     INFO("table " << table);
@@ -759,7 +616,8 @@ TEST_CASE("retry_parked releases parked messages by sink and destination, and re
     CHECK(journal->parked_destinations().empty());
     CHECK(claim_all(*journal, "cern").size() == 5);
     CHECK(claim_all(*journal, "itb").size() == 5);
-    SQLite::Statement request(journal->database(),
+    JournalSql sql(journal->path());
+    SQLite::Statement request(sql.database(),
                               "SELECT kind, created_by, arguments, state, messages, created_ms FROM request");
     REQUIRE(request.executeStep());
     CHECK(request.getColumn(0).getString() == "retry-parked");
@@ -777,7 +635,7 @@ TEST_CASE("retry_parked releases parked messages by sink and destination, and re
     CHECK(journal->parked_destinations("itb").size() == 1);
     CHECK(status_of(*journal, "itb", "/topic/x").parked == 3);
     CHECK(claim_all(*journal, "cern").size() == 5);
-    CHECK(journal->database().execAndGet("SELECT arguments FROM request").getString() ==
+    CHECK(JournalSql(journal->path()).text("SELECT arguments FROM request") ==
           R"({"destination":null,"sink":"cern"})");
   }
 
@@ -823,7 +681,8 @@ TEST_CASE("discard removes only parked messages, only of its sink, and records w
     CHECK(status_of(*journal, "cern", "/topic/y").pending == 1);
     CHECK(status_of(*journal, "cern", "/topic/y").delivered == 1);
     CHECK(status_of(*journal, "cern", "/topic/x").parked == 3);
-    SQLite::Statement request(journal->database(),
+    JournalSql sql(journal->path());
+    SQLite::Statement request(sql.database(),
                               "SELECT kind, created_by, arguments, state, messages, note FROM request");
     REQUIRE(request.executeStep());
     CHECK(request.getColumn(0).getString() == "discard");
@@ -1170,61 +1029,6 @@ TEST_CASE("two connections, as two processes would, append and drain side by sid
 // its ts_start header, else by its journal time, and never takes a collected
 // message for one.
 
-namespace {
-
-using gapless::journal::AppendedSelection;
-
-// With its window time as `gapless ingest` gives it (osg::message_time).
-NewMessage with_headers(std::string gapless_id, Headers headers,
-                        std::string destination = "/topic/perfsonar.raw.throughput") {
-  NewMessage m = message(std::move(gapless_id), std::move(destination));
-  m.headers = std::move(headers);
-  m.window_ts = gapless::osg::message_time(m.headers);
-  return m;
-}
-
-int64_t id_of(Journal& journal, const std::string& gapless_id) {
-  SQLite::Statement query(journal.database(), "SELECT id FROM message WHERE gapless_id = ?1");
-  query.bind(1, gapless_id);
-  if (!query.executeStep()) FAIL("no message " << gapless_id);
-  return query.getColumn(0).getInt64();
-}
-
-// Journal ids, ascending, as appended_messages() returns them.
-std::vector<int64_t> ids_of(Journal& journal, const std::vector<std::string>& gapless_ids) {
-  std::vector<int64_t> ids;
-  for (const std::string& gapless_id : gapless_ids) ids.push_back(id_of(journal, gapless_id));
-  std::sort(ids.begin(), ids.end());
-  return ids;
-}
-
-AppendedSelection window(int64_t from, int64_t to) {
-  AppendedSelection selection;
-  selection.from = from;
-  selection.to = to;
-  return selection;
-}
-
-int64_t journaled_second(Journal& journal, const std::string& gapless_id) {
-  const int64_t id = id_of(journal, gapless_id);
-  return count_rows(journal, "SELECT journaled_ms FROM message WHERE id = " + std::to_string(id)) / 1000;
-}
-
-// One read of a series: messages[i] carries the datapoint at ts[i].
-Collected collected_read(int64_t series_id, std::vector<NewMessage> messages, const std::vector<int64_t>& ts) {
-  Collected collected;
-  collected.series_id = series_id;
-  collected.messages = std::move(messages);
-  for (size_t i = 0; i < ts.size(); ++i)
-    collected.datapoints.push_back({ts[i], std::string(31, 'a') + static_cast<char>('0' + i), i});
-  collected.read_from = *std::min_element(ts.begin(), ts.end());
-  collected.read_to = *std::max_element(ts.begin(), ts.end()) + 1;
-  collected.points_read = static_cast<int64_t>(ts.size());
-  return collected;
-}
-
-}  // namespace
-
 TEST_CASE("a resend window finds appended messages by their first integer ts_start header, else by journal time",
           "[journal][resend]") {
   TempDir dir;
@@ -1370,7 +1174,8 @@ TEST_CASE("a version 3 journal migrates to version 4 (and on): its messages no d
     second = journaled_second(*journal, "ingested-without-ts_start");
     // Back to version 3 as the gapless before it left it: version 4 only
     // added the view and the table, and version 5 dropped the view.
-    auto& db = journal->database();
+    JournalSql sql(path);
+    auto& db = sql.database();
     db.exec("DROP TABLE appended_message; PRAGMA user_version = 3;");
     for (const std::string& table : version_3_tables) {
       rows_before[table] = rows_of(db, table);
@@ -1380,7 +1185,8 @@ TEST_CASE("a version 3 journal migrates to version 4 (and on): its messages no d
   }
 
   auto journal = Journal::open(path, {"cern", "desy"});
-  auto& db = journal->database();
+  JournalSql sql(path);
+  auto& db = sql.database();
   CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
   for (const std::string& table : version_3_tables) {
     INFO("table " << table);
@@ -1436,7 +1242,8 @@ TEST_CASE("a version 4 journal migrates to version 5: the view message_window_ts
     second = journaled_second(*journal, "ingested-without-ts_start");
     // Back to version 4 as the gapless before it left it: with the view that
     // computed window_ts from the ts_start header (kMigrationV4's text).
-    auto& db = journal->database();
+    JournalSql sql(path);
+    auto& db = sql.database();
     db.exec(R"sql(
       CREATE VIEW message_window_ts(message_id, window_ts) AS
       SELECT id, coalesce((
@@ -1460,7 +1267,8 @@ TEST_CASE("a version 4 journal migrates to version 5: the view message_window_ts
   }
 
   auto journal = Journal::open(path, {"cern", "desy"});
-  auto& db = journal->database();
+  JournalSql sql(path);
+  auto& db = sql.database();
   CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
   for (const std::string& table : version_4_tables) {
     INFO("table " << table);
