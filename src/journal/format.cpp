@@ -168,12 +168,10 @@ CREATE TABLE datapoint(
 )sql";
 
 // kMigrations[v] takes the schema from version v to v + 1. Append only: a
-// published step never changes, later issues add steps (columns, indexes).
+// published step never changes. What each step changed and why:
+// docs/journal.md 6.
 // Version 2 (invariant 7): a row moving into delivered no longer runs the
-// counting trigger, which cost more than the rest of marking it (two counter
-// statements per row, on the drain's hot path); mark_delivered, the only
-// writer of delivered (invariant 5), counts its whole batch per destination in
-// the same transaction instead.
+// counting trigger; mark_delivered counts its batch instead.
 constexpr const char* kMigrationV2 = R"sql(
 DROP TRIGGER delivery_count_update;
 CREATE TRIGGER delivery_count_update AFTER UPDATE OF state ON delivery
@@ -186,11 +184,7 @@ WHEN OLD.state <> NEW.state AND NEW.state <> 1 BEGIN
 END;
 )sql";
 
-// Version 3 (invariant 14): the collector's polls per archive, so that
-// `gapless status` and metrics show which archive fails and how. Counters, not
-// a log of polls: the tables stay one row per archive (and failure kind)
-// however long the daemon runs, and a monotonic counter is what a metric
-// system wants (it computes rates and survives missed scrapes).
+// Version 3 (invariant 14): the collector's polls per archive, as counters.
 constexpr const char* kMigrationV3 = R"sql(
 -- Invariant 14. One row per archive URL ever polled.
 CREATE TABLE archive_poll(
@@ -222,14 +216,8 @@ CREATE TABLE archive_failure(
 ) WITHOUT ROWID;
 )sql";
 
-// Version 4 (invariant 15): `gapless-replay resend` also finds what `gapless
-// ingest` journaled. Those messages have no datapoints, so the datapoint
-// table cannot find them, and neither column of message tells them from the
-// collector's (both are live, without a request) nor gives their time (the
-// ts_start header is inside the headers' JSON). A table of their own, rather
-// than a column of message: the collector's inserts stay as they are, and
-// adding it rewrites no message row. Filling it reads the datapoint table
-// once (seconds per ten million rows), at the first open by this version.
+// Version 4 (invariant 15): appended_message, filled from the messages no
+// datapoint names, and the view message_window_ts that version 5 drops.
 constexpr const char* kMigrationV4 = R"sql(
 -- Invariant 15: the one statement of the rule by which a resend window
 -- [from, to) finds an appended message. Its time is its first ts_start header
@@ -262,10 +250,8 @@ INSERT INTO appended_message(window_ts, message_id)
   WHERE message_id NOT IN (SELECT message_id FROM datapoint);
 )sql";
 
-// Version 5 (invariant 15): storage no longer interprets messages. The view
-// held OSG's ts_start rule; a producer now gives each appended message its
-// window time (ingest: osg::message_time, the same rule), so nothing reads
-// the view. Every appended_message row keeps its value and its meaning.
+// Version 5 (invariant 15): the view goes, with OSG's ts_start rule; the
+// producer gives the window time now (the same rule), so every row keeps its meaning.
 constexpr const char* kMigrationV5 = R"sql(
 DROP VIEW message_window_ts;
 )sql";

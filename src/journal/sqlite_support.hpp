@@ -19,10 +19,7 @@ namespace gapless::journal::detail {
 constexpr int kBusyTimeoutMs = 10'000;
 
 // Makes `db` wait up to kBusyTimeoutMs for a lock, trying again every
-// millisecond. SQLite's own busy timeout sleeps in steps that grow to 100 ms,
-// so a writer that has already waited a little keeps missing the short gaps
-// between another process's transactions (the daemon's collector beside a
-// backfill waited seconds that way); a millisecond step finds the first gap.
+// millisecond rather than in SQLite's growing steps (why: docs/journal.md 3).
 void wait_for_locks(SQLite::Database& db);
 
 // Errors: every one names the journal, the operation and, for writes, what
