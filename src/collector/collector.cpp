@@ -19,6 +19,7 @@
 #include "journal/disk_reserve.hpp"
 #include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
+#include "osg/listing_keys.hpp"
 
 namespace gapless::collector {
 
@@ -42,9 +43,7 @@ int64_t backoff_ms(const CollectorConfig& settings, int failures) {
 std::string series_metadata(const nlohmann::json& metadata) {
   nlohmann::json kept = nlohmann::json::object();
   for (const auto& [key, value] : metadata.items())
-    if (key != "event-types" && key != "metadata-count-total" && key != "metadata-previous-page" &&
-        key != "metadata-next-page")
-      kept[key] = value;
+    if (key != "event-types" && !osg::is_pagination_key(key)) kept[key] = value;
   return kept.dump();
 }
 

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "core/duration.hpp"
+#include "osg/listing_keys.hpp"
 
 namespace gapless::esmond {
 
@@ -144,11 +145,6 @@ std::string type_of(const json& value) {
   const std::string name = value.type_name();
   return (name == "array" || name == "object" ? "an " : "a ") + name;
 }
-
-// The keys PSMetadataPaginator adds to the first element of a listing page
-// (docs/esmond.md 1.3): they describe the page, not the test.
-constexpr std::string_view count_total_key = "metadata-count-total";
-constexpr std::string_view pagination_keys[] = {count_total_key, "metadata-previous-page", "metadata-next-page"};
 
 }  // namespace
 
@@ -484,7 +480,7 @@ std::vector<json> Client::list_metadata(int64_t updated_since, int page_size, st
       json& object = page[i];
       const int64_t index = offset + static_cast<int64_t>(i);
       if (i == 0) {
-        const auto total = object.is_object() ? object.find(count_total_key) : object.end();
+        const auto total = object.is_object() ? object.find(osg::kCountTotalKey) : object.end();
         if (!object.is_object() || total == object.end() || !total->is_number_integer() || total->get<int64_t>() < 0)
           throw fetch_error(FailureKind::invalid, archive_name_, url,
                             "metadata object at listing index " + std::to_string(index) +
@@ -505,7 +501,7 @@ std::vector<json> Client::list_metadata(int64_t updated_since, int page_size, st
         rejected->push_back(error.what());
         continue;
       }
-      for (const std::string_view name : pagination_keys) object.erase(std::string(name));
+      for (const std::string_view name : osg::kPaginationKeys) object.erase(std::string(name));
       // An object listed again on a later page (the listing changed between
       // pages) is kept once.
       if (seen.insert(object["metadata-key"].get<std::string>()).second) objects.push_back(std::move(object));

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/stable_id.hpp"
 #include "osg/destination.hpp"
+#include "osg/listing_keys.hpp"
 #include "stomp/frame.hpp"
 #include "stomp/message_rules.hpp"
 
@@ -33,8 +34,8 @@
 // org_metadata_key. Left out are the fields that describe the archive's REST
 // layout rather than the measurement: event-types, uri, url, and the three
 // pagination keys esmond adds to the first element of a listing page
-// (metadata-count-total, metadata-previous-page, metadata-next-page), which
-// would otherwise make the meta of one test depend on where it fell in a page.
+// (osg/listing_keys.hpp), which would otherwise make the meta of one test
+// depend on where it fell in a page.
 //
 // Bodies are assembled from the canonical text of each part (osg/datapoint.hpp)
 // rather than by building one nlohmann::ordered_json per message: the text is
@@ -60,8 +61,7 @@ std::string describe(const SeriesIdentity& series) {
 }
 
 bool describes_archive_layout(const std::string& key) {
-  return key == "event-types" || key == "uri" || key == "url" || key == "metadata-count-total" ||
-         key == "metadata-previous-page" || key == "metadata-next-page";
+  return key == "event-types" || key == "uri" || key == "url" || is_pagination_key(key);
 }
 
 std::string required_string(const SeriesIdentity& series, const json& metadata, const char* field) {
