@@ -19,6 +19,7 @@
 #include "journal/disk_reserve.hpp"
 #include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
+#include "journal/series_description.hpp"
 #include "osg/listing_keys.hpp"
 
 namespace gapless::collector {
@@ -45,12 +46,6 @@ std::string series_metadata(const nlohmann::json& metadata) {
   for (const auto& [key, value] : metadata.items())
     if (key != "event-types" && !osg::is_pagination_key(key)) kept[key] = value;
   return kept.dump();
-}
-
-std::string describe(const journal::SeriesKey& key) {
-  std::string text = key.metadata_key + "/" + key.event_type;
-  if (!key.summary_type.empty()) text += "/" + key.summary_type + "/" + std::to_string(key.summary_window);
-  return text;
 }
 
 // The poll itself; poll_archive records it.
@@ -80,7 +75,7 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
     if (series.empty())
       spdlog::log(level, "collector: journal failed archive={} error=\"{}\"", archive.name, e.what());
     else
-      spdlog::log(level, "collector: journal failed archive={} series={} error=\"{}\"", archive.name, series,
+      spdlog::log(level, "collector: journal failed archive={} series=\"{}\" error=\"{}\"", archive.name, series,
                   e.what());
   };
 
@@ -122,7 +117,7 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
       try {
         series = journal.register_series(candidate.key, metadata_text);
       } catch (const Error& e) {
-        journal_failed(e, describe(candidate.key));
+        journal_failed(e, journal::describe(candidate.key));
         return report;
       }
       // A summary point is stamped with the start of its window: on first
@@ -171,9 +166,9 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
     ++backoff.failures;
     const int64_t delay = backoff_ms(settings, backoff.failures);
     backoff.next_try_ms = unix_now_ms() + delay;
-    spdlog::warn("collector: series failed archive={} series={} kind={} failures={} retry_in_ms={} "
+    spdlog::warn("collector: series failed archive={} series=\"{}\" kind={} failures={} retry_in_ms={} "
                  "error=\"{}\"",
-                 archive.name, describe(key), failure_kind, backoff.failures, delay, problem);
+                 archive.name, journal::describe(key), failure_kind, backoff.failures, delay, problem);
   };
   try {
     read_in_order(client, journal, due, now, options, stop, read_done);

@@ -11,6 +11,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "journal/journal.hpp"
+#include "journal/series_description.hpp"
 #include "journal/sqlite_support.hpp"
 
 namespace gapless::journal {
@@ -87,12 +88,6 @@ std::string digest_hex(const std::string& bytes) {
     hex += kDigits[static_cast<unsigned char>(byte) & 0xf];
   }
   return hex;
-}
-
-std::string describe(const SeriesKey& key) {
-  std::string text = "series " + key.archive_url + " " + key.metadata_key + " " + key.event_type;
-  if (!key.summary_type.empty()) text += " " + key.summary_type + "/" + std::to_string(key.summary_window);
-  return text;
 }
 
 void bind_key(SQLite::Statement& statement, const SeriesKey& key) {
@@ -323,6 +318,13 @@ std::vector<CoveredRange> Journal::coverage(int64_t series_id, int64_t ts_from, 
       ranges.push_back({query.getColumn(0).getInt64(), query.getColumn(1).getInt64(), query.getColumn(2).getInt64()});
     return ranges;
   });
+}
+
+std::string describe(const SeriesKey& key) {
+  std::string text =
+      "archive " + key.archive_url + " metadata-key " + key.metadata_key + " event-type " + key.event_type;
+  if (key.summary_type.empty()) return text + " (base data)";
+  return text + " (summary " + key.summary_type + " " + std::to_string(key.summary_window) + ")";
 }
 
 }  // namespace gapless::journal

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/stable_id.hpp"
+#include "journal/series_description.hpp"
 #include "osg/destination.hpp"
 #include "osg/listing_keys.hpp"
 #include "stomp/frame.hpp"
@@ -52,13 +53,7 @@ namespace {
 
 using nlohmann::json;
 using nlohmann::ordered_json;
-
-std::string describe(const SeriesIdentity& series) {
-  std::string text = "archive " + series.archive_url + " metadata-key " + series.metadata_key + " event-type \"" +
-                     series.event_type + "\"";
-  if (series.summary_type.empty()) return text + " (base data)";
-  return text + " (summary " + series.summary_type + " " + std::to_string(series.summary_window) + ")";
-}
+using journal::describe;
 
 bool describes_archive_layout(const std::string& key) {
   return key == "event-types" || key == "uri" || key == "url" || is_pagination_key(key);

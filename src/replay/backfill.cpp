@@ -17,6 +17,7 @@
 #include "journal/disk_reserve.hpp"
 #include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
+#include "journal/series_description.hpp"
 #include "osg/destination.hpp"
 #include "replay/gaps.hpp"
 
@@ -238,13 +239,12 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
       }
     } catch (const esmond::FetchError& e) {
       ++result.failures;
-      spdlog::warn("backfill: series failed archive={} series={}/{} kind={} error=\"{}\"", item.archive->name,
-                   item.series.key.metadata_key, item.series.key.event_type, esmond::failure_kind_name(e.kind()),
-                   e.what());
+      spdlog::warn("backfill: series failed archive={} series=\"{}\" kind={} error=\"{}\"", item.archive->name,
+                   journal::describe(item.series.key), esmond::failure_kind_name(e.kind()), e.what());
     } catch (const collector::DataError& e) {
       ++result.failures;
-      spdlog::warn("backfill: series failed archive={} series={}/{} kind=data error=\"{}\"", item.archive->name,
-                   item.series.key.metadata_key, item.series.key.event_type, e.what());
+      spdlog::warn("backfill: series failed archive={} series=\"{}\" kind=data error=\"{}\"", item.archive->name,
+                   journal::describe(item.series.key), e.what());
     } catch (const Error& e) {
       journal->update_request(*result.request_id, "failed", result.messages, e.what());
       throw;
