@@ -25,8 +25,6 @@
 #include <thread>
 #include <tuple>
 
-#include "core/clock.hpp"
-#include "core/config.hpp"
 #include "esmond_archive/esmond_archive.hpp"
 #include "harness/broker.hpp"
 #include "harness/process.hpp"
@@ -34,11 +32,15 @@
 #include "harness/workspace.hpp"
 #include "support/consumer_points.hpp"
 #include "support/eventually.hpp"
+#include "support/polled_archive.hpp"
 #include "support/status_faults.hpp"
 
 using namespace std::chrono_literals;
+using gapless::test::archive_options;
+using gapless::test::archive_table;
 using gapless::test::EsmondArchive;
 using gapless::test::eventually;
+using gapless::test::kHour;
 using gapless::test::open_faults;
 using gapless::test::Output;
 using gapless::test::Process;
@@ -146,86 +148,103 @@ std::string read_file(const std::filesystem::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// The workspace's journal moved onto a PrivateDisk of `megabytes` with a 1 MiB
+// disk reserve, and `gapless` run with that configuration inside the disk's
+// namespace.
+class JournalOnSmallDisk {
+ public:
+  JournalOnSmallDisk(const Workspace& workspace, int megabytes)
+      : dir_(workspace.dir()),
+        disk_(dir_ / "disk", megabytes),
+        journal_((dir_ / "disk" / "journal.db").string()),
+        config_(journal_config(workspace, journal_, "disk_reserve = 1048576\n")) {}
+
+  const PrivateDisk& disk() const { return disk_; }
+
+  // `gapless <args[0]> --config F <args[1..]>`.
+  RunResult gapless(std::vector<std::string> args) const {
+    return disk_.inside(gapless_command(config_, std::move(args)));
+  }
+  // `gapless run`, logs in the workspace's daemon.{out,err}.
+  Process start_daemon() const {
+    return Process::spawn({.args = disk_.command(gapless_command(config_, {"run"})),
+                           .out = Output::to_file(dir_ / "daemon.out"),
+                           .err = Output::to_file(dir_ / "daemon.err")});
+  }
+  std::string daemon_log() const { return read_file(dir_ / "daemon.err"); }
+  // sqlite3's PRAGMA integrity_check on the journal: "ok\n" when it is sound.
+  std::string integrity_check() const { return disk_.inside({"sqlite3", journal_, "PRAGMA integrity_check"}).out; }
+
+ private:
+  std::filesystem::path dir_;
+  PrivateDisk disk_;
+  std::string journal_;
+  std::string config_;
+};
+
 }  // namespace
 
 TEST_CASE("a disk already full when the daemon starts: it starts and delivers everything journaled",
           "[disk-faults]") {
   TestBroker broker;
   Workspace workspace(broker);
-  PrivateDisk disk(workspace.dir() / "disk", 6);
-  const std::string journal = (workspace.dir() / "disk" / "journal.db").string();
-  const std::string config = journal_config(workspace, journal, "disk_reserve = 1048576\n");
+  JournalOnSmallDisk journal_disk(workspace, 6);
   StompRecorder recorder(broker.stomp_uri());
   recorder.start_and_wait_subscribed(30s);
 
-  const RunResult ingested =
-      disk.inside(gapless_command(config, {"ingest", write_lines(workspace.dir() / "first.jsonl", 0, 3500)}));
+  const RunResult ingested = journal_disk.gapless({"ingest", write_lines(workspace.dir() / "first.jsonl", 0, 3500)});
   INFO(ingested.err);
   REQUIRE(ingested.ok());
 
   // The disk fills up (someone else's file); the next ingest is refused,
   // says why, and journals nothing of its batch.
-  disk.fill();
+  journal_disk.disk().fill();
   const std::string more = write_lines(workspace.dir() / "more.jsonl", 3500, 100);
-  const RunResult refused = disk.inside(gapless_command(config, {"ingest", more}));
+  const RunResult refused = journal_disk.gapless({"ingest", more});
   INFO(refused.err);
   CHECK(refused.status.code == 1);
   CHECK(refused.err.find("the disk is full") != std::string::npos);
-  const RunResult refused_again = disk.inside(gapless_command(config, {"ingest", more}));
+  const RunResult refused_again = journal_disk.gapless({"ingest", more});
   INFO(refused_again.err);
   CHECK(refused_again.status.code == 1);
   CHECK(refused_again.err.find("nearly full") != std::string::npos);
-  const RunResult before = disk.inside(gapless_command(config, {"status", "--json"}));
+  const RunResult before = journal_disk.gapless({"status", "--json"});
   INFO(before.err);
   REQUIRE(before.ok());
   CHECK(total(json::parse(before.out), "pending") == 3500);
 
-  Process daemon = Process::spawn({.args = disk.command(gapless_command(config, {"run"})),
-                                   .out = Output::to_file(workspace.dir() / "daemon.out"),
-                                   .err = Output::to_file(workspace.dir() / "daemon.err")});
+  Process daemon = journal_disk.start_daemon();
   const bool delivered = recorder.wait_for_distinct("gapless-id", 3500, 90s);
-  INFO(read_file(workspace.dir() / "daemon.err"));
+  INFO(journal_disk.daemon_log());
   CHECK(delivered);
   CHECK(recorder.distinct("gapless-id") == 3500);
   CHECK(daemon.running());
   CHECK(eventually(30s, [&] {
-    const RunResult status = disk.inside(gapless_command(config, {"status", "--json"}));
+    const RunResult status = journal_disk.gapless({"status", "--json"});
     return status.ok() && total(json::parse(status.out), "delivered") == 3500;
   }));
   CHECK(daemon.terminate(30s).code == 0);
-  const RunResult integrity = disk.inside({"sqlite3", journal, "PRAGMA integrity_check"});
-  CHECK(integrity.out == "ok\n");
+  CHECK(journal_disk.integrity_check() == "ok\n");
 }
 
 TEST_CASE("the disk fills during collection and delivery: delivery goes on, collection pauses and resumes",
           "[disk-faults]") {
   TestBroker broker;
-  EsmondArchive::Options options;
-  options.series = 3;
-  options.now = gapless::unix_now_ms() / 1000;
-  options.start = *options.now - 4 * 3600;
-  EsmondArchive archive(options);
+  EsmondArchive archive(archive_options(3, 4 * kHour));
   archive.start();
-  Workspace workspace(broker, "",
-                      "[[archive]]\nname = \"full-disk\"\nurl = \"" + archive.base_url() +
-                          "\"\npoll_interval = \"1s\"\nlookback = \"1d\"\nsummaries = false\n"
-                          "[collector]\nretry_min = \"1s\"\nretry_max = \"2s\"\n");
-  PrivateDisk disk(workspace.dir() / "disk", 16);
-  const std::string journal = (workspace.dir() / "disk" / "journal.db").string();
-  const std::string config = journal_config(workspace, journal, "disk_reserve = 1048576\n");
+  Workspace workspace(broker, "", archive_table(archive, "", "1d", "full-disk"));
+  JournalOnSmallDisk journal_disk(workspace, 16);
   StompRecorder recorder(broker.stomp_uri());
   recorder.start_and_wait_subscribed(30s);
   const auto status = [&] {
-    const RunResult result = disk.inside(gapless_command(config, {"status", "--json"}));
+    const RunResult result = journal_disk.gapless({"status", "--json"});
     INFO(result.err);
     REQUIRE(result.ok());
     return json::parse(result.out);
   };
 
-  Process daemon = Process::spawn({.args = disk.command(gapless_command(config, {"run"})),
-                                   .out = Output::to_file(workspace.dir() / "daemon.out"),
-                                   .err = Output::to_file(workspace.dir() / "daemon.err")});
-  const auto log = [&] { return read_file(workspace.dir() / "daemon.err"); };
+  Process daemon = journal_disk.start_daemon();
+  const auto log = [&] { return journal_disk.daemon_log(); };
   // Collecting and delivering: the first poll's data on the bus.
   REQUIRE(eventually(60s, [&] { return recorder.count() > 10; }));
   // The broker goes away for a while: what is collected now waits, pending.
@@ -234,7 +253,7 @@ TEST_CASE("the disk fills during collection and delivery: delivery goes on, coll
   REQUIRE(eventually(30s, [&] { return total(status(), "pending") > 0; }));
 
   // The disk fills while the archive keeps producing.
-  disk.fill();
+  journal_disk.disk().fill();
   const std::string paused = "component=\"collector archive=full-disk\" kind=disk-full";
   const bool collection_paused = eventually(60s, [&] {
     archive.advance(20 * 60);
@@ -266,7 +285,7 @@ TEST_CASE("the disk fills during collection and delivery: delivery goes on, coll
   CHECK(log().find("fault: resolved " + paused) == std::string::npos);
 
   // Space is back: collection resumes by itself and catches up.
-  REQUIRE(disk.inside({"rm", (workspace.dir() / "disk" / "filler").string()}).ok());
+  REQUIRE(journal_disk.disk().inside({"rm", (workspace.dir() / "disk" / "filler").string()}).ok());
   CHECK(eventually(60s, [&] { return log().find("fault: resolved " + paused) != std::string::npos; }));
   const auto expected = served_datapoints(archive);
   const bool complete = eventually(120s, [&] { return received_datapoints(recorder) == expected; });
@@ -276,6 +295,5 @@ TEST_CASE("the disk fills during collection and delivery: delivery goes on, coll
   CHECK(eventually(10s, [&] { return open_faults(status()).empty(); }));
   CHECK(daemon.running());
   CHECK(daemon.terminate(30s).code == 0);
-  const RunResult integrity = disk.inside({"sqlite3", journal, "PRAGMA integrity_check"});
-  CHECK(integrity.out == "ok\n");
+  CHECK(journal_disk.integrity_check() == "ok\n");
 }
