@@ -25,11 +25,15 @@
 #include "journal/journal.hpp"
 #include "support/consumer_points.hpp"
 #include "support/eventually.hpp"
+#include "support/polled_archive.hpp"
 #include "support/status_faults.hpp"
 
 using namespace std::chrono_literals;
+using gapless::test::archive_options;
+using gapless::test::archive_table;
 using gapless::test::EsmondArchive;
 using gapless::test::eventually;
+using gapless::test::kHour;
 using gapless::test::open_faults;
 using gapless::test::Process;
 using gapless::test::received_datapoints;
@@ -37,6 +41,18 @@ using gapless::test::served_datapoints;
 using gapless::test::StompRecorder;
 using gapless::test::TestBroker;
 using gapless::test::Workspace;
+
+namespace {
+
+// Another process (sqlite3, as any program could) holding the journal's
+// write lock for `seconds`.
+Process lock_journal(const std::string& journal_path, int seconds) {
+  return Process::spawn({.args = {"sh", "-c",
+                                  "printf 'BEGIN EXCLUSIVE;\\n.shell sleep " + std::to_string(seconds) +
+                                      "\\nCOMMIT;\\n' | sqlite3 " + journal_path}});
+}
+
+}  // namespace
 
 TEST_CASE("the journal locked by another process past the busy timeout while a sender drains: it pauses, then "
           "delivers everything",
@@ -57,9 +73,7 @@ TEST_CASE("the journal locked by another process past the busy timeout while a s
   Process daemon = workspace.start_daemon();
   REQUIRE(recorder.wait_for(100, 60s));
   // Another process holds the write lock for 14 s; the busy timeout is 10 s.
-  Process locker = Process::spawn(
-      {.args = {"sh", "-c",
-                "printf 'BEGIN EXCLUSIVE;\\n.shell sleep 14\\nCOMMIT;\\n' | sqlite3 " + workspace.journal_path()}});
+  Process locker = lock_journal(workspace.journal_path(), 14);
   const std::string episode = "component=\"sender sink=test\" kind=journal-busy";
   auto logged = [&](const std::string& text) {
     for (int i = 0; i < 300; ++i) {
@@ -92,16 +106,10 @@ TEST_CASE("the journal locked by another process past the busy timeout while a s
 TEST_CASE("the journal locked by another process past the busy timeout: the daemon waits and goes on",
           "[disk-faults]") {
   TestBroker broker;
-  EsmondArchive::Options options;
-  options.series = 2;
-  options.now = gapless::unix_now_ms() / 1000;
-  options.start = *options.now - 2 * 3600;
+  const EsmondArchive::Options options = archive_options(2, 2 * kHour);
   EsmondArchive archive(options);
   archive.start();
-  Workspace workspace(broker, "",
-                      "[[archive]]\nname = \"locked\"\nurl = \"" + archive.base_url() +
-                          "\"\npoll_interval = \"1s\"\nlookback = \"1d\"\nsummaries = false\n"
-                          "[collector]\nretry_min = \"1s\"\nretry_max = \"2s\"\n");
+  Workspace workspace(broker, "", archive_table(archive, "", "1d", "locked"));
   StompRecorder recorder(broker.stomp_uri());
   recorder.start_and_wait_subscribed(30s);
   Process daemon = workspace.start_daemon();
@@ -109,12 +117,9 @@ TEST_CASE("the journal locked by another process past the busy timeout: the daem
 
   // Another process holds the write lock for 25 s (the busy timeout is 10 s:
   // a writer gives up at least once, and waits again).
-  Process locker = Process::spawn({.args = {"sh", "-c",
-                                            "printf 'BEGIN EXCLUSIVE;\\n.shell sleep 25\\nCOMMIT;\\n' | sqlite3 " +
-                                                workspace.journal_path()}});
+  Process locker = lock_journal(workspace.journal_path(), 25);
   // A backfill started meanwhile waits for the lock too, instead of failing.
-  const std::string replay_binary =
-      (gapless::test::gapless_binary().parent_path().parent_path() / "tools" / "replay" / "gapless-replay").string();
+  const std::string replay_binary = gapless::test::gapless_replay_binary().string();
   Process backfill = Process::spawn({.args = {replay_binary, "backfill", "--config", workspace.config_path(),
                                               "--log-level", "info", "--from", std::to_string(*options.start),
                                               "--to", std::to_string(archive.now())}});
