@@ -261,8 +261,7 @@ class LiveScenario {
   void backfill() {
     backfill_started_ = archive_.now();
     const auto started = SteadyClock::now();
-    const auto replay_binary =
-        (gapless::test::gapless_binary().parent_path().parent_path() / "tools" / "replay" / "gapless-replay").string();
+    const auto replay_binary = gapless::test::gapless_replay_binary().string();
     auto backfill = gapless::test::Process::spawn(
         {.args = {replay_binary, "backfill", "--config", workspace_->config_path(), "--from",
                   std::to_string(backfill_from_), "--to", std::to_string(live_start_)},
