@@ -64,7 +64,9 @@ class FetchError : public gapless::Error {
 
 // One data series to read: base data (summary_type empty or "base"), or one
 // summary (summary_type "aggregation", "average" or "statistics"; window in
-// seconds).
+// seconds). Not journal::SeriesKey: a data URL is relative to the client's
+// own archive, so there is no archive_url to carry, and the client uses no
+// journal type (docs/architecture.md, the modules' uses).
 struct SeriesPath {
   std::string metadata_key;
   std::string event_type;

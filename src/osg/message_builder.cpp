@@ -59,14 +59,14 @@ bool describes_archive_layout(const std::string& key) {
   return key == "event-types" || key == "uri" || key == "url" || is_pagination_key(key);
 }
 
-std::string required_string(const SeriesIdentity& series, const json& metadata, const char* field) {
+std::string required_string(const journal::SeriesKey& series, const json& metadata, const char* field) {
   auto it = metadata.find(field);
   if (it == metadata.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
     throw Error(describe(series) + ": metadata has no \"" + field + "\" (consumers need it)");
   return it->get<std::string>();
 }
 
-std::string meta_text(const SeriesIdentity& series, const json& metadata) {
+std::string meta_text(const journal::SeriesKey& series, const json& metadata) {
   ordered_json meta = ordered_json::object();
   for (const auto& [key, value] : metadata.items()) {
     if (describes_archive_layout(key)) continue;
@@ -103,7 +103,7 @@ std::string format_rsv_timestamp(double seconds) {
 // config name (renaming an archive must not resend it). The ts in `content`
 // are decimal digits and the digests fixed-length hex, so the text is
 // unambiguous.
-std::string slice_id(const SeriesIdentity& series, const std::string& window, const Datapoint* const* begin,
+std::string slice_id(const journal::SeriesKey& series, const std::string& window, const Datapoint* const* begin,
                      const Datapoint* const* end) {
   std::string content;
   content.reserve(static_cast<size_t>(end - begin) * 56);
@@ -123,7 +123,7 @@ std::string slice_id(const SeriesIdentity& series, const std::string& window, co
 
 class Builder {
  public:
-  Builder(const SeriesIdentity& series, const json& metadata, const std::vector<Datapoint>& datapoints,
+  Builder(const journal::SeriesKey& series, const json& metadata, const std::vector<Datapoint>& datapoints,
           const BuildOptions& options)
       : series_(series), options_(options), summary_(!series.summary_type.empty()),
         window_(std::to_string(series.summary_window)) {
@@ -268,7 +268,7 @@ class Builder {
       throw Error(describe(series_) + ": message refused: " + *refusal);
   }
 
-  const SeriesIdentity& series_;
+  const journal::SeriesKey& series_;
   const BuildOptions& options_;
   bool summary_;
   std::string window_;
@@ -292,7 +292,7 @@ size_t message_frame_size(const journal::NewMessage& message) {
   return stomp::encoded_size(frame) + message.body.size();
 }
 
-std::vector<journal::NewMessage> build_messages(const SeriesIdentity& series, const nlohmann::json& metadata,
+std::vector<journal::NewMessage> build_messages(const journal::SeriesKey& series, const nlohmann::json& metadata,
                                                 const std::vector<Datapoint>& points, const BuildOptions& options) {
   try {
     // Validates even when there are no points, so a bad series is reported

@@ -18,9 +18,6 @@
 
 namespace gapless::osg {
 
-// One series of an esmond archive (see journal::SeriesKey).
-using SeriesIdentity = journal::SeriesKey;
-
 struct BuildOptions {
   size_t datapoints_per_message = 100;  // OSG used 100
   // The largest frame a message may make, as message_frame_size counts it. A
@@ -47,7 +44,7 @@ size_t message_frame_size(const journal::NewMessage& message);
 // consumers rely on (input-source, input-destination), or when a message
 // would be refused at the door (stomp::journal_refusal: say an event type
 // with a control character, or a NUL in input-source).
-std::vector<journal::NewMessage> build_messages(const SeriesIdentity& series, const nlohmann::json& metadata,
+std::vector<journal::NewMessage> build_messages(const journal::SeriesKey& series, const nlohmann::json& metadata,
                                                 const std::vector<Datapoint>& points, const BuildOptions& options);
 
 }  // namespace gapless::osg

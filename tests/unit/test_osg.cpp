@@ -19,7 +19,7 @@ using gapless::osg::BuildOptions;
 using gapless::osg::Datapoint;
 using gapless::osg::datapoint_digest;
 using gapless::osg::message_frame_size;
-using gapless::osg::SeriesIdentity;
+using gapless::journal::SeriesKey;
 using nlohmann::json;
 
 namespace {
@@ -47,16 +47,16 @@ json doc_metadata() {
     "url":"https://ps.example.net/esmond/perfsonar/archive/f6b732e9f351487a96126f0c25e5e546/"})");
 }
 
-SeriesIdentity raw_series(const std::string& event_type) {
-  SeriesIdentity series;
+SeriesKey raw_series(const std::string& event_type) {
+  SeriesKey series;
   series.archive_url = kArchive;
   series.metadata_key = kKey;
   series.event_type = event_type;
   return series;
 }
 
-SeriesIdentity summary_series(const std::string& event_type, const std::string& type, int64_t window) {
-  SeriesIdentity series = raw_series(event_type);
+SeriesKey summary_series(const std::string& event_type, const std::string& type, int64_t window) {
+  SeriesKey series = raw_series(event_type);
   series.summary_type = type;
   series.summary_window = window;
   return series;
@@ -120,7 +120,7 @@ std::vector<std::pair<int64_t, json>> osg_summary_consumer(const std::string& te
   return out;
 }
 
-std::string error_of(const SeriesIdentity& series, const json& metadata) {
+std::string error_of(const SeriesKey& series, const json& metadata) {
   try {
     build_messages(series, metadata, numbered_points(1000, 1), options_at(1));
   } catch (const gapless::Error& e) {
@@ -411,7 +411,7 @@ TEST_CASE("a single datapoint larger than max_frame_bytes still becomes its own 
 
 TEST_CASE("gapless-ids are a pure function of the series and the slice's content", "[osg]") {
   auto points = numbered_points(1473700000, 250);
-  auto ids = [](const SeriesIdentity& series, const json& metadata, const std::vector<Datapoint>& data,
+  auto ids = [](const SeriesKey& series, const json& metadata, const std::vector<Datapoint>& data,
                 double rsv_timestamp) {
     std::vector<std::string> out;
     for (const auto& message : build_messages(series, metadata, data, options_at(rsv_timestamp)))
