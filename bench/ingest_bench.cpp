@@ -434,7 +434,7 @@ class Bench {
       auto journal = Journal::open(path.string(), {kSink});
       gapless::esmond::Client client(config_.name, config_.url, gapless::collector::client_options(config_));
       const gapless::Config whole = whole_config();
-      gapless::collector::ArchiveState state;
+      gapless::collector::SeriesBackoffs state;
       std::atomic<bool> stop{false};
 
       const Stopwatch watch;

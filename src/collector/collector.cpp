@@ -50,7 +50,7 @@ std::string series_metadata(const nlohmann::json& metadata) {
 
 // The poll itself; poll_archive records it.
 PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Client& client,
-                journal::Journal& journal, ArchiveState& state, const std::atomic<bool>& stop) {
+                journal::Journal& journal, SeriesBackoffs& backoffs, const std::atomic<bool>& stop) {
   const CollectorConfig& settings = config.collector;
   PollReport report;
   const int64_t now = unix_now_ms() / 1000;
@@ -129,7 +129,7 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
         ++report.series_skipped;  // nothing written to it since before our overlap
         continue;
       }
-      if (state.series[series.id].next_try_ms > unix_now_ms()) {
+      if (backoffs.series[series.id].next_try_ms > unix_now_ms()) {
         ++report.series_skipped;
         ++report.series_backing_off;
         continue;
@@ -140,7 +140,7 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
 
   const auto read_done = [&](size_t index, const ReadResult& read, std::exception_ptr failure) {
     const journal::SeriesKey& key = due[index].series.key;
-    ArchiveState::Backoff& backoff = state.series[due[index].series.id];
+    SeriesBackoffs::Backoff& backoff = backoffs.series[due[index].series.id];
     report.points_read += read.points_read;
     report.points_journaled += read.points_journaled;  // pages before a failure stay journaled
     report.corrections += read.corrections;
@@ -192,8 +192,8 @@ std::vector<std::string> failure_kinds() {
 }
 
 PollReport poll_archive(const Config& config, const ArchiveConfig& archive, esmond::Client& client,
-                        journal::Journal& journal, ArchiveState& state, const std::atomic<bool>& stop) {
-  PollReport report = poll(config, archive, client, journal, state, stop);
+                        journal::Journal& journal, SeriesBackoffs& backoffs, const std::atomic<bool>& stop) {
+  PollReport report = poll(config, archive, client, journal, backoffs, stop);
   journal::ArchivePoll health;
   health.archive_url = client.base_url();
   health.name = archive.name;
@@ -227,10 +227,13 @@ PollReport poll_archive(const Config& config, const ArchiveConfig& archive, esmo
 // ---------------------------------------------------------------------------
 // Scheduling (see the top of collector.hpp).
 
-struct Collector::Shared {
+// One per collector: the archives, when each is due and which thread polls
+// it, the disk reserve, and the halt on a damaged journal; work() is a
+// polling thread's loop.
+struct Collector::Scheduler {
   struct Archive {
     const ArchiveConfig* config = nullptr;
-    ArchiveState state;
+    SeriesBackoffs backoffs;
     std::unique_ptr<esmond::Client> client;  // used by one thread at a time (busy)
     int64_t next_due_ms = 0;
     int listing_failures = 0;
@@ -240,7 +243,7 @@ struct Collector::Shared {
     bool polled = false;  // once mode: done
   };
 
-  Shared(const Config& configuration, const std::atomic<bool>& stopping)
+  Scheduler(const Config& configuration, const std::atomic<bool>& stopping)
       : config(configuration), stop(stopping), reserve(config.journal.path, config.journal.disk_reserve) {
     for (const ArchiveConfig& archive : config.archives) {
       archives.emplace_back();
@@ -339,7 +342,7 @@ struct Collector::Shared {
         if (!archive->client) {
           archive->client = std::make_unique<esmond::Client>(settings.name, settings.url, client_options(settings));
         }
-        report = poll_archive(config, settings, *archive->client, *journal, archive->state, stop);
+        report = poll_archive(config, settings, *archive->client, *journal, archive->backoffs, stop);
       } catch (const journal::JournalError& e) {  // opening the journal, or a damaged one
         if (e.fault() == journal::Fault::damaged) {
           spdlog::critical("collector: journal damaged archive={} error=\"{}\"", settings.name, e.what());
@@ -395,33 +398,33 @@ struct Collector::Shared {
 };
 
 Collector::Collector(const Config& config, const std::atomic<bool>& stop)
-    : shared_(std::make_unique<Shared>(config, stop)) {}
+    : scheduler_(std::make_unique<Scheduler>(config, stop)) {}
 
 Collector::~Collector() = default;
 
 void Collector::run_once() {
-  shared_->once = true;
+  scheduler_->once = true;
   run();
 }
 
 void Collector::run() {
-  if (shared_->archives.empty()) return;
-  const int threads = std::min<int>(shared_->config.collector.max_concurrent_requests,
-                                    static_cast<int>(shared_->archives.size()));
-  spdlog::info("collector: start archives={} threads={}", shared_->archives.size(), threads);
+  if (scheduler_->archives.empty()) return;
+  const int threads = std::min<int>(scheduler_->config.collector.max_concurrent_requests,
+                                    static_cast<int>(scheduler_->archives.size()));
+  spdlog::info("collector: start archives={} threads={}", scheduler_->archives.size(), threads);
   std::vector<std::thread> workers;
   for (int i = 0; i < threads; ++i)
     workers.emplace_back([this] {
       try {
-        shared_->work();
+        scheduler_->work();
       } catch (...) {  // a damaged journal found by a poll: every thread leaves
-        shared_->halt(std::current_exception());
+        scheduler_->halt(std::current_exception());
       }
     });
   for (std::thread& worker : workers) worker.join();
-  if (shared_->damaged) {
+  if (scheduler_->damaged) {
     spdlog::critical("collector: stopped, the journal is damaged");
-    std::rethrow_exception(shared_->damaged);
+    std::rethrow_exception(scheduler_->damaged);
   }
   spdlog::info("collector: stopped");
 }

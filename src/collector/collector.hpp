@@ -80,8 +80,8 @@ struct PollReport {
 // before its first failure (a counter that appears at 1 shows no increase).
 std::vector<std::string> failure_kinds();
 
-// Per-archive state that outlives one poll: the series' failure backoff.
-struct ArchiveState {
+// The failure backoff of an archive's series, kept from one poll to the next.
+struct SeriesBackoffs {
   struct Backoff {
     int failures = 0;
     int64_t next_try_ms = 0;
@@ -96,7 +96,7 @@ struct ArchiveState {
 // backoff. Throws only a JournalError of a damaged journal. `config` gives
 // the collector's settings and what every message must satisfy (read_options).
 PollReport poll_archive(const Config& config, const ArchiveConfig& archive, esmond::Client& client,
-                        journal::Journal& journal, ArchiveState& state, const std::atomic<bool>& stop);
+                        journal::Journal& journal, SeriesBackoffs& backoffs, const std::atomic<bool>& stop);
 
 class Collector {
  public:
@@ -116,8 +116,9 @@ class Collector {
   void run_once();
 
  private:
-  struct Shared;
-  std::unique_ptr<Shared> shared_;
+  // The archives' schedule and all the polling threads share (collector.cpp).
+  struct Scheduler;
+  std::unique_ptr<Scheduler> scheduler_;
 };
 
 }  // namespace gapless::collector

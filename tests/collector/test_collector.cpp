@@ -33,7 +33,7 @@ namespace {
 
 using gapless::ArchiveConfig;
 using gapless::CollectorConfig;
-using gapless::collector::ArchiveState;
+using gapless::collector::SeriesBackoffs;
 using gapless::collector::PollReport;
 using gapless::journal::Journal;
 using gapless::test::EsmondArchive;
@@ -119,7 +119,7 @@ struct Fixture {
   gapless::MessageRulesConfig messages;
   std::unique_ptr<Journal> journal;
   std::unique_ptr<gapless::esmond::Client> client;
-  ArchiveState state;
+  SeriesBackoffs state;
   std::atomic<bool> stop{false};
 };
 
