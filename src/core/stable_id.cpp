@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/error.hpp"
+#include "core/hex.hpp"
 
 namespace gapless {
 
@@ -48,13 +49,7 @@ std::string stable_id(std::string_view scheme, std::initializer_list<std::string
   if (EVP_DigestFinal_ex(context, digest, &digest_size) != 1 || digest_size < 16)
     throw Error("stable_id: OpenSSL SHA-256 failed");
 
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string id(32, '0');
-  for (unsigned int i = 0; i < 16; ++i) {
-    id[2 * i] = hex[digest[i] >> 4];
-    id[2 * i + 1] = hex[digest[i] & 0xf];
-  }
-  return id;
+  return hex_of(std::string_view(reinterpret_cast<const char*>(digest), 16));
 }
 
 }  // namespace gapless

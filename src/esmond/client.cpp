@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "core/duration.hpp"
+#include "core/hex.hpp"
 #include "osg/listing_keys.hpp"
 
 namespace gapless::esmond {
@@ -120,7 +121,6 @@ std::string percent_encode_segment(std::string_view segment, std::string_view wh
   if (segment.empty() || segment == "." || segment == "..")
     throw gapless::Error("esmond data path: " + std::string(what) + " \"" + std::string(segment) +
                          "\" cannot be a URL path segment");
-  static constexpr char hex[] = "0123456789ABCDEF";
   std::string out;
   for (const char c : segment) {
     const auto byte = static_cast<unsigned char>(c);
@@ -130,8 +130,7 @@ std::string percent_encode_segment(std::string_view segment, std::string_view wh
       out += c;
     } else {
       out += '%';
-      out += hex[byte >> 4];
-      out += hex[byte & 0x0F];
+      append_hex(out, byte, HexCase::upper);
     }
   }
   return out;

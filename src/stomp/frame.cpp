@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/hex.hpp"
+
 namespace gapless::stomp {
 
 namespace {
@@ -22,10 +24,11 @@ bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
 // One byte of peer input as it may appear in a log line.
 std::string printable(char byte) {
-  static constexpr char hex[] = "0123456789abcdef";
   const auto c = static_cast<unsigned char>(byte);
   if (!is_control(c)) return std::string(1, byte);
-  return {'\\', 'x', hex[c >> 4], hex[c & 0xf]};
+  std::string escape = "\\x";
+  append_hex(escape, c);
+  return escape;
 }
 
 // Peer bytes quoted in an error message: short, and safe to put in a log line.

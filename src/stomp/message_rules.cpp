@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/hex.hpp"
+
 namespace gapless::stomp {
 
 namespace {
@@ -19,12 +21,12 @@ size_t escaped_length(std::string_view text) {
 
 // A header name as it may appear in a message: short, control bytes shown as \xNN.
 std::string shown(std::string_view name) {
-  static constexpr char hex[] = "0123456789abcdef";
   std::string out = "\"";
   for (size_t i = 0; i < name.size() && i < 64; ++i) {
     const auto c = static_cast<unsigned char>(name[i]);
     if (is_control(c)) {
-      out += {'\\', 'x', hex[c >> 4], hex[c & 0xf]};
+      out += "\\x";
+      append_hex(out, c);
     } else {
       out += name[i];
     }
