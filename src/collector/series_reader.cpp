@@ -58,7 +58,7 @@ esmond::ClientOptions client_options(const ArchiveConfig& archive) {
 // about 140 bytes today. 512 leaves a margin for a header the sender may add
 // later; a message that still ends up too large is parked by the sender,
 // naming the limit, never lost.
-constexpr int64_t sender_header_room = 512;
+constexpr int64_t kSenderHeaderRoom = 512;
 
 ReadOptions read_options(const Config& config, const ArchiveConfig& archive) {
   ReadOptions options;
@@ -72,7 +72,7 @@ ReadOptions read_options(const Config& config, const ArchiveConfig& archive) {
   for (const SinkConfig& sink : config.sinks) largest_frame = std::min(largest_frame, sink.max_message_size);
   // A limit below the room makes one message per datapoint; the sender then
   // parks what is still too large.
-  options.max_frame_bytes = static_cast<size_t>(std::max<int64_t>(0, largest_frame - sender_header_room));
+  options.max_frame_bytes = static_cast<size_t>(std::max<int64_t>(0, largest_frame - kSenderHeaderRoom));
   options.refused_headers = config.messages.refused_headers;
   options.summary_grace_seconds = std::chrono::duration_cast<std::chrono::seconds>(archive.summary_grace).count();
   return options;
@@ -136,7 +136,7 @@ struct Page {
 // The archive side of read_in_order: requests the pages of every read in
 // turn, one request at a time, each page from the previous one's last ts
 // (which parsing gives, so this never waits for the journal), into a queue
-// at most `depth` pages long. Its own thread, so that the archive serving a
+// at most `kPagesAhead` pages long. Its own thread, so that the archive serving a
 // page, its parsing and digests overlap with the journal's writes and fsync.
 class PageFetcher {
  public:
@@ -177,12 +177,12 @@ class PageFetcher {
   }
 
  private:
-  static constexpr size_t depth = 2;
+  static constexpr size_t kPagesAhead = 2;
 
   // False when cancelled (the reader is gone).
   bool push(Page page) {
     std::unique_lock lock(mutex_);
-    changed_.wait(lock, [this] { return queue_.size() < depth || cancelled_; });
+    changed_.wait(lock, [this] { return queue_.size() < kPagesAhead || cancelled_; });
     if (cancelled_) return false;
     if (abandoned_ != page.read) queue_.push_back(std::move(page));
     changed_.notify_all();

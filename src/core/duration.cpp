@@ -16,7 +16,7 @@ struct Unit {
 };
 
 // Longest suffixes first so that "ms" is not read as "m" followed by junk.
-constexpr Unit units[] = {
+constexpr Unit kUnits[] = {
     {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000},
 };
 
@@ -36,7 +36,7 @@ Milliseconds parse_duration(std::string_view text, std::string_view what) {
   if (suffix.empty()) {
     factor = 1000;
   } else {
-    for (const Unit& unit : units)
+    for (const Unit& unit : kUnits)
       if (suffix == unit.suffix) factor = unit.milliseconds;
   }
   if (factor == 0) throw fail("unknown unit \"" + std::string(suffix) + "\"");
@@ -46,7 +46,7 @@ Milliseconds parse_duration(std::string_view text, std::string_view what) {
 
 std::string format_duration(Milliseconds duration) {
   const int64_t ms = duration.count();
-  for (auto it = std::rbegin(units); it != std::rend(units); ++it)
+  for (auto it = std::rbegin(kUnits); it != std::rend(kUnits); ++it)
     if (ms != 0 && ms % it->milliseconds == 0)
       return std::to_string(ms / it->milliseconds) + std::string(it->suffix);
   return std::to_string(ms) + "ms";

@@ -24,8 +24,8 @@ namespace {
 
 // A broken or hostile archive must not exhaust the collector's memory; a
 // real page (limit 1000-10000 points) is a few MiB.
-constexpr size_t max_response_bytes = size_t{256} << 20;
-constexpr size_t excerpt_bytes = 200;
+constexpr size_t kMaxResponseBytes = size_t{256} << 20;
+constexpr size_t kExcerptBytes = 200;
 
 void initialise_curl_once() {
   static std::once_flag once;
@@ -88,10 +88,10 @@ std::string excerpt(std::string_view body, bool html) {
     if (space && !text.empty()) text += ' ';
     space = false;
     text += c;
-    if (text.size() > excerpt_bytes) break;
+    if (text.size() > kExcerptBytes) break;
   }
-  if (text.size() <= excerpt_bytes) return text;
-  size_t cut = excerpt_bytes;
+  if (text.size() <= kExcerptBytes) return text;
+  size_t cut = kExcerptBytes;
   while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
   return text.substr(0, cut) + "...";
 }
@@ -232,7 +232,7 @@ struct Client::Connection {
     // far more compressing each page than the transfer saves on a LAN.
     if (options.gzip) curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "gzip");
     // Refuses an announced oversize body before any of it is read.
-    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_response_bytes));
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Connection::on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, this);
@@ -252,7 +252,7 @@ struct Client::Connection {
   static size_t on_body(char* data, size_t size, size_t count, void* self) {
     Response& r = static_cast<Connection*>(self)->response;
     const size_t n = size * count;
-    if (r.body.size() + n > max_response_bytes) {
+    if (r.body.size() + n > kMaxResponseBytes) {
       r.too_large = true;
       return 0;
     }
@@ -301,7 +301,7 @@ Failure failure_of(CURLcode rc, const char* detail, const ClientOptions& options
   std::string what = curl_easy_strerror(rc);
   if (detail[0] != '\0') what += std::string(" (") + detail + ")";
   if (too_large || rc == CURLE_FILESIZE_EXCEEDED)
-    return {FailureKind::invalid, "response larger than " + std::to_string(max_response_bytes >> 20) +
+    return {FailureKind::invalid, "response larger than " + std::to_string(kMaxResponseBytes >> 20) +
                                       " MiB, refused (" + what + ")"};
   if (out_of_memory) return {FailureKind::invalid, "out of memory reading the response"};
   switch (rc) {

@@ -33,17 +33,17 @@ using std::chrono::milliseconds;
 // Slack on top of twice the broker's heart-beat interval before we call it
 // dead: ActiveMQ's beats come up to 2x late by design (docs/stomp-activemq.md 2.7),
 // and the second on top absorbs scheduling and GC pauses on either side.
-constexpr milliseconds silence_margin{1000};
+constexpr milliseconds kSilenceMargin{1000};
 
-constexpr size_t read_chunk = 64 * 1024;
+constexpr size_t kReadChunk = 64 * 1024;
 // Bounds one read burst so that frames already parsed reach the caller even
 // while the broker keeps streaming.
-constexpr size_t max_read_per_wakeup = 1024 * 1024;
-constexpr size_t max_tls_write = 1024 * 1024;
+constexpr size_t kMaxReadPerWakeup = 1024 * 1024;
+constexpr size_t kMaxTlsWrite = 1024 * 1024;
 // The longest single poll(); the loop recomputes its deadlines after it.
-constexpr milliseconds max_poll_wait{60'000};
+constexpr milliseconds kMaxPollWait{60'000};
 
-const std::string disconnect_receipt = "gapless-disconnect";
+const std::string kDisconnectReceipt = "gapless-disconnect";
 
 struct SslCtxFree {
   void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
@@ -91,7 +91,7 @@ Clock::time_point deadline_after(milliseconds timeout) {
 int poll_wait_ms(Clock::time_point now, Clock::time_point wake) {
   if (wake <= now) return 0;
   auto wait = std::chrono::ceil<milliseconds>(wake - now);
-  return static_cast<int>(std::min(wait, max_poll_wait).count());
+  return static_cast<int>(std::min(wait, kMaxPollWait).count());
 }
 
 // OpenSSL writes to the socket with write(2), which raises SIGPIPE when the
@@ -178,7 +178,7 @@ struct Connection::Impl {
   std::optional<Frame> next_parsed_frame();
   bool wait_for_socket(Clock::time_point now, Clock::time_point wake);
   Clock::time_point next_timer() const;
-  milliseconds silence_limit() const { return 2 * receive_interval + silence_margin; }
+  milliseconds silence_limit() const { return 2 * receive_interval + kSilenceMargin; }
   void send_heart_beat_if_due(Clock::time_point now);
   void throw_if_broker_silent(Clock::time_point now);
   void queue(const Frame& frame);
@@ -216,7 +216,7 @@ struct Connection::Impl {
   milliseconds receive_interval{0};
   std::string server;
   std::string session;
-  std::array<char, read_chunk> read_buffer{};
+  std::array<char, kReadChunk> read_buffer{};
 };
 
 // ----------------------------------------------------------------- opening
@@ -555,7 +555,7 @@ size_t Connection::Impl::write_some(const char* data, size_t size) {
   write_wants_read = false;
   ERR_clear_error();
   errno = 0;
-  const int n = SSL_write(ssl.get(), data, static_cast<int>(std::min(size, max_tls_write)));
+  const int n = SSL_write(ssl.get(), data, static_cast<int>(std::min(size, kMaxTlsWrite)));
   const int saved_errno = errno;
   if (n > 0) return static_cast<size_t>(n);
   switch (SSL_get_error(ssl.get(), n)) {
@@ -583,7 +583,7 @@ size_t Connection::Impl::write_some(const char* data, size_t size) {
 // Reads what the socket has now into the parser; returns the byte count.
 size_t Connection::Impl::read_available() {
   size_t total = 0;
-  while (total < max_read_per_wakeup) {
+  while (total < kMaxReadPerWakeup) {
     const size_t n = read_some(read_buffer.data(), read_buffer.size());
     if (n == 0) break;
     parser.feed(std::string_view(read_buffer.data(), n));
@@ -720,13 +720,13 @@ void Connection::disconnect(std::chrono::milliseconds timeout) {
   if (c.fd < 0) return;
   bool receipted = false;
   try {
-    Frame frame{"DISCONNECT", {{"receipt", disconnect_receipt}}, {}};
+    Frame frame{"DISCONNECT", {{"receipt", kDisconnectReceipt}}, {}};
     c.queue(frame);
     c.flush();
     const auto deadline = deadline_after(timeout);
     while (auto reply = c.poll_until(deadline)) {
       const std::string* id = reply->header("receipt-id");
-      if (reply->command == "RECEIPT" && id && *id == disconnect_receipt) {
+      if (reply->command == "RECEIPT" && id && *id == kDisconnectReceipt) {
         receipted = true;
         break;
       }

@@ -33,10 +33,10 @@ std::string printable(char byte) {
 
 // Peer bytes quoted in an error message: short, and safe to put in a log line.
 std::string quoted(std::string_view bytes) {
-  constexpr size_t max_shown = 64;
+  constexpr size_t kMaxShown = 64;
   std::string out = "\"";
-  for (size_t i = 0; i < bytes.size() && i < max_shown; ++i) out += printable(bytes[i]);
-  out += bytes.size() > max_shown ? "\"..." : "\"";
+  for (size_t i = 0; i < bytes.size() && i < kMaxShown; ++i) out += printable(bytes[i]);
+  out += bytes.size() > kMaxShown ? "\"..." : "\"";
   return out;
 }
 
@@ -356,8 +356,8 @@ void Parser::compact() {
   line_start_ -= consumed_;
   scan_from_ -= consumed_;
   consumed_ = 0;
-  constexpr size_t keep_capacity = 1 << 20;
-  if (buffer_.capacity() > keep_capacity && buffer_.size() < buffer_.capacity() / 4) buffer_.shrink_to_fit();
+  constexpr size_t kKeepCapacity = 1 << 20;
+  if (buffer_.capacity() > kKeepCapacity && buffer_.size() < buffer_.capacity() / 4) buffer_.shrink_to_fit();
 }
 
 }  // namespace gapless::stomp

@@ -12,8 +12,8 @@ namespace gapless::stomp {
 
 namespace {
 
-constexpr uint16_t default_stomp_port = 61613;
-constexpr uint16_t default_stomp_ssl_port = 61612;
+constexpr uint16_t kDefaultStompPort = 61613;
+constexpr uint16_t kDefaultStompSslPort = 61612;
 
 struct Scheme {
   std::string_view name;
@@ -22,7 +22,7 @@ struct Scheme {
 
 // tcp:// and ssl:// are the spellings stompclt accepted; existing
 // configurations keep working when moved over.
-constexpr Scheme schemes[] = {
+constexpr Scheme kSchemes[] = {
     {"stomp", false}, {"tcp", false}, {"stomp+ssl", true}, {"ssl", true},
 };
 
@@ -62,9 +62,9 @@ BrokerUri BrokerUri::parse(std::string_view text) {
   const size_t separator = text.find("://");
   if (separator == std::string_view::npos) throw fail("no scheme");
   const std::string scheme = lowercase(text.substr(0, separator));
-  auto known = std::find_if(std::begin(schemes), std::end(schemes),
+  auto known = std::find_if(std::begin(kSchemes), std::end(kSchemes),
                             [&](const Scheme& s) { return s.name == scheme; });
-  if (known == std::end(schemes))
+  if (known == std::end(kSchemes))
     throw fail("unknown scheme \"" + scheme + "\" (known: stomp, stomp+ssl, tcp, ssl)");
 
   BrokerUri uri;
@@ -92,7 +92,7 @@ BrokerUri BrokerUri::parse(std::string_view text) {
   uri.host = std::string(host);
 
   if (after_host.empty()) {
-    uri.port = uri.tls ? default_stomp_ssl_port : default_stomp_port;
+    uri.port = uri.tls ? kDefaultStompSslPort : kDefaultStompPort;
   } else {
     if (after_host.front() != ':') throw fail("unexpected \"" + std::string(after_host) + "\" after the host");
     std::string_view port = after_host.substr(1);
