@@ -74,24 +74,6 @@ void require_refused_untouched(const std::string& path, const std::string& expec
 
 }  // namespace
 
-TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapless's, at schema version 5",
-          "[journal]") {
-  TempDir dir;
-  auto journal = Journal::open(dir.file("j.db"), {"cern"});
-  JournalSql sql(journal->path());
-  auto& db = sql.database();
-  CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
-  CHECK(db.execAndGet("PRAGMA auto_vacuum").getInt() == 2);  // incremental
-  CHECK(db.execAndGet("PRAGMA application_id").getInt64() == 0x47504c53);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
-  // A setting of each connection: the journal's own must have it.
-  CHECK(journal->database().execAndGet("PRAGMA foreign_keys").getInt() == 1);
-  for (const char* table : {"sink", "destination", "request", "message", "delivery", "delivery_count",
-                            "parked_destination", "series", "coverage", "datapoint", "archive_poll",
-                            "archive_failure", "appended_message"})
-    CHECK(db.tableExists(table));
-}
-
 TEST_CASE("claims bring live data first, then backfill, then resends, each in journal order", "[journal]") {
   TempDir dir;
   auto journal = Journal::open(dir.file("j.db"), {"cern"});
@@ -1022,12 +1004,6 @@ TEST_CASE("two connections, as two processes would, append and drain side by sid
   CHECK(status_of(*sender, "cern", "/topic/a").delivered == kBatches * kPerBatch);
   CHECK(status_of(*producer, "cern", "/topic/a").pending == 0);
 }
-
-// ---------------------------------------------------------------------------
-// Resend's selection of appended messages (journal invariant 15): what
-// `gapless ingest` journaled has no datapoints; a resend window finds it by
-// its ts_start header, else by its journal time, and never takes a collected
-// message for one.
 
 TEST_CASE("a resend window finds appended messages by their first integer ts_start header, else by journal time",
           "[journal][resend]") {

@@ -1,4 +1,4 @@
-// Proves docs/journal-schema.sql is a fresh journal's whole format: a schema change fails here until it is updated.
+// Proves a fresh journal's format: docs/journal-schema.sql byte for byte, WAL, gapless's id, foreign keys on.
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <catch2/catch.hpp>
@@ -142,4 +142,22 @@ TEST_CASE("a fresh journal's schema is docs/journal-schema.sql, byte for byte", 
          << line_diff(expected, actual));
   }
   SUCCEED("a fresh journal has the format of " << kSchemaFile);
+}
+
+TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapless's, at schema version 5",
+          "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  JournalSql sql(journal->path());
+  auto& db = sql.database();
+  CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
+  CHECK(db.execAndGet("PRAGMA auto_vacuum").getInt() == 2);  // incremental
+  CHECK(db.execAndGet("PRAGMA application_id").getInt64() == 0x47504c53);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
+  // A setting of each connection: the journal's own must have it.
+  CHECK(journal->database().execAndGet("PRAGMA foreign_keys").getInt() == 1);
+  for (const char* table : {"sink", "destination", "request", "message", "delivery", "delivery_count",
+                            "parked_destination", "series", "coverage", "datapoint", "archive_poll",
+                            "archive_failure", "appended_message"})
+    CHECK(db.tableExists(table));
 }
