@@ -1,52 +1,18 @@
-// The journal's promises, as a user of gapless would notice them: nothing
-// appended is lost or duplicated in the journal, claims come in the promised
-// order, parking holds back only what it should, counters tell the truth, and
-// a journal that is not ours, too new or damaged is refused untouched.
-#include <SQLiteCpp/SQLiteCpp.h>
-#include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
+// Proves a resend window finds what ingest appended by its time and filters, never a collected message.
 
-#include <algorithm>
-#include <array>
 #include <catch2/catch.hpp>
-#include <chrono>
-#include <exception>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <map>
-#include <random>
-#include <set>
-#include <sstream>
-#include <thread>
+#include <string>
+#include <vector>
 
-#include "core/error.hpp"
-#include "journal/daemon_lock.hpp"
 #include "journal/journal.hpp"
 #include "replay/backfill.hpp"
 #include "support/journal_fixtures.hpp"
-#include "support/journal_sql.hpp"
 #include "support/temp_dir.hpp"
 
-using Catch::Matchers::Contains;
-using gapless::journal::ArchiveHealth;
-using gapless::journal::ArchivePoll;
-using gapless::journal::Collected;
-using gapless::journal::DaemonLock;
 using gapless::journal::Headers;
 using gapless::journal::Journal;
-using gapless::journal::Message;
-using gapless::journal::NewMessage;
-using gapless::journal::Priority;
 using gapless::journal::SeriesKey;
 using namespace gapless::test;
-
-namespace {
-
-namespace fs = std::filesystem;
-
-}  // namespace
 
 TEST_CASE("a resend window finds appended messages by their first integer ts_start header, else by journal time",
           "[journal][resend]") {
