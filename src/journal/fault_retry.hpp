@@ -44,7 +44,7 @@ Fault fault_on_disk(const JournalError& error, const std::string& journal_path);
 int64_t journal_retry_delay_ms(int failures);
 
 // gapless::sleep_unless_stopped (core/stop_wait.hpp) in milliseconds, for
-// src/cli/main.cpp until it calls that itself.
+// the daemon's supervisor (src/daemon/daemon.cpp) until it calls that itself.
 inline bool sleep_unless_stopped(int64_t ms, const std::atomic<bool>& stop) {
   return gapless::sleep_unless_stopped(std::chrono::milliseconds(ms), stop);
 }
