@@ -1,9 +1,12 @@
-// Every fault of an archive, and every answer esmond never gives, is a FetchError of its kind naming archive and URL, never data.
+// An archive's faults cost only what failed: each is a FetchError of its kind, never data, and a poll goes on with the rest.
 //
 // The esmond client against the test archive's injected faults (timeouts,
 // HTTP errors, bad bodies, a refused connection), and against a raw socket
 // server for what the archive cannot give (descending ts, oversize bodies,
-// malformed metadata): nothing partial is returned.
+// malformed metadata): nothing partial is returned. Then a poll of the
+// collector into a real journal: a failing series, a failing listing, a
+// stalled archive and a bad metadata object leave the rest journaled, the
+// cursors where they were, and the archive's health counting each failure.
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -24,6 +27,7 @@
 
 #include "esmond/client.hpp"
 #include "esmond_archive/esmond_archive.hpp"
+#include "support/collector_fixture.hpp"
 #include "support/esmond_client_fixture.hpp"
 
 namespace {
@@ -40,6 +44,12 @@ using gapless::test::esmond::SeriesKind;
 using nlohmann::json;
 
 using namespace gapless::test::esmond_client;
+
+using gapless::ArchiveConfig;
+using gapless::collector::PollReport;
+using gapless::journal::Journal;
+using gapless::test::collector_poll::allowed_event_types;
+using gapless::test::collector_poll::Fixture;
 
 // Runs `call`, which must throw a FetchError of `kind` whose message names
 // the archive and the URL; returns it for further checks.
@@ -412,4 +422,214 @@ TEST_CASE("metadata objects are validated field by field", "[esmond-client]") {
     server.answer("[]");
     CHECK(client.list_metadata(0).empty());
   }
+}
+
+// ---------------------------------------------------------------- a poll, into the journal
+
+TEST_CASE("a failing series is skipped and retried while the others are journaled", "[collector]") {
+  Fixture f;
+  const std::string broken = f.archive->metadata_keys().front();
+  const FaultKind kind = GENERATE(FaultKind::http_error, FaultKind::malformed, FaultKind::truncated, FaultKind::html,
+                                  FaultKind::close, FaultKind::wrong_type);
+  INFO("fault " << gapless::test::fault_kind_name(kind));
+  // Data requests only: the listing (no key in its target) stays healthy.
+  const int fault = f.archive->add_fault(Fault::of(kind).matching(broken + "/"));
+
+  const PollReport report = f.poll();
+  CHECK(report.listed);
+  CHECK(report.series_failed > 0);
+  CHECK_FALSE(report.failures.empty());
+  CHECK(f.archive->fault_fired(fault) > 0);
+  for (const auto& s : f.series()) {
+    INFO(s.key.metadata_key << " " << s.key.event_type);
+    if (s.key.metadata_key == broken) {
+      CHECK(f.journaled(s).empty());  // nothing partial
+      CHECK_FALSE(s.cursor_ts.has_value());
+    } else {
+      CHECK(f.journaled(s) == f.served(s));
+    }
+  }
+
+  // The archive's health shows the same failures, by kind.
+  const auto failing = f.health();
+  CHECK(failing.consecutive_failed_polls == 1);
+  CHECK_FALSE(failing.last_success_ms.has_value());
+  CHECK_THAT(failing.last_error, Catch::Matchers::Contains(f.client->base_url() + broken));
+  std::map<std::string, int64_t> recorded;
+  for (const auto& [failure_kind, failures] : failing.failures) recorded[failure_kind] = failures.count;
+  CHECK(recorded == report.failures);
+
+  f.archive->clear_faults();
+  const PollReport retried = f.poll();
+  CHECK(retried.failures.empty());
+  CHECK(f.health().consecutive_failed_polls == 0);
+  CHECK(f.health().last_success_ms.has_value());
+  for (const auto& s : f.series()) {
+    INFO(s.key.metadata_key << " " << s.key.event_type);
+    CHECK(f.journaled(s) == f.served(s));
+  }
+}
+
+TEST_CASE("a listing that fails leaves every cursor where it was", "[collector]") {
+  Fixture f;
+  f.poll();
+  const auto before = f.series();
+  f.archive->advance(30 * 60);
+  f.archive->add_fault(Fault::of(FaultKind::http_error).with_status(503));
+  const PollReport report = f.poll();
+  CHECK_FALSE(report.listed);
+  CHECK(report.failures.count("http-status") == 1);
+  const auto after = f.series();
+  REQUIRE(after.size() == before.size());
+  for (size_t i = 0; i < after.size(); ++i) CHECK(after[i].cursor_ts == before[i].cursor_ts);
+}
+
+TEST_CASE("an archive's failures accumulate by kind in its health until a poll succeeds", "[collector]") {
+  Fixture f;
+  const int64_t healthy_points = f.poll().points_journaled;
+  REQUIRE(healthy_points > 0);
+  const int64_t first_success = f.health().last_success_ms.value_or(0);
+
+  // Two polls whose listing fails, then one whose listing works and a series fails.
+  f.archive->add_fault(Fault::of(FaultKind::http_error).with_status(503).times(2));
+  CHECK_FALSE(f.poll().listed);
+  CHECK_FALSE(f.poll().listed);
+  auto health = f.health();
+  CHECK(health.consecutive_failed_polls == 2);
+  CHECK(health.failures.at("http-status").count == 2);
+  CHECK(health.last_success_ms == first_success);
+  CHECK_THAT(health.last_error, Catch::Matchers::Contains(f.client->base_url()));
+  CHECK_THAT(health.last_error, Catch::Matchers::Contains("503"));
+
+  f.archive->advance(30 * 60);
+  const std::string broken = f.archive->metadata_keys().front();
+  f.archive->add_fault(Fault::of(FaultKind::malformed).matching(broken + "/"));
+  const PollReport partly = f.poll();
+  REQUIRE(partly.listed);
+  REQUIRE(partly.series_failed > 0);
+  health = f.health();
+  CHECK(health.consecutive_failed_polls == 3);
+  CHECK(health.failed_polls_total == 3);
+  CHECK(health.failures.at("http-status").count == 2);
+  int64_t series_failures = 0;
+  for (const auto& [kind, count] : partly.failures) series_failures += count;
+  CHECK(series_failures == partly.series_failed);
+  CHECK(health.failures.size() == 1 + partly.failures.size());
+  CHECK(health.points_journaled_total == healthy_points + partly.points_journaled);
+
+  f.archive->clear_faults();
+  const PollReport recovered = f.poll();
+  REQUIRE(recovered.failures.empty());
+  health = f.health();
+  CHECK(health.consecutive_failed_polls == 0);
+  CHECK(health.last_success_ms > first_success);
+  CHECK(health.polls_total == 5);
+  CHECK(health.failed_polls_total == 3);
+  CHECK(health.failures.at("http-status").count == 2);  // counters keep the history
+  CHECK(health.points_journaled_total == healthy_points + partly.points_journaled + recovered.points_journaled);
+}
+
+// Every OSG message carries input-source, so refusing that header at the
+// door refuses every series: the collector's path for a message the door
+// refuses, which real archive data reaches with, say, a NUL in a metadata field.
+
+TEST_CASE("a poll that skips a series still backing off is no success", "[collector]") {
+  Fixture f;
+  f.settings.retry_min = std::chrono::hours(1);
+  f.settings.retry_max = std::chrono::hours(1);
+  const std::string broken = f.archive->metadata_keys().front();
+  f.archive->add_fault(Fault::of(FaultKind::http_error).matching(broken + "/"));
+  REQUIRE(f.poll().series_failed > 0);
+  f.archive->clear_faults();
+
+  const PollReport skipping = f.poll();  // the broken series waits for its backoff
+  CHECK(skipping.failures.empty());
+  CHECK(skipping.series_backing_off > 0);
+  const auto health = f.health();
+  CHECK(health.polls_total == 2);
+  CHECK(health.consecutive_failed_polls == 1);
+  CHECK_FALSE(health.last_success_ms.has_value());
+}
+
+TEST_CASE("a stalled archive does not delay the others", "[collector]") {
+  // Two archives polled by the daemon's scheduler: one answers every request
+  // after 4 s (beyond the 1 s timeout), the other is healthy.
+  Fixture stalled(2);
+  Fixture healthy(2);
+  stalled.archive->add_fault(Fault::of(FaultKind::slow).with_delay_ms(4000));
+
+  gapless::Config config;
+  config.journal.path = healthy.dir.file("shared.db");
+  gapless::SinkConfig sink;
+  sink.name = "local";
+  sink.brokers = {"stomp://127.0.0.1:1"};
+  config.sinks.push_back(sink);
+  config.collector.max_concurrent_requests = 2;
+  for (Fixture* f : {&stalled, &healthy}) {
+    ArchiveConfig archive = f->config;
+    archive.name = f == &stalled ? "stalled" : "healthy";
+    archive.http_timeout = std::chrono::seconds(1);
+    archive.poll_interval = std::chrono::seconds(60);
+    config.archives.push_back(archive);
+  }
+  std::atomic<bool> stop{false};
+  gapless::collector::Collector collector(config, stop);
+  const auto started = std::chrono::steady_clock::now();
+  std::thread running([&] { collector.run(); });
+
+  // The healthy archive is fully journaled while the other one still stalls.
+  auto journal = Journal::open(config.journal.path, {"local"});
+  bool complete = false;
+  while (!complete && std::chrono::steady_clock::now() - started < std::chrono::seconds(20)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto series = journal->series_of_archive(healthy.archive->base_url());
+    complete = series.size() == allowed_event_types(*healthy.archive, healthy.config);
+    for (const auto& s : series) {
+      std::map<int64_t, std::string> served = healthy.served(s);
+      complete = complete && journal->datapoint_digests(s.id, INT64_MIN, INT64_MAX) == served;
+    }
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  // The healthy poll is recorded once it returns, a moment after its data is
+  // journaled; a poll that `stop` cut short would be no success.
+  const auto recorded = [&] {
+    for (const auto& archive : journal->archive_health())
+      if (archive.name == "healthy") return true;
+    return false;
+  };
+  while (!recorded() && std::chrono::steady_clock::now() - started < std::chrono::seconds(20))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stop = true;
+  running.join();
+  CHECK(complete);
+  CHECK(elapsed < std::chrono::seconds(10));
+  CHECK(journal->series_of_archive(stalled.archive->base_url()).empty());  // its listing never answered in time
+
+  // Each archive's health, as the scheduler recorded it.
+  std::map<std::string, gapless::journal::ArchiveHealth> health;
+  for (const auto& archive : journal->archive_health()) health[archive.name] = archive;
+  REQUIRE(health.count("stalled") == 1);
+  REQUIRE(health.count("healthy") == 1);
+  CHECK(health["stalled"].archive_url == stalled.client->base_url());
+  CHECK(health["stalled"].failures.count("timeout") == 1);
+  CHECK(health["stalled"].consecutive_failed_polls >= 1);
+  CHECK_FALSE(health["stalled"].last_success_ms.has_value());
+  CHECK(health["healthy"].last_success_ms.has_value());
+  CHECK(health["healthy"].failures.empty());
+}
+
+TEST_CASE("a metadata object with a missing field is left out and the other series are journaled", "[collector]") {
+  Fixture f;
+  const std::string broken = f.archive->metadata_keys().back();
+  f.archive->add_fault(Fault::of(FaultKind::missing_field).matching(broken).on_field("event-types"));
+  const PollReport report = f.poll();
+  CHECK(report.listed);
+  CHECK(report.failures.count("invalid-metadata") == 1);
+  size_t others = 0;
+  for (const auto& s : f.series()) {
+    CHECK(s.key.metadata_key != broken);
+    CHECK(f.journaled(s) == f.served(s));
+    ++others;
+  }
+  CHECK(others > 0);
 }

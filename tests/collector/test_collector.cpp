@@ -26,6 +26,7 @@
 #include "esmond_archive/esmond_archive.hpp"
 #include "journal/journal.hpp"
 #include "osg/message_builder.hpp"
+#include "support/collector_fixture.hpp"
 #include "support/journal_sql.hpp"
 #include "support/temp_dir.hpp"
 
@@ -43,97 +44,9 @@ using gapless::test::TempDir;
 using gapless::test::esmond::SeriesKind;
 using nlohmann::json;
 
-constexpr int64_t hour = 3600;
-
-// An archive whose clock starts at the real "now" (the collector closes
-// summary windows against real time) and holds `history` seconds of data.
-struct Fixture {
-  explicit Fixture(int series = 4, int64_t history = 6 * hour, std::vector<SeriesKind> kinds = {})
-      : now(gapless::unix_now_ms() / 1000), dir("collector-test") {
-    EsmondArchive::Options options;
-    options.series = series;
-    options.now = now;
-    options.start = now - history;
-    if (!kinds.empty()) options.kinds = kinds;
-    archive = std::make_unique<EsmondArchive>(options);
-    archive->start();
-
-    config.name = "test-archive";
-    config.url = archive->base_url();
-    config.lookback = std::chrono::seconds(history + hour);  // everything the archive holds
-    config.summaries = false;
-    settings.retry_min = std::chrono::milliseconds(0);
-    settings.retry_max = std::chrono::milliseconds(0);
-    journal = Journal::open(dir.file("journal.db"), {"local"});
-    gapless::esmond::ClientOptions client_options;
-    client_options.timeout = std::chrono::seconds(5);
-    client = std::make_unique<gapless::esmond::Client>(config.name, config.url, client_options);
-  }
-
-  PollReport poll() {
-    gapless::Config whole;  // no sink: messages split at the archive's max_message_size
-    whole.collector = settings;
-    whole.messages = messages;
-    PollReport report = gapless::collector::poll_archive(whole, config, *client, *journal, state, stop);
-    std::string failures;
-    for (const auto& [kind, count] : report.failures) failures += kind + ":" + std::to_string(count) + " ";
-    INFO("failures: " << failures);
-    return report;
-  }
-
-  // What the journal holds for a series, ts -> digest.
-  std::map<int64_t, std::string> journaled(const gapless::journal::Series& series) {
-    return journal->datapoint_digests(series.id, INT64_MIN, INT64_MAX);
-  }
-
-  // What the archive serves for it now, ts -> digest.
-  std::map<int64_t, std::string> served(const gapless::journal::Series& series) {
-    const auto& key = series.key;
-    const json points = archive->points(key.metadata_key, key.event_type,
-                                        key.summary_type.empty() ? "base" : key.summary_type, key.summary_window);
-    std::map<int64_t, std::string> digests;
-    for (const json& point : points)
-      digests[point.at("ts").get<int64_t>()] = gapless::osg::datapoint_digest(point.at("val"));
-    return digests;
-  }
-
-  std::vector<gapless::journal::Series> series() { return journal->series_of_archive(client->base_url()); }
-
-  // The archive's health as the journal records it (for status and metrics).
-  gapless::journal::ArchiveHealth health() {
-    for (const auto& health : journal->archive_health())
-      if (health.archive_url == client->base_url()) return health;
-    FAIL("no archive health recorded for " << client->base_url());
-    return {};
-  }
-
-  std::optional<gapless::journal::Series> find(const std::string& key, const std::string& event_type) {
-    return journal->find_series({client->base_url(), key, event_type, "", 0});
-  }
-
-  int64_t now;
-  TempDir dir;
-  std::unique_ptr<EsmondArchive> archive;
-  ArchiveConfig config;
-  CollectorConfig settings;
-  gapless::MessageRulesConfig messages;
-  std::unique_ptr<Journal> journal;
-  std::unique_ptr<gapless::esmond::Client> client;
-  SeriesBackoffs state;
-  std::atomic<bool> stop{false};
-};
-
-size_t allowed_event_types(const EsmondArchive& archive, const ArchiveConfig& config) {
-  size_t count = 0;
-  for (const std::string& key : archive.metadata_keys()) {
-    const json metadata = archive.metadata(key);
-    for (const json& event : metadata.at("event-types"))
-      if (std::find(config.event_types.begin(), config.event_types.end(),
-                    event.at("event-type").get<std::string>()) != config.event_types.end())
-        ++count;
-  }
-  return count;
-}
+using gapless::test::collector_poll::allowed_event_types;
+using gapless::test::collector_poll::Fixture;
+using gapless::test::collector_poll::hour;
 
 }  // namespace
 
@@ -253,112 +166,6 @@ TEST_CASE("a backfill read in short transactions journals the window whole and c
   CHECK_FALSE(f.series().front().cursor_ts.has_value());  // a backfill leaves the cursor alone
 }
 
-TEST_CASE("a failing series is skipped and retried while the others are journaled", "[collector]") {
-  Fixture f;
-  const std::string broken = f.archive->metadata_keys().front();
-  const FaultKind kind = GENERATE(FaultKind::http_error, FaultKind::malformed, FaultKind::truncated, FaultKind::html,
-                                  FaultKind::close, FaultKind::wrong_type);
-  INFO("fault " << gapless::test::fault_kind_name(kind));
-  // Data requests only: the listing (no key in its target) stays healthy.
-  const int fault = f.archive->add_fault(Fault::of(kind).matching(broken + "/"));
-
-  const PollReport report = f.poll();
-  CHECK(report.listed);
-  CHECK(report.series_failed > 0);
-  CHECK_FALSE(report.failures.empty());
-  CHECK(f.archive->fault_fired(fault) > 0);
-  for (const auto& s : f.series()) {
-    INFO(s.key.metadata_key << " " << s.key.event_type);
-    if (s.key.metadata_key == broken) {
-      CHECK(f.journaled(s).empty());  // nothing partial
-      CHECK_FALSE(s.cursor_ts.has_value());
-    } else {
-      CHECK(f.journaled(s) == f.served(s));
-    }
-  }
-
-  // The archive's health shows the same failures, by kind.
-  const auto failing = f.health();
-  CHECK(failing.consecutive_failed_polls == 1);
-  CHECK_FALSE(failing.last_success_ms.has_value());
-  CHECK_THAT(failing.last_error, Catch::Matchers::Contains(f.client->base_url() + broken));
-  std::map<std::string, int64_t> recorded;
-  for (const auto& [failure_kind, failures] : failing.failures) recorded[failure_kind] = failures.count;
-  CHECK(recorded == report.failures);
-
-  f.archive->clear_faults();
-  const PollReport retried = f.poll();
-  CHECK(retried.failures.empty());
-  CHECK(f.health().consecutive_failed_polls == 0);
-  CHECK(f.health().last_success_ms.has_value());
-  for (const auto& s : f.series()) {
-    INFO(s.key.metadata_key << " " << s.key.event_type);
-    CHECK(f.journaled(s) == f.served(s));
-  }
-}
-
-TEST_CASE("a listing that fails leaves every cursor where it was", "[collector]") {
-  Fixture f;
-  f.poll();
-  const auto before = f.series();
-  f.archive->advance(30 * 60);
-  f.archive->add_fault(Fault::of(FaultKind::http_error).with_status(503));
-  const PollReport report = f.poll();
-  CHECK_FALSE(report.listed);
-  CHECK(report.failures.count("http-status") == 1);
-  const auto after = f.series();
-  REQUIRE(after.size() == before.size());
-  for (size_t i = 0; i < after.size(); ++i) CHECK(after[i].cursor_ts == before[i].cursor_ts);
-}
-
-TEST_CASE("an archive's failures accumulate by kind in its health until a poll succeeds", "[collector]") {
-  Fixture f;
-  const int64_t healthy_points = f.poll().points_journaled;
-  REQUIRE(healthy_points > 0);
-  const int64_t first_success = f.health().last_success_ms.value_or(0);
-
-  // Two polls whose listing fails, then one whose listing works and a series fails.
-  f.archive->add_fault(Fault::of(FaultKind::http_error).with_status(503).times(2));
-  CHECK_FALSE(f.poll().listed);
-  CHECK_FALSE(f.poll().listed);
-  auto health = f.health();
-  CHECK(health.consecutive_failed_polls == 2);
-  CHECK(health.failures.at("http-status").count == 2);
-  CHECK(health.last_success_ms == first_success);
-  CHECK_THAT(health.last_error, Catch::Matchers::Contains(f.client->base_url()));
-  CHECK_THAT(health.last_error, Catch::Matchers::Contains("503"));
-
-  f.archive->advance(30 * 60);
-  const std::string broken = f.archive->metadata_keys().front();
-  f.archive->add_fault(Fault::of(FaultKind::malformed).matching(broken + "/"));
-  const PollReport partly = f.poll();
-  REQUIRE(partly.listed);
-  REQUIRE(partly.series_failed > 0);
-  health = f.health();
-  CHECK(health.consecutive_failed_polls == 3);
-  CHECK(health.failed_polls_total == 3);
-  CHECK(health.failures.at("http-status").count == 2);
-  int64_t series_failures = 0;
-  for (const auto& [kind, count] : partly.failures) series_failures += count;
-  CHECK(series_failures == partly.series_failed);
-  CHECK(health.failures.size() == 1 + partly.failures.size());
-  CHECK(health.points_journaled_total == healthy_points + partly.points_journaled);
-
-  f.archive->clear_faults();
-  const PollReport recovered = f.poll();
-  REQUIRE(recovered.failures.empty());
-  health = f.health();
-  CHECK(health.consecutive_failed_polls == 0);
-  CHECK(health.last_success_ms > first_success);
-  CHECK(health.polls_total == 5);
-  CHECK(health.failed_polls_total == 3);
-  CHECK(health.failures.at("http-status").count == 2);  // counters keep the history
-  CHECK(health.points_journaled_total == healthy_points + partly.points_journaled + recovered.points_journaled);
-}
-
-// Every OSG message carries input-source, so refusing that header at the
-// door refuses every series: the collector's path for a message the door
-// refuses, which real archive data reaches with, say, a NUL in a metadata field.
 TEST_CASE("series whose messages the door refuses fail as data errors naming archive, series and rule",
           "[collector]") {
   Fixture f(2);
@@ -380,24 +187,6 @@ TEST_CASE("series whose messages the door refuses fail as data errors naming arc
   CHECK(mended.failures.empty());
   CHECK(mended.series_read == refused.series_failed);
   for (const auto& s : f.series()) CHECK(f.journaled(s) == f.served(s));
-}
-
-TEST_CASE("a poll that skips a series still backing off is no success", "[collector]") {
-  Fixture f;
-  f.settings.retry_min = std::chrono::hours(1);
-  f.settings.retry_max = std::chrono::hours(1);
-  const std::string broken = f.archive->metadata_keys().front();
-  f.archive->add_fault(Fault::of(FaultKind::http_error).matching(broken + "/"));
-  REQUIRE(f.poll().series_failed > 0);
-  f.archive->clear_faults();
-
-  const PollReport skipping = f.poll();  // the broken series waits for its backoff
-  CHECK(skipping.failures.empty());
-  CHECK(skipping.series_backing_off > 0);
-  const auto health = f.health();
-  CHECK(health.polls_total == 2);
-  CHECK(health.consecutive_failed_polls == 1);
-  CHECK_FALSE(health.last_success_ms.has_value());
 }
 
 TEST_CASE("a journal that cannot record the archive's health does not stop collection", "[collector]") {
@@ -434,87 +223,4 @@ TEST_CASE("summary points are journaled once their window has closed", "[collect
     for (const auto& [ts, digest] : closed) CHECK(journaled.count(ts) == 1);
   }
   CHECK(summaries > 0);
-}
-
-TEST_CASE("a stalled archive does not delay the others", "[collector]") {
-  // Two archives polled by the daemon's scheduler: one answers every request
-  // after 4 s (beyond the 1 s timeout), the other is healthy.
-  Fixture stalled(2);
-  Fixture healthy(2);
-  stalled.archive->add_fault(Fault::of(FaultKind::slow).with_delay_ms(4000));
-
-  gapless::Config config;
-  config.journal.path = healthy.dir.file("shared.db");
-  gapless::SinkConfig sink;
-  sink.name = "local";
-  sink.brokers = {"stomp://127.0.0.1:1"};
-  config.sinks.push_back(sink);
-  config.collector.max_concurrent_requests = 2;
-  for (Fixture* f : {&stalled, &healthy}) {
-    ArchiveConfig archive = f->config;
-    archive.name = f == &stalled ? "stalled" : "healthy";
-    archive.http_timeout = std::chrono::seconds(1);
-    archive.poll_interval = std::chrono::seconds(60);
-    config.archives.push_back(archive);
-  }
-  std::atomic<bool> stop{false};
-  gapless::collector::Collector collector(config, stop);
-  const auto started = std::chrono::steady_clock::now();
-  std::thread running([&] { collector.run(); });
-
-  // The healthy archive is fully journaled while the other one still stalls.
-  auto journal = Journal::open(config.journal.path, {"local"});
-  bool complete = false;
-  while (!complete && std::chrono::steady_clock::now() - started < std::chrono::seconds(20)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const auto series = journal->series_of_archive(healthy.archive->base_url());
-    complete = series.size() == allowed_event_types(*healthy.archive, healthy.config);
-    for (const auto& s : series) {
-      std::map<int64_t, std::string> served = healthy.served(s);
-      complete = complete && journal->datapoint_digests(s.id, INT64_MIN, INT64_MAX) == served;
-    }
-  }
-  const auto elapsed = std::chrono::steady_clock::now() - started;
-  // The healthy poll is recorded once it returns, a moment after its data is
-  // journaled; a poll that `stop` cut short would be no success.
-  const auto recorded = [&] {
-    for (const auto& archive : journal->archive_health())
-      if (archive.name == "healthy") return true;
-    return false;
-  };
-  while (!recorded() && std::chrono::steady_clock::now() - started < std::chrono::seconds(20))
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  stop = true;
-  running.join();
-  CHECK(complete);
-  CHECK(elapsed < std::chrono::seconds(10));
-  CHECK(journal->series_of_archive(stalled.archive->base_url()).empty());  // its listing never answered in time
-
-  // Each archive's health, as the scheduler recorded it.
-  std::map<std::string, gapless::journal::ArchiveHealth> health;
-  for (const auto& archive : journal->archive_health()) health[archive.name] = archive;
-  REQUIRE(health.count("stalled") == 1);
-  REQUIRE(health.count("healthy") == 1);
-  CHECK(health["stalled"].archive_url == stalled.client->base_url());
-  CHECK(health["stalled"].failures.count("timeout") == 1);
-  CHECK(health["stalled"].consecutive_failed_polls >= 1);
-  CHECK_FALSE(health["stalled"].last_success_ms.has_value());
-  CHECK(health["healthy"].last_success_ms.has_value());
-  CHECK(health["healthy"].failures.empty());
-}
-
-TEST_CASE("a metadata object with a missing field is left out and the other series are journaled", "[collector]") {
-  Fixture f;
-  const std::string broken = f.archive->metadata_keys().back();
-  f.archive->add_fault(Fault::of(FaultKind::missing_field).matching(broken).on_field("event-types"));
-  const PollReport report = f.poll();
-  CHECK(report.listed);
-  CHECK(report.failures.count("invalid-metadata") == 1);
-  size_t others = 0;
-  for (const auto& s : f.series()) {
-    CHECK(s.key.metadata_key != broken);
-    CHECK(f.journaled(s) == f.served(s));
-    ++others;
-  }
-  CHECK(others > 0);
 }
