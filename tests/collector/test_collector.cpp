@@ -1,8 +1,9 @@
-// A poll journals every datapoint the archive serves exactly once, and an archive's failures cost only what failed.
+// A poll journals every datapoint the archive serves exactly once, and what the door refuses or the journal cannot record stops nothing else.
 //
 // The collector's polling rules against the esmond-compatible test archive
 // over real HTTP, into a real journal: what the journal holds after each poll
-// is compared with what the archive serves.
+// is compared with what the archive serves. An archive's faults:
+// test_archive_faults.cpp.
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
