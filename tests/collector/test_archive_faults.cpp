@@ -1,4 +1,4 @@
-// An archive's faults cost only what failed: each is a FetchError of its kind, never data, and a poll goes on with the rest.
+// Proves an archive's faults cost only what failed: each is a FetchError of its kind, never data, and a poll goes on with the rest.
 //
 // The esmond client against the test archive's injected faults (timeouts,
 // HTTP errors, bad bodies, a refused connection), and against a raw socket

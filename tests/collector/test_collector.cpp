@@ -1,4 +1,4 @@
-// A poll journals every datapoint the archive serves exactly once, and what the door refuses or the journal cannot record stops nothing else.
+// Proves a poll journals every datapoint the archive serves exactly once, and what the door refuses or the journal cannot record stops nothing else.
 //
 // The collector's polling rules against the esmond-compatible test archive
 // over real HTTP, into a real journal: what the journal holds after each poll

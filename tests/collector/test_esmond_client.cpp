@@ -1,4 +1,4 @@
-// The esmond client reads exactly what an archive holds: its URLs, paging and filters, values kept as served.
+// Proves the esmond client reads exactly what an archive holds: its URLs, paging and filters, values kept as served.
 //
 // The esmond client against the esmond-compatible test archive over real
 // HTTP: paging (docs/esmond.md 1.3), the listing's time filter (docs/esmond.md 1.2), values kept

@@ -1,4 +1,4 @@
-// An https archive is read only with a certificate the configured CA verifies; anything else is a TLS connect failure.
+// Proves an https archive is read only with a certificate the configured CA verifies; anything else is a TLS connect failure.
 //
 // An https archive: the client verifies the archive's certificate chain and
 // host name against the configured CA file (ArchiveConfig::ca_file), and a

@@ -1,4 +1,4 @@
-// The test archive answers like esmond (docs/esmond.md 1), so tests against it say something about the real one.
+// Proves the test archive answers like esmond (docs/esmond.md 1), so tests against it say something about the real one.
 //
 // The test archive answers like esmond, over real HTTP. Each case pins one
 // fact of docs/esmond.md section 1 (cited as "docs/esmond.md 1.x").

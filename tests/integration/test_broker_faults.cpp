@@ -1,4 +1,4 @@
-// A broker that is away, frozen, denying a topic or replaced by the next in the list delays delivery but loses nothing.
+// Proves a broker that is away, frozen, denying a topic or replaced by the next in the list delays delivery but loses nothing.
 //
 // A real ActiveMQ stopped, SIGSTOPped, restarted with a topic denied, or one
 // of two brokers gone; the `gapless` binary as a user runs it, and a durable

@@ -1,4 +1,4 @@
-// A broker out of memory (producer flow control) makes gapless wait, never park, lose or mark early, then deliver all.
+// Proves a broker out of memory (producer flow control) makes gapless wait, never park, lose or mark early, then deliver all.
 //
 // Producer flow control on a real ActiveMQ, as a user would notice it: the
 // broker runs out of memory for a topic because a consumer stopped acking,

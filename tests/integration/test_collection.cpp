@@ -1,4 +1,4 @@
-// What the archive served reaches a subscriber exactly once, live or backfilled, and resend and --rate do what they promise.
+// Proves what the archive served reaches a subscriber exactly once, live or backfilled, and resend and --rate do what they promise.
 //
 // The collector end to end: the esmond-compatible test archive (in this
 // process), the `gapless` daemon polling it, a real ActiveMQ, and an MQTT

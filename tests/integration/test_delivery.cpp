@@ -1,4 +1,4 @@
-// Messages journaled are delivered byte-exact, one daemon per journal, over TLS too, in memory that does not grow with the backlog.
+// Proves messages journaled are delivered byte-exact, one daemon per journal, over TLS too, in memory that does not grow with the backlog.
 //
 // End-to-end delivery through a real ActiveMQ: the promises of issue 2 as a
 // user would check them, by running the `gapless` binary and watching what

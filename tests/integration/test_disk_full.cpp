@@ -1,4 +1,4 @@
-// A full disk is a pause, not a crash: the daemon starts on it, delivers what is journaled, and collects again once there is room.
+// Proves a full disk is a pause, not a crash: the daemon starts on it, delivers what is journaled, and collects again once there is room.
 //
 // Issue 10: a disk that is full when the daemon starts, and a disk that fills
 // during collection and delivery (a journal locked by another process:

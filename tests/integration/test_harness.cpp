@@ -1,4 +1,4 @@
-// The integration harness works (processes, broker, recorder, TLS), so the other integration results mean something.
+// Proves the integration harness works (processes, broker, recorder, TLS), so the other integration results mean something.
 //
 // Smoke test of the integration harness itself: if these fail, no other
 // integration test result means anything. Run alone with

@@ -1,4 +1,4 @@
-// A journal locked by another process past the busy timeout is a pause, not a crash: the daemon waits and delivers all.
+// Proves a journal locked by another process past the busy timeout is a pause, not a crash: the daemon waits and delivers all.
 //
 // Issue 10: a sender or the collector waits the lock out, says so once (a
 // fault episode, in the log and in status while it lasts), keeps what the

@@ -1,4 +1,4 @@
-// Live data arrives within 10 s while a backfill drains beside the daemon, and overtakes a backlog when the broker returns.
+// Proves live data arrives within 10 s while a backfill drains beside the daemon, and overtakes a backlog when the broker returns.
 //
 // Live data keeps priority while a backfill drains (issue 4). The daemon
 // polls an archive every 2 s while `gapless-replay backfill` re-reads older

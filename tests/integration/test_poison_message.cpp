@@ -1,4 +1,4 @@
-// A message the broker will never accept stops nothing else: it is parked on its own and the messages behind it flow.
+// Proves a message the broker will never accept stops nothing else: it is parked on its own and the messages behind it flow.
 //
 // Issue 10, "Isolate at the sender": the poison is parked with a reason a
 // person can act on, and the messages behind it are delivered within a minute.

@@ -1,4 +1,4 @@
-// kill -9 loses nothing: killed mid-drain, mid-poll or mid-backfill and started again, gapless delivers everything.
+// Proves kill -9 loses nothing: killed mid-drain, mid-poll or mid-backfill and started again, gapless delivers everything.
 //
 // Nothing is journaled twice, and a message the bus sees twice keeps its
 // gapless-id. Each case also carries the tag of the part it kills, so CI runs

@@ -1,4 +1,4 @@
-// A configuration is read as documented, and every bad key or value is refused with an error naming it.
+// Proves a configuration is read as documented, and every bad key or value is refused with an error naming it.
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-// The STOMP client does what the protocol asks of it with every byte a peer sends, good or bad.
+// Proves the STOMP client does what the protocol asks of it with every byte a peer sends, good or bad.
 //
 // The client's behaviour against a tiny STOMP peer on 127.0.0.1 that runs a
 // script per test. The peer is not a broker model: each test scripts exactly

@@ -1,4 +1,4 @@
-// `gapless discard` deletes only parked messages, only when asked with a reason, and records the act.
+// Proves `gapless discard` deletes only parked messages, only when asked with a reason, and records the act.
 //
 // `gapless discard` as an operator runs it: parked messages only, only when
 // asked with a reason, and the act is on record.

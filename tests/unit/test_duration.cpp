@@ -1,4 +1,4 @@
-// Durations read and print as the configuration documents them, and retry delays double within their bounds.
+// Proves durations read and print as the configuration documents them, and retry delays double within their bounds.
 #include <catch2/catch.hpp>
 
 #include "core/backoff.hpp"

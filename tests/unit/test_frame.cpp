@@ -1,4 +1,4 @@
-// STOMP frames encode and parse exactly (escapes, content-length, NULs), and any malformed input is a ProtocolError, never a crash.
+// Proves STOMP frames encode and parse exactly (escapes, content-length, NULs), and any malformed input is a ProtocolError, never a crash.
 #include <catch2/catch.hpp>
 
 #include <chrono>

@@ -1,4 +1,4 @@
-// Fault episodes are published for `gapless status`, and the disk reserve gives the journal room when the disk fills.
+// Proves fault episodes are published for `gapless status`, and the disk reserve gives the journal room when the disk fills.
 //
 // The daemon's published fault episodes (journal/health_file.hpp) and the
 // disk reserve (journal/disk_reserve.hpp), as `gapless status` and the

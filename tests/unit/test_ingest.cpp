@@ -1,4 +1,4 @@
-// Directory-queue lines are journaled as rsv-perfsonar wrote them, once, and a line the door refuses writes nothing of its batch.
+// Proves directory-queue lines are journaled as rsv-perfsonar wrote them, once, and a line the door refuses writes nothing of its batch.
 #include <catch2/catch.hpp>
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// `gapless ingest` refuses a line the door refuses with exit code and reason, and journals nothing of its batch.
+// Proves `gapless ingest` refuses a line the door refuses with exit code and reason, and journals nothing of its batch.
 //
 // `gapless ingest` as an operator runs it: the built binary (GAPLESS_BIN, else
 // this build's) on a file holding a line the door refuses. The exit code,

@@ -1,4 +1,4 @@
-// Every message rule refuses exactly what it names, at the door or for one sink, and sizes match what is sent.
+// Proves every message rule refuses exactly what it names, at the door or for one sink, and sizes match what is sent.
 //
 // The rules of stomp/message_rules.hpp: R1-R5 at the door (journal_refusal),
 // S1-S3 per sink (sink_refusal), and encoded_size, which S3 and the

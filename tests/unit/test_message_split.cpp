@@ -1,4 +1,4 @@
-// Collected data is split into messages every sink accepts, and no datapoint is dropped.
+// Proves collected data is split into messages every sink accepts, and no datapoint is dropped.
 //
 // The collector's split rule (collector::read_options, shared with backfill):
 // messages built from an archive's data stay below the smallest sink's

@@ -1,4 +1,4 @@
-// Messages are built in OSG's format as consumers read it, no datapoint dropped, each with a stable gapless-id.
+// Proves messages are built in OSG's format as consumers read it, no datapoint dropped, each with a stable gapless-id.
 #include <catch2/catch.hpp>
 #include <simdjson.h>
 

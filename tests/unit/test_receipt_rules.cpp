@@ -1,4 +1,4 @@
-// The sender's receipt rules: nothing is delivered before its SEND and COMMIT receipts, and each broker answer parks only what it blames.
+// Proves nothing is marked delivered before its SEND and COMMIT receipts, and each broker answer parks only what it blames.
 //
 // The sender's receipt state machine alone (src/sender/transaction_machine.hpp):
 // broker answers in, decisions out. Each case is named by the failure it

@@ -1,4 +1,4 @@
-// `gapless status` shows an operator and a metrics scraper what the journal holds, in text, JSON and Prometheus form.
+// Proves `gapless status` shows an operator and a metrics scraper what the journal holds, in text, JSON and Prometheus form.
 //
 // `gapless status` as an operator or a metrics scraper reads it: the built
 // binary (GAPLESS_BIN, else this build's) run on a journal prepared through

@@ -1,4 +1,4 @@
-// Times are read in the forms operators type, and an unreadable one is an error naming the option.
+// Proves times are read in the forms operators type, and an unreadable one is an error naming the option.
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"

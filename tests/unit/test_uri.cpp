@@ -1,4 +1,4 @@
-// Broker URIs are read in every accepted spelling, and a bad one is refused with an error saying what is wrong.
+// Proves broker URIs are read in every accepted spelling, and a bad one is refused with an error saying what is wrong.
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
