@@ -248,8 +248,12 @@ struct ArchiveHealth {
   std::optional<int64_t> last_error_ms;
 };
 
+// One connection on a journal. Its public methods come in groups, by the
+// caller that uses them; each group opens with what all of its calls promise.
 class Journal {
  public:
+  // ---- Opening (every caller) --------------------------------------------
+
   // Opens (creating if needed) the journal at `path`, migrates its schema
   // forward, and registers `sinks` (every configured sink gets a delivery row
   // for each message appended from now on). Refuses, with a message naming the
@@ -266,18 +270,26 @@ class Journal {
 
   const std::string& path() const { return path_; }
 
-  // Producers. One SQLite transaction for the whole batch, committed with
+  // ---- Producers (`gapless ingest`; the collector uses record_collected) --
+
+  // One SQLite transaction for the whole batch, committed with
   // synchronous=FULL: when this returns, the batch survives a power cut.
   // Messages whose gapless-id is already journaled are skipped (counted as
   // duplicates). For a sink that has the destination parked, the new delivery
   // row is created parked, with the destination's reason.
   AppendResult append(const std::vector<NewMessage>& messages);
 
-  // Sender side. Up to `max` pending messages for `sink` in claim order
-  // (priority, then id), skipping the ids in `in_flight` (claimed earlier and
-  // not yet settled; being in flight is never written to disk). Stops adding
-  // messages once their bodies and headers hold `max_bytes`; at least one
-  // message is returned whenever one is claimable, whatever its size.
+  // ---- The delivery queue (a sender, for its one sink: src/sender) --------
+  // Every call is one short transaction, or one read snapshot, with no
+  // network I/O inside. Being in flight is the caller's memory, never the
+  // journal's (invariant 4): a row claimed and never marked is claimed again.
+  // mark_delivered commits with synchronous=NORMAL, the others with FULL.
+
+  // Up to `max` pending messages for `sink` in claim order (priority, then
+  // id), skipping the ids in `in_flight` (claimed earlier and not yet
+  // settled). Stops adding messages once their bodies and headers hold
+  // `max_bytes`; at least one message is returned whenever one is claimable,
+  // whatever its size.
   std::vector<Message> claim(std::string_view sink, size_t max, const std::unordered_set<int64_t>& in_flight,
                              int64_t max_bytes = std::numeric_limits<int64_t>::max());
 
@@ -301,17 +313,17 @@ class Journal {
   // or nothing if the destination has no parked message.
   std::optional<int64_t> requeue_probe(std::string_view sink, std::string_view destination, int64_t next_retry_ms);
 
-  // Operator act (`gapless retry-parked`) and successful probes: unpark, for
-  // the sink (all sinks when empty) and destination (all when empty), both the
-  // parked destinations and the messages parked on their own. Returns how many
-  // messages went back to pending. Recorded in the request table when
-  // `record_request` is true.
-  int64_t retry_parked(std::optional<std::string_view> sink, std::optional<std::string_view> destination,
-                       bool record_request);
+  // The parked destinations of `sink` (every sink's when absent), by sink then
+  // destination: the ones a sender probes.
+  std::vector<ParkedDestination> parked_destinations(std::optional<std::string_view> sink = std::nullopt);
 
-  // Collector side (the series, coverage and datapoint tables; invariants
-  // 11 to 13). The series of `key`, created on first use; its metadata is
-  // replaced when the archive now sends different metadata.
+  // ---- The series store (the collector; backfill and gaps in replay) ------
+  // The series, coverage, datapoint and archive health tables (invariants 11
+  // to 14). A read's messages, datapoints, coverage and cursor are written in
+  // one transaction, so none of them ever says more than the journal holds.
+
+  // The series of `key`, created on first use; its metadata is replaced when
+  // the archive now sends different metadata.
   Series register_series(const SeriesKey& key, std::string_view metadata_json);
   std::optional<Series> find_series(const SeriesKey& key);  // nothing when never registered
   std::vector<Series> series_of_archive(std::string_view archive_url);
@@ -330,19 +342,21 @@ class Journal {
   // The coverage of a series overlapping [ts_from, ts_to), ascending, merged.
   std::vector<CoveredRange> coverage(int64_t series_id, int64_t ts_from, int64_t ts_to);
 
-  // Operator requests (src/journal/requests.cpp). begin_request records a
-  // request as "running" and returns its id; update_request sets its state,
-  // message count and note; requests() lists the newest first.
+  // Adds one poll to the archive's counters in one short transaction
+  // (src/journal/archives.cpp; the archive_poll and archive_failure tables).
+  void record_poll(const ArchivePoll& poll);
+
+  // ---- Requests and resend (`gapless-replay`) ------------------------------
+  // Every backfill and resend is recorded in the request table; resend's
+  // selection reads index seeks only, and queue_resend moves rows of a
+  // recorded request only.
+
+  // begin_request records a request as "running" and returns its id;
+  // update_request sets its state, message count and note; requests() lists
+  // the newest first (src/journal/requests.cpp).
   int64_t begin_request(std::string_view kind, std::string_view arguments_json);
   void update_request(int64_t id, std::string_view state, int64_t messages, std::string_view note = "");
   std::vector<Request> requests(size_t max = 100);
-
-  // Archive health (src/journal/archives.cpp; the archive_poll and
-  // archive_failure tables, invariant 14). record_poll adds one poll to the
-  // archive's counters in one short transaction; archive_health() lists every
-  // archive ever polled, by name then URL.
-  void record_poll(const ArchivePoll& poll);
-  std::vector<ArchiveHealth> archive_health() const;
 
   // The journaled messages carrying datapoints of these series with
   // ts_from <= ts < ts_to, ascending ids (the datapoint table, invariant 12).
@@ -361,23 +375,45 @@ class Journal {
   // an operator's act: the request must exist. Returns how many rows moved.
   int64_t queue_resend(std::string_view sink, const std::vector<int64_t>& message_ids, int64_t request_id);
 
-  // Operator act (`gapless discard`), the one exception to invariant 6:
-  // removes `sink`'s parked delivery rows (only parked ones), of
-  // `destination` and/or `message_id` when given, and records who, when,
-  // what and `reason` (required) in the request table, in one transaction.
-  // A parked destination stays parked. Nothing matched: nothing changes.
+  // ---- Operator acts (`gapless retry-parked`, `gapless discard`) ----------
+  // Each is one transaction committed with synchronous=FULL; what an
+  // operator did is recorded in the request table with who, when and what.
+
+  // Unpark, for the sink (all sinks when empty) and destination (all when
+  // empty), both the parked destinations and the messages parked on their
+  // own. Returns how many messages went back to pending. Recorded in the
+  // request table when `record_request` is true; a sender whose probe
+  // succeeded calls it too, unrecorded.
+  int64_t retry_parked(std::optional<std::string_view> sink, std::optional<std::string_view> destination,
+                       bool record_request);
+
+  // The one exception to invariant 6: removes `sink`'s parked delivery rows
+  // (only parked ones), of `destination` and/or `message_id` when given, and
+  // records who, when, what and `reason` (required) in the request table, in
+  // one transaction. A parked destination stays parked. Nothing matched:
+  // nothing changes.
   DiscardResult discard_parked(std::string_view sink, std::optional<std::string_view> destination,
                                std::optional<int64_t> message_id, std::string_view reason);
 
-  std::vector<ParkedDestination> parked_destinations(std::optional<std::string_view> sink = std::nullopt);
-  std::vector<ParkedMessage> parked_messages(std::string_view sink, size_t max);
+  // ---- Reporting (`gapless status`, the health file, metrics) ------------
+  // Reads only, never a scan of messages or deliveries, so it answers at once
+  // beside a running daemon at any journal size.
 
   // Reads the counters table and a few index seeks; never scans messages.
   std::vector<SinkStatus> status();
 
+  // The messages of `sink` parked on their own (not with their destination),
+  // oldest first, at most `max`.
+  std::vector<ParkedMessage> parked_messages(std::string_view sink, size_t max);
+
+  // Every archive ever polled, by name then URL (src/journal/archives.cpp).
+  std::vector<ArchiveHealth> archive_health() const;
+
   // For tests and benchmarks: the query plan SQLite picks for the hot paths
   // (claim, mark_delivered, status), as EXPLAIN QUERY PLAN detail lines.
   std::vector<std::string> explain_hot_paths();
+
+  // ---- For tests -----------------------------------------------------------
 
   SQLite::Database& database() { return *db_; }
 
