@@ -41,7 +41,7 @@ constexpr const char* kSqlArchiveFailures = "SELECT archive_url, kind, count, la
 
 void Journal::record_poll(const ArchivePoll& poll) {
   const std::string operation = "record_poll (archive " + poll.name + " " + poll.archive_url + ")";
-  guarded(path_, operation, kNothingChanged, [&] {
+  with_journal_errors(path_, operation, kNothingChanged, [&] {
     // Invariant 14: counters only grow.
     if (poll.archive_url.empty())
       throw Error(context(path_, operation) + "the archive URL is required; " + std::string(kNothingChanged));
@@ -85,7 +85,7 @@ void Journal::record_poll(const ArchivePoll& poll) {
 }
 
 std::vector<ArchiveHealth> Journal::archive_health() const {
-  return guarded(path_, "archive_health", "", [&] {
+  return with_journal_errors(path_, "archive_health", "", [&] {
     std::vector<ArchiveHealth> archives;
     auto snapshot = begin_read(*db_);
     SQLite::Statement polls(*db_, kSqlArchivePolls);

@@ -55,7 +55,7 @@ constexpr std::string_view kNothingAppended =
 }  // namespace
 
 AppendResult Journal::append(const std::vector<NewMessage>& messages) {
-  return guarded(path_, "append", kNothingAppended, [&] {
+  return with_journal_errors(path_, "append", kNothingAppended, [&] {
     if (messages.empty()) return AppendResult{};
     auto transaction = begin_write(*db_, Durability::full);
     const int64_t last_id_before = cache_->max_message_id();
@@ -67,7 +67,7 @@ AppendResult Journal::append(const std::vector<NewMessage>& messages) {
         const std::optional<int64_t>& window_ts = messages[index].window_ts;
         window_times.push_back(window_ts ? Json(*window_ts) : Json(nullptr));
       }
-      Borrowed record(cache_->record_appended);
+      ResetAfterUse record(cache_->record_appended);
       record->bind(1, last_id_before);
       record->bind(2, window_times.dump());
       record->exec();
@@ -116,7 +116,7 @@ AppendResult Journal::append_in_transaction(const std::vector<NewMessage>& messa
     auto [destination, inserted] = destination_ids.try_emplace(m.destination);
     if (inserted) destination->second = cache_->intern_destination(m.destination);
 
-    Borrowed insert(cache_->insert_message);
+    ResetAfterUse insert(cache_->insert_message);
     insert->bind(1, m.gapless_id);
     insert->bind(2, destination->second);
     insert->bind(3, headers[i]);
@@ -133,7 +133,7 @@ AppendResult Journal::append_in_transaction(const std::vector<NewMessage>& messa
   }
 
   if (result.appended > 0) {  // invariants 3 and 9
-    Borrowed deliveries(cache_->insert_deliveries);
+    ResetAfterUse deliveries(cache_->insert_deliveries);
     deliveries->bind(1, last_id_before);
     deliveries->bind(2, now);
     deliveries->exec();
@@ -143,7 +143,7 @@ AppendResult Journal::append_in_transaction(const std::vector<NewMessage>& messa
 
 std::vector<Message> Journal::claim(std::string_view sink, size_t max, const std::unordered_set<int64_t>& in_flight,
                                     int64_t max_bytes) {
-  return guarded(path_, "claim", "", [&] {
+  return with_journal_errors(path_, "claim", "", [&] {
     std::vector<Message> claimed;
     if (max == 0) return claimed;
     const int64_t sink_key = sink_id(sink);
@@ -153,7 +153,7 @@ std::vector<Message> Journal::claim(std::string_view sink, size_t max, const std
     // on disk, so read past them.
     std::vector<int64_t> ids;
     {
-      Borrowed query(cache_->claim_ids);
+      ResetAfterUse query(cache_->claim_ids);
       query->bind(1, sink_key);
       query->bind(2, static_cast<int64_t>(max + in_flight.size()));
       while (ids.size() < max && query->executeStep()) {
@@ -169,7 +169,7 @@ std::vector<Message> Journal::claim(std::string_view sink, size_t max, const std
     if (ids.empty()) return claimed;
     claimed.reserve(ids.size());
     {
-      Borrowed row(cache_->claim_rows);
+      ResetAfterUse row(cache_->claim_rows);
       row->bind(1, sink_key);
       row->bind(2, Json(ids).dump());
       int64_t bytes = 0;
@@ -196,59 +196,60 @@ std::vector<Message> Journal::claim(std::string_view sink, size_t max, const std
 }
 
 void Journal::mark_delivered(std::string_view sink, const std::vector<int64_t>& ids) {
-  guarded(path_, "mark_delivered",
-          "no delivery was recorded: these messages stay pending and will be sent again with the same gapless-id",
-          [&] {
-            if (ids.empty()) return;
-            const int64_t sink_key = sink_id(sink);
-            const std::string id_array = Json(ids).dump();
-            auto transaction = begin_write(*db_, Durability::normal);  // see DURABILITY
-            // Invariant 7: the counters of what moves, per (destination, state left).
-            std::map<std::pair<int64_t, int>, int64_t> leaving;
-            int64_t counted = 0;
-            {
-              Borrowed query(cache_->undelivered_of);
-              query->bind(1, sink_key);
-              query->bind(2, id_array);
-              while (query->executeStep()) {
-                ++leaving[{query->getColumn(0).getInt64(), query->getColumn(1).getInt()}];
-                ++counted;
-              }
-            }
-            int64_t marked = 0;
-            {
-              Borrowed update(cache_->mark_delivered);
-              update->bind(1, sink_key);
-              update->bind(2, id_array);
-              update->bind(3, unix_now_ms());
-              marked = update->exec();
-            }
-            if (marked != counted)  // cannot happen under the write lock; never commit drifted counters
-              throw Error(context(path_, "mark_delivered") + "counted " + std::to_string(counted) +
-                          " rows to mark but marked " + std::to_string(marked) +
-                          "; no delivery was recorded: these messages stay pending and will be sent again "
-                          "with the same gapless-id");
-            for (const auto& [key, rows] : leaving) {
-              Borrowed leave(cache_->count_leave);
-              leave->bind(1, sink_key);
-              leave->bind(2, key.first);
-              leave->bind(3, key.second);
-              leave->bind(4, rows);
-              leave->exec();
-              Borrowed arrive(cache_->count_delivered);
-              arrive->bind(1, sink_key);
-              arrive->bind(2, key.first);
-              arrive->bind(3, rows);
-              arrive->exec();
-            }
-            transaction.commit();
-            spdlog::debug("journal: delivered path={} sink={} messages={} unchanged={}", path_, sink,
-                          marked, static_cast<int64_t>(ids.size()) - marked);
-          });
+  with_journal_errors(
+      path_, "mark_delivered",
+      "no delivery was recorded: these messages stay pending and will be sent again with the same gapless-id",
+      [&] {
+        if (ids.empty()) return;
+        const int64_t sink_key = sink_id(sink);
+        const std::string id_array = Json(ids).dump();
+        auto transaction = begin_write(*db_, Durability::normal);  // see DURABILITY
+        // Invariant 7: the counters of what moves, per (destination, state left).
+        std::map<std::pair<int64_t, int>, int64_t> leaving;
+        int64_t counted = 0;
+        {
+          ResetAfterUse query(cache_->undelivered_of);
+          query->bind(1, sink_key);
+          query->bind(2, id_array);
+          while (query->executeStep()) {
+            ++leaving[{query->getColumn(0).getInt64(), query->getColumn(1).getInt()}];
+            ++counted;
+          }
+        }
+        int64_t marked = 0;
+        {
+          ResetAfterUse update(cache_->mark_delivered);
+          update->bind(1, sink_key);
+          update->bind(2, id_array);
+          update->bind(3, unix_now_ms());
+          marked = update->exec();
+        }
+        if (marked != counted)  // cannot happen under the write lock; never commit drifted counters
+          throw Error(context(path_, "mark_delivered") + "counted " + std::to_string(counted) +
+                      " rows to mark but marked " + std::to_string(marked) +
+                      "; no delivery was recorded: these messages stay pending and will be sent again "
+                      "with the same gapless-id");
+        for (const auto& [key, rows] : leaving) {
+          ResetAfterUse leave(cache_->count_leave);
+          leave->bind(1, sink_key);
+          leave->bind(2, key.first);
+          leave->bind(3, key.second);
+          leave->bind(4, rows);
+          leave->exec();
+          ResetAfterUse arrive(cache_->count_delivered);
+          arrive->bind(1, sink_key);
+          arrive->bind(2, key.first);
+          arrive->bind(3, rows);
+          arrive->exec();
+        }
+        transaction.commit();
+        spdlog::debug("journal: delivered path={} sink={} messages={} unchanged={}", path_, sink,
+                      marked, static_cast<int64_t>(ids.size()) - marked);
+      });
 }
 
 void Journal::park_message(std::string_view sink, int64_t id, std::string_view reason) {
-  guarded(path_, "park_message", kNothingChanged, [&] {
+  with_journal_errors(path_, "park_message", kNothingChanged, [&] {
     const int64_t sink_key = sink_id(sink);
     auto transaction = begin_write(*db_, Durability::full);
     SQLite::Statement update(*db_, kSqlParkMessage);
@@ -267,7 +268,7 @@ void Journal::park_message(std::string_view sink, int64_t id, std::string_view r
 
 void Journal::park_destination(std::string_view sink, std::string_view destination, std::string_view reason,
                                int64_t next_retry_ms) {
-  guarded(path_, "park_destination", kNothingChanged, [&] {
+  with_journal_errors(path_, "park_destination", kNothingChanged, [&] {
     const int64_t sink_key = sink_id(sink);
     const int64_t now = unix_now_ms();
     auto transaction = begin_write(*db_, Durability::full);
@@ -296,7 +297,7 @@ void Journal::park_destination(std::string_view sink, std::string_view destinati
 
 std::optional<int64_t> Journal::requeue_probe(std::string_view sink, std::string_view destination,
                                               int64_t next_retry_ms) {
-  return guarded(path_, "requeue_probe", kNothingChanged, [&]() -> std::optional<int64_t> {
+  return with_journal_errors(path_, "requeue_probe", kNothingChanged, [&]() -> std::optional<int64_t> {
     const int64_t sink_key = sink_id(sink);
     auto transaction = begin_write(*db_, Durability::full);
     const std::optional<int64_t> destination_id = cache_->find_destination(destination);
@@ -330,12 +331,12 @@ std::optional<int64_t> Journal::requeue_probe(std::string_view sink, std::string
 
 int64_t Journal::retry_parked(std::optional<std::string_view> sink, std::optional<std::string_view> destination,
                               bool record_request) {
-  return guarded(path_, "retry_parked", kNothingChanged, [&] {
+  return with_journal_errors(path_, "retry_parked", kNothingChanged, [&] {
     auto transaction = begin_write(*db_, Durability::full);
     const std::vector<int64_t> sinks =
-        is_all(sink) ? cache_->registered_sinks() : std::vector<int64_t>{sink_id(*sink)};
+        means_every(sink) ? cache_->registered_sinks() : std::vector<int64_t>{sink_id(*sink)};
     std::optional<int64_t> destination_id;
-    if (!is_all(destination)) {
+    if (!means_every(destination)) {
       destination_id = cache_->find_destination(*destination);
       if (!destination_id)
         throw Error(context(path_, "retry_parked") + "no message was ever journaled for destination \"" +
@@ -362,8 +363,8 @@ int64_t Journal::retry_parked(std::optional<std::string_view> sink, std::optiona
 
     if (record_request) {
       Json arguments = Json::object();
-      arguments["sink"] = is_all(sink) ? Json(nullptr) : Json(std::string(*sink));
-      arguments["destination"] = is_all(destination) ? Json(nullptr) : Json(std::string(*destination));
+      arguments["sink"] = means_every(sink) ? Json(nullptr) : Json(std::string(*sink));
+      arguments["destination"] = means_every(destination) ? Json(nullptr) : Json(std::string(*destination));
       SQLite::Statement record(*db_, kSqlRecordRequest);
       record.bind(1, "retry-parked");
       record.bind(2, now);
@@ -374,21 +375,21 @@ int64_t Journal::retry_parked(std::optional<std::string_view> sink, std::optiona
     }
     transaction.commit();
     spdlog::info("journal: retry parked path={} sink={} destination={} messages={} recorded={}", path_,
-                 is_all(sink) ? "*" : std::string(*sink), is_all(destination) ? "*" : std::string(*destination),
-                 released, record_request);
+                 means_every(sink) ? "*" : std::string(*sink),
+                 means_every(destination) ? "*" : std::string(*destination), released, record_request);
     return released;
   });
 }
 
 DiscardResult Journal::discard_parked(std::string_view sink, std::optional<std::string_view> destination,
                                      std::optional<int64_t> message_id, std::string_view reason) {
-  return guarded(path_, "discard_parked", kNothingChanged, [&] {
+  return with_journal_errors(path_, "discard_parked", kNothingChanged, [&] {
     if (reason.empty())
       throw Error(context(path_, "discard_parked") + "a reason is required; " + std::string(kNothingChanged));
     auto transaction = begin_write(*db_, Durability::full);
     const int64_t sink_row = sink_id(sink);
     std::optional<int64_t> destination_id;
-    if (!is_all(destination)) {
+    if (!means_every(destination)) {
       destination_id = cache_->find_destination(*destination);
       if (!destination_id)
         throw Error(context(path_, "discard_parked") + "no message was ever journaled for destination \"" +
@@ -404,7 +405,7 @@ DiscardResult Journal::discard_parked(std::string_view sink, std::optional<std::
 
     Json arguments = Json::object();
     arguments["sink"] = std::string(sink);
-    arguments["destination"] = is_all(destination) ? Json(nullptr) : Json(std::string(*destination));
+    arguments["destination"] = means_every(destination) ? Json(nullptr) : Json(std::string(*destination));
     arguments["message_id"] = message_id ? Json(*message_id) : Json(nullptr);
     arguments["reason"] = std::string(reason);
     SQLite::Statement record(*db_, kSqlRecordDiscard);
@@ -418,7 +419,7 @@ DiscardResult Journal::discard_parked(std::string_view sink, std::optional<std::
     transaction.commit();
     spdlog::warn("journal: parked messages discarded path={} sink={} destination={} message={} messages={} "
                  "request={} reason=\"{}\"",
-                 path_, sink, is_all(destination) ? "*" : std::string(*destination),
+                 path_, sink, means_every(destination) ? "*" : std::string(*destination),
                  message_id ? std::to_string(*message_id) : "*", result.discarded, result.request_id, reason);
     return result;
   });

@@ -22,7 +22,7 @@ Journal::~Journal() = default;
 
 std::unique_ptr<Journal> Journal::open(const std::string& path, const std::vector<std::string>& sinks,
                                        bool check_integrity) {
-  return guarded(path, "open", "", [&] {
+  return with_journal_errors(path, "open", "", [&] {
     auto db = open_database(path, sinks, check_integrity);
     return std::unique_ptr<Journal>(new Journal(path, std::move(db)));
   });

@@ -44,7 +44,7 @@ struct Journal::Cache {
 
   std::optional<int64_t> find_sink(std::string_view name) {
     if (auto it = sink_ids.find(name); it != sink_ids.end()) return it->second;
-    detail::Borrowed query(sink_id);
+    detail::ResetAfterUse query(sink_id);
     query->bind(1, std::string(name));
     if (!query->executeStep()) return std::nullopt;
     const int64_t id = query->getColumn(0).getInt64();
@@ -53,14 +53,14 @@ struct Journal::Cache {
   }
 
   std::vector<int64_t> registered_sinks() {
-    detail::Borrowed query(all_sink_ids);
+    detail::ResetAfterUse query(all_sink_ids);
     std::vector<int64_t> ids;
     while (query->executeStep()) ids.push_back(query->getColumn(0).getInt64());
     return ids;
   }
 
   std::optional<int64_t> find_destination(std::string_view name) {
-    detail::Borrowed query(destination_id);
+    detail::ResetAfterUse query(destination_id);
     query->bind(1, std::string(name));
     if (!query->executeStep()) return std::nullopt;
     return query->getColumn(0).getInt64();
@@ -69,7 +69,7 @@ struct Journal::Cache {
   // The largest message id; inside a write transaction, every message
   // appended after this call has a larger one (invariant 10).
   int64_t max_message_id() {
-    detail::Borrowed query(last_message_id);
+    detail::ResetAfterUse query(last_message_id);
     query->executeStep();
     return query->getColumn(0).getInt64();
   }
@@ -77,7 +77,7 @@ struct Journal::Cache {
   // Inside a write transaction.
   int64_t intern_destination(std::string_view name) {
     if (auto id = find_destination(name)) return *id;
-    detail::Borrowed insert(insert_destination);
+    detail::ResetAfterUse insert(insert_destination);
     insert->bind(1, std::string(name));
     insert->exec();
     return db.getLastInsertRowid();
@@ -91,7 +91,7 @@ struct Journal::Cache {
   std::optional<int64_t> oldest_undelivered_ms(int64_t sink, int64_t destination) {
     std::optional<int64_t> oldest_id;
     for (const int state : {detail::kPending, detail::kParked}) {
-      detail::Borrowed query(oldest_in_state);
+      detail::ResetAfterUse query(oldest_in_state);
       query->bind(1, sink);
       query->bind(2, destination);
       query->bind(3, state);
@@ -101,7 +101,7 @@ struct Journal::Cache {
       }
     }
     if (!oldest_id) return std::nullopt;
-    detail::Borrowed query(journaled_ms);
+    detail::ResetAfterUse query(journaled_ms);
     query->bind(1, *oldest_id);
     if (!query->executeStep()) return std::nullopt;
     return query->getColumn(0).getInt64();

@@ -48,7 +48,7 @@ constexpr HotPath kHotPaths[] = {
 
 std::vector<ParkedDestination> read_parked_destinations(SQLite::Database& db, std::optional<std::string_view> sink) {
   SQLite::Statement query(db, kSqlParkedDestinations);
-  if (!is_all(sink)) query.bind(1, std::string(*sink));
+  if (!means_every(sink)) query.bind(1, std::string(*sink));
   std::vector<ParkedDestination> parked;
   while (query.executeStep()) {
     ParkedDestination p;
@@ -66,11 +66,11 @@ std::vector<ParkedDestination> read_parked_destinations(SQLite::Database& db, st
 }  // namespace
 
 std::vector<ParkedDestination> Journal::parked_destinations(std::optional<std::string_view> sink) {
-  return guarded(path_, "parked_destinations", "", [&] { return read_parked_destinations(*db_, sink); });
+  return with_journal_errors(path_, "parked_destinations", "", [&] { return read_parked_destinations(*db_, sink); });
 }
 
 std::vector<ParkedMessage> Journal::parked_messages(std::string_view sink, size_t max) {
-  return guarded(path_, "parked_messages", "", [&] {
+  return with_journal_errors(path_, "parked_messages", "", [&] {
     const int64_t sink_key = sink_id(sink);
     SQLite::Statement query(*db_, kSqlParkedMessages);
     query.bind(1, sink_key);
@@ -91,7 +91,7 @@ std::vector<ParkedMessage> Journal::parked_messages(std::string_view sink, size_
 }
 
 std::vector<SinkStatus> Journal::status() {
-  return guarded(path_, "status", "", [&] {
+  return with_journal_errors(path_, "status", "", [&] {
     struct Entry {
       DestinationStatus status;
       int64_t sink_id = 0;
@@ -104,7 +104,7 @@ std::vector<SinkStatus> Journal::status() {
     while (all_sinks.executeStep()) sinks[all_sinks.getColumn(0).getString()];
 
     {
-      Borrowed counts(cache_->status_counts);  // invariant 7: counters, not rows
+      ResetAfterUse counts(cache_->status_counts);  // invariant 7: counters, not rows
       while (counts->executeStep()) {
         Entry& entry = sinks[counts->getColumn(0).getString()][counts->getColumn(1).getString()];
         entry.sink_id = counts->getColumn(2).getInt64();
@@ -139,7 +139,7 @@ std::vector<SinkStatus> Journal::status() {
 }
 
 std::vector<std::string> Journal::explain_hot_paths() {
-  return guarded(path_, "explain_hot_paths", "", [&] {
+  return with_journal_errors(path_, "explain_hot_paths", "", [&] {
     std::vector<std::string> lines;
     for (const HotPath& path : kHotPaths) {
       SQLite::Statement plan(*db_, std::string("EXPLAIN QUERY PLAN ") + path.sql);

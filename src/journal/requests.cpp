@@ -34,7 +34,7 @@ constexpr const char* kSqlQueueResend =
 }  // namespace
 
 int64_t Journal::begin_request(std::string_view kind, std::string_view arguments_json) {
-  return guarded(path_, "begin_request", kNothingChanged, [&] {
+  return with_journal_errors(path_, "begin_request", kNothingChanged, [&] {
     if (!nlohmann::json::accept(arguments_json))
       throw Error(context(path_, "begin_request") + "arguments are not JSON: " + std::string(arguments_json));
     auto transaction = begin_write(*db_, Durability::full);
@@ -52,7 +52,7 @@ int64_t Journal::begin_request(std::string_view kind, std::string_view arguments
 }
 
 void Journal::update_request(int64_t id, std::string_view state, int64_t messages, std::string_view note) {
-  guarded(path_, "update_request", kNothingChanged, [&] {
+  with_journal_errors(path_, "update_request", kNothingChanged, [&] {
     auto transaction = begin_write(*db_, Durability::full);
     SQLite::Statement update(*db_, kSqlUpdateRequest);
     update.bind(1, id);
@@ -65,7 +65,7 @@ void Journal::update_request(int64_t id, std::string_view state, int64_t message
 }
 
 std::vector<Request> Journal::requests(size_t max) {
-  return guarded(path_, "requests", "", [&] {
+  return with_journal_errors(path_, "requests", "", [&] {
     SQLite::Statement query(*db_, kSqlRequests);
     query.bind(1, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
     std::vector<Request> all;
@@ -86,7 +86,7 @@ std::vector<Request> Journal::requests(size_t max) {
 }
 
 int64_t Journal::queue_resend(std::string_view sink, const std::vector<int64_t>& message_ids, int64_t request_id) {
-  return guarded(path_, "queue_resend", kNothingChanged, [&]() -> int64_t {
+  return with_journal_errors(path_, "queue_resend", kNothingChanged, [&]() -> int64_t {
     if (message_ids.empty()) return 0;
     const int64_t sink_key = sink_id(sink);
     auto transaction = begin_write(*db_, Durability::full);

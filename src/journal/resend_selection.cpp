@@ -22,7 +22,7 @@ using Json = nlohmann::json;
 
 std::vector<int64_t> Journal::messages_of_series(const std::vector<int64_t>& series_ids, int64_t ts_from,
                                                  int64_t ts_to) {
-  return guarded(path_, "messages_of_series", "", [&] {
+  return with_journal_errors(path_, "messages_of_series", "", [&] {
     auto snapshot = begin_read(*db_);
     SQLite::Statement query(*db_, kSqlMessagesOfSeries);
     std::vector<int64_t> ids;
@@ -41,7 +41,7 @@ std::vector<int64_t> Journal::messages_of_series(const std::vector<int64_t>& ser
 }
 
 std::vector<int64_t> Journal::appended_messages(const AppendedSelection& selection) {
-  return guarded(path_, "appended_messages", "", [&] {
+  return with_journal_errors(path_, "appended_messages", "", [&] {
     SQLite::Statement query(*db_, kSqlAppendedInWindow);
     query.bind(1, selection.from);
     query.bind(2, selection.to);

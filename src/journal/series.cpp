@@ -165,7 +165,7 @@ bool changes_nothing(SQLite::Database& db, const Collected& collected) {
 }  // namespace
 
 Series Journal::register_series(const SeriesKey& key, std::string_view metadata_json) {
-  return guarded(path_, "register_series", kNothingChanged, [&] {
+  return with_journal_errors(path_, "register_series", kNothingChanged, [&] {
     if (key.archive_url.empty() || key.metadata_key.empty() || key.event_type.empty())
       throw Error(context(path_, "register_series") + describe(key) + ": archive URL, metadata key and event type "
                   "are required; " + std::string(kNothingChanged));
@@ -200,7 +200,7 @@ Series Journal::register_series(const SeriesKey& key, std::string_view metadata_
 }
 
 std::optional<Series> Journal::find_series(const SeriesKey& key) {
-  return guarded(path_, "find_series", "", [&]() -> std::optional<Series> {
+  return with_journal_errors(path_, "find_series", "", [&]() -> std::optional<Series> {
     SQLite::Statement find(*db_, kSqlFindSeries);
     bind_key(find, key);
     if (!find.executeStep()) return std::nullopt;
@@ -214,7 +214,7 @@ std::optional<Series> Journal::find_series(const SeriesKey& key) {
 }
 
 std::vector<Series> Journal::series_of_archive(std::string_view archive_url) {
-  return guarded(path_, "series_of_archive", "", [&] {
+  return with_journal_errors(path_, "series_of_archive", "", [&] {
     SQLite::Statement query(*db_, kSqlSeriesOfArchive);
     query.bind(1, std::string(archive_url));
     std::vector<Series> all;
@@ -235,7 +235,7 @@ std::vector<Series> Journal::series_of_archive(std::string_view archive_url) {
 }
 
 std::map<int64_t, std::string> Journal::datapoint_digests(int64_t series_id, int64_t ts_from, int64_t ts_to) {
-  return guarded(path_, "datapoint_digests", "", [&] {
+  return with_journal_errors(path_, "datapoint_digests", "", [&] {
     SQLite::Statement query(*db_, kSqlDigests);
     query.bind(1, series_id);
     query.bind(2, ts_from);
@@ -249,7 +249,7 @@ std::map<int64_t, std::string> Journal::datapoint_digests(int64_t series_id, int
 
 AppendResult Journal::record_collected(const Collected& collected) {
   const std::string operation = "record_collected (series " + std::to_string(collected.series_id) + ")";
-  return guarded(path_, operation,
+  return with_journal_errors(path_, operation,
                  "nothing of this read was journaled and the series' cursor did not move: it will be read again",
                  [&] {
     for (const CollectedDatapoint& point : collected.datapoints)
@@ -308,7 +308,7 @@ AppendResult Journal::record_collected(const Collected& collected) {
 }
 
 std::vector<CoveredRange> Journal::coverage(int64_t series_id, int64_t ts_from, int64_t ts_to) {
-  return guarded(path_, "coverage", "", [&] {
+  return with_journal_errors(path_, "coverage", "", [&] {
     SQLite::Statement query(*db_, kSqlCoverage);
     query.bind(1, series_id);
     query.bind(2, ts_from);

@@ -84,7 +84,7 @@ SQLite::Transaction begin_read(SQLite::Database& db) {
   return SQLite::Transaction(db, SQLite::TransactionBehavior::DEFERRED);
 }
 
-bool is_all(std::optional<std::string_view> name) { return !name || name->empty(); }
+bool means_every(std::optional<std::string_view> name) { return !name || name->empty(); }
 
 std::string text_of(const SQLite::Column& column) { return column.isNull() ? std::string() : column.getString(); }
 

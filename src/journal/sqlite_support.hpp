@@ -31,8 +31,8 @@ Fault fault_of(const SQLite::Exception& e);
 // Runs `work`, turning SQLite's exceptions into JournalError with context.
 // gapless::Error thrown by `work` already carries its context and passes.
 template <typename Work>
-auto guarded(const std::string& path, std::string_view operation, std::string_view after_failure, Work&& work)
-    -> decltype(work()) {
+auto with_journal_errors(const std::string& path, std::string_view operation, std::string_view after_failure,
+                         Work&& work) -> decltype(work()) {
   try {
     return work();
   } catch (const SQLite::Exception& e) {
@@ -45,17 +45,18 @@ auto guarded(const std::string& path, std::string_view operation, std::string_vi
 constexpr std::string_view kNothingChanged = "nothing was changed";
 
 // An operator act's sink or destination: absent or empty means every one.
-bool is_all(std::optional<std::string_view> name);
+bool means_every(std::optional<std::string_view> name);
 
-// A borrowed cached statement, reset when the borrow ends: no statement keeps
-// a read transaction open between calls, and one that failed is clean for its
-// next use. (reset() would rethrow the failure; tryReset() does not.)
-class Borrowed {
+// One use of a cached statement, which resets it when the use's scope ends: no
+// statement keeps a read transaction open between calls, and one that failed
+// is clean for its next use. (reset() would rethrow the failure; tryReset()
+// does not.)
+class ResetAfterUse {
  public:
-  explicit Borrowed(SQLite::Statement& statement) : statement_(statement) {}
-  ~Borrowed() { statement_.tryReset(); }
-  Borrowed(const Borrowed&) = delete;
-  Borrowed& operator=(const Borrowed&) = delete;
+  explicit ResetAfterUse(SQLite::Statement& statement) : statement_(statement) {}
+  ~ResetAfterUse() { statement_.tryReset(); }
+  ResetAfterUse(const ResetAfterUse&) = delete;
+  ResetAfterUse& operator=(const ResetAfterUse&) = delete;
   SQLite::Statement* operator->() const { return &statement_; }
 
  private:
