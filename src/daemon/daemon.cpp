@@ -1,0 +1,203 @@
+// The daemon, `gapless run`; see daemon.hpp.
+#include "daemon/daemon.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "collector/collector.hpp"
+#include "core/fault_episode.hpp"
+#include "journal/configured_journal.hpp"
+#include "journal/daemon_lock.hpp"
+#include "journal/disk_reserve.hpp"
+#include "journal/fault_retry.hpp"
+#include "journal/file_access.hpp"
+#include "journal/health_file.hpp"
+#include "journal/journal.hpp"
+#include "sender/sender.hpp"
+
+namespace gapless::daemon {
+
+namespace {
+
+// What is allowed but unwise, said once when the daemon starts.
+void log_start_warnings(const Config& config) {
+  for (const std::string& warning : config.warnings) spdlog::warn("config: {}", warning);
+  if (config.journal.group.empty())
+    if (auto warning = journal::exposure_warning(config.journal.path)) spdlog::warn("journal: {}", *warning);
+}
+
+// Waits `ms` for a stop signal; true when one came (the daemon then stops).
+bool signalled_within(const sigset_t& signals, int64_t ms) {
+  timespec wait{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000};
+  const int signal_number = sigtimedwait(&signals, nullptr, &wait);
+  if (signal_number > 0) spdlog::info("daemon: stopping during start signal={}", strsignal(signal_number));
+  return signal_number > 0;
+}
+
+// Opens (creates, migrates, checks) the journal once at start. The disk may
+// already be full: opening creates the -wal and -shm files, which needs a
+// little space, and fails with SQLITE_FULL, CANTOPEN or IOERR. The reserve
+// is then given back and the open tried again at once; while it still fails
+// for lack of space (or a lock held past the busy timeout, an I/O error), it
+// is tried again with backoff, the fault published for `gapless status`,
+// until it succeeds or a signal asks to stop (false). A damaged journal (the
+// quick check) and faults that space does not explain end the start.
+bool open_journal_at_start(const Config& config, const sigset_t& signals, journal::HealthFile& health) {
+  journal::DiskReserve reserve(config.journal.path, config.journal.disk_reserve);
+  FaultEpisode episode("daemon start");
+  for (int failures = 1;; ++failures) {
+    try {
+      journal::open_configured(config);  // create or migrate once, before the senders open their own connections
+      episode.resolved();
+      return true;
+    } catch (const journal::JournalError& e) {
+      if (e.fault() == journal::Fault::damaged) throw;
+      const bool space = e.fault() == journal::Fault::full || e.fault() == journal::Fault::io ||
+                         journal::disk_nearly_full(config.journal.path);
+      if (space && reserve.release()) continue;  // at once, with the space back
+      if (!e.transient() && !space) throw;
+      episode.occurred(journal::fault_kind(space ? journal::Fault::full : e.fault()),
+                       std::string(e.what()) + " (the daemon starts when the journal can be opened)");
+      health.publish(open_fault_episodes());
+      if (signalled_within(signals, journal::journal_retry_delay_ms(failures))) return false;
+    }
+  }
+}
+
+// What to do about a damaged journal, unless the error says it already
+// (the quick check's message does).
+std::string damaged_advice(const std::string& error, const std::string& journal_path) {
+  if (error.find("never repairs") != std::string::npos) return "";
+  return ". gapless never repairs or resets a journal; the file is left as it is. Keep a copy, then restore a "
+         "backup, or salvage it (sqlite3 " + journal_path + " .recover), or move it aside to start an empty "
+         "journal (its undelivered messages would then not be sent)";
+}
+
+}  // namespace
+
+int run(const Config& config, bool until_drained) {
+  // Signals are taken synchronously by this thread (sigtimedwait), so no
+  // handler runs inside a sender in the middle of a journal write. Blocked
+  // before anything else: a SIGTERM during start-up (the journal's integrity
+  // check can take seconds) then means a clean stop, not death by default action.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  log_start_warnings(config);
+  journal::DaemonLock lock(config.journal.path);
+  // Open fault episodes, for `gapless status` (journal/health_file.hpp).
+  journal::HealthFile health(config.journal.path);
+  health.publish({});
+  if (!open_journal_at_start(config, signals, health)) return 130;
+  spdlog::info("daemon: start journal={} sinks={} config={} pid={}", config.journal.path, config.sinks.size(),
+               config.origin, ::getpid());
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> running{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::unique_ptr<sender::Sender>> senders;
+  std::vector<std::thread> threads;
+
+  // One component's thread: runs `body` until it returns. Nothing one
+  // component meets stops the others: a failure is logged and the component
+  // started again after a backoff (1 s doubling to 30 s; back to 1 s after 5
+  // minutes without one). Only a damaged journal stops the daemon: a person
+  // must look at it.
+  const auto supervise = [&](const std::string& component, const std::function<void()>& body) {
+    int failures = 0;
+    for (;;) {
+      const auto began = std::chrono::steady_clock::now();
+      std::string error;
+      try {
+        body();
+        return;
+      } catch (const journal::JournalError& e) {
+        if (e.fault() == journal::Fault::damaged) {
+          spdlog::critical("daemon: stopping, the journal is damaged component=\"{}\" error=\"{}{}\"", component,
+                           e.what(), damaged_advice(e.what(), config.journal.path));
+          failed = true;
+          stop = true;
+          return;
+        }
+        error = std::string(e.what()) + " (journal fault: " + journal::fault_name(e.fault()) + ")";
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      if (stop) return;
+      if (std::chrono::steady_clock::now() - began > std::chrono::minutes(5)) failures = 0;
+      const int64_t delay = journal::journal_retry_delay_ms(++failures);
+      spdlog::critical("daemon: component failed, restarting component=\"{}\" failures={} restart_in_ms={} "
+                       "error=\"{}\"",
+                       component, failures, delay, error);
+      if (!journal::sleep_unless_stopped(delay, stop)) return;
+      spdlog::info("daemon: component restarted component=\"{}\"", component);
+    }
+  };
+
+  // With --until-drained, every archive is polled once and the senders start
+  // when that is done: "drained" must include what the poll collected.
+  collector::Collector collector(config, stop);
+  std::atomic<bool> collected{!until_drained || config.archives.empty()};
+  if (!config.archives.empty()) {
+    ++running;
+    threads.emplace_back([&] {
+      supervise("collector", [&] {
+        if (until_drained)
+          collector.run_once();
+        else
+          collector.run();
+      });
+      collected = true;
+      --running;
+    });
+  }
+
+  for (const SinkConfig& sink : config.sinks) {
+    senders.push_back(std::make_unique<sender::Sender>(sink, config.journal.path, config.journal.disk_reserve, stop));
+    ++running;
+    threads.emplace_back([&, sender = senders.back().get(), name = sink.name] {
+      while (!collected && !stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      supervise("sender sink=" + name, [&] { sender->run(until_drained); });
+      --running;
+    });
+  }
+
+  int signals_seen = 0;
+  int ticks = 0;
+  while (running > 0) {
+    // About once a second: what status shows. Written in place, so even on a full disk.
+    if (ticks++ % 10 == 0) health.publish(open_fault_episodes());
+    timespec tick{0, 100'000'000};
+    int signal_number = sigtimedwait(&signals, nullptr, &tick);
+    if (signal_number <= 0) continue;
+    if (++signals_seen == 1) {
+      spdlog::info("daemon: stopping signal={} (again to exit at once)", strsignal(signal_number));
+      stop = true;
+    } else {
+      // Safe: the journal is crash-consistent at every instant.
+      spdlog::warn("daemon: second signal, exiting now");
+      std::_Exit(130);
+    }
+  }
+  for (std::thread& thread : threads) thread.join();
+  int64_t delivered = 0;
+  for (const auto& sender : senders) delivered += sender->counters().delivered;
+  spdlog::info("daemon: stopped delivered={}", delivered);
+  return failed ? 1 : 0;
+}
+
+}  // namespace gapless::daemon
