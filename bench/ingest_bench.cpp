@@ -27,7 +27,7 @@
 //              keys on, auto_vacuum) by plain prepared INSERTs, one transaction
 //              per gapless page (the page's datapoints, the messages they are
 //              in and those messages' delivery rows), synchronous=FULL as the
-//              journal's append and record_collected commit (journal.cpp,
+//              journal's append and record_collected commit (journal/format.hpp,
 //              DURABILITY). Rate = datapoint rows / seconds.
 //   no-journal the collector's reading without the journal: the same listing
 //              and the same page requests through esmond::Client, each page's

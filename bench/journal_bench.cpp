@@ -10,7 +10,7 @@
 // The big journal is generated inside SQLite (recursive CTE) in large
 // transactions with synchronous=OFF: a benchmark's own shortcut, never the
 // journal's. The timed operations run through the real Journal API with its
-// real durability (append fsyncs, see journal.cpp), so they include the
+// real durability (append fsyncs, see journal/format.hpp), so they include the
 // disk's fsync time.
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <spdlog/spdlog.h>
