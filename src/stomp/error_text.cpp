@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/hex.hpp"
+
 namespace gapless::stomp {
 
 namespace {
@@ -9,7 +11,25 @@ namespace {
 // ActiveMQ's stack traces run to kilobytes; the first KiB names the cause.
 constexpr size_t kMaxErrorBody = 1024;
 
+constexpr size_t kMaxQuoted = 64;
+
 }  // namespace
+
+bool is_control(unsigned char byte) { return byte < 0x20 || byte == 0x7f; }
+
+std::string printable(char byte) {
+  const auto c = static_cast<unsigned char>(byte);
+  if (!is_control(c)) return std::string(1, byte);
+  std::string escape = "\\x";
+  append_hex(escape, c);
+  return escape;
+}
+
+std::string quoted(std::string_view bytes) {
+  std::string out = "\"";
+  for (size_t i = 0; i < bytes.size() && i < kMaxQuoted; ++i) out += printable(bytes[i]);
+  return out + (bytes.size() > kMaxQuoted ? "\"..." : "\"");
+}
 
 std::string clean_error_text(std::string_view text, size_t max_length) {
   std::string out;
@@ -17,7 +37,7 @@ std::string clean_error_text(std::string_view text, size_t max_length) {
   bool cut = false;
   for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);
-    const char shown = (byte < 0x20 || byte == 0x7f) ? ' ' : c == '"' ? '\'' : c;
+    const char shown = is_control(byte) ? ' ' : c == '"' ? '\'' : c;
     if (shown == ' ' && (out.empty() || out.back() == ' ')) continue;
     if (out.size() >= max_length) {
       cut = true;

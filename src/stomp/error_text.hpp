@@ -19,6 +19,19 @@ namespace gapless::stomp {
 
 constexpr size_t kMaxErrorText = 512;
 
+// A control byte (0x00-0x1f, 0x7f): never written raw into a log line or an
+// error message.
+bool is_control(unsigned char byte);
+
+// One byte from outside as an error message shows it: itself, or \xNN for a
+// control byte.
+std::string printable(char byte);
+
+// Bytes from outside (a broker's frame, a producer's header name) quoted in
+// an error message: in double quotes, a control byte as \xNN, at most 64 bytes
+// ("..." after the closing quote marks a cut).
+std::string quoted(std::string_view bytes);
+
 // `text` without control characters (bytes 0x00-0x1f and 0x7f become one
 // space), quotes turned into apostrophes (log values are "quoted"), runs of
 // spaces collapsed, trimmed, and at most `max_length` bytes ("..." marks a

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/hex.hpp"
+#include "stomp/error_text.hpp"
 
 namespace gapless::stomp {
 
@@ -18,26 +18,6 @@ bool escapes_headers(std::string_view command) {
 
 bool may_have_body(std::string_view command) {
   return command == "SEND" || command == "MESSAGE" || command == "ERROR";
-}
-
-bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
-
-// One byte of peer input as it may appear in a log line.
-std::string printable(char byte) {
-  const auto c = static_cast<unsigned char>(byte);
-  if (!is_control(c)) return std::string(1, byte);
-  std::string escape = "\\x";
-  append_hex(escape, c);
-  return escape;
-}
-
-// Peer bytes quoted in an error message: short, and safe to put in a log line.
-std::string quoted(std::string_view bytes) {
-  constexpr size_t kMaxShown = 64;
-  std::string out = "\"";
-  for (size_t i = 0; i < bytes.size() && i < kMaxShown; ++i) out += printable(bytes[i]);
-  out += bytes.size() > kMaxShown ? "\"..." : "\"";
-  return out;
 }
 
 std::string in_frame(std::string_view command) {

@@ -2,13 +2,11 @@
 
 #include <algorithm>
 
-#include "core/hex.hpp"
+#include "stomp/error_text.hpp"
 
 namespace gapless::stomp {
 
 namespace {
-
-bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
 // The escaped length of a header name or value (frame.cpp's append_escaped:
 // backslash, LF, CR and ':' take two bytes).
@@ -17,21 +15,6 @@ size_t escaped_length(std::string_view text) {
   for (const char c : text)
     if (c == '\\' || c == '\n' || c == '\r' || c == ':') ++length;
   return length;
-}
-
-// A header name as it may appear in a message: short, control bytes shown as \xNN.
-std::string shown(std::string_view name) {
-  std::string out = "\"";
-  for (size_t i = 0; i < name.size() && i < 64; ++i) {
-    const auto c = static_cast<unsigned char>(name[i]);
-    if (is_control(c)) {
-      out += "\\x";
-      append_hex(out, c);
-    } else {
-      out += name[i];
-    }
-  }
-  return out + (name.size() > 64 ? "\"..." : "\"");
 }
 
 bool has_body(std::string_view command) { return command == "SEND" || command == "MESSAGE" || command == "ERROR"; }
@@ -49,7 +32,7 @@ std::optional<std::string> journal_refusal(std::string_view destination, const H
     return "the destination is missing or empty (rule R1: every message needs a destination; give it one)";
   for (const char c : destination)
     if (is_control(static_cast<unsigned char>(c)))
-      return "the destination " + shown(destination) +
+      return "the destination " + quoted(destination) +
              " holds a control character (rule R2: a destination is a name without control characters; "
              "remove them)";
   for (const auto& [name, value] : headers) {
@@ -58,13 +41,13 @@ std::optional<std::string> journal_refusal(std::string_view destination, const H
     if (name.empty())
       return "a header has an empty name (rule R3: every header needs a name; name it or remove it)";
     if (name.find('\0') != std::string::npos)
-      return "the name of header " + shown(name) +
+      return "the name of header " + quoted(name) +
              " holds a NUL byte (rule R4: STOMP cannot carry a NUL in a header; remove it)";
     if (value.find('\0') != std::string::npos)
-      return "the value of header " + shown(name) +
+      return "the value of header " + quoted(name) +
              " holds a NUL byte (rule R4: STOMP cannot carry a NUL in a header; remove it)";
     if (std::find(refused_headers.begin(), refused_headers.end(), name) != refused_headers.end())
-      return "header " + shown(name) +
+      return "header " + quoted(name) +
              " is refused: a broker drops or fails such a message after accepting it (rule R5: remove the "
              "header, or take it out of [messages] refused_headers if every broker honours it safely)";
   }
@@ -87,7 +70,7 @@ std::optional<std::string> sink_refusal(const Frame& send, const SinkLimits& lim
   for (const auto& [name, value] : send.headers) {
     const size_t line = escaped_length(name) + 1 + escaped_length(value);
     if (static_cast<int64_t>(line) > limits.max_header_line)
-      return "a header line of " + std::to_string(line) + " bytes (header " + shown(name) +
+      return "a header line of " + std::to_string(line) + " bytes (header " + quoted(name) +
              ") exceeds max_header_line " + std::to_string(limits.max_header_line);
   }
   const size_t size = encoded_size(send);
