@@ -1,4 +1,5 @@
-// A broker's words, made safe to log and to store as a reason.
+// Text from outside made safe to log and to store as a reason: a broker's
+// words, and the bytes of a frame or a producer's header quoted in an error.
 //
 // An ERROR frame's text comes from the other end of a network connection:
 // ActiveMQ puts a Java stack trace in the body of most errors, and a hostile
