@@ -334,11 +334,7 @@ struct Collector::Scheduler {
       const int64_t started = unix_now_ms();
       PollReport report;
       try {
-        if (!journal) {
-          std::vector<std::string> sinks;
-          for (const SinkConfig& sink : config.sinks) sinks.push_back(sink.name);
-          journal = journal::Journal::open(config.journal.path, sinks);
-        }
+        if (!journal) journal = journal::Journal::open(config.journal.path, config.sink_names());
         if (!archive->client) {
           archive->client = std::make_unique<esmond::Client>(settings.name, settings.url, client_options(settings));
         }
