@@ -1,13 +1,11 @@
 // The daemon, `gapless run`; see daemon.hpp.
 #include "daemon/daemon.hpp"
 
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -17,6 +15,7 @@
 
 #include "collector/collector.hpp"
 #include "core/fault_episode.hpp"
+#include "daemon/stop_signals.hpp"
 #include "journal/configured_journal.hpp"
 #include "journal/daemon_lock.hpp"
 #include "journal/disk_reserve.hpp"
@@ -38,9 +37,8 @@ void log_start_warnings(const Config& config) {
 }
 
 // Waits `ms` for a stop signal; true when one came (the daemon then stops).
-bool signalled_within(const sigset_t& signals, int64_t ms) {
-  timespec wait{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000};
-  const int signal_number = sigtimedwait(&signals, nullptr, &wait);
+bool signalled_within(StopSignals& signals, int64_t ms) {
+  const int signal_number = signals.wait(ms);
   if (signal_number > 0) spdlog::info("daemon: stopping during start signal={}", strsignal(signal_number));
   return signal_number > 0;
 }
@@ -53,7 +51,7 @@ bool signalled_within(const sigset_t& signals, int64_t ms) {
 // is tried again with backoff, the fault published for `gapless status`,
 // until it succeeds or a signal asks to stop (false). A damaged journal (the
 // quick check) and faults that space does not explain end the start.
-bool open_journal_at_start(const Config& config, const sigset_t& signals, journal::HealthFile& health) {
+bool open_journal_at_start(const Config& config, StopSignals& signals, journal::HealthFile& health) {
   journal::DiskReserve reserve(config.journal.path, config.journal.disk_reserve);
   FaultEpisode episode("daemon start");
   for (int failures = 1;; ++failures) {
@@ -91,18 +89,14 @@ int run(const Config& config, bool until_drained) {
   // handler runs inside a sender in the middle of a journal write. Blocked
   // before anything else: a SIGTERM during start-up (the journal's integrity
   // check can take seconds) then means a clean stop, not death by default action.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  StopSignals signals;
 
   log_start_warnings(config);
   journal::DaemonLock lock(config.journal.path);
   // Open fault episodes, for `gapless status` (journal/health_file.hpp).
   journal::HealthFile health(config.journal.path);
   health.publish({});
-  if (!open_journal_at_start(config, signals, health)) return 130;
+  if (!open_journal_at_start(config, signals, health)) return kInterruptedExitCode;
   spdlog::info("daemon: start journal={} sinks={} config={} pid={}", config.journal.path, config.sinks.size(),
                config.origin, ::getpid());
 
@@ -176,22 +170,14 @@ int run(const Config& config, bool until_drained) {
     });
   }
 
-  int signals_seen = 0;
   int ticks = 0;
   while (running > 0) {
     // About once a second: what status shows. Written in place, so even on a full disk.
     if (ticks++ % 10 == 0) health.publish(open_fault_episodes());
-    timespec tick{0, 100'000'000};
-    int signal_number = sigtimedwait(&signals, nullptr, &tick);
+    const int signal_number = signals.wait(100);  // a second signal exits at once
     if (signal_number <= 0) continue;
-    if (++signals_seen == 1) {
-      spdlog::info("daemon: stopping signal={} (again to exit at once)", strsignal(signal_number));
-      stop = true;
-    } else {
-      // Safe: the journal is crash-consistent at every instant.
-      spdlog::warn("daemon: second signal, exiting now");
-      std::_Exit(130);
-    }
+    spdlog::info("daemon: stopping signal={} (again to exit at once)", strsignal(signal_number));
+    stop = true;
   }
   for (std::thread& thread : threads) thread.join();
   int64_t delivered = 0;

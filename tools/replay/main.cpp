@@ -14,7 +14,6 @@
 // the daemon: the same esmond client, the same reading rules, the same journal.
 // Exit codes: 0 done, 1 runtime failure or incomplete, 2 bad usage, 130 interrupted.
 #include <CLI/CLI.hpp>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -30,6 +29,7 @@
 #include "core/fault_episode.hpp"
 #include "core/log.hpp"
 #include "core/timestamp.hpp"
+#include "daemon/stop_signals.hpp"
 #include "journal/disk_reserve.hpp"
 #include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
@@ -40,15 +40,9 @@ namespace {
 
 using namespace gapless;
 
+// Set by the first Ctrl-C (daemon/stop_signals.hpp): stop at the next page;
+// everything journaled stays, and running the same command again continues.
 std::atomic<bool> stop_requested{false};
-std::atomic<int> signals_seen{0};
-
-// First Ctrl-C: stop at the next page (everything journaled stays; running
-// again continues). Second: exit at once (the journal is consistent at every instant).
-void on_signal(int) {
-  if (signals_seen.fetch_add(1) > 0) std::_Exit(130);
-  stop_requested = true;
-}
 
 // A bar with rate and ETA on a terminal; a plain line every 10 s otherwise.
 class ProgressDisplay {
@@ -190,10 +184,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  struct sigaction action {};
-  action.sa_handler = on_signal;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  daemon::stop_on_signals(stop_requested);
 
   try {
     if (*backfill) {
@@ -214,7 +205,7 @@ int main(int argc, char** argv) {
                 << " series, " << result.points_read << " datapoints read, " << result.points_journaled
                 << " journaled (new), " << result.messages << " messages, " << result.failures << " failures"
                 << (result.interrupted ? "; interrupted: run the same command again to continue" : "") << "\n";
-      if (result.interrupted) return 130;
+      if (result.interrupted) return daemon::kInterruptedExitCode;
       return result.failures > 0 ? 1 : 0;
     }
     if (*resend) {
@@ -233,7 +224,7 @@ int main(int argc, char** argv) {
       std::cout << "resend request " << *result.request_id << ": " << result.messages
                 << " delivered messages queued again for sink " << sink << " (header gapless-resend: "
                 << *result.request_id << ")\n";
-      return stop_requested ? 130 : 0;
+      return stop_requested ? daemon::kInterruptedExitCode : 0;
     }
     // Reads, waiting out a transient journal fault (a lock held past the busy
     // timeout, an I/O error) instead of failing; logged once.
@@ -275,7 +266,8 @@ int main(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     std::cerr << "\ngapless-replay: " << e.what() << "\n";
-    return stop_requested ? 130 : 1;  // interrupted while waiting out a journal fault: run it again
+    // Interrupted while waiting out a journal fault: run it again.
+    return stop_requested ? daemon::kInterruptedExitCode : 1;
   }
   return 2;
 }
