@@ -11,8 +11,6 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include <fstream>
-#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -24,18 +22,14 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "daemon/daemon.hpp"
-#include "ingest/ingest.hpp"
+#include "ingest/ingest_command.hpp"
 #include "journal/configured_journal.hpp"
-#include "journal/disk_reserve.hpp"
-#include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
 #include "status/status_report.hpp"
 
 namespace {
 
 using namespace gapless;
-
-// ---- run ------------------------------------------------------------------
 
 // `--archive NAME=URL` or `--archive URL` (named after the URL's host). Read
 // as an [[archive]] table, so it gets the same defaults and checks.
@@ -54,48 +48,6 @@ ArchiveConfig archive_from_argument(const std::string& argument, const Config& c
   if (config.find_archive(archive.name))
     throw Error("--archive " + argument + ": an archive named \"" + archive.name + "\" is already configured");
   return archive;
-}
-
-// ---- ingest -----------------------------------------------------------------
-
-int run_ingest(const Config& config, const std::string& path, size_t batch) {
-  auto journal = journal::open_configured(config);
-  ingest::IngestResult result;
-  if (path == "-") {
-    result = ingest::ingest_stream(std::cin, "stdin", *journal, batch, config.messages);
-  } else {
-    std::ifstream input(path, std::ios::binary);
-    if (!input) throw Error("ingest: cannot open \"" + path + "\"");
-    result = ingest::ingest_stream(input, path, *journal, batch, config.messages);
-  }
-  std::cout << "ingested " << result.lines << " lines: " << result.appended << " journaled, "
-            << result.duplicates << " already journaled\n";
-  return 0;
-}
-
-// `gapless ingest` is a producer (journal/disk_reserve.hpp): it writes only
-// while it holds the disk reserve, and on a full disk gives the reserve back
-// so that the daemon's delivery of what is journaled goes on.
-int ingest_within_reserve(const Config& config, const std::function<int()>& ingest) {
-  journal::DiskReserve reserve(config.journal.path, config.journal.disk_reserve);
-  const std::string free_space =
-      "Free space on the file system of " + config.journal.path + ", then run the same command again";
-  if (!reserve.take())
-    throw Error("ingest: the disk holding the journal is nearly full, nothing was journaled: its last space is "
-                "kept for delivering what is already journaled (the disk reserve " + reserve.path() +
-                " cannot be taken). " + free_space);
-  try {
-    return ingest();
-  } catch (const Error& e) {
-    const auto* journal_error = dynamic_cast<const journal::JournalError*>(&e);
-    const bool full = journal_error != nullptr
-                          ? journal::fault_on_disk(*journal_error, config.journal.path) == journal::Fault::full
-                          : std::string_view(e.what()).find("(SQLITE_FULL)") != std::string_view::npos;
-    if (!full) throw;
-    reserve.release();
-    throw Error("ingest: the disk is full: " + std::string(e.what()) + ". Batches before it were journaled. " +
-                free_space + ": what is already journaled is skipped");
-  }
 }
 
 }  // namespace
@@ -187,7 +139,7 @@ int main(int argc, char** argv) {
         status::print_text(config, *journal);
       return 0;
     }
-    if (*ingest) return ingest_within_reserve(config, [&] { return run_ingest(config, ingest_path, batch); });
+    if (*ingest) return ingest::run_command(config, ingest_path, batch);
     if (*retry) {
       auto journal = journal::open_configured(config);
       auto optional_text = [](const std::string& text) {

@@ -1,0 +1,67 @@
+// `gapless ingest` as a command; see ingest_command.hpp.
+#include "ingest/ingest_command.hpp"
+
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+#include "ingest/ingest.hpp"
+#include "journal/configured_journal.hpp"
+#include "journal/disk_reserve.hpp"
+#include "journal/fault_retry.hpp"
+#include "journal/journal.hpp"
+
+namespace gapless::ingest {
+
+namespace {
+
+int run_ingest(const Config& config, const std::string& path, size_t batch) {
+  auto journal = journal::open_configured(config);
+  IngestResult result;
+  if (path == "-") {
+    result = ingest_stream(std::cin, "stdin", *journal, batch, config.messages);
+  } else {
+    std::ifstream input(path, std::ios::binary);
+    if (!input) throw Error("ingest: cannot open \"" + path + "\"");
+    result = ingest_stream(input, path, *journal, batch, config.messages);
+  }
+  std::cout << "ingested " << result.lines << " lines: " << result.appended << " journaled, "
+            << result.duplicates << " already journaled\n";
+  return 0;
+}
+
+// `gapless ingest` is a producer (journal/disk_reserve.hpp): it writes only
+// while it holds the disk reserve, and on a full disk gives the reserve back
+// so that the daemon's delivery of what is journaled goes on.
+int ingest_within_reserve(const Config& config, const std::function<int()>& ingest) {
+  journal::DiskReserve reserve(config.journal.path, config.journal.disk_reserve);
+  const std::string free_space =
+      "Free space on the file system of " + config.journal.path + ", then run the same command again";
+  if (!reserve.take())
+    throw Error("ingest: the disk holding the journal is nearly full, nothing was journaled: its last space is "
+                "kept for delivering what is already journaled (the disk reserve " + reserve.path() +
+                " cannot be taken). " + free_space);
+  try {
+    return ingest();
+  } catch (const Error& e) {
+    const auto* journal_error = dynamic_cast<const journal::JournalError*>(&e);
+    const bool full = journal_error != nullptr
+                          ? journal::fault_on_disk(*journal_error, config.journal.path) == journal::Fault::full
+                          : std::string_view(e.what()).find("(SQLITE_FULL)") != std::string_view::npos;
+    if (!full) throw;
+    reserve.release();
+    throw Error("ingest: the disk is full: " + std::string(e.what()) + ". Batches before it were journaled. " +
+                free_space + ": what is already journaled is skipped");
+  }
+}
+
+}  // namespace
+
+int run_command(const Config& config, const std::string& path, size_t batch) {
+  return ingest_within_reserve(config, [&] { return run_ingest(config, path, batch); });
+}
+
+}  // namespace gapless::ingest

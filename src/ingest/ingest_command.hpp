@@ -1,0 +1,22 @@
+// `gapless ingest` as a command: the JSON lines of a file, or of standard
+// input ("-"), journaled in batches into the configured journal, with a
+// summary line on standard output.
+//
+// The command is a producer (journal/disk_reserve.hpp): it writes only while
+// it holds the disk reserve, and on a full disk gives the reserve back, so
+// that the daemon's delivery of what is journaled goes on, and refuses with
+// what to do.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "core/config.hpp"
+
+namespace gapless::ingest {
+
+// Returns the exit code (0); throws gapless::Error naming the input, or the
+// disk, when it cannot.
+int run_command(const Config& config, const std::string& path, size_t batch);
+
+}  // namespace gapless::ingest
