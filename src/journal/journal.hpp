@@ -415,7 +415,11 @@ class Journal {
 
   // ---- For tests -----------------------------------------------------------
 
-  SQLite::Database& database() { return *db_; }
+  // The Journal's own connection, for the few tests that need a
+  // per-connection setting (max_page_count, foreign_keys) or a commit hook.
+  // Every other test reads and arranges rows through a second connection
+  // (tests/support/journal_sql.hpp). Never for production code.
+  SQLite::Database& connection_for_tests() { return *db_; }
 
  private:
   Journal(std::string path, std::unique_ptr<SQLite::Database> db);

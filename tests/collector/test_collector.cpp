@@ -134,7 +134,7 @@ TEST_CASE("a backfill read in short transactions journals the window whole and c
       f.journal->register_series({f.client->base_url(), key, "packet-loss-rate", "", 0}, metadata.dump());
   int64_t commits = 0;
   sqlite3_commit_hook(
-      f.journal->database().getHandle(),
+      f.journal->connection_for_tests().getHandle(),
       [](void* counter) {
         ++*static_cast<int64_t*>(counter);
         return 0;
@@ -150,7 +150,7 @@ TEST_CASE("a backfill read in short transactions journals the window whole and c
   const int64_t to = f.now - hour;
   const auto read =
       gapless::collector::read_series(*f.client, *f.journal, series, metadata, from, to, f.now, options, f.stop);
-  sqlite3_commit_hook(f.journal->database().getHandle(), nullptr, nullptr);
+  sqlite3_commit_hook(f.journal->connection_for_tests().getHandle(), nullptr, nullptr);
 
   std::map<int64_t, std::string> window;
   for (const auto& [ts, digest] : f.served(series))

@@ -18,7 +18,7 @@ TEST_CASE("a full disk refuses the batch with a clear message and keeps what is 
   const std::string path = dir.file("j.db");
   auto journal = Journal::open(path, {"cern"});
   append_many(*journal, "kept", 10);
-  auto& db = journal->database();
+  auto& db = journal->connection_for_tests();
   // SQLite reports a database at its page limit exactly as a full disk.
   const int64_t pages = db.execAndGet("PRAGMA page_count").getInt64();
   db.exec("PRAGMA max_page_count = " + std::to_string(pages));
