@@ -45,10 +45,11 @@ using gapless::test::Workspace;
 namespace {
 
 // Another process (sqlite3, as any program could) holding the journal's
-// write lock for `seconds`.
+// write lock for `seconds`. It waits (.timeout) for a write the daemon has
+// under way, so the lock is surely taken.
 Process lock_journal(const std::string& journal_path, int seconds) {
   return Process::spawn({.args = {"sh", "-c",
-                                  "printf 'BEGIN EXCLUSIVE;\\n.shell sleep " + std::to_string(seconds) +
+                                  "printf '.timeout 10000\\nBEGIN EXCLUSIVE;\\n.shell sleep " + std::to_string(seconds) +
                                       "\\nCOMMIT;\\n' | sqlite3 " + journal_path}});
 }
 
