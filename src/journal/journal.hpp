@@ -133,7 +133,11 @@ struct ParkedMessage {
 
 // One series of a measurement archive: a metadata object's event type, either
 // its base data (summary_type empty, window 0) or one of its summaries. The
-// natural key of the collector's cursor, coverage and datapoints.
+// natural key of the collector's cursor, coverage and datapoints, and the one
+// name for a series throughout gapless (the message builder takes it as is;
+// esmond::SeriesPath leaves out archive_url because a data URL is relative to
+// its client's archive). journal::describe (series_description.hpp) names one
+// in errors and logs.
 struct SeriesKey {
   std::string archive_url;   // the .../esmond/perfsonar/archive/ base URL (not the config name)
   std::string metadata_key;

@@ -10,6 +10,7 @@
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/hex.hpp"
 #include "journal/journal.hpp"
 #include "journal/series_description.hpp"
 #include "journal/sqlite_support.hpp"
@@ -77,17 +78,6 @@ std::string digest_bytes(const std::string& hex, int64_t series_id, int64_t ts) 
     throw Error("series " + std::to_string(series_id) + " ts " + std::to_string(ts) + ": digest \"" + hex +
                 "\" is not 32 hex digits");
   return bytes;
-}
-
-std::string digest_hex(const std::string& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(bytes.size() * 2);
-  for (const char byte : bytes) {
-    hex += kDigits[(static_cast<unsigned char>(byte) >> 4) & 0xf];
-    hex += kDigits[static_cast<unsigned char>(byte) & 0xf];
-  }
-  return hex;
 }
 
 void bind_key(SQLite::Statement& statement, const SeriesKey& key) {
@@ -242,7 +232,7 @@ std::map<int64_t, std::string> Journal::datapoint_digests(int64_t series_id, int
     query.bind(3, ts_to);
     std::map<int64_t, std::string> digests;
     while (query.executeStep())
-      digests.emplace_hint(digests.end(), query.getColumn(0).getInt64(), digest_hex(bytes_of(query.getColumn(1))));
+      digests.emplace_hint(digests.end(), query.getColumn(0).getInt64(), hex_of(bytes_of(query.getColumn(1))));
     return digests;
   });
 }

@@ -4,7 +4,7 @@
 // The sender does the I/O (journal, socket) and follows the decisions of its
 // TransactionMachine (transaction_machine.hpp), which holds the per-
 // transaction rules below with no I/O, so that each of them is unit-tested
-// alone (tests/unit/test_transaction_machine.cpp).
+// alone (tests/unit/test_receipt_rules.cpp).
 //
 // Claim. Up to `window` transactions are in flight. Each claims up to
 // `transaction_size` pending messages from the journal (live first, then

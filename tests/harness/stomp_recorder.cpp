@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "stomp/connection.hpp"
+#include "stomp/error_text.hpp"
 #include "stomp/frame.hpp"
 #include "stomp/uri.hpp"
 
@@ -18,13 +19,6 @@ constexpr auto kConnectTimeout = 5s;
 constexpr auto kDisconnectTimeout = 2s;
 // The subscription id on our connection (one subscription per connection).
 constexpr const char* kSubscriptionId = "recorder";
-
-std::string describe_error_frame(const stomp::Frame& frame) {
-  const std::string* message = frame.header("message");
-  std::string text = "ERROR from broker: " + (message ? *message : std::string("(no message header)"));
-  if (!frame.body.empty()) text += " / " + frame.body;
-  return text;
-}
 
 }  // namespace
 
@@ -143,7 +137,7 @@ void StompRecorder::run_session() {
         changed_.notify_all();
       }
     } else if (frame->command == "ERROR") {
-      throw Error(describe_error_frame(*frame));
+      throw Error("ERROR from broker: " + stomp::error_text_with_body(*frame));
     }
   }
   connection->disconnect(kDisconnectTimeout);
