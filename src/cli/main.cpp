@@ -8,9 +8,9 @@
 //
 // Without --config every command uses the embedded defaults (core/config.hpp).
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -61,45 +61,48 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off (overrides the config)");
 
   bool until_drained = false;
-  auto* run = app.add_subcommand("run", "Run the daemon in the foreground (logs to stderr)");
-  run->add_flag("--until-drained", until_drained,
-                "Poll each archive once, then exit once nothing is left to send (parked messages wait)");
+  auto* run_command = app.add_subcommand("run", "Run the daemon in the foreground (logs to stderr)");
+  run_command->add_flag("--until-drained", until_drained,
+                        "Poll each archive once, then exit once nothing is left to send (parked messages wait)");
   std::vector<std::string> extra_archives;
-  run->add_option("--archive", extra_archives,
-                  "Also poll this esmond archive (NAME=URL or URL of .../esmond/perfsonar/archive/), "
-                  "with the [[archive]] defaults");
+  run_command->add_option("--archive", extra_archives,
+                          "Also poll this esmond archive (NAME=URL or URL of .../esmond/perfsonar/archive/), "
+                          "with the [[archive]] defaults");
 
   bool json_output = false;
   bool prometheus_output = false;
-  auto* status = app.add_subcommand("status", "Delivery state per sink and destination, health per archive");
-  auto* json_flag = status->add_flag("--json", json_output, "Machine-readable output");
-  status->add_flag("--prometheus", prometheus_output,
-                   "Prometheus text exposition format (for node_exporter's textfile collector)")
+  auto* status_command = app.add_subcommand("status", "Delivery state per sink and destination, health per archive");
+  auto* json_flag = status_command->add_flag("--json", json_output, "Machine-readable output");
+  status_command
+      ->add_flag("--prometheus", prometheus_output,
+                 "Prometheus text exposition format (for node_exporter's textfile collector)")
       ->excludes(json_flag);
 
   std::string ingest_path = "-";
   size_t batch = 1000;
-  auto* ingest = app.add_subcommand("ingest", "Journal messages given as directory-queue JSON lines");
-  ingest->add_option("path", ingest_path, "File of JSON lines, or - for standard input");
-  ingest->add_option("--batch", batch, "Lines per journal transaction")->check(CLI::Range(1, 1'000'000));
+  auto* ingest_command = app.add_subcommand("ingest", "Journal messages given as directory-queue JSON lines");
+  ingest_command->add_option("path", ingest_path, "File of JSON lines, or - for standard input");
+  ingest_command->add_option("--batch", batch, "Lines per journal transaction")->check(CLI::Range(1, 1'000'000));
 
   std::string retry_sink, retry_destination;
-  auto* retry = app.add_subcommand("retry-parked", "Send parked messages again (recorded as an operator request)");
-  retry->add_option("--sink", retry_sink, "Only this sink");
-  retry->add_option("--destination", retry_destination, "Only this destination, e.g. /topic/perfsonar.raw.throughput");
+  auto* retry_command =
+      app.add_subcommand("retry-parked", "Send parked messages again (recorded as an operator request)");
+  retry_command->add_option("--sink", retry_sink, "Only this sink");
+  retry_command->add_option("--destination", retry_destination,
+                            "Only this destination, e.g. /topic/perfsonar.raw.throughput");
 
   std::string discard_sink, discard_destination, discard_reason;
   int64_t discard_message = 0;
-  auto* discard = app.add_subcommand(
+  auto* discard_command = app.add_subcommand(
       "discard", "Remove parked messages of one sink for good (only parked ones; recorded as an operator request)");
-  discard->add_option("--sink", discard_sink, "The sink whose parked messages are removed")->required();
-  discard->add_option("--destination", discard_destination, "Only this destination");
-  discard->add_option("--message-id", discard_message, "Only this message (its journal id, as status lists it)")
+  discard_command->add_option("--sink", discard_sink, "The sink whose parked messages are removed")->required();
+  discard_command->add_option("--destination", discard_destination, "Only this destination");
+  discard_command->add_option("--message-id", discard_message, "Only this message (its journal id, as status lists it)")
       ->check(CLI::PositiveNumber);
-  discard->add_option("--reason", discard_reason, "Why, for the record (shown by gapless-replay requests)")
+  discard_command->add_option("--reason", discard_reason, "Why, for the record (shown by gapless-replay requests)")
       ->required();
 
-  for (auto* command : {run, status, ingest, retry, discard}) {
+  for (auto* command : {run_command, status_command, ingest_command, retry_command, discard_command}) {
     command->add_option("--config", config_path, "TOML configuration (default: embedded defaults)");
     command->add_option("--log-level", log_level, "Overrides the config's log_level");
   }
@@ -115,12 +118,13 @@ int main(int argc, char** argv) {
   try {
     config = config_path.empty() ? default_config() : load_config(config_path);
     setup_logging(log_level.empty() ? config.log_level : log_level);
-    for (const std::string& argument : extra_archives) config.archives.push_back(archive_from_argument(argument, config));
+    for (const std::string& argument : extra_archives)
+      config.archives.push_back(archive_from_argument(argument, config));
     if (!retry_sink.empty() && !config.find_sink(retry_sink))
       throw Error("retry-parked: unknown sink \"" + retry_sink + "\" (not in " + config.origin + ")");
-    if (*discard && !config.find_sink(discard_sink))
+    if (*discard_command && !config.find_sink(discard_sink))
       throw Error("discard: unknown sink \"" + discard_sink + "\" (not in " + config.origin + ")");
-    if (*discard && discard_reason.find_first_not_of(" \t") == std::string::npos)
+    if (*discard_command && discard_reason.find_first_not_of(" \t") == std::string::npos)
       throw Error("discard: --reason must say why (it is kept in the request table)");
   } catch (const Error& e) {
     std::cerr << "gapless: " << e.what() << "\n";
@@ -128,8 +132,8 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*run) return daemon::run(config, until_drained);
-    if (*status) {
+    if (*run_command) return daemon::run(config, until_drained);
+    if (*status_command) {
       auto journal = journal::open_configured(config, false);  // must stay fast on a journal of millions of rows
       if (json_output)
         std::cout << status::to_json(config, *journal).dump(2) << "\n";
@@ -139,8 +143,8 @@ int main(int argc, char** argv) {
         status::print_text(config, *journal);
       return 0;
     }
-    if (*ingest) return ingest::run_command(config, ingest_path, batch);
-    if (*retry) {
+    if (*ingest_command) return ingest::run_command(config, ingest_path, batch);
+    if (*retry_command) {
       auto journal = journal::open_configured(config);
       auto optional_text = [](const std::string& text) {
         return text.empty() ? std::nullopt : std::optional<std::string_view>(text);
@@ -149,7 +153,7 @@ int main(int argc, char** argv) {
       std::cout << "retry-parked: " << requeued << " messages back to pending\n";
       return 0;
     }
-    if (*discard) {
+    if (*discard_command) {
       auto journal = journal::open_configured(config);
       const auto destination =
           discard_destination.empty() ? std::nullopt : std::optional<std::string_view>(discard_destination);

@@ -15,6 +15,7 @@
 
 #include "collector/collector.hpp"
 #include "core/fault_episode.hpp"
+#include "core/stop_wait.hpp"
 #include "daemon/stop_signals.hpp"
 #include "journal/configured_journal.hpp"
 #include "journal/daemon_lock.hpp"
@@ -137,7 +138,7 @@ int run(const Config& config, bool until_drained) {
       spdlog::critical("daemon: component failed, restarting component=\"{}\" failures={} restart_in_ms={} "
                        "error=\"{}\"",
                        component, failures, delay, error);
-      if (!journal::sleep_unless_stopped(delay, stop)) return;
+      if (!sleep_unless_stopped(std::chrono::milliseconds(delay), stop)) return;
       spdlog::info("daemon: component restarted component=\"{}\"", component);
     }
   };

@@ -43,12 +43,6 @@ Fault fault_on_disk(const JournalError& error, const std::string& journal_path);
 // those.
 int64_t journal_retry_delay_ms(int failures);
 
-// gapless::sleep_unless_stopped (core/stop_wait.hpp) in milliseconds, for
-// the daemon's supervisor (src/daemon/daemon.cpp) until it calls that itself.
-inline bool sleep_unless_stopped(int64_t ms, const std::atomic<bool>& stop) {
-  return gapless::sleep_unless_stopped(std::chrono::milliseconds(ms), stop);
-}
-
 // A producer that cannot take `reserve`: an occurrence of `episode` (kind
 // "disk-full") with the one text that says why it pauses and that it
 // resumes by itself.
