@@ -3,6 +3,7 @@
 //   gapless run          [--config FILE] [--until-drained] [--archive [NAME=]URL]...
 //   gapless status       [--config FILE] [--json | --prometheus]
 //   gapless ingest       [--config FILE] [--batch N] [PATH|-]
+//   gapless import-dirq  [--config FILE] [--keep] [--min-age DURATION] PATH
 //   gapless retry-parked [--config FILE] [--sink NAME] [--destination D]
 //   gapless discard      [--config FILE] --sink NAME [--destination D] [--message-id N] --reason TEXT
 //
@@ -19,9 +20,11 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "daemon/daemon.hpp"
+#include "ingest/dirq_import.hpp"
 #include "ingest/ingest_command.hpp"
 #include "journal/configured_journal.hpp"
 #include "journal/journal.hpp"
@@ -84,6 +87,16 @@ int main(int argc, char** argv) {
   ingest_command->add_option("path", ingest_path, "File of JSON lines, or - for standard input");
   ingest_command->add_option("--batch", batch, "Lines per journal transaction")->check(CLI::Range(1, 1'000'000));
 
+  std::string dirq_path, dirq_min_age = "10m";
+  ingest::DirqImportOptions dirq_options;
+  auto* import_dirq_command = app.add_subcommand(
+      "import-dirq",
+      "Journal every message left in a stompclt / rsv-perfsonar directory queue, removing what is journaled");
+  import_dirq_command->add_option("path", dirq_path, "The queue's directory, e.g. /var/run/rsv-perfsonar")->required();
+  import_dirq_command->add_flag("--keep", dirq_options.keep, "Only read the queue: lock, change and remove nothing");
+  import_dirq_command->add_option("--min-age", dirq_min_age,
+                                  "Leave locked (.lck) and unfinished (.tmp) elements younger than this (default 10m)");
+
   std::string retry_sink, retry_destination;
   auto* retry_command =
       app.add_subcommand("retry-parked", "Send parked messages again (recorded as an operator request)");
@@ -102,7 +115,8 @@ int main(int argc, char** argv) {
   discard_command->add_option("--reason", discard_reason, "Why, for the record (shown by gapless-replay requests)")
       ->required();
 
-  for (auto* command : {run_command, status_command, ingest_command, retry_command, discard_command}) {
+  for (auto* command :
+       {run_command, status_command, ingest_command, import_dirq_command, retry_command, discard_command}) {
     command->add_option("--config", config_path, "TOML configuration (default: embedded defaults)");
     command->add_option("--log-level", log_level, "Overrides the config's log_level");
   }
@@ -122,6 +136,7 @@ int main(int argc, char** argv) {
       config.archives.push_back(archive_from_argument(argument, config));
     if (!retry_sink.empty() && !config.find_sink(retry_sink))
       throw Error("retry-parked: unknown sink \"" + retry_sink + "\" (not in " + config.origin + ")");
+    if (*import_dirq_command) dirq_options.min_age = parse_duration(dirq_min_age, "import-dirq --min-age");
     if (*discard_command && !config.find_sink(discard_sink))
       throw Error("discard: unknown sink \"" + discard_sink + "\" (not in " + config.origin + ")");
     if (*discard_command && discard_reason.find_first_not_of(" \t") == std::string::npos)
@@ -144,6 +159,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*ingest_command) return ingest::run_command(config, ingest_path, batch);
+    if (*import_dirq_command) return ingest::import_dirq_command(config, dirq_path, dirq_options);
     if (*retry_command) {
       auto journal = journal::open_configured(config);
       auto optional_text = [](const std::string& text) {

@@ -141,6 +141,12 @@ journal::NewMessage parse_message_line(std::string_view line) {
   return out;
 }
 
+journal::NewMessage parse_message_at_the_door(std::string_view text, const MessageRulesConfig& rules) {
+  journal::NewMessage message = parse_message_line(text);
+  check_at_the_door(message, rules);
+  return message;
+}
+
 IngestResult ingest_stream(std::istream& input, std::string_view source_name, journal::Journal& journal,
                            size_t batch_size, const MessageRulesConfig& rules) {
   IngestResult result;
@@ -160,9 +166,7 @@ IngestResult ingest_stream(std::istream& input, std::string_view source_name, jo
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
-      journal::NewMessage message = parse_message_line(line);
-      check_at_the_door(message, rules);
-      batch.push_back(std::move(message));
+      batch.push_back(parse_message_at_the_door(line, rules));
     } catch (const Error& e) {
       throw Error(std::string(source_name) + ":" + std::to_string(line_number) + ": " + e.what() +
                   "; nothing of lines " + std::to_string(batch_first_line) + "-" + std::to_string(line_number) +

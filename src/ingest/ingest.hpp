@@ -34,6 +34,12 @@ namespace gapless::ingest {
 // Throws gapless::Error saying what is wrong with the line.
 journal::NewMessage parse_message_line(std::string_view line);
 
+// One message in that form (a line, or the whole file of a directory-queue
+// element: docs/osg-format.md 3.3), parsed and checked at the door
+// (stomp::journal_refusal, R1-R5): what every producer of this form journals.
+// Throws gapless::Error saying what is wrong.
+journal::NewMessage parse_message_at_the_door(std::string_view text, const MessageRulesConfig& rules);
+
 // The id of a message that carries none: destination and body bytes.
 std::string derive_gapless_id(std::string_view destination, std::string_view body);
 

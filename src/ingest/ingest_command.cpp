@@ -33,19 +33,22 @@ int run_ingest(const Config& config, const std::string& path, size_t batch) {
   return 0;
 }
 
-// `gapless ingest` is a producer (journal/disk_reserve.hpp): it writes only
-// while it holds the disk reserve, and on a full disk gives the reserve back
-// so that the daemon's delivery of what is journaled goes on.
-int ingest_within_reserve(const Config& config, const std::function<int()>& ingest) {
+}  // namespace
+
+// A producer (journal/disk_reserve.hpp) writes only while it holds the disk
+// reserve, and on a full disk gives the reserve back so that the daemon's
+// delivery of what is journaled goes on.
+int within_disk_reserve(const Config& config, std::string_view command, const std::function<int()>& produce) {
   journal::DiskReserve reserve(config.journal.path, config.journal.disk_reserve);
   const std::string free_space =
       "Free space on the file system of " + config.journal.path + ", then run the same command again";
   if (!reserve.take())
-    throw Error("ingest: the disk holding the journal is nearly full, nothing was journaled: its last space is "
+    throw Error(std::string(command) +
+                ": the disk holding the journal is nearly full, nothing was journaled: its last space is "
                 "kept for delivering what is already journaled (the disk reserve " + reserve.path() +
                 " cannot be taken). " + free_space);
   try {
-    return ingest();
+    return produce();
   } catch (const Error& e) {
     const auto* journal_error = dynamic_cast<const journal::JournalError*>(&e);
     const bool full = journal_error != nullptr
@@ -53,15 +56,13 @@ int ingest_within_reserve(const Config& config, const std::function<int()>& inge
                           : std::string_view(e.what()).find("(SQLITE_FULL)") != std::string_view::npos;
     if (!full) throw;
     reserve.release();
-    throw Error("ingest: the disk is full: " + std::string(e.what()) + ". Batches before it were journaled. " +
-                free_space + ": what is already journaled is skipped");
+    throw Error(std::string(command) + ": the disk is full: " + std::string(e.what()) +
+                ". Batches before it were journaled. " + free_space + ": what is already journaled is skipped");
   }
 }
 
-}  // namespace
-
 int run_command(const Config& config, const std::string& path, size_t batch) {
-  return ingest_within_reserve(config, [&] { return run_ingest(config, path, batch); });
+  return within_disk_reserve(config, "ingest", [&] { return run_ingest(config, path, batch); });
 }
 
 }  // namespace gapless::ingest

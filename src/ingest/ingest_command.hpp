@@ -9,7 +9,9 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "core/config.hpp"
 
@@ -18,5 +20,10 @@ namespace gapless::ingest {
 // Returns the exit code (0); throws gapless::Error naming the input, or the
 // disk, when it cannot.
 int run_command(const Config& config, const std::string& path, size_t batch);
+
+// Runs `produce` (a producer's whole work, returning its exit code) while
+// holding the disk reserve; refuses, or on a full disk gives the reserve back,
+// with what to do, naming `command` ("ingest", "import-dirq").
+int within_disk_reserve(const Config& config, std::string_view command, const std::function<int()>& produce);
 
 }  // namespace gapless::ingest
