@@ -1,5 +1,6 @@
 // `gapless`: the daemon and its operator commands.
 //
+//   gapless --version
 //   gapless run          [--config FILE] [--until-drained] [--archive [NAME=]URL]...
 //   gapless status       [--config FILE] [--json | --prometheus]
 //   gapless ingest       [--config FILE] [--batch N] [PATH|-]
@@ -19,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/build_info.hpp"
 #include "core/config.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
@@ -58,6 +60,7 @@ ArchiveConfig archive_from_argument(const std::string& argument, const Config& c
 int main(int argc, char** argv) {
   CLI::App app{"gapless: a collector that never loses a measurement"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", build_description(), "The version and the source revision of this build");
   std::string config_path;
   std::string log_level;
   app.add_option("--config", config_path, "TOML configuration (default: embedded defaults)");

@@ -50,7 +50,8 @@ std::string series_metadata(const nlohmann::json& metadata) {
 
 // The poll itself; poll_archive records it.
 PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Client& client,
-                journal::Journal& journal, SeriesBackoffs& backoffs, const std::atomic<bool>& stop) {
+                journal::Journal& journal, SeriesBackoffs& backoffs, const std::atomic<bool>& stop,
+                Heartbeat* progress) {
   const CollectorConfig& settings = config.collector;
   PollReport report;
   const int64_t now = unix_now_ms() / 1000;
@@ -113,6 +114,7 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
     for (const SeriesInMetadata& candidate :
          series_in_metadata(metadata, archive_url, archive.event_types, archive.summaries)) {
       if (stop.load()) return report;
+      if (progress) progress->beat();
       journal::Series series;
       try {
         series = journal.register_series(candidate.key, metadata_text);
@@ -139,6 +141,7 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
   }
 
   const auto read_done = [&](size_t index, const ReadResult& read, std::exception_ptr failure) {
+    if (progress) progress->beat();
     const journal::SeriesKey& key = due[index].series.key;
     SeriesBackoffs::Backoff& backoff = backoffs.series[due[index].series.id];
     report.points_read += read.points_read;
@@ -192,8 +195,9 @@ std::vector<std::string> failure_kinds() {
 }
 
 PollReport poll_archive(const Config& config, const ArchiveConfig& archive, esmond::Client& client,
-                        journal::Journal& journal, SeriesBackoffs& backoffs, const std::atomic<bool>& stop) {
-  PollReport report = poll(config, archive, client, journal, backoffs, stop);
+                        journal::Journal& journal, SeriesBackoffs& backoffs, const std::atomic<bool>& stop,
+                        Heartbeat* progress) {
+  PollReport report = poll(config, archive, client, journal, backoffs, stop, progress);
   journal::ArchivePoll health;
   health.archive_url = client.base_url();
   health.name = archive.name;
@@ -254,6 +258,7 @@ struct Collector::Scheduler {
 
   const Config& config;
   const std::atomic<bool>& stop;
+  Heartbeat progress;
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<Archive> archives;
@@ -281,6 +286,7 @@ struct Collector::Scheduler {
   Archive* take() {
     std::unique_lock lock(mutex);
     for (;;) {
+      progress.beat();
       if (stop.load() || halted.load()) return nullptr;
       Archive* next = nullptr;
       for (Archive& archive : archives)
@@ -338,7 +344,7 @@ struct Collector::Scheduler {
         if (!archive->client) {
           archive->client = std::make_unique<esmond::Client>(settings.name, settings.url, client_options(settings));
         }
-        report = poll_archive(config, settings, *archive->client, *journal, archive->backoffs, stop);
+        report = poll_archive(config, settings, *archive->client, *journal, archive->backoffs, stop, &progress);
       } catch (const journal::JournalError& e) {  // opening the journal, or a damaged one
         if (e.fault() == journal::Fault::damaged) {
           spdlog::critical("collector: journal damaged archive={} error=\"{}\"", settings.name, e.what());
@@ -397,6 +403,8 @@ Collector::Collector(const Config& config, const std::atomic<bool>& stop)
     : scheduler_(std::make_unique<Scheduler>(config, stop)) {}
 
 Collector::~Collector() = default;
+
+Heartbeat& Collector::progress() { return scheduler_->progress; }
 
 void Collector::run_once() {
   scheduler_->once = true;

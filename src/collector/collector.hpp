@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/heartbeat.hpp"
 #include "journal/journal.hpp"
 
 namespace gapless::esmond {
@@ -95,8 +96,10 @@ struct SeriesBackoffs {
 // was journaled before it stays, and the archive is polled again after the
 // backoff. Throws only a JournalError of a damaged journal. `config` gives
 // the collector's settings and what every message must satisfy (read_options).
+// `progress`, when given, is beaten for each series (the service watchdog).
 PollReport poll_archive(const Config& config, const ArchiveConfig& archive, esmond::Client& client,
-                        journal::Journal& journal, SeriesBackoffs& backoffs, const std::atomic<bool>& stop);
+                        journal::Journal& journal, SeriesBackoffs& backoffs, const std::atomic<bool>& stop,
+                        Heartbeat* progress = nullptr);
 
 class Collector {
  public:
@@ -114,6 +117,10 @@ class Collector {
   // Polls each archive once (up to max_concurrent_requests at a time), then
   // returns; `stop` ends it early.
   void run_once();
+
+  // Beaten by every polling thread while it waits for an archive to fall due
+  // and for each series it polls; for the service watchdog.
+  Heartbeat& progress();
 
  private:
   // The archives' schedule and all the polling threads share (collector.cpp).

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -14,8 +15,10 @@
 #include <vector>
 
 #include "collector/collector.hpp"
+#include "core/build_info.hpp"
 #include "core/fault_episode.hpp"
-#include "core/stop_wait.hpp"
+#include "core/heartbeat.hpp"
+#include "daemon/service_notify.hpp"
 #include "daemon/stop_signals.hpp"
 #include "journal/configured_journal.hpp"
 #include "journal/daemon_lock.hpp"
@@ -38,10 +41,20 @@ void log_start_warnings(const Config& config) {
 }
 
 // Waits `ms` for a stop signal; true when one came (the daemon then stops).
-bool signalled_within(StopSignals& signals, int64_t ms) {
-  const int signal_number = signals.wait(ms);
-  if (signal_number > 0) spdlog::info("daemon: stopping during start signal={}", strsignal(signal_number));
-  return signal_number > 0;
+// No component runs yet: the watchdog is pinged while this start loop turns.
+bool signalled_within(StopSignals& signals, int64_t ms, ServiceNotify& notify) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  for (;;) {
+    notify.tend_watchdog({});
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+    if (left <= 0) return false;
+    const int signal_number = signals.wait(std::min<int64_t>(left, 100));
+    if (signal_number <= 0) continue;
+    spdlog::info("daemon: stopping during start signal={}", strsignal(signal_number));
+    notify.stopping("stopping during start (signal " + std::string(strsignal(signal_number)) + ")");
+    return true;
+  }
 }
 
 // Opens (creates, migrates, checks) the journal once at start. The disk may
@@ -52,7 +65,8 @@ bool signalled_within(StopSignals& signals, int64_t ms) {
 // is tried again with backoff, the fault published for `gapless status`,
 // until it succeeds or a signal asks to stop (false). A damaged journal (the
 // quick check) and faults that space does not explain end the start.
-bool open_journal_at_start(const Config& config, StopSignals& signals, journal::HealthFile& health) {
+bool open_journal_at_start(const Config& config, StopSignals& signals, journal::HealthFile& health,
+                           ServiceNotify& notify) {
   journal::DiskReserve reserve(config.journal.path, config.journal.disk_reserve);
   FaultEpisode episode("daemon start");
   for (int failures = 1;; ++failures) {
@@ -69,7 +83,8 @@ bool open_journal_at_start(const Config& config, StopSignals& signals, journal::
       episode.occurred(journal::fault_kind(space ? journal::Fault::full : e.fault()),
                        std::string(e.what()) + " (the daemon starts when the journal can be opened)");
       health.publish(open_fault_episodes());
-      if (signalled_within(signals, journal::journal_retry_delay_ms(failures))) return false;
+      notify.status("starting, waiting for the journal: " + std::string(e.what()));
+      if (signalled_within(signals, journal::journal_retry_delay_ms(failures), notify)) return false;
     }
   }
 }
@@ -81,6 +96,20 @@ std::string damaged_advice(const std::string& error, const std::string& journal_
   return ". gapless never repairs or resets a journal; the file is left as it is. Keep a copy, then restore a "
          "backup, or salvage it (sqlite3 " + journal_path + " .recover), or move it aside to start an empty "
          "journal (its undelivered messages would then not be sent)";
+}
+
+// The one line `systemctl status` shows while the daemon runs.
+std::string running_summary(const std::vector<std::unique_ptr<sender::Sender>>& senders, size_t archives,
+                            size_t open_faults) {
+  int connected = 0;
+  int64_t delivered = 0;
+  for (const auto& sender : senders) {
+    connected += sender->counters().connected ? 1 : 0;
+    delivered += sender->counters().delivered;
+  }
+  return "running: " + std::to_string(connected) + "/" + std::to_string(senders.size()) + " sinks connected, " +
+         std::to_string(delivered) + " messages delivered since start, " + std::to_string(archives) + " archives, " +
+         std::to_string(open_faults) + " open faults (gapless status)";
 }
 
 }  // namespace
@@ -97,9 +126,13 @@ int run(const Config& config, bool until_drained) {
   // Open fault episodes, for `gapless status` (journal/health_file.hpp).
   journal::HealthFile health(config.journal.path);
   health.publish({});
-  if (!open_journal_at_start(config, signals, health)) return kInterruptedExitCode;
-  spdlog::info("daemon: start journal={} sinks={} config={} pid={}", config.journal.path, config.sinks.size(),
-               config.origin, ::getpid());
+  ServiceNotify notify;  // systemd's notify protocol; nothing outside systemd
+  notify.status("starting, opening the journal " + config.journal.path);
+  if (!open_journal_at_start(config, signals, health, notify)) return kInterruptedExitCode;
+  spdlog::info("daemon: start journal={} sinks={} config={} pid={} version={} revision={}", config.journal.path,
+               config.sinks.size(), config.origin, ::getpid(), build_version(), build_revision());
+  notify.ready("running: journal " + config.journal.path + " open, " + std::to_string(config.sinks.size()) +
+               " sinks, " + std::to_string(config.archives.size()) + " archives");
 
   std::atomic<bool> stop{false};
   std::atomic<int> running{0};
@@ -112,11 +145,20 @@ int run(const Config& config, bool until_drained) {
   // started again after a backoff (1 s doubling to 30 s; back to 1 s after 5
   // minutes without one). Only a damaged journal stops the daemon: a person
   // must look at it.
-  const auto supervise = [&](const std::string& component, const std::function<void()>& body) {
+  //
+  // `progress` is the component's heartbeat (for the watchdog): the restart
+  // wait beats it, as a deliberate wait; once the component has returned it
+  // is watched no more.
+  const auto supervise = [&](const std::string& component, Heartbeat& progress, const std::function<void()>& body) {
     int failures = 0;
+    struct Retire {
+      Heartbeat& heartbeat;
+      ~Retire() { heartbeat.retire(); }
+    } retire_on_return{progress};
     for (;;) {
       const auto began = std::chrono::steady_clock::now();
       std::string error;
+      progress.beat();
       try {
         body();
         return;
@@ -138,7 +180,7 @@ int run(const Config& config, bool until_drained) {
       spdlog::critical("daemon: component failed, restarting component=\"{}\" failures={} restart_in_ms={} "
                        "error=\"{}\"",
                        component, failures, delay, error);
-      if (!sleep_unless_stopped(std::chrono::milliseconds(delay), stop)) return;
+      if (!sleep_beating(std::chrono::milliseconds(delay), stop, progress)) return;
       spdlog::info("daemon: component restarted component=\"{}\"", component);
     }
   };
@@ -150,7 +192,7 @@ int run(const Config& config, bool until_drained) {
   if (!config.archives.empty()) {
     ++running;
     threads.emplace_back([&] {
-      supervise("collector", [&] {
+      supervise("collector", collector.progress(), [&] {
         if (until_drained)
           collector.run_once();
         else
@@ -165,21 +207,38 @@ int run(const Config& config, bool until_drained) {
     senders.push_back(std::make_unique<sender::Sender>(sink, config.journal.path, config.journal.disk_reserve, stop));
     ++running;
     threads.emplace_back([&, sender = senders.back().get(), name = sink.name] {
-      while (!collected && !stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      supervise("sender sink=" + name, [&] { sender->run(until_drained); });
+      while (!collected && !stop) sleep_beating(std::chrono::milliseconds(50), stop, sender->progress());
+      supervise("sender sink=" + name, sender->progress(), [&] { sender->run(until_drained); });
       --running;
     });
   }
 
+  // What the watchdog requires to make progress (service_notify.hpp).
+  std::vector<WatchedComponent> watched;
+  if (!config.archives.empty()) watched.push_back({"collector", &collector.progress()});
+  for (size_t i = 0; i < senders.size(); ++i)
+    watched.push_back({"sender sink=" + config.sinks[i].name, &senders[i]->progress()});
+
   int ticks = 0;
+  bool stopping_told = false;
   while (running > 0) {
     // About once a second: what status shows. Written in place, so even on a full disk.
-    if (ticks++ % 10 == 0) health.publish(open_fault_episodes());
+    if (ticks++ % 10 == 0) {
+      const std::vector<FaultSnapshot> faults = open_fault_episodes();
+      health.publish(faults);
+      if (!stop) notify.status(running_summary(senders, config.archives.size(), faults.size()));
+    }
+    if (!stop) notify.tend_watchdog(watched);
     const int signal_number = signals.wait(100);  // a second signal exits at once
     if (signal_number <= 0) continue;
     spdlog::info("daemon: stopping signal={} (again to exit at once)", strsignal(signal_number));
+    notify.stopping("stopping (signal " + std::string(strsignal(signal_number)) +
+                    "): waiting for the brokers' receipts, then disconnecting");
+    stopping_told = true;
     stop = true;
   }
+  if (!stopping_told)
+    notify.stopping(failed ? "stopping: the journal is damaged (see the log)" : "stopping: every component returned");
   for (std::thread& thread : threads) thread.join();
   int64_t delivered = 0;
   for (const auto& sender : senders) delivered += sender->counters().delivered;

@@ -133,7 +133,7 @@
 #include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/fault_episode.hpp"
-#include "core/stop_wait.hpp"
+#include "core/heartbeat.hpp"
 #include "journal/disk_reserve.hpp"
 #include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
@@ -251,6 +251,7 @@ class Sender::Loop {
                  brokers_.size(), sink_.window, sink_.transaction_size, sink_.max_in_flight_bytes);
     if (!open_journal()) return;
     while (!stop_) {
+      counters_.progress.beat();
       if (!connection_ && !connect_with_backoff()) break;
       try {
         drain_once();
@@ -300,8 +301,8 @@ class Sender::Loop {
   bool open_journal() {
     while (!stop_) {
       if (journal_call([&] { journal_ = journal::Journal::open(journal_path_, {sink_.name}); })) return true;
-      gapless::sleep_unless_stopped(std::chrono::duration_cast<milliseconds>(journal_retry_at_ - Clock::now()),
-                                    stop_);
+      gapless::sleep_beating(std::chrono::duration_cast<milliseconds>(journal_retry_at_ - Clock::now()), stop_,
+                             counters_.progress);
     }
     return false;
   }
@@ -382,7 +383,7 @@ class Sender::Loop {
       write_owed(false);
       milliseconds delay = reconnect_backoff_.next();
       spdlog::warn("sender: no broker reachable sink={} retry_in_ms={}", sink_.name, delay.count());
-      gapless::sleep_unless_stopped(delay, stop_);
+      gapless::sleep_beating(delay, stop_, counters_.progress);
     }
     return false;
   }
@@ -418,7 +419,7 @@ class Sender::Loop {
     counters_.connected = false;
     follow(std::move(decisions));
     write_owed(false);
-    if (!at_once) gapless::sleep_unless_stopped(reconnect_backoff_.next(), stop_);
+    if (!at_once) gapless::sleep_beating(reconnect_backoff_.next(), stop_, counters_.progress);
   }
 
   // After a failover, go back to the first broker once it answers again. Only

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/config.hpp"
+#include "core/heartbeat.hpp"
 
 namespace gapless::sender {
 
@@ -20,6 +21,7 @@ struct SenderCounters {
   std::atomic<int64_t> aborted{0};       // transactions aborted
   std::atomic<int64_t> connections{0};   // successful CONNECTs
   std::atomic<bool> connected{false};
+  Heartbeat progress;  // beaten each turn of the loop and during its waits, for the service watchdog
 };
 
 class Sender {
@@ -38,6 +40,7 @@ class Sender {
   void run(bool until_drained);
 
   const SenderCounters& counters() const { return counters_; }
+  Heartbeat& progress() { return counters_.progress; }
 
  private:
   class Loop;

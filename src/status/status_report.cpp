@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "collector/collector.hpp"
+#include "core/build_info.hpp"
 #include "core/clock.hpp"
 #include "core/duration.hpp"
 #include "core/fault_episode.hpp"
@@ -140,6 +141,8 @@ void print_family(const char* name, const char* type, const char* help) {
 
 nlohmann::json to_json(const Config& config, journal::Journal& journal) {
   nlohmann::json out;
+  out["version"] = build_version();
+  out["revision"] = build_revision();
   out["journal"] = config.journal.path;
   out["now_ms"] = unix_now_ms();
   out["daemon"] = daemon_json(journal::read_daemon_health(config.journal.path));
@@ -178,6 +181,7 @@ nlohmann::json to_json(const Config& config, journal::Journal& journal) {
 }
 
 void print_text(const Config& config, journal::Journal& journal) {
+  std::cout << build_description() << "\n";
   std::cout << "journal " << config.journal.path << "\n";
   print_daemon_text(journal::read_daemon_health(config.journal.path));
   for (const journal::SinkStatus& sink : journal.status()) {
@@ -247,6 +251,11 @@ void print_prometheus(const Config& config, journal::Journal& journal) {
       std::printf("%s{%s} %s\n", name, labels(archive).c_str(), value(archive).c_str());
   };
   const auto count = [](int64_t value) { return std::to_string(value); };
+
+  // The usual build-info form: a constant 1, the facts in the labels.
+  print_family("gapless_build_info", "gauge", "The version of gapless and the source revision it was built from.");
+  std::printf("gapless_build_info{version=\"%s\",revision=\"%s\"} 1\n", label_value(build_version()).c_str(),
+              label_value(build_revision()).c_str());
 
   per_archive("gapless_archive_polls_total", "counter", "Polls of the archive by the collector.",
               [&](const auto& a) { return count(a.polls_total); });

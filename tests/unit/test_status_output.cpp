@@ -3,7 +3,9 @@
 // to change nothing a person or a scraper reads. The journal and the daemon's
 // health file are arranged so every time shown is fixed (ages of 0, times
 // in the future); what still varies (the journal's path, this process's pid,
-// when the health file was written, now_ms) is replaced by placeholders.
+// when the health file was written, now_ms, and this build's version and
+// revision, replaced only where they are exactly core/build_info.hpp's) is
+// replaced by placeholders.
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -11,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/build_info.hpp"
 #include "journal/daemon_lock.hpp"
 #include "journal/health_file.hpp"
 #include "journal/journal.hpp"
@@ -110,6 +113,13 @@ struct StatusOutputFixture {
     std::string out = result.out;
     for (size_t at = out.find(journal_path); at != std::string::npos; at = out.find(journal_path, at))
       out.replace(at, journal_path.size(), "<journal>");
+    for (const auto& [shown, placeholder] :
+         {std::pair{std::string("(revision ") + gapless::build_revision() + ")", std::string("(revision <revision>)")},
+          std::pair{std::string("gapless ") + gapless::build_version() + " ", std::string("gapless <version> ")},
+          std::pair{json(gapless::build_revision()).dump(), std::string(R"("<revision>")")},
+          std::pair{json(gapless::build_version()).dump(), std::string(R"("<version>")")}})
+      for (size_t at = out.find(shown); at != std::string::npos; at = out.find(shown, at))
+        out.replace(at, shown.size(), placeholder);
     for (const auto& [pattern, placeholder] : {std::pair{R"(daemon: pid [0-9]+,)", "daemon: pid <pid>,"},
                                                std::pair{R"("pid": [0-9]+)", R"("pid": <pid>)"},
                                                std::pair{R"("published_ms": [0-9]+)", R"("published_ms": <published_ms>)"},
@@ -127,7 +137,8 @@ struct StatusOutputFixture {
 
 // What `gapless status` printed for this fixture before its rendering moved
 // out of src/cli/main.cpp.
-const std::string kExpectedText = R"golden(journal <journal>
+const std::string kExpectedText = R"golden(gapless <version> (revision <revision>)
+journal <journal>
 daemon: pid <pid>, 2 open faults
   FAULT sender sink=local: disk-full for 0ms, 7 occurrences, last 0ms ago: database or disk is full
   FAULT collector archive=psds: journal-busy for 0ms, 2 occurrences, last 0ms ago: database is locked
@@ -239,6 +250,7 @@ const std::string kExpectedJson = R"golden({
   },
   "journal": "<journal>",
   "now_ms": <now_ms>,
+  "revision": "<revision>",
   "sinks": [
     {
       "destinations": [
@@ -294,11 +306,15 @@ const std::string kExpectedJson = R"golden({
       ],
       "sink": "local"
     }
-  ]
+  ],
+  "version": "<version>"
 }
 )golden";
 
-const std::string kExpectedPrometheus = R"golden(# HELP gapless_archive_polls_total Polls of the archive by the collector.
+const std::string kExpectedPrometheus = R"golden(# HELP gapless_build_info The version of gapless and the source revision it was built from.
+# TYPE gapless_build_info gauge
+gapless_build_info{version="<version>",revision="<revision>"} 1
+# HELP gapless_archive_polls_total Polls of the archive by the collector.
 # TYPE gapless_archive_polls_total counter
 gapless_archive_polls_total{archive="psds",url="https://psds.example.org/esmond/perfsonar/archive/"} 2
 gapless_archive_polls_total{archive="quiet",url="http://quiet.example.org/esmond/perfsonar/archive/"} 0

@@ -1,0 +1,38 @@
+// A component's sign of life for the service watchdog (daemon/service_notify.hpp):
+// the sender and the collector beat it each time their loop turns, and while
+// they wait on purpose (a reconnect backoff, an archive not yet due); the
+// daemon's main loop asks how long each has been silent and stops pinging
+// systemd's watchdog when one has been silent for longer than the watchdog
+// interval, so a loop stuck in one call gets the service restarted.
+//
+// Here in core because the beaters (sender, collector) sit below the daemon
+// that reads it (docs/architecture.md, "Layers").
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace gapless {
+
+class Heartbeat {
+ public:
+  Heartbeat();
+  // The loop turned, or a deliberate wait took another step.
+  void beat() noexcept;
+  // The component returned on purpose (stopped, drained): no longer watched.
+  void retire() noexcept;
+  // Time since the last beat; zero once retired.
+  std::chrono::milliseconds silence() const noexcept;
+
+ private:
+  static constexpr int64_t kRetired = INT64_MIN;
+  std::atomic<int64_t> last_beat_ms_;  // steady clock
+};
+
+// sleep_unless_stopped (core/stop_wait.hpp) that beats `heartbeat` about once
+// a second: a wait that goes on as planned is progress, not a stuck loop.
+// true: the whole delay passed; false: `stop` was raised.
+bool sleep_beating(std::chrono::milliseconds delay, const std::atomic<bool>& stop, Heartbeat& heartbeat);
+
+}  // namespace gapless
