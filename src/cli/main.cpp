@@ -7,6 +7,7 @@
 //   gapless import-dirq  [--config FILE] [--keep] [--min-age DURATION] PATH
 //   gapless retry-parked [--config FILE] [--sink NAME] [--destination D]
 //   gapless discard      [--config FILE] --sink NAME [--destination D] [--message-id N] --reason TEXT
+//   gapless check        [--config FILE]   (exit 1: the journal breaks an invariant)
 //
 // Without --config every command uses the embedded defaults (core/config.hpp).
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
@@ -29,6 +30,7 @@
 #include "ingest/dirq_import.hpp"
 #include "ingest/ingest_command.hpp"
 #include "journal/configured_journal.hpp"
+#include "journal/integrity_check.hpp"
 #include "journal/journal.hpp"
 #include "status/status_report.hpp"
 
@@ -118,8 +120,11 @@ int main(int argc, char** argv) {
   discard_command->add_option("--reason", discard_reason, "Why, for the record (shown by gapless-replay requests)")
       ->required();
 
-  for (auto* command :
-       {run_command, status_command, ingest_command, import_dirq_command, retry_command, discard_command}) {
+  auto* check_command = app.add_subcommand(
+      "check", "Full integrity check of the journal (SQLite's, then every invariant a query can check); exit 1 on a finding");
+
+  for (auto* command : {run_command, status_command, ingest_command, import_dirq_command, retry_command, discard_command,
+                        check_command}) {
     command->add_option("--config", config_path, "TOML configuration (default: embedded defaults)");
     command->add_option("--log-level", log_level, "Overrides the config's log_level");
   }
@@ -163,6 +168,12 @@ int main(int argc, char** argv) {
     }
     if (*ingest_command) return ingest::run_command(config, ingest_path, batch);
     if (*import_dirq_command) return ingest::import_dirq_command(config, dirq_path, dirq_options);
+    if (*check_command) {
+      auto journal = journal::open_configured(config, false);  // check_integrity runs the full check instead
+      const journal::IntegrityReport report = journal::check_integrity(*journal);
+      std::cout << journal::format_integrity_report(report);
+      return report.ok() ? 0 : 1;
+    }
     if (*retry_command) {
       auto journal = journal::open_configured(config);
       auto optional_text = [](const std::string& text) {
