@@ -17,6 +17,7 @@
 #include "collector/collector.hpp"
 #include "core/build_info.hpp"
 #include "core/fault_episode.hpp"
+#include "core/restart_watch.hpp"
 #include "core/heartbeat.hpp"
 #include "daemon/service_notify.hpp"
 #include "daemon/stop_signals.hpp"
@@ -120,6 +121,7 @@ int run(const Config& config, bool until_drained) {
   // before anything else: a SIGTERM during start-up (the journal's integrity
   // check can take seconds) then means a clean stop, not death by default action.
   StopSignals signals;
+  RestartWatch restart_watch;  // upgrade safety: the files this process runs, as they are at its start
 
   log_start_warnings(config);
   journal::DaemonLock lock(config.journal.path);
@@ -222,6 +224,7 @@ int run(const Config& config, bool until_drained) {
   int ticks = 0;
   bool stopping_told = false;
   while (running > 0) {
+    restart_watch.poll();
     // About once a second: what status shows. Written in place, so even on a full disk.
     if (ticks++ % 10 == 0) {
       const std::vector<FaultSnapshot> faults = open_fault_episodes();

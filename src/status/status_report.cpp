@@ -17,6 +17,7 @@
 #include "core/clock.hpp"
 #include "core/duration.hpp"
 #include "core/fault_episode.hpp"
+#include "core/restart_watch.hpp"
 #include "journal/health_file.hpp"
 
 namespace gapless::status {
@@ -74,6 +75,13 @@ nlohmann::json archive_json(const journal::ArchiveHealth& archive) {
           {"last_error_ms", optional_json(archive.last_error_ms)}};
 }
 
+// The running daemon found its executable or a library replaced on disk
+// (core/restart_watch.hpp): a fault episode of its own kind.
+bool restart_required(const std::optional<journal::DaemonHealth>& health) {
+  return health && std::any_of(health->faults.begin(), health->faults.end(),
+                               [](const FaultSnapshot& fault) { return fault.kind == kRestartRequiredKind; });
+}
+
 // The running daemon's open fault episodes, as it publishes them; nothing
 // when no daemon runs on this journal.
 nlohmann::json daemon_json(const std::optional<journal::DaemonHealth>& health) {
@@ -81,7 +89,8 @@ nlohmann::json daemon_json(const std::optional<journal::DaemonHealth>& health) {
                      {"pid", health ? nlohmann::json(health->pid) : nullptr},
                      {"published_ms", health ? nlohmann::json(health->written_ms) : nullptr},
                      {"faults", nlohmann::json::array()},
-                     {"faults_left_out", health ? health->faults_left_out : 0}};
+                     {"faults_left_out", health ? health->faults_left_out : 0},
+                     {"restart_required", restart_required(health)}};
   if (health)
     for (const FaultSnapshot& fault : health->faults)
       out["faults"].push_back({{"component", fault.component},
@@ -293,6 +302,11 @@ void print_prometheus(const Config& config, journal::Journal& journal) {
                "1 when a gapless daemon holds this journal and publishes its fault episodes, else 0.");
   std::printf("gapless_daemon_running{journal=\"%s\"} %d\n", label_value(config.journal.path).c_str(),
               health ? 1 : 0);
+  print_family("gapless_restart_required", "gauge",
+               "1 when the running daemon's executable or a shared library it loaded was replaced on disk (an "
+               "upgrade): it runs the old code until restarted. Else 0.");
+  std::printf("gapless_restart_required{journal=\"%s\"} %d\n", label_value(config.journal.path).c_str(),
+              restart_required(health) ? 1 : 0);
   const auto fault_labels = [](const FaultSnapshot& fault) {
     return "component=\"" + label_value(fault.component) + "\",kind=\"" + label_value(fault.kind) + "\"";
   };

@@ -246,6 +246,7 @@ const std::string kExpectedJson = R"golden({
     "faults_left_out": 0,
     "pid": <pid>,
     "published_ms": <published_ms>,
+    "restart_required": false,
     "running": true
   },
   "journal": "<journal>",
@@ -379,6 +380,9 @@ gapless_archive_failures_total{archive="we\"ird\\name",url="http://odd.example.o
 # HELP gapless_daemon_running 1 when a gapless daemon holds this journal and publishes its fault episodes, else 0.
 # TYPE gapless_daemon_running gauge
 gapless_daemon_running{journal="<journal>"} 1
+# HELP gapless_restart_required 1 when the running daemon's executable or a shared library it loaded was replaced on disk (an upgrade): it runs the old code until restarted. Else 0.
+# TYPE gapless_restart_required gauge
+gapless_restart_required{journal="<journal>"} 0
 # HELP gapless_fault_open An open fault episode of the daemon (a full disk, a journal locked by another process, ...): 1 while it lasts, absent otherwise.
 # TYPE gapless_fault_open gauge
 gapless_fault_open{component="sender sink=local",kind="disk-full"} 1
