@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "collector/collector.hpp"
+#include "core/backoff.hpp"
 #include "core/build_info.hpp"
 #include "core/fault_episode.hpp"
 #include "core/restart_watch.hpp"
@@ -33,6 +34,11 @@
 namespace gapless::daemon {
 
 namespace {
+
+// A failed component is started again after kRestartDelayMin, doubling up to
+// kRestartDelayMax (core/backoff.hpp); no jitter: one daemon, no lockstep.
+constexpr std::chrono::milliseconds kRestartDelayMin = std::chrono::seconds(1);
+constexpr std::chrono::milliseconds kRestartDelayMax = std::chrono::seconds(30);
 
 // What is allowed but unwise, said once when the daemon starts.
 void log_start_warnings(const Config& config) {
@@ -178,7 +184,7 @@ int run(const Config& config, bool until_drained) {
       }
       if (stop) return;
       if (std::chrono::steady_clock::now() - began > std::chrono::minutes(5)) failures = 0;
-      const int64_t delay = journal::journal_retry_delay_ms(++failures);
+      const int64_t delay = doubling_delay(kRestartDelayMin, kRestartDelayMax, ++failures).count();
       spdlog::critical("daemon: component failed, restarting component=\"{}\" failures={} restart_in_ms={} "
                        "error=\"{}\"",
                        component, failures, delay, error);

@@ -30,7 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
-#include "osg/message_builder.hpp"
+#include "osg/datapoint.hpp"
 
 namespace gapless::esmond {
 

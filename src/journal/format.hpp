@@ -58,7 +58,10 @@
 //     operator's recorded request, moves a delivered row back to pending.
 //   6 Nothing undelivered is ever deleted, except by an operator's
 //     discard_parked (parked rows of one sink, recorded in request in the same
-//     transaction); the message row stays.
+//     transaction); the message row stays. Pruning (deleting messages
+//     delivered to every sink, once kept long enough) is not written yet: no
+//     code deletes a message row today. Where an invariant or a column
+//     mentions pruning, it states a rule that pruning must keep.
 //   7 delivery_count.count equals the number of delivery rows with that (sink,
 //     destination, state) at every commit: triggers count every change but
 //     moves into delivered, which mark_delivered counts in its transaction;

@@ -413,11 +413,13 @@ class Journal {
   // Every archive ever polled, by name then URL (src/journal/archives.cpp).
   std::vector<ArchiveHealth> archive_health() const;
 
-  // For tests and benchmarks: the query plan SQLite picks for the hot paths
-  // (claim, mark_delivered, status), as EXPLAIN QUERY PLAN detail lines.
-  std::vector<std::string> explain_hot_paths();
-
   // ---- For tests -----------------------------------------------------------
+
+  // The query plan SQLite picks for every statement that touches message or
+  // delivery (append, claim, mark, park, retry, status, resend's selection:
+  // kHotPaths in reporting.cpp), as EXPLAIN QUERY PLAN detail lines, so that
+  // a test can assert that none scans a big table.
+  std::vector<std::string> explain_hot_paths();
 
   // The Journal's own connection, for the few tests that need a
   // per-connection setting (max_page_count, foreign_keys) or a commit hook.

@@ -19,6 +19,7 @@
 #include "journal/journal.hpp"
 #include "journal/series_description.hpp"
 #include "osg/destination.hpp"
+#include "osg/resend_conditions.hpp"
 #include "replay/gaps.hpp"
 
 namespace gapless::replay {
@@ -268,19 +269,11 @@ journal::AppendedSelection ingested_selection(const Selection& selection,
                                               const std::vector<std::string>& destinations) {
   journal::AppendedSelection ingested{.from = selection.from, .to = selection.to, .conditions = {}};
   if (!destinations.empty()) ingested.conditions.push_back({.destinations = destinations, .header_values = {}});
-  if (!selection.event_types.empty()) {  // docs/osg-format.md 2.2, 2.3
-    journal::MessageCondition of_event_type;
-    for (const std::string& event_type : selection.event_types)
-      for (const osg::DataKind kind : {osg::DataKind::raw, osg::DataKind::summary})
-        of_event_type.destinations.push_back(osg::destination_of(event_type, kind));
-    of_event_type.header_values["event-type"] = selection.event_types;
-    ingested.conditions.push_back(std::move(of_event_type));
-  }
-  if (!selection.source_host.empty())
-    ingested.conditions.push_back({.destinations = {}, .header_values = {{"input-source", {selection.source_host}}}});
+  // What the filters mean for an OSG message is osg's to say.
+  if (!selection.event_types.empty()) ingested.conditions.push_back(osg::of_event_types(selection.event_types));
+  if (!selection.source_host.empty()) ingested.conditions.push_back(osg::from_source_host(selection.source_host));
   if (!selection.destination_host.empty())
-    ingested.conditions.push_back(
-        {.destinations = {}, .header_values = {{"input-destination", {selection.destination_host}}}});
+    ingested.conditions.push_back(osg::to_destination_host(selection.destination_host));
   return ingested;
 }
 

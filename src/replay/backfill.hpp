@@ -83,12 +83,11 @@ struct ResendResult {
 
 // Resend's selection of what `gapless ingest` journaled (journal invariant
 // 15), in OSG's terms (docs/osg-format.md 2.2, 2.3), as conditions that must
-// all hold: the destination is one of `destinations` (when given); for the
-// selection's event types E, the destination is /topic/perfsonar.raw.E or
-// /topic/perfsonar.summary.E, or an event-type header is E; an input-source
-// header is the source host, an input-destination header the destination host
-// (when given). The window is the selection's, by each message's ts_start
-// (ingest sets it, osg::message_time) or journal time.
+// all hold: the destination is one of `destinations` (when given); the
+// selection's event types, source host and destination host, each when given,
+// as OSG's format states them (osg/resend_conditions.hpp). The window is the
+// selection's, by each message's ts_start (ingest sets it, osg::message_time)
+// or journal time.
 journal::AppendedSelection ingested_selection(const Selection& selection,
                                               const std::vector<std::string>& destinations);
 

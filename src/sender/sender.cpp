@@ -150,9 +150,9 @@ using std::chrono::milliseconds;
 
 // Exponential backoff with jitter (half to full of the doubled delay), so that
 // many collectors restarted together do not reconnect in lockstep.
-class Backoff {
+class JitteredBackoff {
  public:
-  Backoff(milliseconds minimum, milliseconds maximum) : minimum_(minimum), maximum_(maximum) {}
+  JitteredBackoff(milliseconds minimum, milliseconds maximum) : minimum_(minimum), maximum_(maximum) {}
   milliseconds next() {
     const milliseconds ceiling = doubling_delay(minimum_, maximum_, ++failures_);
     std::uniform_int_distribution<int64_t> jitter(ceiling.count() / 2, std::max<int64_t>(ceiling.count(), 1));
@@ -656,8 +656,8 @@ class Sender::Loop {
   std::unique_ptr<journal::Journal> journal_;
   std::unique_ptr<stomp::Connection> connection_;
   size_t broker_index_ = 0;
-  Backoff reconnect_backoff_;
-  Backoff refusal_backoff_;
+  JitteredBackoff reconnect_backoff_;
+  JitteredBackoff refusal_backoff_;
   TransactionMachine machine_;
   stomp::SinkLimits limits_;
   FaultEpisode episode_;
