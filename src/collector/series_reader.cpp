@@ -12,6 +12,7 @@
 
 #include "core/clock.hpp"
 #include "osg/message_builder.hpp"
+#include "osg/message_time.hpp"
 
 namespace gapless::collector {
 
@@ -19,13 +20,12 @@ namespace {
 
 // The index in `messages` of the message carrying the point at `ts`. The
 // builder slices ascending points into consecutive messages, each starting
-// at its `ts_start` header.
+// at its time (osg::message_time: its `ts_start` header).
 std::vector<int64_t> message_starts(const std::vector<journal::NewMessage>& messages) {
   std::vector<int64_t> starts;
   starts.reserve(messages.size());
   for (const journal::NewMessage& message : messages)
-    for (const auto& [name, value] : message.headers)
-      if (name == "ts_start") starts.push_back(std::stoll(value));
+    if (const std::optional<int64_t> start = osg::message_time(message.headers)) starts.push_back(*start);
   return starts;
 }
 

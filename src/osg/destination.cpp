@@ -8,4 +8,8 @@ std::string destination_of(std::string_view event_type, DataKind kind) {
   return destination;
 }
 
+std::string destination_of(const journal::SeriesKey& series) {
+  return destination_of(series.event_type, series.summary_type.empty() ? DataKind::raw : DataKind::summary);
+}
+
 }  // namespace gapless::osg

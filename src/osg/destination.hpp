@@ -7,10 +7,16 @@
 #include <string>
 #include <string_view>
 
+#include "journal/journal.hpp"
+
 namespace gapless::osg {
 
 enum class DataKind { raw, summary };
 
 std::string destination_of(std::string_view event_type, DataKind kind);
+
+// The destination of a series' messages: raw for its base data, summary for
+// one of its summaries.
+std::string destination_of(const journal::SeriesKey& series);
 
 }  // namespace gapless::osg

@@ -139,7 +139,7 @@ class Builder {
                 {"input-destination", required_string(series, metadata, "input-destination")},
                 {"org_metadata_key", series.metadata_key}};
     rsv_timestamp_ = format_rsv_timestamp(options.rsv_timestamp);
-    destination_ = destination_of(series.event_type, summary_ ? DataKind::summary : DataKind::raw);
+    destination_ = destination_of(series);
 
     // The frame of a message less what varies by slice: the digits of
     // ts_start and content-length (never escaped) and the body. gapless-ids

@@ -295,8 +295,7 @@ ResendResult resend(const Config& config, const Selection& selection, const std:
           std::find(selection.event_types.begin(), selection.event_types.end(), series.key.event_type) ==
               selection.event_types.end())
         continue;
-      const std::string destination = osg::destination_of(
-          series.key.event_type, series.key.summary_type.empty() ? osg::DataKind::raw : osg::DataKind::summary);
+      const std::string destination = osg::destination_of(series.key);
       if (!destinations.empty() &&
           std::find(destinations.begin(), destinations.end(), destination) == destinations.end())
         continue;
