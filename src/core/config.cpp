@@ -302,8 +302,13 @@ Config parse_config(std::string_view toml_text, std::string_view origin) {
       reader.read("path", config.journal.path);
       reader.read("group", config.journal.group);
       reader.read("disk_reserve", config.journal.disk_reserve);
+      reader.read("keep_delivered", config.journal.keep_delivered);
+      reader.read("max_size", config.journal.max_size);
       reader.finish();
       if (config.journal.disk_reserve < 0) throw Error("journal.disk_reserve: must not be negative");
+      if (config.journal.max_size < 0) throw Error("journal.max_size: must not be negative (0: no limit)");
+      if (config.journal.max_size > 0 && config.journal.max_size < 1024 * 1024)
+        throw Error("journal.max_size: below 1 MiB (1048576), the journal could not hold its own tables; 0 for no limit");
       if (config.journal.path.empty()) throw Error("journal.path: must not be empty");
     }
     if (const toml::value* messages = top.find("messages")) {
@@ -325,6 +330,20 @@ Config parse_config(std::string_view toml_text, std::string_view origin) {
       reader.finish();
       if (config.collector.retry_min > config.collector.retry_max)
         throw Error("collector.retry_min: larger than collector.retry_max");
+    }
+    if (const toml::value* http = top.find("http")) {
+      TableReader reader(*http, "http");
+      reader.read("listen", config.http.listen);
+      reader.read("stalled_after", config.http.stalled_after);
+      reader.read("failed_polls", config.http.failed_polls);
+      reader.read("token_file", config.http.token_file);
+      reader.read("cert_file", config.http.cert_file);
+      reader.read("key_file", config.http.key_file);
+      reader.finish();
+      if (config.http.cert_file.empty() != config.http.key_file.empty())
+        throw Error("http.cert_file: cert_file and key_file go together (TLS needs both)");
+      if (!config.http.listen.empty() && config.http.listen.rfind(':') == std::string::npos)
+        throw Error("http.listen: expected HOST:PORT, such as \"127.0.0.1:9464\"");
     }
     if (const toml::value* archives = top.find("archive")) {
       if (!archives->is_array()) throw Error("archive: expected an array of tables ([[archive]])");

@@ -25,6 +25,25 @@ struct JournalConfig {
   // file system when the disk fills, so that delivery marks can still be
   // written while collection pauses (journal/disk_reserve.hpp). 0: none.
   int64_t disk_reserve = 16 * 1024 * 1024;
+  // Retention (issue 12): a message delivered to every sink registered in
+  // the journal is kept this long after its last delivery, for resend
+  // requests, then pruned. Undelivered messages are never pruned.
+  Milliseconds keep_delivered{std::chrono::hours(24 * 7)};
+  // Bytes the journal file may hold (0: no limit). At the limit producers
+  // (collection, ingest, backfill) pause; delivery and pruning go on.
+  int64_t max_size = 0;
+};
+
+// [http]: the daemon's endpoint for monitoring and resend requests.
+struct HttpConfig {
+  std::string listen;  // "HOST:PORT"; empty: no endpoint
+  // /healthz turns 503 when a sink with pending messages delivered nothing,
+  // or a destination or message stayed parked, for longer than this.
+  Milliseconds stalled_after{std::chrono::minutes(15)};
+  int failed_polls = 3;     // /healthz turns 503 after an archive failed this many polls in a row
+  std::string token_file;   // first line: the bearer token POST /v1/resend requires; empty: resend refused
+  std::string cert_file;    // TLS (PEM), with key_file; empty: plain HTTP
+  std::string key_file;
 };
 
 // What every producer (ingest, collector, backfill) refuses at the door, on
@@ -122,6 +141,7 @@ struct Config {
   std::vector<SinkConfig> sinks;
   CollectorConfig collector;
   std::vector<ArchiveConfig> archives;
+  HttpConfig http;
   std::string log_level = "info";
   std::string origin = "embedded defaults";  // where it was read from, for messages
   // What is allowed but unwise (a passcode file others can read, a passcode

@@ -127,7 +127,31 @@ TEST_CASE("the example configuration shows every sink and journal key with its d
   CHECK(example.message_attempts == defaults.message_attempts);
   CHECK(config.journal.group == gapless::JournalConfig{}.group);
   CHECK(config.journal.disk_reserve == gapless::JournalConfig{}.disk_reserve);
+  CHECK(config.journal.keep_delivered == gapless::JournalConfig{}.keep_delivered);
+  CHECK(config.journal.max_size == gapless::JournalConfig{}.max_size);
+  const gapless::HttpConfig http_defaults;
+  CHECK(config.http.listen == http_defaults.listen);
+  CHECK(config.http.stalled_after == http_defaults.stalled_after);
+  CHECK(config.http.failed_polls == http_defaults.failed_polls);
+  CHECK(config.http.token_file == http_defaults.token_file);
   CHECK(config.messages.refused_headers == gapless::MessageRulesConfig{}.refused_headers);
+}
+
+TEST_CASE("a misconfigured http endpoint or journal limit is refused, naming the key", "[config]") {
+  const auto error_of = [](const std::string& text) {
+    try {
+      gapless::parse_config(text + "\n[[sink]]\nname = \"a\"\nbrokers = [\"stomp://127.0.0.1:1\"]\n", "t.toml");
+    } catch (const gapless::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK_THAT(error_of("[http]\nlisten = \"9464\""), Catch::Contains("http.listen"));
+  CHECK_THAT(error_of("[http]\ncert_file = \"c.pem\""), Catch::Contains("http.cert_file"));
+  CHECK_THAT(error_of("[http]\nstaled_after = \"1m\""), Catch::Contains("http.staled_after: unknown key"));
+  CHECK_THAT(error_of("[journal]\nmax_size = 1000"), Catch::Contains("journal.max_size"));
+  CHECK_THAT(error_of("[journal]\nkeep_delivered = \"7 days\""), Catch::Contains("journal.keep_delivered"));
+  CHECK(error_of("[http]\nlisten = \"127.0.0.1:9464\"\n[journal]\nmax_size = 1073741824") == "accepted");
 }
 
 TEST_CASE("the example configuration in etc/ is valid", "[config]") {
