@@ -124,7 +124,9 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <random>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -168,20 +170,25 @@ class JitteredBackoff {
 
 // Claimed and not yet settled in the journal (delivered, parked or simply
 // forgotten): claims skip these ids. With the bytes of their frames, for
-// max_in_flight_bytes.
+// max_in_flight_bytes, and when each was sent, for the latency histogram.
 class InFlight {
  public:
-  void add(int64_t id, int64_t bytes) {
-    if (!bytes_of_.emplace(id, bytes).second) return;
+  void add(int64_t id, int64_t bytes, Clock::time_point sent = {}) {
+    if (!entries_.emplace(id, Entry{bytes, sent}).second) return;
     ids_.insert(id);
     bytes_ += bytes;
   }
   void remove(int64_t id) {
-    auto it = bytes_of_.find(id);
-    if (it == bytes_of_.end()) return;
-    bytes_ -= it->second;
-    bytes_of_.erase(it);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    bytes_ -= it->second.bytes;
+    entries_.erase(it);
     ids_.erase(id);
+  }
+  std::optional<Clock::time_point> sent_at(int64_t id) const {
+    auto it = entries_.find(id);
+    if (it == entries_.end() || it->second.sent == Clock::time_point{}) return std::nullopt;
+    return it->second.sent;
   }
   bool contains(int64_t id) const { return ids_.count(id) != 0; }
   const std::unordered_set<int64_t>& ids() const { return ids_; }
@@ -190,8 +197,12 @@ class InFlight {
   bool empty() const { return ids_.empty(); }
 
  private:
+  struct Entry {
+    int64_t bytes = 0;
+    Clock::time_point sent;
+  };
   std::unordered_set<int64_t> ids_;
-  std::unordered_map<int64_t, int64_t> bytes_of_;
+  std::unordered_map<int64_t, Entry> entries_;
   int64_t bytes_ = 0;
 };
 
@@ -234,6 +245,7 @@ class Sender::Loop {
                                  sink.receipt_timeout}),
         limits_{sink.max_message_size, sink.max_header_line, sink.max_headers},
         episode_("sender sink=" + sink.name),
+        unreachable_("sender sink=" + sink.name),
         reserve_(journal_path, disk_reserve_bytes) {
     for (const std::string& uri : sink.brokers) brokers_.push_back(stomp::BrokerUri::parse(uri));
     options_.login = sink.login;
@@ -358,6 +370,7 @@ class Sender::Loop {
         }
       }
       counters_.delivered += static_cast<int64_t>(owed_.delivered.size());
+      counters_.last_delivered_ms = unix_now_ms();
       spdlog::debug("sender: delivered sink={} messages={}", sink_.name, owed_.delivered.size());
       owed_.delivered.clear();
     }
@@ -377,12 +390,15 @@ class Sender::Loop {
   // backoff (and writes what the journal is owed). False only when asked to stop.
   bool connect_with_backoff() {
     while (!stop_) {
+      round_errors_.clear();
       for (size_t i = 0; i < brokers_.size() && !stop_; ++i) {
         if (try_connect(i)) return true;
       }
+      if (!stop_) unreachable_.occurred(kBrokerUnreachableKind, "no broker answers: " + round_errors_);
       write_owed(false);
       milliseconds delay = reconnect_backoff_.next();
-      spdlog::warn("sender: no broker reachable sink={} retry_in_ms={}", sink_.name, delay.count());
+      // The episode logged the first failure and counts the rest.
+      spdlog::debug("sender: no broker reachable sink={} retry_in_ms={}", sink_.name, delay.count());
       gapless::sleep_beating(delay, stop_, counters_.progress);
     }
     return false;
@@ -394,14 +410,20 @@ class Sender::Loop {
       broker_index_ = index;
       last_failback_attempt_ = Clock::now();
       reconnect_backoff_.reset();
-      ++counters_.connections;
+      unreachable_.resolved();
+      if (counters_.connections++ > 0) ++counters_.reconnects;
       counters_.connected = true;
       spdlog::info("sender: connected sink={} broker={} server={}", sink_.name, brokers_[index].str(),
                    connection_->server());
       return true;
     } catch (const Error& e) {
-      spdlog::warn("sender: connect failed sink={} broker={} error=\"{}\"", sink_.name, brokers_[index].str(),
-                   e.what());
+      counters_.count(BrokerError::connect_failed);
+      // Each broker's failure is logged once per outage of the sink; while it
+      // lasts, the episode counts the rounds.
+      spdlog::log(unreachable_.is_open() ? spdlog::level::debug : spdlog::level::warn,
+                  "sender: connect failed sink={} broker={} error=\"{}\"", sink_.name, brokers_[index].str(),
+                  e.what());
+      round_errors_ += (round_errors_.empty() ? "" : "; ") + brokers_[index].str() + ": " + e.what();
       return false;
     }
   }
@@ -417,6 +439,7 @@ class Sender::Loop {
                  at_once ? "at-once" : "backoff", stomp::clean_error_text(why));
     connection_.reset();
     counters_.connected = false;
+    counters_.count(BrokerError::connection_lost);
     follow(std::move(decisions));
     write_owed(false);
     if (!at_once) gapless::sleep_beating(reconnect_backoff_.next(), stop_, counters_.progress);
@@ -436,6 +459,7 @@ class Sender::Loop {
       connection_ = std::move(preferred);
       broker_index_ = 0;
       ++counters_.connections;
+      ++counters_.reconnects;
     } catch (const Error& e) {
       spdlog::info("sender: first broker still unreachable sink={} broker={} error=\"{}\"", sink_.name,
                    brokers_[0].str(), e.what());
@@ -510,7 +534,7 @@ class Sender::Loop {
         follow(machine_.unsendable(std::move(outgoing), std::move(*refusal)));
         continue;
       }
-      in_flight_.add(message.id, static_cast<int64_t>(stomp::encoded_size(frame)));
+      in_flight_.add(message.id, static_cast<int64_t>(stomp::encoded_size(frame)), now);
       machine_.sent(number, std::move(outgoing));
       ++sent;
     }
@@ -527,7 +551,13 @@ class Sender::Loop {
                    stomp::clean_error_text(frame.command, 64));
       return;
     }
-    if (frame.command == "ERROR" && frame.header("receipt-id")) ++counters_.refused;
+    if (frame.command == "ERROR") {
+      if (frame.header("receipt-id")) ++counters_.refused;
+      const std::string_view kind = error_kind(frame);
+      counters_.count(kind == "not-authorized" ? BrokerError::not_authorized
+                      : kind == "flow-control" ? BrokerError::flow_control
+                                               : BrokerError::refused);
+    }
     follow(machine_.on_frame(frame, Clock::now()));
   }
 
@@ -546,6 +576,10 @@ class Sender::Loop {
       }
     }
     if (!decisions.delivered.empty()) {
+      const auto now = Clock::now();
+      for (const int64_t id : decisions.delivered)
+        if (const auto sent = in_flight_.sent_at(id))
+          counters_.latency.observe(std::chrono::duration_cast<milliseconds>(now - *sent));
       owed_.delivered.insert(owed_.delivered.end(), decisions.delivered.begin(), decisions.delivered.end());
       refusal_backoff_.reset();
     }
@@ -661,6 +695,8 @@ class Sender::Loop {
   TransactionMachine machine_;
   stomp::SinkLimits limits_;
   FaultEpisode episode_;
+  FaultEpisode unreachable_;  // no broker answers: the sink is down (kBrokerUnreachableKind)
+  std::string round_errors_;  // each broker's connect failure in the current round
   journal::DiskReserve reserve_;
   int journal_failures_ = 0;  // transient journal faults in a row
   bool reserve_released_ = false;
@@ -672,6 +708,32 @@ class Sender::Loop {
   std::unordered_map<int64_t, std::string> probes_;  // message id -> the parked destination it probes
   bool nothing_claimable_ = false;
 };
+
+const char* broker_error_name(BrokerError kind) {
+  switch (kind) {
+    case BrokerError::connect_failed: return "connect-failed";
+    case BrokerError::connection_lost: return "connection-lost";
+    case BrokerError::not_authorized: return "not-authorized";
+    case BrokerError::flow_control: return "flow-control";
+    case BrokerError::refused: return "refused";
+  }
+  return "refused";
+}
+
+CountersSnapshot SenderCounters::snapshot() const {
+  CountersSnapshot out;
+  out.delivered = delivered;
+  out.refused = refused;
+  out.aborted = aborted;
+  out.connections = connections;
+  out.reconnects = reconnects;
+  out.connected = connected;
+  out.last_delivered_ms = last_delivered_ms;
+  for (size_t kind = 0; kind < kBrokerErrorKinds; ++kind)
+    out.broker_errors[broker_error_name(static_cast<BrokerError>(kind))] = broker_errors[kind].load();
+  out.latency = latency.snapshot();
+  return out;
+}
 
 Sender::Sender(SinkConfig sink, std::string journal_path, int64_t disk_reserve_bytes, const std::atomic<bool>& stop)
     : sink_(std::move(sink)),

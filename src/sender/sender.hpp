@@ -5,23 +5,64 @@
 // sender.cpp explains how each broker answer moves a message.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "core/config.hpp"
 #include "core/heartbeat.hpp"
+#include "core/latency_histogram.hpp"
 
 namespace gapless::sender {
 
-// Counters for logs, status and metrics; updated by the sender thread only.
+// The kind of a sink's fault episode (core/fault_episode.hpp) while no broker
+// of it can be reached: the episode's start is when the sink went down, for
+// `gapless status`, and its repeated connect failures are counted, not logged
+// one by one.
+inline constexpr const char* kBrokerUnreachableKind = "broker-unreachable";
+
+// What went wrong with a broker, as the metrics count it (broker_error_name).
+enum class BrokerError : size_t {
+  connect_failed,   // no CONNECTED from a broker (unreachable, refused login, TLS)
+  connection_lost,  // an established connection dropped (EOF, heart-beat silence, overdue receipt, ERROR)
+  not_authorized,   // an ERROR: not authorized to write to / create a destination
+  flow_control,     // an ERROR: the broker's producer flow control
+  refused,          // any other ERROR frame
+};
+constexpr size_t kBrokerErrorKinds = 5;
+const char* broker_error_name(BrokerError kind);  // "connect-failed", "connection-lost", ...
+
+// A copy of SenderCounters at one instant, for the daemon's endpoint.
+struct CountersSnapshot {
+  int64_t delivered = 0;
+  int64_t refused = 0;
+  int64_t aborted = 0;
+  int64_t connections = 0;
+  int64_t reconnects = 0;
+  bool connected = false;
+  int64_t last_delivered_ms = 0;
+  std::map<std::string, int64_t> broker_errors;  // every kind, by broker_error_name
+  HistogramSnapshot latency;
+};
+
+// Counters for logs, status and metrics; updated by the sender thread only,
+// read by any (each is an atomic, the histogram lock-free).
 struct SenderCounters {
   std::atomic<int64_t> delivered{0};
   std::atomic<int64_t> refused{0};       // SENDs answered by an ERROR
   std::atomic<int64_t> aborted{0};       // transactions aborted
   std::atomic<int64_t> connections{0};   // successful CONNECTs
+  std::atomic<int64_t> reconnects{0};    // successful CONNECTs after the first (a lost connection, a failback)
   std::atomic<bool> connected{false};
+  std::atomic<int64_t> last_delivered_ms{0};  // unix ms of the latest delivered mark; 0: none since start
+  std::array<std::atomic<int64_t>, kBrokerErrorKinds> broker_errors{};  // by BrokerError
+  LatencyHistogram latency;  // a message's SEND to its transaction's COMMIT RECEIPT, for delivered messages
   Heartbeat progress;  // beaten each turn of the loop and during its waits, for the service watchdog
+
+  void count(BrokerError kind) { broker_errors[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_relaxed); }
+  CountersSnapshot snapshot() const;
 };
 
 class Sender {

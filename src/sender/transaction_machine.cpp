@@ -207,6 +207,15 @@ Decisions TransactionMachine::on_receipt(const stomp::Frame& frame, Clock::time_
   return maybe_finish_sends(*transaction);
 }
 
+const char* error_kind(const stomp::Frame& error) {
+  switch (classify(stomp::error_text(error))) {
+    case Refusal::unauthorized: return "not-authorized";
+    case Refusal::flow_control: return "flow-control";
+    case Refusal::message: return "refused";
+  }
+  return "refused";
+}
+
 Decisions TransactionMachine::on_error(const stomp::Frame& frame, Clock::time_point now) {
   const std::string words = stomp::error_text(frame);
   const std::string* receipt = frame.header("receipt-id");

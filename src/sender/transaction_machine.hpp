@@ -67,6 +67,11 @@ struct Decisions {
   void merge(Decisions&& other);
 };
 
+// What an ERROR frame's words are about, by the same rule the machine
+// follows: "not-authorized", "flow-control", else "refused" (for counting
+// broker errors by kind).
+const char* error_kind(const stomp::Frame& error);
+
 class TransactionMachine {
  public:
   explicit TransactionMachine(MachineSettings settings);
