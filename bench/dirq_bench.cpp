@@ -2,14 +2,15 @@
 // ingest` on the same messages (issue 12), and does its memory stay bounded
 // whatever the queue's size?
 //
-//   dirq-bench [--messages N] [--runs R] [--dir DIR] [--keep]
+//   dirq-bench [--messages N] [--runs R] [--dir DIR] [--keep] [--no-sync]
 //
 // Each run, the two commands alternate (ingest first), as child processes of
 // this build's `gapless` on fresh journals of one sink: `ingest` of a file of N
 // JSON lines, `import-dirq` of a Directory::Queue::Simple queue of the same N
 // messages, one element file each (docs/osg-format.md 3.2), in directories of
 // 1000. Both files and queue are written before the clock starts; the time runs
-// from spawn to exit (start-up and journal open included). Every run is
+// from spawn to exit (start-up and journal open included), after a sync(2)
+// unless --no-sync, so that the queue is on disk as an old one is. Every run is
 // verified: exit 0 and N messages journaled, and the queue left empty. Peak
 // RSS (wait4's ru_maxrss) of import-dirq is also measured on a queue of N/10,
 // so that the two sizes show whether memory follows the queue's size.
@@ -50,14 +51,17 @@ struct Options {
   int64_t runs = 3;
   fs::path dir;
   bool keep = false;
+  bool sync = true;
 };
 
 const char* const kUsage =
-    "usage: dirq-bench [--messages N] [--runs R] [--dir DIR] [--keep]\n"
+    "usage: dirq-bench [--messages N] [--runs R] [--dir DIR] [--keep] [--no-sync]\n"
     "  --messages N  messages per run, about 1 KiB each (default 100000)\n"
     "  --runs R      measured runs of each command, alternated (default 3)\n"
     "  --dir DIR     work directory (default: a fresh temporary directory, removed at the end)\n"
     "  --keep        keep the work directory\n"
+    "  --no-sync     no sync(2) before each timed command: the queue just written may have no blocks on\n"
+    "                disk yet (delayed allocation), so removing it frees none, unlike an old queue's\n"
     "Environment: GAPLESS_BIN (the gapless binary; default: this build tree's src/gapless).\n";
 
 Options parse_options(int argc, char** argv) {
@@ -70,6 +74,9 @@ Options parse_options(int argc, char** argv) {
       std::exit(0);
     } else if (option == "--keep") {
       options.keep = true;
+      continue;
+    } else if (option == "--no-sync") {
+      options.sync = false;
       continue;
     } else if (option == "--messages") {
       options.messages = gapless::bench::parse_integer(option, value, 10);
@@ -94,6 +101,7 @@ std::string reproduce_command(const char* argv0, const Options& options) {
              std::to_string(options.runs);
   if (!options.dir.empty()) command += " --dir " + options.dir.string();
   if (options.keep) command += " --keep";
+  if (!options.sync) command += " --no-sync";
   return command;
 }
 
@@ -161,7 +169,9 @@ struct Measured {
 };
 
 Measured run_gapless(const std::vector<std::string>& args, const fs::path& journal, const fs::path& log,
-                     int64_t expected) {
+                     int64_t expected, bool sync) {
+  // An old queue's files are on disk: written back, their blocks allocated.
+  if (sync) ::sync();
   Child child(args, log);
   const std::optional<ChildResult> result = child.wait(std::chrono::hours(1));
   if (!result || !result->ok())
@@ -183,9 +193,11 @@ struct Series {
     rss.push_back(m.peak_rss_mib);
   }
   void print(const char* name) const {
-    std::printf("%-12s median %8.0f msg/s (min %.0f, max %.0f), CPU %.1f us/msg, peak RSS %.1f MiB\n", name,
-                gapless::bench::median(rates), *std::min_element(rates.begin(), rates.end()),
-                *std::max_element(rates.begin(), rates.end()), gapless::bench::median(cpu_us),
+    const double median = gapless::bench::median(rates);
+    const double low = *std::min_element(rates.begin(), rates.end());
+    const double high = *std::max_element(rates.begin(), rates.end());
+    std::printf("%-12s median %8.0f msg/s (min %.0f, max %.0f, spread %.0f%%), CPU %.1f us/msg, peak RSS %.1f MiB\n",
+                name, median, low, high, 100.0 * (high - low) / median, gapless::bench::median(cpu_us),
                 *std::max_element(rss.begin(), rss.end()));
   }
 };
@@ -208,19 +220,19 @@ int run_bench(const Options& options, const char* argv0) {
     const fs::path ingest_config = write_config(work_dir, "ingest" + suffix);
     ingest.add(run_gapless({gapless.string(), "ingest", "--config", ingest_config.string(), lines.string()},
                            work_dir / ("ingest" + suffix + ".db"), work_dir / ("ingest" + suffix + ".log"),
-                           options.messages),
+                           options.messages, options.sync),
                options.messages);
     const fs::path queue = work_dir / ("queue" + suffix);
     write_queue(queue, options.messages);
     const fs::path import_config = write_config(work_dir, "import" + suffix);
     dirq.add(run_gapless({gapless.string(), "import-dirq", "--config", import_config.string(), queue.string()},
                            work_dir / ("import" + suffix + ".db"), work_dir / ("import" + suffix + ".log"),
-                           options.messages),
+                           options.messages, options.sync),
                options.messages);
     if (const int64_t left = elements_left(queue); left != 0)
       throw Error("import-dirq left " + std::to_string(left) + " element files in " + queue.string());
-    std::printf("run %lld: ingest %.0f msg/s, import-dirq %.0f msg/s\n", static_cast<long long>(run),
-                ingest.rates.back(), dirq.rates.back());
+    std::printf("run %lld: ingest %.0f msg/s, import-dirq %.0f msg/s, ratio %.2f\n", static_cast<long long>(run),
+                ingest.rates.back(), dirq.rates.back(), dirq.rates.back() / ingest.rates.back());
   }
 
   const int64_t small = options.messages / 10;
@@ -229,7 +241,7 @@ int run_bench(const Options& options, const char* argv0) {
   const fs::path small_config = write_config(work_dir, "import-small");
   const Measured small_run =
       run_gapless({gapless.string(), "import-dirq", "--config", small_config.string(), small_queue.string()},
-                  work_dir / "import-small.db", work_dir / "import-small.log", small);
+                  work_dir / "import-small.db", work_dir / "import-small.log", small, options.sync);
 
   std::printf("\n%lld messages of about %zu bytes, %lld runs each, time from spawn to exit\n",
               static_cast<long long>(options.messages), element_text(0).size(), static_cast<long long>(options.runs));

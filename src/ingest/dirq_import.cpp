@@ -11,8 +11,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
+#include <future>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -36,6 +40,11 @@ constexpr size_t kDirectoryNameLength = 8;
 constexpr size_t kElementNameLength = 14;
 constexpr std::string_view kLockSuffix = ".lck";
 constexpr std::string_view kTemporarySuffix = ".tmp";
+// Names listed from a directory before any of them is taken (memory stays
+// bounded in a directory of any size).
+constexpr size_t kNamesPerRound = 4096;
+// Threads removing a committed batch's files.
+constexpr size_t kRemovers = 8;
 
 bool hex_name(std::string_view name, size_t length) {
   return name.size() == length && name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
@@ -50,7 +59,15 @@ std::string errno_text(int error) { return std::strerror(error); }
 // A directory's entries as the file system lists them, "." and ".." left out.
 class DirectoryListing {
  public:
-  explicit DirectoryListing(const std::string& path) : path_(path), dir_(::opendir(path.c_str())) {
+  // Lists `path`, or the directory `fd` is open on (the listing has its own
+  // descriptor; `fd` stays the caller's).
+  explicit DirectoryListing(const std::string& path, int fd = -1) : path_(path) {
+    if (fd < 0) {
+      dir_ = ::opendir(path.c_str());
+    } else if (const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0); own >= 0) {
+      dir_ = ::fdopendir(own);
+      if (dir_ == nullptr) ::close(own);
+    }
     if (dir_ == nullptr) error_ = errno;
   }
   ~DirectoryListing() {
@@ -76,17 +93,52 @@ class DirectoryListing {
     }
   }
 
+  // Up to `count` names at once: those taken from one round are listed
+  // before the round makes its locks, so readdir does not list them back.
+  std::vector<std::string> next_round(size_t count) {
+    std::vector<std::string> names;
+    while (names.size() < count) {
+      std::optional<std::string> name = next();
+      if (!name) break;
+      names.push_back(std::move(*name));
+    }
+    return names;
+  }
+
  private:
   std::string path_;
-  DIR* dir_;
+  DIR* dir_ = nullptr;
   int error_ = 0;
+};
+
+// An intermediate directory, open while it is read and until the removals of
+// its last journaled batch: every call on its entries is relative to it
+// (no path walked again per file).
+class QueueDirectory {
+ public:
+  QueueDirectory(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~QueueDirectory() { ::close(fd_); }
+  QueueDirectory(const QueueDirectory&) = delete;
+  QueueDirectory& operator=(const QueueDirectory&) = delete;
+
+  const std::string& path() const { return path_; }
+  int fd() const { return fd_; }
+  std::string path_of(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  std::string path_;
+  int fd_;
 };
 
 // A file the current batch took, and what goes with it once journaled.
 struct TakenFile {
-  std::string path;
-  std::string lock_path;  // its element's .lck, removed after it; empty when none
+  std::shared_ptr<const QueueDirectory> directory;
+  std::string name;
+  bool has_lock = false;  // its element's .lck, removed after it
   bool lock_is_ours = false;
+
+  std::string path() const { return directory->path_of(name); }
+  std::string lock_name() const { return name + std::string(kLockSuffix); }
 };
 
 class QueueImport {
@@ -98,79 +150,101 @@ class QueueImport {
     now_ms_ = int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1'000'000;
   }
 
-  // A journal error leaves the batch's files in place, and unlocked.
+  // A journal error leaves the batch's files in place, and unlocked (the
+  // batch being written unlocks its own).
   ~QueueImport() {
-    for (const TakenFile& file : files_)
-      if (file.lock_is_ours) ::unlink(file.lock_path.c_str());
+    if (writing_.valid()) writing_.wait();
+    unlock(files_);
   }
   QueueImport(const QueueImport&) = delete;
   QueueImport& operator=(const QueueImport&) = delete;
 
   void directory(const std::string& path) {
-    DirectoryListing listing(path);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return unreadable(path, "cannot list it: " + errno_text(errno));
+    const auto directory = std::make_shared<const QueueDirectory>(path, fd);
+    DirectoryListing listing(path, fd);
     if (listing.open_error() != 0) return unreadable(path, "cannot list it: " + errno_text(listing.open_error()));
-    while (std::optional<std::string> name = listing.next()) entry(path, *name);
+    for (;;) {
+      const std::vector<std::string> names = listing.next_round(kNamesPerRound);
+      if (names.empty()) break;
+      for (const std::string& name : names) entry(directory, name);
+    }
   }
 
   DirqImportResult finish() {
     flush();
+    wait_for_writer();
     return result_;
   }
 
+  // Also called by the writer's thread.
   void unreadable(const std::string& path, const std::string& reason) {
+    const std::lock_guard<std::mutex> lock(report_mutex_);
     ++result_.unreadable;
     if (options_.on_unreadable) options_.on_unreadable(path, reason);
   }
 
  private:
-  void entry(const std::string& directory, const std::string& name) {
-    const std::string path = directory + "/" + name;
-    if (hex_name(name, kElementNameLength)) return element(path);
+  using Directory = std::shared_ptr<const QueueDirectory>;
+
+  static bool present(const Directory& directory, const std::string& name) {
+    struct stat status {};
+    return ::fstatat(directory->fd(), name.c_str(), &status, AT_SYMLINK_NOFOLLOW) == 0;
+  }
+
+  void entry(const Directory& directory, const std::string& name) {
+    if (hex_name(name, kElementNameLength)) return element(directory, name);
     const std::string_view stem = std::string_view(name).substr(0, name.size() - kLockSuffix.size());
     if (has_suffix(name, kLockSuffix) && hex_name(stem, kElementNameLength)) {
       // Beside its element the lock is the element's concern; alone, stompclt
       // stopped between removing an element and removing its lock.
-      struct stat element_status {};
-      if (::lstat((directory + "/" + std::string(stem)).c_str(), &element_status) == 0) return;
-      return if_old_enough(path, TakenFile{path, "", false});
+      if (present(directory, std::string(stem))) return;
+      return if_old_enough(TakenFile{directory, name, false, false}, Recent::skipped);
     }
     if (has_suffix(name, kTemporarySuffix) && hex_name(stem, kElementNameLength))
-      return if_old_enough(path, TakenFile{path, "", false});
-    unreadable(path, "not a directory-queue element (expected 14 lowercase hex digits, optionally .lck or .tmp)");
+      return if_old_enough(TakenFile{directory, name, false, false});
+    unreadable(directory->path_of(name),
+               "not a directory-queue element (expected 14 lowercase hex digits, optionally .lck or .tmp)");
   }
 
-  void element(const std::string& path) {
-    const std::string lock_path = path + std::string(kLockSuffix);
+  void element(const Directory& directory, const std::string& name) {
+    TakenFile file{directory, name, false, false};
     if (options_.keep) {
-      struct stat lock_status {};
-      if (::lstat(lock_path.c_str(), &lock_status) == 0) return if_old_enough(path, TakenFile{path, "", false});
-      return take(TakenFile{path, "", false});
+      if (present(directory, file.lock_name())) return if_old_enough(std::move(file));
+      return take(std::move(file));
     }
     // Directory::Queue's lock: whoever makes the link holds the element.
-    if (::link(path.c_str(), lock_path.c_str()) == 0) {
-      // A fresh lock to anyone's purge(). Failing with ENOENT, the element was
-      // locked and removed by another while the link was made: not ours.
-      if (::utimensat(AT_FDCWD, path.c_str(), nullptr, 0) != 0 && errno == ENOENT) {
-        ::unlink(lock_path.c_str());
-        return;
-      }
-      return take(TakenFile{path, lock_path, true});
+    if (::linkat(directory->fd(), name.c_str(), directory->fd(), file.lock_name().c_str(), 0) == 0) {
+      file.has_lock = file.lock_is_ours = true;
+      return take(std::move(file));
     }
     const int error = errno;
     if (error == ENOENT) return;  // taken by whoever holds the queue beside us
-    if (error == EEXIST) return if_old_enough(path, TakenFile{path, lock_path, false});
-    unreadable(path, "cannot lock it (link to " + lock_path + "): " + errno_text(error));
+    if (error == EEXIST) {
+      file.has_lock = true;
+      return if_old_enough(std::move(file));
+    }
+    unreadable(file.path(), "cannot lock it (link to " + file.lock_name() + "): " + errno_text(error));
   }
 
+  // A lone lock made since the import began is one of its own, listed back
+  // while the writer's thread removes it after its element, or another's
+  // being removed as well; an abandoned one is older.
+  enum class Recent { counted_young, skipped };
+
   // A lock or a .tmp: another process may be sending or writing it.
-  void if_old_enough(const std::string& path, TakenFile file) {
+  void if_old_enough(TakenFile file, Recent recent = Recent::counted_young) {
     struct stat status {};
-    if (::lstat(path.c_str(), &status) != 0) {
+    if (::fstatat(file.directory->fd(), file.name.c_str(), &status, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) return;
-      return unreadable(path, "cannot stat it: " + errno_text(errno));
+      return unreadable(file.path(), "cannot stat it: " + errno_text(errno));
     }
     const int64_t modified_ms = int64_t{status.st_mtim.tv_sec} * 1000 + status.st_mtim.tv_nsec / 1'000'000;
+    // A second's margin: the file system's clock runs a little behind.
+    if (recent == Recent::skipped && modified_ms >= now_ms_ - 1000) return;
     if (now_ms_ - modified_ms < options_.min_age.count()) {
+      const std::lock_guard<std::mutex> lock(report_mutex_);
       ++result_.left_young;
       return;
     }
@@ -178,10 +252,21 @@ class QueueImport {
   }
 
   void take(TakenFile file) {
-    std::string text;
-    if (std::optional<std::string> failure = read_whole(file.path, text)) return leave(file, *failure);
+    const int fd = ::openat(file.directory->fd(), file.name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+      const int error = errno;
+      // Our fresh lock's element gone: another took it between link and open.
+      if (error == ENOENT && file.lock_is_ours)
+        return (void)::unlinkat(file.directory->fd(), file.lock_name().c_str(), 0);
+      return leave(file, "cannot open it: " + errno_text(error));
+    }
+    // A fresh lock to anyone's purge(): the lock is this inode's mtime.
+    if (file.lock_is_ours) ::futimens(fd, nullptr);
+    std::optional<std::string> failure = read_whole(fd, text_);
+    ::close(fd);
+    if (failure) return leave(file, *failure);
     try {
-      journal::NewMessage message = parse_message_at_the_door(text, rules_);
+      journal::NewMessage message = parse_message_at_the_door(text_, rules_);
       batch_bytes_ += message.body.size();
       messages_.push_back(std::move(message));
     } catch (const std::exception& e) {  // the parser's words, whatever their type
@@ -192,73 +277,128 @@ class QueueImport {
   }
 
   void leave(const TakenFile& file, const std::string& reason) {
-    if (file.lock_is_ours) ::unlink(file.lock_path.c_str());
-    unreadable(file.path, reason);
+    if (file.lock_is_ours) ::unlinkat(file.directory->fd(), file.lock_name().c_str(), 0);
+    unreadable(file.path(), reason);
   }
 
-  // Empty when `text` holds the file, else why not.
-  static std::optional<std::string> read_whole(const std::string& path, std::string& text) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return "cannot open it: " + errno_text(errno);
+  // Empty when `text` holds the file open on `fd`, else why not.
+  static std::optional<std::string> read_whole(int fd, std::string& text) {
     struct stat status {};
-    std::optional<std::string> failure;
-    if (::fstat(fd, &status) != 0) {
-      failure = "cannot stat it: " + errno_text(errno);
-    } else if (!S_ISREG(status.st_mode)) {
-      failure = "not a regular file";
-    } else {
-      text.resize(static_cast<size_t>(status.st_size));
-      size_t done = 0;
-      while (done < text.size()) {
-        const ssize_t got = ::read(fd, text.data() + done, text.size() - done);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) {
-          failure = "cannot read it: " + errno_text(errno);
-          break;
-        }
-        if (got == 0) break;
-        done += static_cast<size_t>(got);
-      }
-      text.resize(done);
-      if (!failure && text.find_first_not_of(" \t\r\n") == std::string::npos)
-        failure = "empty file (no message in it)";
+    if (::fstat(fd, &status) != 0) return "cannot stat it: " + errno_text(errno);
+    if (!S_ISREG(status.st_mode)) return std::string("not a regular file");
+    text.resize(static_cast<size_t>(status.st_size));
+    size_t done = 0;
+    while (done < text.size()) {
+      const ssize_t got = ::read(fd, text.data() + done, text.size() - done);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return "cannot read it: " + errno_text(errno);
+      if (got == 0) break;
+      done += static_cast<size_t>(got);
     }
-    ::close(fd);
-    return failure;
+    text.resize(done);
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) return std::string("empty file (no message in it)");
+    return std::nullopt;
   }
 
-  // One transaction; then, unless `keep`, the files it journaled go.
+  struct Batch {
+    std::vector<journal::NewMessage> messages;
+    std::vector<TakenFile> files;  // files[i] holds messages[i]
+  };
+
+  // The batch read so far goes to the writer's thread, once the one before
+  // it is written: the next batch is read while this one is journaled and
+  // removed (at most two batches in memory).
   void flush() {
     if (messages_.empty()) return;
-    const journal::AppendResult appended = journal_.append(messages_);
-    result_.appended += appended.appended;
-    result_.duplicates += appended.duplicates;
-    result_.elements += static_cast<int64_t>(files_.size());
+    wait_for_writer();
+    Batch batch{std::move(messages_), std::move(files_)};
     messages_.clear();
-    batch_bytes_ = 0;
-    if (options_.after_commit) options_.after_commit();
-    std::vector<TakenFile> files = std::move(files_);
     files_.clear();
+    batch_bytes_ = 0;
+    writing_ = std::async(std::launch::async, [this, batch = std::move(batch)] { write(batch); });
+  }
+
+  // The writer's error (the journal's, or the test hook's) surfaces here.
+  void wait_for_writer() {
+    if (writing_.valid()) writing_.get();
+  }
+
+  static void unlock(const std::vector<TakenFile>& files) {
+    for (const TakenFile& file : files)
+      if (file.lock_is_ours) ::unlinkat(file.directory->fd(), file.lock_name().c_str(), 0);
+  }
+
+  // One transaction; then, unless `keep`, the files it journaled go, and
+  // their directories are synced once per batch so that the removals outlive
+  // a power cut (else a queue's elements could come back after the journal
+  // pruned them, and be journaled and sent again).
+  void write(const Batch& batch) {
+    try {
+      const journal::AppendResult appended = journal_.append(batch.messages);
+      {
+        const std::lock_guard<std::mutex> lock(report_mutex_);
+        result_.appended += appended.appended;
+        result_.duplicates += appended.duplicates;
+        result_.elements += static_cast<int64_t>(batch.files.size());
+      }
+      if (options_.after_commit) options_.after_commit();
+    } catch (...) {
+      unlock(batch.files);
+      throw;
+    }
     if (options_.keep) return;
-    for (const TakenFile& file : files) {
-      if (::unlink(file.path.c_str()) != 0 && errno != ENOENT) {
-        unreadable(file.path, "journaled, but cannot be removed: " + errno_text(errno) +
-                                  " (the next import finds it journaled and removes it)");
-        if (file.lock_is_ours) ::unlink(file.lock_path.c_str());
+    // Removed by several threads: freeing a file's blocks may wait for the
+    // device (ext4 mounted with `discard` trims them within the unlink), and
+    // those waits overlap; the directory's own changes the kernel serialises.
+    const size_t count = batch.files.size();
+    const size_t share = (count + kRemovers - 1) / kRemovers;
+    std::vector<std::future<void>> removers;
+    for (size_t begin = share; begin < count; begin += share)
+      removers.push_back(std::async(std::launch::async, [this, &batch, begin, end = std::min(begin + share, count)] {
+        remove(batch.files, begin, end);
+      }));
+    remove(batch.files, 0, std::min(share, count));
+    for (std::future<void>& remover : removers) remover.get();
+    std::vector<const QueueDirectory*> changed;
+    for (const TakenFile& file : batch.files)
+      if (changed.empty() || changed.back() != file.directory.get()) changed.push_back(file.directory.get());
+    for (const QueueDirectory* directory : changed)
+      if (::fsync(directory->fd()) != 0)
+        spdlog::warn("import-dirq: removals not synced directory={} error=\"{}\" (a power cut may bring back "
+                     "elements already journaled)",
+                     directory->path(), errno_text(errno));
+  }
+
+  // Journaled files [begin, end): each element, then its lock, as the
+  // libraries remove them.
+  void remove(const std::vector<TakenFile>& files, size_t begin, size_t end) {
+    int64_t removed = 0;
+    for (size_t i = begin; i < end; ++i) {
+      const TakenFile& file = files[i];
+      const int fd = file.directory->fd();
+      if (::unlinkat(fd, file.name.c_str(), 0) != 0 && errno != ENOENT) {
+        unreadable(file.path(), "journaled, but cannot be removed: " + errno_text(errno) +
+                                    " (the next import finds it journaled and removes it)");
+        if (file.lock_is_ours) ::unlinkat(fd, file.lock_name().c_str(), 0);
         continue;
       }
-      if (!file.lock_path.empty()) ::unlink(file.lock_path.c_str());
-      ++result_.removed;
+      if (file.has_lock) ::unlinkat(fd, file.lock_name().c_str(), 0);
+      ++removed;
     }
+    const std::lock_guard<std::mutex> lock(report_mutex_);
+    result_.removed += removed;
   }
 
   journal::Journal& journal_;
   const DirqImportOptions& options_;
   const MessageRulesConfig& rules_;
   int64_t now_ms_ = 0;
+  std::string text_;  // the file being read, its buffer kept from one to the next
   std::vector<journal::NewMessage> messages_;
   std::vector<TakenFile> files_;  // files_[i] holds messages_[i]
   size_t batch_bytes_ = 0;
+  std::future<void> writing_;  // the batch before, journaled and removed in a thread of its own
+  std::mutex report_mutex_;    // result_ and on_unreadable, shared with that thread
   DirqImportResult result_;
 };
 

@@ -20,11 +20,14 @@
 // on with the rest.
 //
 // Each batch is one journal transaction; without `keep`, its files are
-// removed only after that transaction has committed. A crash in between
-// leaves them to the next import, where they are already journaled (same
-// gapless-id) and only removed. With `keep` the queue is only read: no lock,
-// no mtime, nothing removed. Memory holds one batch, whatever the queue's
-// size: the directories are read as the file system lists them, not sorted.
+// removed only after that transaction has committed, and their directory is
+// synced once per batch, so that a removal outlives a power cut. A crash in
+// between leaves them to the next import, where they are already journaled
+// (same gapless-id) and only removed. With `keep` the queue is only read: no
+// lock, no mtime, nothing removed. A batch is journaled and removed in a
+// thread of its own while the next one is read, so memory holds two batches
+// (and a round of 4096 names), whatever the queue's size: the directories are
+// read as the file system lists them, not sorted.
 #pragma once
 
 #include <chrono>
@@ -41,10 +44,11 @@ struct DirqImportOptions {
   bool keep = false;
   std::chrono::milliseconds min_age = std::chrono::minutes(10);
   size_t batch_size = 1000;  // elements per transaction (and at most 16 MiB of bodies)
-  // Called with each file left in place because it cannot be imported, and why.
+  // Called with each file left in place because it cannot be imported, and
+  // why; one call at a time, from either of the import's two threads.
   std::function<void(const std::string& path, const std::string& reason)> on_unreadable;
   // Tests: called after each batch's commit, before its files are removed (a
-  // crash there is what the next import must survive).
+  // crash there is what the next import must survive), in the writer's thread.
   std::function<void()> after_commit;
 };
 

@@ -307,6 +307,26 @@ TEST_CASE("import-dirq after a crash between commit and removal journals those e
   CHECK(f.queue.files().empty());
 }
 
+TEST_CASE("import-dirq takes a directory longer than one listing round whole, its own locks listed back not counted "
+          "as young", "[dirq]") {
+  ImportFixture f;
+  const int64_t old_time = ::time(nullptr) - kHour;
+  constexpr int kElements = 4200;  // more names than one round lists (4096): the rest are listed beside our locks
+  for (int i = 0; i < kElements; ++i) f.queue.add(old_time, perl_element(i));
+
+  DirqImportOptions options;
+  options.batch_size = 100;  // batches removed while the directory is still listed
+  const DirqImportResult result = f.run_import(options);
+
+  CHECK(result.appended == kElements);
+  CHECK(result.duplicates == 0);
+  CHECK(result.removed == kElements);
+  CHECK(result.left_young == 0);
+  CHECK(result.unreadable == 0);
+  CHECK(f.messages() == kElements);
+  CHECK(f.queue.files().empty());
+}
+
 TEST_CASE("import-dirq adds nothing for a .tmp left between link and unlink (a copy of its element)", "[dirq]") {
   ImportFixture f;
   const int64_t old_time = ::time(nullptr) - kHour;
