@@ -11,8 +11,8 @@ const char* build_version() { return GAPLESS_VERSION; }
 
 const char* build_revision() { return GAPLESS_REVISION; }
 
-std::string build_description() {
-  return std::string("gapless ") + build_version() + " (revision " + build_revision() + ")";
+std::string build_description(std::string_view program) {
+  return std::string(program) + " " + build_version() + " (revision " + build_revision() + ")";
 }
 
 }  // namespace gapless

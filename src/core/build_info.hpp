@@ -5,12 +5,14 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace gapless {
 
 const char* build_version();
 const char* build_revision();
-// "gapless 0.1.0 (revision f37a84e1a2b3)", for --version and logs.
-std::string build_description();
+// "gapless 0.1.0 (revision f37a84e1a2b3)", for --version and logs;
+// `program` names the executable ("gapless-replay").
+std::string build_description(std::string_view program = "gapless");
 
 }  // namespace gapless

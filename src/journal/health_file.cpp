@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/build_info.hpp"
 #include "core/clock.hpp"
 
 namespace gapless::journal {
@@ -43,7 +44,9 @@ std::string format_health(const DaemonHealth& health) {
                      {"pid", health.pid},
                      {"written_ms", health.written_ms},
                      {"faults", nlohmann::json::array()},
-                     {"faults_left_out", health.faults_left_out}};
+                     {"faults_left_out", health.faults_left_out},
+                     {"version", health.version},
+                     {"revision", health.revision}};
   // Room for the counter of what is left out growing by a few digits.
   const size_t room = static_cast<size_t>(kHealthFileBytes) - 64;
   size_t used = out.dump().size();
@@ -71,6 +74,8 @@ std::optional<DaemonHealth> parse_health(std::string_view text) {
     health.pid = in.at("pid").get<int64_t>();
     health.written_ms = in.at("written_ms").get<int64_t>();
     health.faults_left_out = in.value("faults_left_out", int64_t{0});
+    health.version = in.value("version", std::string());
+    health.revision = in.value("revision", std::string());
     for (const nlohmann::json& fault : in.at("faults"))
       health.faults.push_back(FaultSnapshot{fault.at("component").get<std::string>(),
                                             fault.at("kind").get<std::string>(),
@@ -104,7 +109,8 @@ bool HealthFile::open_allocated() {
 }
 
 bool HealthFile::publish(const std::vector<FaultSnapshot>& faults) {
-  std::string text = format_health(DaemonHealth{::getpid(), unix_now_ms(), faults, 0});
+  std::string text =
+      format_health(DaemonHealth{::getpid(), unix_now_ms(), faults, 0, build_version(), build_revision()});
   text += '\n';
   text.resize(static_cast<size_t>(kHealthFileBytes), ' ');
   const bool written = open_allocated() && ::pwrite(fd_, text.data(), text.size(), 0) ==

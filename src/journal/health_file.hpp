@@ -13,8 +13,14 @@
 //     {"format": "gapless-health 1", "pid": <daemon pid>, "written_ms": <unix ms>,
 //      "faults": [{"component": "...", "kind": "...", "last_error": "...",
 //                  "since_ms": N, "last_ms": N, "occurrences": N}, ...],
-//      "faults_left_out": N}
+//      "faults_left_out": N, "version": "0.1.0", "revision": "f37a84e1a2b3"}
 //   then spaces up to the fixed size.
+// version and revision are the daemon's own (core/build_info.hpp), so that
+// status can tell a daemon still running the code of before an upgrade. They
+// came later: a file without them (a daemon of before) reads as empty
+// strings. Adding them kept "gapless-health 1": a reader of before ignores
+// keys it does not know, and a missing key has a meaning, so no reader
+// misreads either file.
 // `faults` are the episodes open when it was written, oldest first; each
 // last_error is cut to kHealthErrorChars characters, and episodes that do not
 // fit are counted in faults_left_out. The daemon rewrites the file about once
@@ -42,6 +48,8 @@ struct DaemonHealth {
   int64_t written_ms = 0;
   std::vector<FaultSnapshot> faults;
   int64_t faults_left_out = 0;
+  std::string version;   // the daemon's build; empty: a daemon that did not publish it
+  std::string revision;
 };
 
 // The first line of the file, without padding; at most kHealthFileBytes - 1 bytes.

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <string>
 
+#include "core/build_info.hpp"
 #include "core/fault_episode.hpp"
 #include "journal/daemon_lock.hpp"
 #include "journal/disk_reserve.hpp"
@@ -94,6 +95,32 @@ TEST_CASE("health file: nothing is shown for a daemon that is not running", "[he
     CHECK(journal::read_daemon_health(journal_path));
   }
   CHECK_FALSE(journal::read_daemon_health(journal_path));  // lock released
+}
+
+TEST_CASE("health file: the daemon publishes its own version and revision; a file of a daemon of before, without "
+          "them, still reads",
+          "[health-file]") {
+  TempDir dir("health");
+  const std::string journal_path = dir.file("journal.db");
+  journal::DaemonLock lock(journal_path);
+  journal::HealthFile health(journal_path);
+  REQUIRE(health.publish({disk_full()}));
+  const auto read = journal::read_daemon_health(journal_path);
+  REQUIRE(read);
+  CHECK(read->version == gapless::build_version());
+  CHECK(read->revision == gapless::build_revision());
+
+  // Written by the daemon of before these fields, word for word.
+  const auto before = journal::parse_health(
+      R"({"faults":[{"component":"sender sink=cern","kind":"journal-busy","last_error":"locked","last_ms":4000,)"
+      R"("occurrences":1,"since_ms":3000}],"faults_left_out":0,"format":"gapless-health 1","pid":42,)"
+      R"("written_ms":1000})"
+      "\n");
+  REQUIRE(before);
+  CHECK(before->pid == 42);
+  REQUIRE(before->faults.size() == 1);
+  CHECK(before->version.empty());
+  CHECK(before->revision.empty());
 }
 
 TEST_CASE("health file: many faults stay within the fixed size, the rest counted", "[health-file]") {

@@ -1,4 +1,4 @@
-// Proves what `meson install` ships for systemd holds: files under the prefix, a unit that runs the installed program, that systemd-analyze verify accepts and rates well hardened, and a `gapless --version` naming its build.
+// Proves what `meson install` ships for systemd holds: files under the prefix, a unit that runs the installed program, that systemd-analyze verify accepts and rates well hardened, and `gapless --version` and `gapless-replay --version` naming their build.
 //
 // The unit is the one this build configured (build/etc/gapless.service);
 // meson's own record of what `meson install` copies where
@@ -113,6 +113,11 @@ TEST_CASE("meson install puts the programs, the unit and the example config unde
   for (const char* placeholder : {"@bindir@", "@docdir@"}) CHECK(unit.find(placeholder) == std::string::npos);
 }
 
+TEST_CASE("systemctl reload sends the daemon SIGHUP, its reload request", "[service]") {
+  const std::string unit = read_file(GAPLESS_UNIT_FILE);
+  CHECK(unit.find("\nExecReload=/bin/kill -HUP $MAINPID\n") != std::string::npos);
+}
+
 TEST_CASE("systemd-analyze verify accepts the unit, and reports a broken copy of it", "[service]") {
   const std::string analyze = systemd_analyze();
   if (analyze.empty()) {
@@ -140,6 +145,24 @@ TEST_CASE("gapless --version names the version and the source revision it was bu
   // Built from a git checkout, so `git describe` named a commit.
   if (std::filesystem::exists(std::string(GAPLESS_SOURCE_DIR) + "/.git"))
     CHECK(std::string(gapless::build_revision()) != "unknown");
+}
+
+TEST_CASE("gapless-replay --version names the same version and revision as gapless --version", "[service]") {
+  TempDir dir("version");
+  const std::string command = gapless::test::shell_quoted(GAPLESS_REPLAY_BIN) + " --version 2>" +
+                              gapless::test::shell_quoted(dir.file("stderr"));
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  char buffer[256];
+  for (size_t read; (read = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, read);
+  const int status = ::pclose(pipe);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(out == gapless::build_description("gapless-replay") + "\n");
+  CHECK(out.rfind("gapless-replay " + std::string(GAPLESS_PROJECT_VERSION) + " (revision " +
+                      gapless::build_revision() + ")",
+                  0) == 0);
 }
 
 TEST_CASE("the unit's hardening keeps systemd-analyze security's exposure level at 2.0 or below", "[service]") {

@@ -7,6 +7,7 @@
 //                  [--reason TEXT]
 //   gapless-replay gaps     --from T --to T [--archive NAME]... [--svg FILE] [--multiple X]
 //   gapless-replay requests [--max N]
+//   gapless-replay --version
 //
 // Every command takes --config FILE and --dry-run. Times: ISO 8601 dates or
 // date-times (UTC unless an offset is given) or unix seconds; --to is
@@ -23,6 +24,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "core/build_info.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
@@ -101,6 +103,8 @@ void add_selection(CLI::App* command, std::string& from, std::string& to, replay
 int main(int argc, char** argv) {
   CLI::App app{"gapless-replay: backfill outage windows, resend on request, show the gaps"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", build_description("gapless-replay"),
+                       "The version and the source revision of this build");
   std::string config_path;
   std::string log_level = "warn";
   bool dry_run = false;
