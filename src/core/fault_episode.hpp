@@ -4,6 +4,10 @@
 // it ends. An operator then reads one line per episode, not one per retry,
 // and the episodes open right now are listed for `gapless status` (the daemon
 // publishes open_fault_episodes(); see journal/health_file.hpp).
+//
+// This is the daemon's one rule against a log flooded by a repeating error:
+// a log site that can repeat every second (a journal fault, a broker that
+// cannot be reached) reports through an episode rather than logging itself.
 #pragma once
 
 #include <cstdint>

@@ -15,6 +15,7 @@
 
 #include "core/timestamp.hpp"
 #include "core/error.hpp"
+#include "esmond/time_interval.hpp"
 
 namespace gapless::replay {
 namespace {
@@ -48,25 +49,6 @@ std::string metadata_text(const Json& metadata, const char* name) {
   const auto it = metadata.find(name);
   if (it == metadata.end() || it->is_null()) return "";
   return it->is_string() ? it->get<std::string>() : it->dump();
-}
-
-// esmond sends parameter values as strings ("60"); a number is accepted too.
-std::optional<int64_t> time_interval(const Json& metadata) {
-  const auto it = metadata.find("time-interval");
-  if (it == metadata.end()) return std::nullopt;
-  double seconds = 0;
-  if (it->is_number()) {
-    seconds = it->get<double>();
-  } else if (it->is_string()) {
-    const std::string text = it->get<std::string>();
-    char* end = nullptr;
-    seconds = std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size()) return std::nullopt;
-  } else {
-    return std::nullopt;
-  }
-  if (!std::isfinite(seconds) || seconds < 0.5 || seconds > 1e12) return std::nullopt;
-  return std::llround(seconds);
 }
 
 std::optional<int64_t> median_interval(const std::vector<int64_t>& ts) {
@@ -162,6 +144,11 @@ int64_t retention_seconds(const std::string& event_type) {
   return (kShortRetention.count(event_type) ? 180 : 365) * kDay;
 }
 
+int64_t retention_seconds(const journal::SeriesKey& series) {
+  if (series.summary_type.empty()) return retention_seconds(series.event_type);
+  return (series.summary_window == kDay ? 1825 : 365) * kDay;
+}
+
 std::vector<SeriesGaps> find_gaps(journal::Journal& journal, const std::string& archive_url, int64_t from,
                                   int64_t to, int64_t now, const GapOptions& options) {
   const std::string where = "gaps of archive " + archive_url + " over [" + format_timestamp(from) + ", " +
@@ -188,7 +175,7 @@ std::vector<SeriesGaps> find_gaps(journal::Journal& journal, const std::string& 
       range.ts_to = std::min(range.ts_to, to);
     }
 
-    if (const auto interval = time_interval(parse_metadata(s))) {
+    if (const auto interval = esmond::time_interval(parse_metadata(s))) {
       result.cadence = interval;
       result.cadence_source = "time-interval";
     } else if (const auto median = median_interval(ts)) {

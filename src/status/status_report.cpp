@@ -2,6 +2,7 @@
 #include "status/status_report.hpp"
 
 #include <algorithm>
+#include <cstdarg>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -19,16 +20,11 @@
 #include "core/fault_episode.hpp"
 #include "core/restart_watch.hpp"
 #include "journal/health_file.hpp"
+#include "status/problems.hpp"
 
 namespace gapless::status {
 
 namespace {
-
-std::string age_text(std::optional<int64_t> since_ms) {
-  if (!since_ms) return "-";
-  int64_t age = std::max<int64_t>(0, unix_now_ms() - *since_ms) / 1000 * 1000;
-  return format_duration(Milliseconds(age));
-}
 
 // Every archive the journal has polls of, and the configured ones not polled
 // yet (polls_total 0), by name then URL.
@@ -90,7 +86,10 @@ nlohmann::json daemon_json(const std::optional<journal::DaemonHealth>& health) {
                      {"published_ms", health ? nlohmann::json(health->written_ms) : nullptr},
                      {"faults", nlohmann::json::array()},
                      {"faults_left_out", health ? health->faults_left_out : 0},
-                     {"restart_required", restart_required(health)}};
+                     {"restart_required", restart_required(health)},
+                     // The daemon's own build (null: a daemon that does not publish it).
+                     {"version", health && !health->version.empty() ? nlohmann::json(health->version) : nullptr},
+                     {"revision", health && !health->revision.empty() ? nlohmann::json(health->revision) : nullptr}};
   if (health)
     for (const FaultSnapshot& fault : health->faults)
       out["faults"].push_back({{"component", fault.component},
@@ -102,29 +101,72 @@ nlohmann::json daemon_json(const std::optional<journal::DaemonHealth>& health) {
   return out;
 }
 
+// The daemon's line: which gapless it runs and how many faults are open
+// (the faults themselves are problems, listed after it).
 void print_daemon_text(const std::optional<journal::DaemonHealth>& health) {
   if (!health) {
     std::cout << "daemon: not running (no open faults to show)\n";
     return;
   }
-  std::cout << "daemon: pid " << health->pid << ", ";
-  if (health->faults.empty()) {
-    std::cout << "no open faults\n";
-    return;
-  }
-  std::cout << health->faults.size() + static_cast<size_t>(health->faults_left_out) << " open faults\n";
-  for (const FaultSnapshot& fault : health->faults)
-    std::printf("  FAULT %s: %s for %s, %lld occurrences, last %s ago: %s\n", fault.component.c_str(),
-                fault.kind.c_str(), age_text(fault.since_ms).c_str(), static_cast<long long>(fault.occurrences),
-                age_text(fault.last_ms).c_str(), fault.last_error.c_str());
-  if (health->faults_left_out > 0)
-    std::printf("  (%lld more not shown)\n", static_cast<long long>(health->faults_left_out));
-  std::fflush(stdout);
+  std::string line = "daemon: pid " + std::to_string(health->pid) + ", ";
+  line += health->version.empty() ? "version not published"
+                                  : "gapless " + health->version + " (revision " + health->revision + ")";
+  const size_t faults = health->faults.size() + static_cast<size_t>(health->faults_left_out);
+  line += faults == 0 ? ", no open faults" : ", " + std::to_string(faults) + " open faults";
+  std::cout << fit_to_width(line, "", "  ");
 }
 
 // Prometheus' text exposition format.
 
-// Label values escape backslash, double quote and line feed.
+std::string seconds_text(int64_t ms) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", static_cast<double>(ms) / 1000.0);
+  return text;
+}
+
+// printf's formatting, into a stream: the Prometheus text goes to stdout
+// (`gapless status --prometheus`) or to the daemon's /metrics response.
+[[gnu::format(printf, 2, 3)]] void emit(std::ostream& out, const char* format, ...) {
+  char small[512];
+  va_list arguments;
+  va_start(arguments, format);
+  va_list again;
+  va_copy(again, arguments);
+  const int length = std::vsnprintf(small, sizeof small, format, arguments);
+  va_end(arguments);
+  if (length < 0) {
+    va_end(again);
+    return;
+  }
+  if (static_cast<size_t>(length) < sizeof small) {
+    out.write(small, length);
+  } else {
+    std::string large(static_cast<size_t>(length) + 1, '\0');
+    std::vsnprintf(large.data(), large.size(), format, again);
+    out.write(large.data(), length);
+  }
+  va_end(again);
+}
+
+void print_family(std::ostream& out, const char* name, const char* type, const char* help) {
+  emit(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+// A sink the journal knows and the configuration does not: its undelivered
+// rows wait for it (journal invariant 3) until it is back or retired.
+std::string orphaned_sink_line(const journal::SinkStatus& sink, const Config& config) {
+  int64_t pending = 0, parked = 0;
+  for (const journal::DestinationStatus& destination : sink.destinations) {
+    pending += destination.pending;
+    parked += destination.parked;
+  }
+  return "sink " + sink.sink + " is orphaned (not in " + config.origin + "): " + std::to_string(pending) +
+         " pending and " + std::to_string(parked) + " parked messages kept for it; add it back, or retire it: " +
+         "gapless retire-sink --sink " + sink.sink + " --reason TEXT";
+}
+
+}  // namespace
+
 std::string label_value(std::string_view text) {
   std::string escaped;
   for (const char c : text) {
@@ -136,18 +178,6 @@ std::string label_value(std::string_view text) {
   return escaped;
 }
 
-std::string seconds_text(int64_t ms) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3f", static_cast<double>(ms) / 1000.0);
-  return text;
-}
-
-void print_family(const char* name, const char* type, const char* help) {
-  std::printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-}  // namespace
-
 nlohmann::json to_json(const Config& config, journal::Journal& journal) {
   nlohmann::json out;
   out["version"] = build_version();
@@ -157,7 +187,10 @@ nlohmann::json to_json(const Config& config, journal::Journal& journal) {
   out["daemon"] = daemon_json(journal::read_daemon_health(config.journal.path));
   out["sinks"] = nlohmann::json::array();
   for (const journal::SinkStatus& sink : journal.status()) {
-    nlohmann::json sink_json{{"sink", sink.sink}, {"destinations", nlohmann::json::array()}};
+    // configured false: orphaned, removed from the configuration; its rows wait (retire-sink ends them).
+    nlohmann::json sink_json{{"sink", sink.sink},
+                             {"configured", config.find_sink(sink.sink) != nullptr},
+                             {"destinations", nlohmann::json::array()}};
     for (const journal::DestinationStatus& destination : sink.destinations) {
       nlohmann::json entry{{"destination", destination.destination},
                            {"pending", destination.pending},
@@ -189,39 +222,62 @@ nlohmann::json to_json(const Config& config, journal::Journal& journal) {
   return out;
 }
 
+// 80 columns (problems.hpp, kTextWidth): what needs a person first, then
+// each sink's destinations and each archive.
 void print_text(const Config& config, journal::Journal& journal) {
+  const int64_t now = unix_now_ms();
+  const std::optional<journal::DaemonHealth> health = journal::read_daemon_health(config.journal.path);
+  const std::vector<journal::SinkStatus> sinks = journal.status();
+  const std::vector<journal::ArchiveHealth> archives = archive_rows(config, journal);
   std::cout << build_description() << "\n";
-  std::cout << "journal " << config.journal.path << "\n";
-  print_daemon_text(journal::read_daemon_health(config.journal.path));
-  for (const journal::SinkStatus& sink : journal.status()) {
+  std::cout << fit_to_width("journal " + config.journal.path, "", "  ");
+  print_daemon_text(health);
+
+  std::vector<std::string> problems = find_problems(config, journal, health, sinks, archives, now);
+  for (const journal::SinkStatus& sink : sinks)
+    if (config.find_sink(sink.sink) == nullptr) problems.push_back(orphaned_sink_line(sink, config));
+  if (health && health->faults_left_out > 0)
+    problems.push_back(std::to_string(health->faults_left_out) + " more open faults not shown");
+  if (problems.empty()) {
+    std::cout << "\nno problems\n";
+  } else {
+    std::cout << "\nPROBLEMS (" << problems.size() << ")\n";
+    for (const std::string& problem : problems) std::cout << fit_to_width(problem, "  ", "    ");
+  }
+
+  // Destination, three counts and the age of the oldest undelivered message
+  // in 80 columns; a longer destination gets a line of its own.
+  constexpr int kDestinationWidth = 38;
+  const auto row = [](const std::string& destination, const std::string& pending, const std::string& delivered,
+                      const std::string& parked, const std::string& oldest) {
+    std::string name = destination;
+    if (name.size() > kDestinationWidth) {
+      std::cout << "  " << name << "\n";
+      name.clear();
+    }
+    std::printf("  %-*s %9s %10s %9s  %s\n", kDestinationWidth, name.c_str(), pending.c_str(), delivered.c_str(),
+                parked.c_str(), oldest.c_str());
+  };
+  for (const journal::SinkStatus& sink : sinks) {
     int64_t pending = 0, delivered = 0, parked = 0;
     for (const auto& destination : sink.destinations) {
       pending += destination.pending;
       delivered += destination.delivered;
       parked += destination.parked;
     }
-    std::cout << "\nsink " << sink.sink << ": pending=" << pending << " delivered=" << delivered
-              << " parked=" << parked << "\n";
-    std::printf("  %-52s %10s %10s %10s  %s\n", "destination", "pending", "delivered", "parked",
-                "oldest undelivered");
-    for (const auto& destination : sink.destinations) {
-      std::printf("  %-52s %10lld %10lld %10lld  %s\n", destination.destination.c_str(),
-                  static_cast<long long>(destination.pending), static_cast<long long>(destination.delivered),
-                  static_cast<long long>(destination.parked), age_text(destination.oldest_undelivered_ms).c_str());
-      if (destination.parked_destination)
-        std::printf("    PARKED for %s (attempts %lld, next retry in %s): %s\n",
-                    age_text(destination.parked_destination->parked_at_ms).c_str(),
-                    static_cast<long long>(destination.parked_destination->attempts),
-                    format_duration(Milliseconds(std::max<int64_t>(
-                                        0, (destination.parked_destination->next_retry_ms - unix_now_ms()) / 1000 * 1000)))
-                        .c_str(),
-                    destination.parked_destination->reason.c_str());
-    }
-    for (const journal::ParkedMessage& message : journal.parked_messages(sink.sink, 20))
-      std::printf("  parked message %lld (%s) on %s: %s\n", static_cast<long long>(message.id),
-                  message.gapless_id.c_str(), message.destination.c_str(), message.reason.c_str());
+    std::cout << "\n"
+              << fit_to_width("sink " + sink.sink + ": pending=" + std::to_string(pending) + " delivered=" +
+                                  std::to_string(delivered) + " parked=" + std::to_string(parked),
+                              "", "  ");
+    row("destination", "pending", "delivered", "parked", "oldest");
+    for (const auto& destination : sink.destinations)
+      row(destination.destination + (destination.parked_destination ? " (PARKED)" : ""),
+          std::to_string(destination.pending), std::to_string(destination.delivered),
+          std::to_string(destination.parked),
+          destination.oldest_undelivered_ms ? elapsed_text(now - *destination.oldest_undelivered_ms) : "-");
+    std::fflush(stdout);
   }
-  for (const journal::ArchiveHealth& archive : archive_rows(config, journal)) {
+  for (const journal::ArchiveHealth& archive : archives) {
     std::string verdict;
     if (archive.polls_total == 0)
       verdict = "not polled yet";
@@ -231,39 +287,43 @@ void print_text(const Config& config, journal::Journal& journal) {
       verdict = "no successful poll yet";
     else
       verdict = "ok";
-    std::printf("\narchive %s %s: %s\n", archive.name.c_str(), archive.archive_url.c_str(), verdict.c_str());
+    std::cout << "\n" << fit_to_width("archive " + archive.name + " " + archive.archive_url + ": " + verdict, "", "  ");
     if (archive.polls_total == 0) continue;
-    std::printf("  last poll %s ago, last success %s%s; polls %lld (failed %lld), points journaled %lld\n",
-                age_text(archive.last_poll_ms).c_str(), age_text(archive.last_success_ms).c_str(),
-                archive.last_success_ms ? " ago" : "", static_cast<long long>(archive.polls_total),
-                static_cast<long long>(archive.failed_polls_total),
-                static_cast<long long>(archive.points_journaled_total));
+    std::cout << fit_to_width("last poll " + elapsed_text(now - archive.last_poll_ms) + " ago, last success " +
+                                  (archive.last_success_ms ? elapsed_text(now - *archive.last_success_ms) + " ago" : "-") +
+                                  "; polls " + std::to_string(archive.polls_total) + " (failed " +
+                                  std::to_string(archive.failed_polls_total) + "), points journaled " +
+                                  std::to_string(archive.points_journaled_total),
+                              "  ", "    ");
     std::string failures;
     for (const auto& [kind, counted] : archive.failures)
       failures += (failures.empty() ? "" : ", ") + kind + " " + std::to_string(counted.count);
-    std::printf("  failures %lld%s%s\n", static_cast<long long>(failures_total(archive)), failures.empty() ? "" : ": ",
-                failures.c_str());
+    std::cout << fit_to_width("failures " + std::to_string(failures_total(archive)) +
+                                  (failures.empty() ? "" : ": ") + failures,
+                              "  ", "    ");
     if (archive.last_error_ms)
-      std::printf("  last error %s ago: %s\n", age_text(archive.last_error_ms).c_str(), archive.last_error.c_str());
+      std::cout << fit_to_width("last error " + elapsed_text(now - *archive.last_error_ms) + " ago: " +
+                                    shortened_reason(archive.last_error),
+                                "  ", "    ");
   }
   std::cout.flush();
 }
 
-void print_prometheus(const Config& config, journal::Journal& journal) {
+void write_prometheus(const Config& config, journal::Journal& journal, std::ostream& out) {
   const std::vector<journal::ArchiveHealth> archives = archive_rows(config, journal);
   const auto labels = [](const journal::ArchiveHealth& archive) {
     return "archive=\"" + label_value(archive.name) + "\",url=\"" + label_value(archive.archive_url) + "\"";
   };
   const auto per_archive = [&](const char* name, const char* type, const char* help, auto value) {
-    print_family(name, type, help);
+    print_family(out, name, type, help);
     for (const journal::ArchiveHealth& archive : archives)
-      std::printf("%s{%s} %s\n", name, labels(archive).c_str(), value(archive).c_str());
+      emit(out, "%s{%s} %s\n", name, labels(archive).c_str(), value(archive).c_str());
   };
   const auto count = [](int64_t value) { return std::to_string(value); };
 
   // The usual build-info form: a constant 1, the facts in the labels.
-  print_family("gapless_build_info", "gauge", "The version of gapless and the source revision it was built from.");
-  std::printf("gapless_build_info{version=\"%s\",revision=\"%s\"} 1\n", label_value(build_version()).c_str(),
+  print_family(out, "gapless_build_info", "gauge", "The version of gapless and the source revision it was built from.");
+  emit(out, "gapless_build_info{version=\"%s\",revision=\"%s\"} 1\n", label_value(build_version()).c_str(),
               label_value(build_revision()).c_str());
 
   per_archive("gapless_archive_polls_total", "counter", "Polls of the archive by the collector.",
@@ -285,7 +345,7 @@ void print_prometheus(const Config& config, journal::Journal& journal) {
               [&](const auto& a) { return count(a.points_journaled_total); });
 
   // Every kind from the start at 0: a series that appears at 1 shows no increase.
-  print_family("gapless_archive_failures_total", "counter",
+  print_family(out, "gapless_archive_failures_total", "counter",
                "Failures while polling the archive, by kind (failed requests, series, metadata objects).");
   const std::vector<std::string> known_kinds = collector::failure_kinds();
   for (const journal::ArchiveHealth& archive : archives) {
@@ -293,42 +353,42 @@ void print_prometheus(const Config& config, journal::Journal& journal) {
     for (const std::string& kind : known_kinds) by_kind[kind] = 0;
     for (const auto& [kind, counted] : archive.failures) by_kind[kind] = counted.count;
     for (const auto& [kind, value] : by_kind)
-      std::printf("gapless_archive_failures_total{%s,kind=\"%s\"} %lld\n", labels(archive).c_str(),
+      emit(out, "gapless_archive_failures_total{%s,kind=\"%s\"} %lld\n", labels(archive).c_str(),
                   label_value(kind).c_str(), static_cast<long long>(value));
   }
 
   const std::optional<journal::DaemonHealth> health = journal::read_daemon_health(config.journal.path);
-  print_family("gapless_daemon_running", "gauge",
+  print_family(out, "gapless_daemon_running", "gauge",
                "1 when a gapless daemon holds this journal and publishes its fault episodes, else 0.");
-  std::printf("gapless_daemon_running{journal=\"%s\"} %d\n", label_value(config.journal.path).c_str(),
+  emit(out, "gapless_daemon_running{journal=\"%s\"} %d\n", label_value(config.journal.path).c_str(),
               health ? 1 : 0);
-  print_family("gapless_restart_required", "gauge",
+  print_family(out, "gapless_restart_required", "gauge",
                "1 when the running daemon's executable or a shared library it loaded was replaced on disk (an "
                "upgrade): it runs the old code until restarted. Else 0.");
-  std::printf("gapless_restart_required{journal=\"%s\"} %d\n", label_value(config.journal.path).c_str(),
+  emit(out, "gapless_restart_required{journal=\"%s\"} %d\n", label_value(config.journal.path).c_str(),
               restart_required(health) ? 1 : 0);
   const auto fault_labels = [](const FaultSnapshot& fault) {
     return "component=\"" + label_value(fault.component) + "\",kind=\"" + label_value(fault.kind) + "\"";
   };
-  print_family("gapless_fault_open", "gauge",
+  print_family(out, "gapless_fault_open", "gauge",
                "An open fault episode of the daemon (a full disk, a journal locked by another process, ...): 1 "
                "while it lasts, absent otherwise.");
   if (health)
     for (const FaultSnapshot& fault : health->faults)
-      std::printf("gapless_fault_open{%s} 1\n", fault_labels(fault).c_str());
-  print_family("gapless_fault_occurrences", "gauge", "Occurrences of each open fault episode since it began.");
+      emit(out, "gapless_fault_open{%s} 1\n", fault_labels(fault).c_str());
+  print_family(out, "gapless_fault_occurrences", "gauge", "Occurrences of each open fault episode since it began.");
   if (health)
     for (const FaultSnapshot& fault : health->faults)
-      std::printf("gapless_fault_occurrences{%s} %lld\n", fault_labels(fault).c_str(),
+      emit(out, "gapless_fault_occurrences{%s} %lld\n", fault_labels(fault).c_str(),
                   static_cast<long long>(fault.occurrences));
-  print_family("gapless_fault_since_timestamp_seconds", "gauge", "When each open fault episode began.");
+  print_family(out, "gapless_fault_since_timestamp_seconds", "gauge", "When each open fault episode began.");
   if (health)
     for (const FaultSnapshot& fault : health->faults)
-      std::printf("gapless_fault_since_timestamp_seconds{%s} %s\n", fault_labels(fault).c_str(),
+      emit(out, "gapless_fault_since_timestamp_seconds{%s} %s\n", fault_labels(fault).c_str(),
                   seconds_text(fault.since_ms).c_str());
 
   const std::vector<journal::SinkStatus> sinks = journal.status();
-  print_family("gapless_messages", "gauge", "Journaled messages per sink and destination, by delivery state.");
+  print_family(out, "gapless_messages", "gauge", "Journaled messages per sink and destination, by delivery state.");
   for (const journal::SinkStatus& sink : sinks)
     for (const journal::DestinationStatus& destination : sink.destinations) {
       const std::string where =
@@ -336,17 +396,21 @@ void print_prometheus(const Config& config, journal::Journal& journal) {
       for (const auto& [state, value] : {std::pair{"pending", destination.pending},
                                          std::pair{"delivered", destination.delivered},
                                          std::pair{"parked", destination.parked}})
-        std::printf("gapless_messages{%s,state=\"%s\"} %lld\n", where.c_str(), state, static_cast<long long>(value));
+        emit(out, "gapless_messages{%s,state=\"%s\"} %lld\n", where.c_str(), state, static_cast<long long>(value));
     }
-  print_family("gapless_oldest_undelivered_timestamp_seconds", "gauge",
+  print_family(out, "gapless_oldest_undelivered_timestamp_seconds", "gauge",
                "Journal time of the oldest pending or parked message per sink and destination (absent: none).");
   for (const journal::SinkStatus& sink : sinks)
     for (const journal::DestinationStatus& destination : sink.destinations)
       if (destination.oldest_undelivered_ms)
-        std::printf("gapless_oldest_undelivered_timestamp_seconds{sink=\"%s\",destination=\"%s\"} %s\n",
+        emit(out, "gapless_oldest_undelivered_timestamp_seconds{sink=\"%s\",destination=\"%s\"} %s\n",
                     label_value(sink.sink).c_str(), label_value(destination.destination).c_str(),
                     seconds_text(*destination.oldest_undelivered_ms).c_str());
-  std::fflush(stdout);
+}
+
+void print_prometheus(const Config& config, journal::Journal& journal) {
+  write_prometheus(config, journal, std::cout);
+  std::cout.flush();
 }
 
 }  // namespace gapless::status

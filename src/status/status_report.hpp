@@ -12,6 +12,9 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <string_view>
 
 #include "core/config.hpp"
 #include "journal/journal.hpp"
@@ -26,7 +29,13 @@ void print_text(const Config& config, journal::Journal& journal);
 nlohmann::json to_json(const Config& config, journal::Journal& journal);
 
 // `gapless status --prometheus`, for node_exporter's textfile collector: each
-// family's HELP and TYPE, then all its samples together. To stdout.
+// family's HELP and TYPE, then all its samples together. To `out`; the
+// daemon's GET /metrics (src/http) starts with the same text.
+void write_prometheus(const Config& config, journal::Journal& journal, std::ostream& out);
+// A Prometheus label value: backslash, double quote and line feed escaped.
+std::string label_value(std::string_view text);
+
+// write_prometheus to stdout.
 void print_prometheus(const Config& config, journal::Journal& journal);
 
 }  // namespace gapless::status

@@ -7,6 +7,8 @@
 // revision, replaced only where they are exactly core/build_info.hpp's) is
 // replaced by placeholders.
 #include <catch2/catch.hpp>
+#include <unistd.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -135,35 +137,51 @@ struct StatusOutputFixture {
   gapless::journal::HealthFile health{journal_path};
 };
 
-// What `gapless status` printed for this fixture before its rendering moved
-// out of src/cli/main.cpp.
+// What `gapless status` prints for this fixture: what needs a person first,
+// in 80 columns (status/problems.hpp), then the overview.
 const std::string kExpectedText = R"golden(gapless <version> (revision <revision>)
 journal <journal>
-daemon: pid <pid>, 2 open faults
-  FAULT sender sink=local: disk-full for 0ms, 7 occurrences, last 0ms ago: database or disk is full
-  FAULT collector archive=psds: journal-busy for 0ms, 2 occurrences, last 0ms ago: database is locked
+daemon: pid <pid>, gapless <version> (revision <revision>), 2 open faults
+
+PROBLEMS (5)
+  fault in sender sink=local: disk-full for 0s (since 2096-10-02T07:06:40Z), 7
+    occurrences, last 0s ago: database or disk is full
+  fault in collector archive=psds: journal-busy for 0s (since
+    2096-10-02T07:06:42Z), 2 occurrences, last 0s ago: database is locked
+  sink local: destination /topic/perfsonar.raw.packet-loss parked for 0s, 1
+    messages (attempts 2, next retry in 0s): not authorized to write to
+    /topic/perfsonar.raw.packet-loss
+  sink local: message 3 (m-parked) parked on /topic/perfsonar.raw.throughput:
+    frame larger than max_message_size (S3)
+  archive psds failing: 1 failed polls since its last success 0s ago; last error
+    0s ago: archive psds: GET
+    https://psds.example.org/esmond/perfsonar/archive/?format=json: HTTP 503
+    Service Unavailable
 
 sink backup: pending=4 delivered=0 parked=0
-  destination                                             pending  delivered     parked  oldest undelivered
-  /topic/perfsonar.raw.packet-loss                              1          0          0  0ms
-  /topic/perfsonar.raw.throughput                               3          0          0  0ms
+  destination                              pending  delivered    parked  oldest
+  /topic/perfsonar.raw.packet-loss               1          0         0  0s
+  /topic/perfsonar.raw.throughput                3          0         0  0s
 
 sink local: pending=1 delivered=1 parked=2
-  destination                                             pending  delivered     parked  oldest undelivered
-  /topic/perfsonar.raw.packet-loss                              0          0          1  0ms
-    PARKED for 0ms (attempts 2, next retry in 0ms): not authorized to write to /topic/perfsonar.raw.packet-loss
-  /topic/perfsonar.raw.throughput                               1          1          1  0ms
-  parked message 3 (m-parked) on /topic/perfsonar.raw.throughput: frame larger than max_message_size (S3)
+  destination                              pending  delivered    parked  oldest
+  /topic/perfsonar.raw.packet-loss (PARKED)
+                                                 0          0         1  0s
+  /topic/perfsonar.raw.throughput                1          1         1  0s
 
-archive psds https://psds.example.org/esmond/perfsonar/archive/: FAILING, 1 failed polls since the last success
-  last poll 0ms ago, last success 0ms ago; polls 2 (failed 1), points journaled 500
+archive psds https://psds.example.org/esmond/perfsonar/archive/: FAILING, 1
+  failed polls since the last success
+  last poll 0s ago, last success 0s ago; polls 2 (failed 1), points journaled
+    500
   failures 3: http-status 2, timeout 1
-  last error 0ms ago: archive psds: GET https://psds.example.org/esmond/perfsonar/archive/?format=json: HTTP 503 Service Unavailable
+  last error 0s ago: archive psds: GET
+    https://psds.example.org/esmond/perfsonar/archive/?format=json: HTTP 503
+    Service Unavailable
 
 archive quiet http://quiet.example.org/esmond/perfsonar/archive/: not polled yet
 
 archive we"ird\name http://odd.example.org/esmond/perfsonar/archive/: ok
-  last poll 0ms ago, last success 0ms ago; polls 1 (failed 0), points journaled 0
+  last poll 0s ago, last success 0s ago; polls 1 (failed 0), points journaled 0
   failures 0
 )golden";
 
@@ -247,13 +265,16 @@ const std::string kExpectedJson = R"golden({
     "pid": <pid>,
     "published_ms": <published_ms>,
     "restart_required": false,
-    "running": true
+    "revision": "<revision>",
+    "running": true,
+    "version": "<version>"
   },
   "journal": "<journal>",
   "now_ms": <now_ms>,
   "revision": "<revision>",
   "sinks": [
     {
+      "configured": true,
       "destinations": [
         {
           "delivered": 0,
@@ -274,6 +295,7 @@ const std::string kExpectedJson = R"golden({
       "sink": "backup"
     },
     {
+      "configured": true,
       "destinations": [
         {
           "delivered": 0,
@@ -432,4 +454,89 @@ TEST_CASE("status --json output is unchanged byte for byte", "[status]") {
 TEST_CASE("status --prometheus output is unchanged byte for byte", "[status]") {
   StatusOutputFixture f;
   CHECK(f.status({"--prometheus"}) == kExpectedPrometheus);
+}
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+std::string raw_status(const StatusOutputFixture& f) {
+  const CommandResult result = gapless::test::run_gapless({"status", "--config", f.config_path}, f.dir.file("stderr"));
+  INFO("stderr: " << result.err);
+  REQUIRE(result.exit_code == 0);
+  return result.out;
+}
+
+}  // namespace
+
+TEST_CASE("status text puts problems before the overview and fits 80 columns, a broker's long reason wrapped and "
+          "cut in the middle, keeping what failed and why",
+          "[status]") {
+  StatusOutputFixture f;
+  {
+    auto journal = Journal::open(f.journal_path, {"local", "backup"});
+    gapless::journal::NewMessage message;
+    message.gapless_id = "m-long";
+    message.destination = "/topic/perfsonar.raw.histogram-owdelay";
+    message.body = "{}";
+    REQUIRE(journal->append({message}).appended == 1);
+    journal->claim("backup", 10, {});
+    journal->park_destination("backup", message.destination,
+                              "User collector is not authorized to write to: topic://perfsonar.raw.histogram-owdelay "
+                              "java.lang.SecurityException: " +
+                                  std::string(2000, 'x') + " at org.apache.activemq.security.AuthorizationBroker"
+                                  ".addDestination(AuthorizationBroker.java:201)",
+                              kPastMs);
+  }
+  const std::string out = raw_status(f);
+  INFO(out);
+  for (const std::string& line : lines_of(out)) {
+    INFO(line);
+    CHECK(line.size() <= 80);
+  }
+  const size_t problems = out.find("\nPROBLEMS (");
+  REQUIRE(problems != std::string::npos);
+  CHECK(problems < out.find("\nsink "));
+  CHECK(problems < out.find("\narchive "));
+  std::string joined = out;  // the wrapped reason read as one line again
+  joined = std::regex_replace(joined, std::regex("\n    "), " ");
+  CHECK(joined.find("sink backup: destination /topic/perfsonar.raw.histogram-owdelay parked for") != std::string::npos);
+  CHECK(joined.find("User collector is not authorized to write to: topic://perfsonar.raw.histogram-owdelay") !=
+        std::string::npos);
+  CHECK(joined.find("(AuthorizationBroker.java:201)") != std::string::npos);
+  CHECK(out.find(std::string(100, 'x')) == std::string::npos);  // cut: status --json has it whole
+}
+
+TEST_CASE("status shows the running daemon's own version and, when it is not the installed gapless's, says to "
+          "restart it",
+          "[status]") {
+  StatusOutputFixture f;
+  {
+    gapless::journal::DaemonHealth older{::getpid(), kFutureMs, {}, 0, "0.0.9", "v0.0.9-3-gdeadbee"};
+    std::string text = gapless::journal::format_health(older) + "\n";
+    text.resize(gapless::journal::kHealthFileBytes, ' ');
+    std::ofstream(f.journal_path + ".health") << text;
+  }
+  const std::string out = raw_status(f);
+  INFO(out);
+  CHECK(out.find("daemon: pid " + std::to_string(::getpid()) + ", gapless 0.0.9 (revision v0.0.9-3-gdeadbee)") !=
+        std::string::npos);
+  const std::string joined = std::regex_replace(out, std::regex("\n    "), " ");
+  CHECK(joined.find("the running daemon is older than the installed gapless: restart it") != std::string::npos);
+  CHECK(joined.find("the installed one is " + gapless::build_description()) != std::string::npos);
+
+  const CommandResult raw =
+      gapless::test::run_gapless({"status", "--config", f.config_path, "--json"}, f.dir.file("stderr"));
+  const json status = json::parse(raw.out);
+  CHECK(status.at("daemon").at("version") == "0.0.9");
+  CHECK(status.at("daemon").at("revision") == "v0.0.9-3-gdeadbee");
 }
