@@ -1,0 +1,276 @@
+#include "http/endpoint.hpp"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "http/health.hpp"
+#include "http/metrics.hpp"
+#include "http/resend_request.hpp"
+#include "journal/journal.hpp"
+#include "status/status_report.hpp"
+
+namespace gapless::http {
+
+namespace {
+
+// How long POST /v1/resend waits for the resend to end before answering 202.
+constexpr auto kResendAnswerWithin = std::chrono::seconds(5);
+
+struct ListenAddress {
+  std::string host;
+  int port = 0;
+};
+
+// "HOST:PORT", "[::1]:PORT".
+ListenAddress parse_listen(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  ListenAddress address;
+  address.host = listen.substr(0, colon);
+  if (address.host.size() >= 2 && address.host.front() == '[' && address.host.back() == ']')
+    address.host = address.host.substr(1, address.host.size() - 2);
+  try {
+    size_t used = 0;
+    const std::string port = listen.substr(colon + 1);
+    address.port = std::stoi(port, &used);
+    if (used != port.size() || address.port < 0 || address.port > 65535) throw std::out_of_range(port);
+  } catch (const std::exception&) {
+    throw Error("http.listen: \"" + listen + "\" has no port number from 0 to 65535 after its last ':'");
+  }
+  return address;
+}
+
+// The journal for one request: its own connection, no integrity check, no
+// sink registered (it writes nothing; a resend opens its own).
+std::unique_ptr<journal::Journal> open_for_reading(const Config& config) {
+  return journal::Journal::open(config.journal.path, {}, false);
+}
+
+void answer_text(httplib::Response& response, int status, const std::string& body) {
+  response.status = status;
+  response.set_content(body, "text/plain; charset=utf-8");
+}
+
+void answer_json(httplib::Response& response, int status, const nlohmann::json& body) {
+  response.status = status;
+  response.set_content(body.dump(2) + "\n", "application/json");
+}
+
+}  // namespace
+
+struct Endpoint::Impl {
+  Config config;
+  SnapshotSource snapshot;
+  std::unique_ptr<httplib::Server> server;
+  int port = 0;
+  std::thread listener;
+
+  // The one resend that may run.
+  std::mutex resend_mutex;
+  std::condition_variable resend_done;
+  std::thread resend_thread;
+  bool resend_running = false;
+  std::optional<nlohmann::json> resend_result;  // of the latest one
+  int resend_status = 200;
+  std::atomic<bool> stop_resend{false};
+
+  void routes();
+  void metrics(httplib::Response& response);
+  void healthz(httplib::Response& response);
+  void resend(const httplib::Request& request, httplib::Response& response);
+};
+
+void Endpoint::Impl::metrics(httplib::Response& response) {
+  auto journal = open_for_reading(config);
+  std::ostringstream text;
+  write_metrics(config, *journal, snapshot(), text);
+  response.set_content(text.str(), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+void Endpoint::Impl::healthz(httplib::Response& response) {
+  const DaemonSnapshot daemon = snapshot();
+  HealthInputs inputs;
+  inputs.now_ms = unix_now_ms();
+  inputs.daemon_started_ms = daemon.started_ms;
+  inputs.faults = daemon.faults;
+  for (const SinkCounters& sink : daemon.sinks) inputs.last_delivered_ms[sink.sink] = sink.counters.last_delivered_ms;
+  try {
+    auto journal = open_for_reading(config);
+    inputs.sinks = journal->status();
+    for (const journal::SinkStatus& sink : inputs.sinks)
+      inputs.parked_messages[sink.sink] = journal->parked_messages(sink.sink, 100);
+    inputs.archives = journal->archive_health();
+  } catch (const std::exception& e) {
+    answer_text(response, 503, std::string("journal cannot be read: ") + e.what() + "\n");
+    return;
+  }
+  const std::vector<std::string> reasons = health_reasons(inputs, config.http);
+  if (reasons.empty()) {
+    answer_text(response, 200, "ok\n");
+    return;
+  }
+  std::string body;
+  for (const std::string& reason : reasons) body += reason + "\n";
+  answer_text(response, 503, body);
+}
+
+void Endpoint::Impl::resend(const httplib::Request& request, httplib::Response& response) {
+  if (config.http.token_file.empty()) {
+    answer_text(response, 403,
+                "resend over HTTP is off: set http.token_file (a file whose first line is the bearer token) in the "
+                "configuration\n");
+    return;
+  }
+  const std::string token = read_token(config.http.token_file);
+  if (!authorized(request.get_header_value("Authorization"), token)) {
+    response.set_header("WWW-Authenticate", "Bearer");
+    answer_text(response, 401, "unauthorized: send Authorization: Bearer <the first line of http.token_file>\n");
+    return;
+  }
+  ResendRequest parsed;
+  try {
+    parsed = parse_resend_request(request.body, config);
+  } catch (const BadField& e) {
+    answer_json(response, 400, {{"error", e.what()}, {"field", e.field()}});
+    return;
+  }
+  const std::string origin = "POST /v1/resend from " + request.remote_addr;
+  parsed.reason = parsed.reason.empty() ? origin : parsed.reason + " (" + origin + ")";
+
+  std::unique_lock lock(resend_mutex);
+  if (resend_running) {
+    answer_json(response, 409, {{"error", "a resend is running; try again when it has ended (gapless-replay requests)"}});
+    return;
+  }
+  if (resend_thread.joinable()) resend_thread.join();
+  resend_running = true;
+  resend_result.reset();
+  spdlog::info("http: resend requested remote={} sink={} from={} to={} dry_run={}", request.remote_addr, parsed.sink,
+               parsed.selection.from, parsed.selection.to, parsed.dry_run);
+  resend_thread = std::thread([this, parsed] {
+    nlohmann::json result;
+    int status = 200;
+    try {
+      const replay::ResendResult done = replay::resend(config, parsed.selection, parsed.sink, parsed.destinations,
+                                                       parsed.rate, parsed.reason, parsed.dry_run, stop_resend, {});
+      result = {{"request_id", done.request_id ? nlohmann::json(*done.request_id) : nullptr},
+                {"sink", parsed.sink},
+                {"dry_run", parsed.dry_run},
+                {"series", done.series},
+                {"ingested", done.ingested},
+                {"messages", done.messages}};
+      spdlog::info("http: resend done sink={} request={} messages={} dry_run={}", parsed.sink,
+                   done.request_id.value_or(0), done.messages, parsed.dry_run);
+    } catch (const std::exception& e) {
+      status = 500;
+      result = {{"error", e.what()}};
+      spdlog::error("http: resend failed sink={} error=\"{}\"", parsed.sink, e.what());
+    }
+    std::lock_guard guard(resend_mutex);
+    resend_result = std::move(result);
+    resend_status = status;
+    resend_running = false;
+    resend_done.notify_all();
+  });
+  if (resend_done.wait_for(lock, kResendAnswerWithin, [&] { return !resend_running; })) {
+    answer_json(response, resend_status, *resend_result);
+    return;
+  }
+  answer_json(response, 202,
+              {{"state", "running"},
+               {"sink", parsed.sink},
+               {"note", "the resend goes on in the daemon; gapless-replay requests shows it when it has ended"}});
+}
+
+void Endpoint::Impl::routes() {
+  server->Get("/metrics", [this](const httplib::Request&, httplib::Response& response) { metrics(response); });
+  server->Get("/healthz", [this](const httplib::Request&, httplib::Response& response) { healthz(response); });
+  server->Get("/v1/status", [this](const httplib::Request&, httplib::Response& response) {
+    auto journal = open_for_reading(config);
+    answer_json(response, 200, status::to_json(config, *journal));
+  });
+  server->Post("/v1/resend",
+               [this](const httplib::Request& request, httplib::Response& response) { resend(request, response); });
+  server->set_exception_handler([](const httplib::Request& request, httplib::Response& response, std::exception_ptr error) {
+    std::string what = "unknown error";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::warn("http: request failed method={} path={} error=\"{}\"", request.method, request.path, what);
+    answer_text(response, 500, what + "\n");
+  });
+}
+
+Endpoint::Endpoint(const Config& config, SnapshotSource snapshot) : impl_(std::make_unique<Impl>()) {
+  impl_->config = config;
+  impl_->snapshot = std::move(snapshot);
+  const ListenAddress address = parse_listen(config.http.listen);
+  if (!config.http.cert_file.empty()) {
+    auto secure = std::make_unique<httplib::SSLServer>(config.http.cert_file.c_str(), config.http.key_file.c_str());
+    if (!secure->is_valid())
+      throw Error("http.cert_file: cannot set up TLS with " + config.http.cert_file + " and " + config.http.key_file +
+                  " (PEM certificate and its private key, readable by the daemon)");
+    impl_->server = std::move(secure);
+  } else {
+    impl_->server = std::make_unique<httplib::Server>();
+  }
+  impl_->routes();
+  // SO_REUSEADDR only: cpp-httplib also sets SO_REUSEPORT by default, which
+  // would let a second daemon (or anything else) share the port silently
+  // instead of failing to start.
+  impl_->server->set_socket_options([](int socket) {
+    const int yes = 1;
+    ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  impl_->server->set_read_timeout(std::chrono::seconds(10));
+  impl_->server->set_write_timeout(std::chrono::seconds(10));
+  impl_->server->set_payload_max_length(1 << 20);
+  if (address.port == 0) {
+    impl_->port = impl_->server->bind_to_any_port(address.host);
+    if (impl_->port < 0) impl_->port = 0;
+  } else if (impl_->server->bind_to_port(address.host, address.port)) {
+    impl_->port = address.port;
+  }
+  if (impl_->port <= 0)
+    throw Error("http.listen: cannot listen on " + config.http.listen + ": " + std::strerror(errno) +
+                " (another process on that port, or an address this host does not have)");
+  impl_->listener = std::thread([impl = impl_.get()] {
+    try {
+      if (!impl->server->listen_after_bind())
+        spdlog::error("http: the endpoint stopped serving (listen failed); delivery goes on");
+    } catch (const std::exception& e) {
+      spdlog::error("http: the endpoint stopped serving error=\"{}\"; delivery goes on", e.what());
+    }
+  });
+  spdlog::info("http: listening address={}:{} tls={} resend={}", address.host, impl_->port,
+               config.http.cert_file.empty() ? "off" : "on", config.http.token_file.empty() ? "off" : "token");
+}
+
+Endpoint::~Endpoint() { stop(); }
+
+void Endpoint::stop() {
+  if (!impl_) return;
+  impl_->stop_resend = true;
+  impl_->server->stop();
+  if (impl_->listener.joinable()) impl_->listener.join();
+  if (impl_->resend_thread.joinable()) impl_->resend_thread.join();
+}
+
+int Endpoint::port() const { return impl_->port; }
+
+}  // namespace gapless::http
