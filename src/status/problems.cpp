@@ -106,8 +106,7 @@ void sink_problems(const Config& config, journal::Journal& journal, const std::v
       pending += destination.pending;
       parked += destination.parked;
     }
-    if (pending + parked == 0) continue;
-    problems.push_back("sink " + sink.sink + " orphaned: in the journal, not in the configuration; its " +
+    problems.push_back("sink " + sink.sink + " is orphaned: in the journal, not in the configuration; its " +
                        std::to_string(pending) + " pending and " + std::to_string(parked) +
                        " parked messages stay until it returns or `gapless retire-sink --sink " + sink.sink +
                        " --reason TEXT`");

@@ -8,7 +8,7 @@
 //   - a journal near its size limit: the file's bytes above 90 % of [journal] max_size;
 //   - every other open fault episode of the daemon; a sink's broker-unreachable
 //     episode reads "sink S down since T";
-//   - an orphaned sink: in the journal, not in the configuration, with rows left;
+//   - an orphaned sink: in the journal, not in the configuration;
 //   - parked destinations and parked messages, with the broker's reason;
 //   - a failing archive: failed polls since its last success;
 //   - lagging cursors (kLaggingPollIntervals below).
