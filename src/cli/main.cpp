@@ -8,12 +8,14 @@
 //   gapless retry-parked [--config FILE] [--sink NAME] [--destination D]
 //   gapless discard      [--config FILE] --sink NAME [--destination D] [--message-id N] --reason TEXT
 //   gapless check        [--config FILE]   (exit 1: the journal breaks an invariant)
+//   gapless retire-sink  [--config FILE] --sink NAME --reason TEXT
 //
 // Without --config every command uses the embedded defaults (core/config.hpp).
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -120,11 +122,20 @@ int main(int argc, char** argv) {
   discard_command->add_option("--reason", discard_reason, "Why, for the record (shown by gapless-replay requests)")
       ->required();
 
+  std::string retire_sink, retire_reason;
+  auto* retire_command = app.add_subcommand(
+      "retire-sink",
+      "End what the journal keeps for a sink removed from the configuration: its pending and parked messages are "
+      "removed and it gets no new ones (recorded as an operator request)");
+  retire_command->add_option("--sink", retire_sink, "The sink, no longer in the configuration")->required();
+  retire_command->add_option("--reason", retire_reason, "Why, for the record (shown by gapless-replay requests)")
+      ->required();
+
   auto* check_command = app.add_subcommand(
       "check", "Full integrity check of the journal (SQLite's, then every invariant a query can check); exit 1 on a finding");
 
   for (auto* command : {run_command, status_command, ingest_command, import_dirq_command, retry_command, discard_command,
-                        check_command}) {
+                        check_command, retire_command}) {
     command->add_option("--config", config_path, "TOML configuration (default: embedded defaults)");
     command->add_option("--log-level", log_level, "Overrides the config's log_level");
   }
@@ -149,13 +160,31 @@ int main(int argc, char** argv) {
       throw Error("discard: unknown sink \"" + discard_sink + "\" (not in " + config.origin + ")");
     if (*discard_command && discard_reason.find_first_not_of(" \t") == std::string::npos)
       throw Error("discard: --reason must say why (it is kept in the request table)");
+    if (*retire_command && config.find_sink(retire_sink))
+      throw Error("retire-sink: sink \"" + retire_sink + "\" is still in " + config.origin +
+                  "; remove it from the configuration first (and reload the daemon: systemctl reload gapless), "
+                  "then retire it");
+    if (*retire_command && retire_reason.find_first_not_of(" \t") == std::string::npos)
+      throw Error("retire-sink: --reason must say why (it is kept in the request table)");
   } catch (const Error& e) {
     std::cerr << "gapless: " << e.what() << "\n";
     return 2;
   }
 
   try {
-    if (*run_command) return daemon::run(config, until_drained);
+    if (*run_command) {
+      // A SIGHUP reads the file again, with this command line's additions.
+      std::function<Config()> read_config;
+      if (!config_path.empty())
+        read_config = [&] {
+          Config next = load_config(config_path);
+          if (!log_level.empty()) next.log_level = log_level;  // --log-level still overrides
+          for (const std::string& argument : extra_archives)
+            next.archives.push_back(archive_from_argument(argument, next));
+          return next;
+        };
+      return daemon::run(config, until_drained, read_config);
+    }
     if (*status_command) {
       auto journal = journal::open_configured(config, false);  // must stay fast on a journal of millions of rows
       if (json_output)
@@ -181,6 +210,14 @@ int main(int argc, char** argv) {
       };
       int64_t requeued = journal->retry_parked(optional_text(retry_sink), optional_text(retry_destination), true);
       std::cout << "retry-parked: " << requeued << " messages back to pending\n";
+      return 0;
+    }
+    if (*retire_command) {
+      auto journal = journal::open_configured(config);
+      const journal::RetireResult result = journal->retire_sink(retire_sink, retire_reason);
+      std::cout << "retire-sink: sink " << retire_sink << " retired (request " << result.request_id << "): "
+                << result.pending << " pending and " << result.parked << " parked messages removed, "
+                << result.parked_destinations << " parked destinations; it receives no new messages\n";
       return 0;
     }
     if (*discard_command) {

@@ -10,6 +10,7 @@
 #include <toml.hpp>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 
 namespace gapless {
 
@@ -297,6 +298,8 @@ Config parse_config(std::string_view toml_text, std::string_view origin) {
   try {
     TableReader top(root, "");
     top.read("log_level", config.log_level);
+    if (!known_log_level(config.log_level))
+      throw Error("log_level: unknown level \"" + config.log_level + "\" (expected trace, debug, info, warn, error or off)");
     if (const toml::value* journal = top.find("journal")) {
       TableReader reader(*journal, "journal");
       reader.read("path", config.journal.path);

@@ -32,6 +32,8 @@ struct JournalConfig {
   // Bytes the journal file may hold (0: no limit). At the limit producers
   // (collection, ingest, backfill) pause; delivery and pruning go on.
   int64_t max_size = 0;
+
+  bool operator==(const JournalConfig&) const = default;
 };
 
 // [http]: the daemon's endpoint for monitoring and resend requests.
@@ -44,6 +46,8 @@ struct HttpConfig {
   std::string token_file;   // first line: the bearer token POST /v1/resend requires; empty: resend refused
   std::string cert_file;    // TLS (PEM), with key_file; empty: plain HTTP
   std::string key_file;
+
+  bool operator==(const HttpConfig&) const = default;
 };
 
 // What every producer (ingest, collector, backfill) refuses at the door, on
@@ -53,6 +57,8 @@ struct MessageRulesConfig {
   // accepted it: `expires` (ActiveMQ discards an expired message after its
   // RECEIPT) and `transformation` (fails on Debian's ActiveMQ, no XStream).
   std::vector<std::string> refused_headers = {"expires", "transformation"};
+
+  bool operator==(const MessageRulesConfig&) const = default;
 };
 
 struct SinkConfig {
@@ -96,6 +102,9 @@ struct SinkConfig {
   Milliseconds park_retry_interval{std::chrono::minutes(10)};  // first retry of a parked destination
   Milliseconds park_retry_max{std::chrono::hours(6)};
   Milliseconds shutdown_timeout{std::chrono::seconds(30)};  // wait for receipts on SIGTERM
+
+  // Every setting the same (a SIGHUP reload restarts a sink's sender when not).
+  bool operator==(const SinkConfig&) const = default;
 };
 
 // The event types OSG published (rsv-perfsonar's allowedEvents, 2017-2018;
@@ -126,6 +135,8 @@ struct ArchiveConfig {
   int page_size = 1000;               // `limit` of each data request (the official client's 1000)
   int datapoints_per_message = 100;   // as OSG published
   int64_t max_message_size = 10'000'000;  // bytes; a larger slice is split, never dropped
+
+  bool operator==(const ArchiveConfig&) const = default;
 };
 
 // [collector]: what all archives share.
@@ -133,6 +144,8 @@ struct CollectorConfig {
   int max_concurrent_requests = 8;  // across all archives; also the number of polling threads
   Milliseconds retry_min{std::chrono::seconds(30)};  // backoff after a failed request, doubling
   Milliseconds retry_max{std::chrono::minutes(30)};
+
+  bool operator==(const CollectorConfig&) const = default;
 };
 
 struct Config {

@@ -10,4 +10,11 @@ namespace gapless {
 // level: trace, debug, info, warn, error. Throws gapless::Error on an unknown level.
 void setup_logging(std::string_view level);
 
+// A level setup_logging accepts (trace, debug, info, warn, error, off).
+bool known_log_level(std::string_view level);
+
+// The default logger's level changed in place, as a SIGHUP reload does while
+// other threads log. Throws gapless::Error on an unknown level.
+void set_log_level(std::string_view level);
+
 }  // namespace gapless

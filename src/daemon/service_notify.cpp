@@ -50,6 +50,13 @@ void ServiceNotify::status(const std::string& status) {
   send("STATUS=" + last_status_);
 }
 
+void ServiceNotify::reloading(const std::string& status) {
+  last_status_ = one_line(status);
+  const auto now_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch());
+  send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(now_us.count()) + "\nSTATUS=" + last_status_);
+}
+
 void ServiceNotify::stopping(const std::string& status) {
   last_status_ = one_line(status);
   send("STOPPING=1\nSTATUS=" + last_status_);

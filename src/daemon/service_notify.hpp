@@ -1,7 +1,8 @@
 // systemd's notify protocol (sd_notify(3), through libsystemd) for `gapless
 // run` under etc/gapless.service (Type=notify): READY=1 once the journal is
 // open and checked, STATUS= with a one-line summary, WATCHDOG=1 while every
-// component makes progress, STOPPING=1 on a stop signal. Outside systemd
+// component makes progress, STOPPING=1 on a stop signal, RELOADING=1 then
+// READY=1 around a SIGHUP reload (Type=notify tracks a reload by these two). Outside systemd
 // (no NOTIFY_SOCKET) every call does nothing.
 //
 // The watchdog. With WatchdogSec set, systemd passes WATCHDOG_USEC and
@@ -36,6 +37,9 @@ class ServiceNotify {
   void ready(const std::string& status);
   // STATUS=: one line for `systemctl status`; sent only when it changed.
   void status(const std::string& status);
+  // RELOADING=1 (with MONOTONIC_USEC=, which newer systemd asks for) and a
+  // STATUS= line: a SIGHUP reload began; ready() says when it is done.
+  void reloading(const std::string& status);
   // STOPPING=1 with a STATUS= line.
   void stopping(const std::string& status);
   // Call often (the main loop turns every 100 ms): WATCHDOG=1 once half the

@@ -34,6 +34,7 @@ StopSignals::StopSignals() {
   sigemptyset(&signals_);
   sigaddset(&signals_, SIGTERM);
   sigaddset(&signals_, SIGINT);
+  sigaddset(&signals_, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
 }
 
@@ -41,7 +42,8 @@ int StopSignals::wait(int64_t ms) {
   timespec timeout{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000};
   const int signal_number = sigtimedwait(&signals_, nullptr, &timeout);
   if (signal_number <= 0) return 0;
-  if (++seen_ > 1) {
+  if (signal_number == SIGHUP) return signal_number;
+  if (++stops_seen_ > 1) {
     // Safe: the journal is crash-consistent at every instant.
     spdlog::warn("daemon: second signal, exiting now");
     std::_Exit(kInterruptedExitCode);

@@ -10,6 +10,10 @@
 // "Signals taken by one thread"). gapless-replay works in its main thread,
 // so a handler sets the flag that its work checks (stop_on_signals).
 //
+// The daemon also takes SIGHUP, the reload request (config_reload.hpp),
+// through the same wait: it is never a stop, so it counts towards no second
+// signal. gapless-replay leaves SIGHUP as it is (it ends the process).
+//
 // Part of the daemon module (its threads, signals and shutdown);
 // tools/replay, above it, shares it.
 #pragma once
@@ -29,8 +33,8 @@ constexpr int kInterruptedExitCode = 130;
 // the program), a second exits at once.
 void stop_on_signals(std::atomic<bool>& stop);
 
-// SIGINT and SIGTERM blocked in the calling thread, and so in every thread
-// it starts afterwards, and taken by wait() alone.
+// SIGINT, SIGTERM and SIGHUP blocked in the calling thread, and so in every
+// thread it starts afterwards, and taken by wait() alone.
 class StopSignals {
  public:
   StopSignals();
@@ -38,12 +42,13 @@ class StopSignals {
   StopSignals& operator=(const StopSignals&) = delete;
 
   // Waits up to `ms` for one: its number, or 0 when none came. The second
-  // one exits at once, saying so in the log.
+  // stop signal (SIGINT or SIGTERM) exits at once, saying so in the log;
+  // SIGHUP is returned each time it comes.
   int wait(int64_t ms);
 
  private:
   sigset_t signals_;
-  int seen_ = 0;
+  int stops_seen_ = 0;
 };
 
 }  // namespace gapless::daemon

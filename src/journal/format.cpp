@@ -256,11 +256,21 @@ constexpr const char* kMigrationV5 = R"sql(
 DROP VIEW message_window_ts;
 )sql";
 
-constexpr std::array kMigrations = {kSchemaV1, kMigrationV2, kMigrationV3, kMigrationV4, kMigrationV5};
+// Version 6 (invariants 3 and 6): a sink an operator retired (gapless
+// retire-sink) receives no rows for new messages until it is registered again.
+constexpr const char* kMigrationV6 = R"sql(
+ALTER TABLE sink ADD COLUMN retired_request_id INTEGER REFERENCES request(id);
+)sql";
+
+constexpr std::array kMigrations = {kSchemaV1, kMigrationV2, kMigrationV3, kMigrationV4, kMigrationV5,
+                                    kMigrationV6};
 constexpr int kSchemaVersion = static_cast<int>(kMigrations.size());
 
 constexpr const char* kSqlRegisterSink =
     "INSERT INTO sink(name, created_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING";
+// Invariant 3: a retired sink in the configuration again receives new messages.
+constexpr const char* kSqlRegisterRetiredSink =
+    "UPDATE sink SET retired_request_id = NULL WHERE name = ?1 AND retired_request_id IS NOT NULL";
 
 // ---------------------------------------------------------------------------
 // Opening: identity, version, integrity, migrations.
@@ -382,12 +392,19 @@ void register_sinks(SQLite::Database& db, const std::vector<std::string>& sinks,
   if (sinks.empty()) return;
   auto transaction = begin_write(db, Durability::full);
   SQLite::Statement insert(db, kSqlRegisterSink);
+  SQLite::Statement register_again(db, kSqlRegisterRetiredSink);
   const int64_t now = unix_now_ms();
   for (const auto& sink : sinks) {
     insert.reset();
     insert.bind(1, sink);
     insert.bind(2, now);
     if (insert.exec() > 0) spdlog::info("journal: registered sink path={} sink={}", path, sink);
+    register_again.reset();
+    register_again.bind(1, sink);
+    if (register_again.exec() > 0)
+      spdlog::warn("journal: retired sink registered again path={} sink={} (it receives the messages journaled from "
+                   "now on; a resend gives it older ones)",
+                   path, sink);
   }
   transaction.commit();
 }

@@ -17,9 +17,10 @@
 //     (unless the caller opts out); a damaged file is refused with its
 //     findings, never repaired or reset.
 //
-// TABLES (schema version 5; docs/journal.md 6 for each version's change)
-//   sink, destination   names interned to small integer ids; never deleted
-//   request             operator acts (retry-parked, backfill, resend, discard); never deleted
+// TABLES (schema version 6; docs/journal.md 6 for each version's change)
+//   sink, destination   names interned to small integer ids; never deleted;
+//                       sink.retired_request_id: retired by that request (invariant 3)
+//   request             operator acts (retry-parked, backfill, resend, discard, retire-sink); never deleted
 //   message             one row per gapless-id: destination, headers, body, priority class
 //   delivery            one row per (sink, message): pending, delivered or parked
 //   delivery_count      rows of delivery per (sink, destination, state) (invariant 7)
@@ -48,20 +49,28 @@
 //   2 One message per gapless-id: message.gapless_id is UNIQUE and append()
 //     inserts with ON CONFLICT DO NOTHING; a duplicate gets no delivery rows.
 //   3 A batch is appended whole or not at all, with one delivery row for every
-//     sink registered at that moment; a sink registered later does not receive
-//     older messages, and a sink removed from the configuration stays registered.
+//     sink registered at that moment and not retired; a sink registered later
+//     does not receive older messages, and a sink removed from the
+//     configuration stays registered (its rows wait for it) until an
+//     operator retires it (retire_sink, recorded in request); registering a
+//     retired sink again clears retired_request_id: new messages only.
 //   4 On disk a delivery row is pending, delivered or parked; being in flight
 //     lives in the sender's memory only, so after a crash what was in flight
 //     is sent again with the same gapless-id.
 //   5 delivered is written only by mark_delivered, after the broker's receipts
 //     for the SEND and its transaction's COMMIT; only queue_resend, an
 //     operator's recorded request, moves a delivered row back to pending.
-//   6 Nothing undelivered is ever deleted, except by an operator's
-//     discard_parked (parked rows of one sink, recorded in request in the same
-//     transaction); the message row stays. Pruning (deleting messages
-//     delivered to every sink, once kept long enough) is not written yet: no
-//     code deletes a message row today. Where an invariant or a column
-//     mentions pruning, it states a rule that pruning must keep.
+//   6 Nothing undelivered is ever deleted, except by two operator acts, each
+//     recorded in request in the same transaction: discard_parked (parked rows
+//     of one sink) and retire_sink (the pending and parked rows and parked
+//     destinations of a sink removed from the configuration); the message
+//     row stays. Pruning (prune_delivered, retention.cpp) deletes a message
+//     only when none of its delivery rows is pending or parked and the
+//     latest was delivered before the cutoff (now - [journal] keep_delivered;
+//     with no rows left, journaled before it), together with its delivery
+//     rows (counted out by the delete trigger, invariant 7) and its
+//     appended_message row, in short transactions that check the rule again
+//     under the write lock. Nothing is pruned to make room (max_size).
 //   7 delivery_count.count equals the number of delivery rows with that (sink,
 //     destination, state) at every commit: triggers count every change but
 //     moves into delivered, which mark_delivered counts in its transaction;
@@ -78,9 +87,15 @@
 //  12 A datapoint row (series, ts) holds the digest of the value a journaled
 //     message carries for that ts, and that message's id; a changed value is
 //     journaled in a new message that replaces the row, in one transaction.
+//     The row outlives its message (pruning) while the archive can still
+//     serve that ts, and goes (prune_datapoints) once both are past: the
+//     archive's retention for the series, which the caller gives (esmond's:
+//     replay::retention_seconds), and the message's pruning. Whichever is
+//     longer keeps it, so a re-read never journals again what was delivered.
 //  13 A coverage row [ts_from, ts_to) of a series says all the archive held
 //     there is journaled; it is written with those datapoints, rows of a series
-//     never overlap nor touch, and pruning never deletes them.
+//     never overlap nor touch, and pruning never deletes them (gaps and
+//     backfill read them after the messages and digests are gone).
 //  14 An archive's health changes once per poll (record_poll), in one
 //     transaction; its counters only grow and its rows are never deleted. A
 //     poll failed when it counted a failure; it succeeded when nothing failed
@@ -93,7 +108,9 @@
 //     gave, else journaled_ms / 1000; the journal never interprets headers. A
 //     resend finds collected messages by their datapoints (invariant 12) and
 //     appended ones by appended_message; a gapless-id journaled by both is
-//     selected once. Pruning deletes a message's appended_message row with it.
+//     selected once. Pruning deletes a message's appended_message row with
+//     it, in one transaction: it finds appended messages by this table's key
+//     (there is no index by message_id), then the others by id.
 //
 // DURABILITY (docs/journal.md 2). Each write transaction sets synchronous just
 // before BEGIN: append() and every other write commit with FULL (a batch

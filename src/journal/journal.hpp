@@ -9,7 +9,9 @@
 // timeout); only `gapless run` additionally holds the daemon lock (daemon_lock.hpp).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -96,6 +98,13 @@ struct Message {
 struct DiscardResult {
   int64_t discarded = 0;   // delivery rows removed
   int64_t request_id = 0;  // the recorded request; 0 when nothing matched (nothing recorded)
+};
+
+struct RetireResult {
+  int64_t pending = 0;              // pending delivery rows removed
+  int64_t parked = 0;               // parked delivery rows removed
+  int64_t parked_destinations = 0;  // parked_destination rows removed
+  int64_t request_id = 0;           // the recorded request
 };
 
 struct ParkedDestination {
@@ -252,6 +261,17 @@ struct ArchiveHealth {
   std::optional<int64_t> last_error_ms;
 };
 
+// What one pruning call deleted (Journal's Retention group), and how long
+// its longest transaction held the write lock.
+struct PruneReport {
+  int64_t messages = 0;    // message rows deleted, with their delivery and appended_message rows
+  int64_t deliveries = 0;  // delivery rows deleted with them
+  int64_t datapoints = 0;  // datapoint rows deleted
+  int64_t transactions = 0;
+  int64_t longest_transaction_us = 0;
+  bool complete = true;  // false: `stop` was raised first
+};
+
 // One connection on a journal. Its public methods come in groups, by the
 // caller that uses them; each group opens with what all of its calls promise.
 class Journal {
@@ -399,11 +419,59 @@ class Journal {
   DiscardResult discard_parked(std::string_view sink, std::optional<std::string_view> destination,
                                std::optional<int64_t> message_id, std::string_view reason);
 
+  // ---- Retention (the daemon's pruner, src/daemon/pruner.hpp) -------------
+  // Deletes what is no longer needed (invariants 6, 12, 15) in write
+  // transactions of at most `batch` messages or datapoints each, committed
+  // with synchronous=NORMAL (a prune lost in a power cut is done again); what
+  // to delete is read first, without the write lock, and checked again
+  // under it. Every read and delete is an index or primary-key seek. Stops
+  // between transactions when `stop` is raised (complete = false).
+
+  // Deletes each message whose delivery rows are all delivered, the latest
+  // before `delivered_before_ms`, with its delivery rows and its
+  // appended_message row; a message without delivery rows left (every
+  // sink's discarded by an operator), once journaled before
+  // `delivered_before_ms`. Coverage and datapoint rows stay.
+  PruneReport prune_delivered(int64_t delivered_before_ms, const std::atomic<bool>* stop = nullptr,
+                              size_t batch = kPruneBatch);
+
+  // Deletes the datapoint rows (invariant 12) of each series with ts <
+  // `served_from(series)` whose message is gone: a digest is kept while the
+  // archive can still serve its point or while its message is kept,
+  // whichever is longer. `served_from` is the caller's rule (the archive's
+  // retention: the journal does not interpret series); nothing: keep all.
+  PruneReport prune_datapoints(const std::function<std::optional<int64_t>(const SeriesKey&)>& served_from,
+                               const std::atomic<bool>* stop = nullptr, size_t batch = kPruneBatch);
+
+  // Gives free pages back to the file system (PRAGMA incremental_vacuum), a
+  // few hundred pages per transaction. Returns the pages given back.
+  int64_t release_free_pages(const std::atomic<bool>* stop = nullptr);
+
+  // The bytes the journal's pages hold: (page_count - freelist_count) x
+  // page_size. Free pages and the -wal file are not counted: pruning lowers
+  // it at once, before the pages go back, so [journal] max_size measures
+  // what is kept, not what SQLite has not yet given back.
+  int64_t bytes_in_use();
+
+  static constexpr size_t kPruneBatch = 256;
+
+  // The second exception to invariant 6, for a sink removed from the
+  // configuration for good (`gapless retire-sink`): in one transaction,
+  // removes `sink`'s pending and parked delivery rows (delivered ones stay,
+  // pruned with their messages) and its parked destinations, records who,
+  // when, the counts and `reason` (required) in the request table, and
+  // marks the sink retired: new messages get no row for it (invariant 3)
+  // and status() no longer lists it. Opening the journal with the sink
+  // registers it again, for new messages only. Refuses a sink the journal
+  // does not know or has retired already, changing nothing.
+  RetireResult retire_sink(std::string_view sink, std::string_view reason);
+
   // ---- Reporting (`gapless status`, the health file, metrics) ------------
   // Reads only, never a scan of messages or deliveries, so it answers at once
   // beside a running daemon at any journal size.
 
   // Reads the counters table and a few index seeks; never scans messages.
+  // Every registered sink but the retired ones, configured or not.
   std::vector<SinkStatus> status();
 
   // The messages of `sink` parked on their own (not with their destination),
@@ -420,6 +488,10 @@ class Journal {
   // kHotPaths in reporting.cpp), as EXPLAIN QUERY PLAN detail lines, so that
   // a test can assert that none scans a big table.
   std::vector<std::string> explain_hot_paths();
+
+  // The same for every statement of pruning (retention.cpp): none may scan
+  // message, delivery or datapoint.
+  std::vector<std::string> explain_pruning();
 
   // The Journal's own connection, for the few tests that need a
   // per-connection setting (max_page_count, foreign_keys) or a commit hook.

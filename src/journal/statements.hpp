@@ -10,6 +10,7 @@
 namespace gapless::journal::detail {
 
 inline constexpr const char* kSqlSinkId = "SELECT id FROM sink WHERE name = ?1";
+// Every sink, retired ones too (pruning deletes their delivered rows with their messages).
 inline constexpr const char* kSqlAllSinkIds = "SELECT id FROM sink ORDER BY id";
 inline constexpr const char* kSqlDestinationId = "SELECT id FROM destination WHERE name = ?1";
 inline constexpr const char* kSqlInsertDestination = "INSERT INTO destination(name) VALUES (?1)";
@@ -22,8 +23,8 @@ inline constexpr const char* kSqlInsertMessage =
 // The batch's messages are those above the largest id before it: ids only
 // grow (invariant 10) and the batch holds the write lock.
 inline constexpr const char* kSqlLastMessageId = "SELECT coalesce(max(id), 0) FROM message";
-// Invariant 3: one row per registered sink for each message of the batch, in
-// one statement; invariant 9: parked, with the destination's reason, for a
+// Invariant 3: one row per registered sink (retired ones excepted) for each
+// message of the batch, in one statement; invariant 9: parked, with the destination's reason, for a
 // sink that has the destination parked. (One statement, not one per row: a
 // statement that fires triggers inside a transaction gets its own statement
 // journal, and setting up hundreds of them cost more than the inserts.)
@@ -35,7 +36,7 @@ inline constexpr const char* kSqlInsertDeliveries =
     "parked_destination.reason, parked_destination.reason IS NOT NULL, ?2 "
     "FROM message CROSS JOIN sink LEFT JOIN parked_destination "
     "ON parked_destination.sink_id = sink.id AND parked_destination.destination_id = message.destination_id "
-    "WHERE message.id > ?1";
+    "WHERE message.id > ?1 AND sink.retired_request_id IS NULL";
 // Invariant 15: append() (never record_collected) records the batch's new
 // messages, those above ?1 as for the deliveries, with their window time.
 // ?2 is a JSON array of the window times their producers gave (null: none),
@@ -118,6 +119,20 @@ inline constexpr const char* kSqlReleaseSinkDestination =
 inline constexpr const char* kSqlDiscardParked =
     "DELETE FROM delivery WHERE sink_id = ?1 AND state = 2 AND (?2 IS NULL OR destination_id = ?2) "
     "AND (?3 IS NULL OR message_id = ?3)";
+// Invariant 6's second exception: retire_sink removes what a sink still owes
+// (pending and parked rows, through the delete trigger: invariant 7) and its
+// parked destinations, records the act, and marks the sink retired
+// (invariant 3: no rows for new messages), in one transaction.
+inline constexpr const char* kSqlSinkRetirement = "SELECT id, retired_request_id FROM sink WHERE name = ?1";
+inline constexpr const char* kSqlSinkUndelivered =
+    "SELECT coalesce(sum(count) FILTER (WHERE state = 0), 0), coalesce(sum(count) FILTER (WHERE state = 2), 0) "
+    "FROM delivery_count WHERE sink_id = ?1";
+inline constexpr const char* kSqlRetireDeliveries = "DELETE FROM delivery WHERE sink_id = ?1 AND state IN (0, 2)";
+inline constexpr const char* kSqlRetireParkedDestinations = "DELETE FROM parked_destination WHERE sink_id = ?1";
+inline constexpr const char* kSqlRecordRetire =
+    "INSERT INTO request(kind, created_ms, created_by, arguments, state, messages, note) "
+    "VALUES ('retire-sink', ?1, ?2, ?3, 'done', ?4, ?5)";
+inline constexpr const char* kSqlMarkRetired = "UPDATE sink SET retired_request_id = ?2 WHERE id = ?1";
 inline constexpr const char* kSqlRecordDiscard =
     "INSERT INTO request(kind, created_ms, created_by, arguments, state, messages, note) "
     "VALUES ('discard', ?1, ?2, ?3, 'done', ?4, ?5)";
@@ -146,8 +161,9 @@ inline constexpr const char* kSqlStatusCounts =
     "SELECT sink.name, destination.name, delivery_count.sink_id, delivery_count.destination_id, "
     "delivery_count.state, delivery_count.count "
     "FROM delivery_count JOIN sink ON sink.id = delivery_count.sink_id "
-    "JOIN destination ON destination.id = delivery_count.destination_id";
-inline constexpr const char* kSqlStatusSinks = "SELECT name FROM sink";
+    "JOIN destination ON destination.id = delivery_count.destination_id "
+    "WHERE sink.retired_request_id IS NULL";
+inline constexpr const char* kSqlStatusSinks = "SELECT name FROM sink WHERE retired_request_id IS NULL";
 inline constexpr const char* kSqlOldestInState =
     "SELECT min(message_id) FROM delivery WHERE sink_id = ?1 AND destination_id = ?2 AND state = ?3";
 inline constexpr const char* kSqlJournaledMs = "SELECT journaled_ms FROM message WHERE id = ?1";

@@ -152,19 +152,6 @@ void print_family(std::ostream& out, const char* name, const char* type, const c
   emit(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-// A sink the journal knows and the configuration does not: its undelivered
-// rows wait for it (journal invariant 3) until it is back or retired.
-std::string orphaned_sink_line(const journal::SinkStatus& sink, const Config& config) {
-  int64_t pending = 0, parked = 0;
-  for (const journal::DestinationStatus& destination : sink.destinations) {
-    pending += destination.pending;
-    parked += destination.parked;
-  }
-  return "sink " + sink.sink + " is orphaned (not in " + config.origin + "): " + std::to_string(pending) +
-         " pending and " + std::to_string(parked) + " parked messages kept for it; add it back, or retire it: " +
-         "gapless retire-sink --sink " + sink.sink + " --reason TEXT";
-}
-
 }  // namespace
 
 std::string label_value(std::string_view text) {
@@ -234,8 +221,6 @@ void print_text(const Config& config, journal::Journal& journal) {
   print_daemon_text(health);
 
   std::vector<std::string> problems = find_problems(config, journal, health, sinks, archives, now);
-  for (const journal::SinkStatus& sink : sinks)
-    if (config.find_sink(sink.sink) == nullptr) problems.push_back(orphaned_sink_line(sink, config));
   if (health && health->faults_left_out > 0)
     problems.push_back(std::to_string(health->faults_left_out) + " more open faults not shown");
   if (problems.empty()) {

@@ -147,5 +147,13 @@ int main(int argc, char** argv) {
   good.points_journaled = 6;
   j.record_poll(good);
 #endif
+
+#if FIXTURE_VERSION >= 5
+  // An ingested message with the window time its producer gave (version 5:
+  // the producer computes it, no view reads ts_start).
+  NewMessage timed = ingested("w-0", "throughput", kT0 + 600);
+  timed.window_ts = kT0 + 300;
+  j.append({timed});
+#endif
   return 0;
 }

@@ -1,11 +1,13 @@
 #!/bin/sh
-# Writes the journal of each past schema version, v1.sql to v4.sql, for
+# Writes the journal of each past schema version, v1.sql to v5.sql, for
 # tests/unit/test_journal_migration.cpp: the journal code of the last commit
 # at that version (src/journal and src/core, from git) is compiled alone with
 # make_fixture.cpp, which writes every row through that version's public
 # Journal API; the file is then kept as `sqlite3 .dump` text (reviewable in
 # git) behind the PRAGMAs a dump leaves out. Needs g++, SQLiteCpp, spdlog,
-# fmt and the sqlite3 shell.
+# fmt and the sqlite3 shell. Arguments: the versions to write (default: all),
+# e.g. `make_fixtures.sh 5`: a written fixture never changes, so adding a
+# version writes that one alone.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/gapless-journal-versions-XXXXXX)
@@ -13,14 +15,15 @@ trap 'rm -rf "$work"' EXIT
 
 # version:commit; src/journal and src/core there are as at the last commit
 # before the next version arrived.
-for pair in 1:81d7639 2:470d5ae 3:fa8dd16 4:8929258; do
+for pair in 1:81d7639 2:470d5ae 3:fa8dd16 4:8929258 5:001a79c; do
   version=${pair%%:*}
   commit=${pair#*:}
+  if [ $# -gt 0 ] && ! echo " $* " | grep -q " $version "; then continue; fi
   mkdir -p "$work/v$version"
   git -C "$here/../.." archive "$commit" src/core src/journal | tar -x -C "$work/v$version"
   src="$work/v$version/src"
   core="$src/core/clock.cpp"
-  for extra in backoff fault_episode; do
+  for extra in backoff fault_episode stop_wait hex; do
     if [ -f "$src/core/$extra.cpp" ]; then core="$core $src/core/$extra.cpp"; fi
   done
   # shellcheck disable=SC2086

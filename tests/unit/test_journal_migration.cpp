@@ -24,7 +24,7 @@ using namespace gapless::test;
 
 namespace {
 
-// v1.sql ... v4.sql: a journal as the gapless of that schema version wrote
+// v1.sql ... v5.sql: a journal as the gapless of that schema version wrote
 // it (how, in each file's first lines and in make_fixtures.sh there).
 const std::string kVersionsDir = GAPLESS_SOURCE_DIR "/tests/journal_versions/";
 const std::vector<std::string> kSinks = {"cern", "desy"};
@@ -32,6 +32,29 @@ const std::vector<std::string> kSinks = {"cern", "desy"};
 constexpr int kPendingState = 0;
 constexpr int kDeliveredState = 1;
 constexpr int kParkedState = 2;
+
+// A table's rows as every version wrote them: version 6 added a column to
+// sink, which an older journal gains, empty.
+std::vector<std::string> kept_rows(SQLite::Database& db, const std::string& table) {
+  return rows_of(db, table == "sink" ? "(SELECT id, name, created_ms FROM sink)" : table);
+}
+
+// Undoes version 6 in a fresh journal, for the cases that take one back to
+// an older version: sink as kSchemaV1 created it (a column with REFERENCES
+// cannot be dropped; the rename quotes the name, which the last step undoes).
+const char* const kSinkBeforeVersion6 = R"sql(
+CREATE TABLE sink_before_v6(
+  id         INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL UNIQUE,          -- as in the configuration
+  created_ms INTEGER NOT NULL
+);
+INSERT INTO sink_before_v6 SELECT id, name, created_ms FROM sink;
+DROP TABLE sink;
+ALTER TABLE sink_before_v6 RENAME TO sink;
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema SET sql = replace(sql, 'CREATE TABLE "sink"', 'CREATE TABLE sink') WHERE name = 'sink';
+PRAGMA writable_schema = OFF;
+)sql";
 
 // The journal file a past version left, from its fixture's SQL text.
 void write_journal_of_version(const std::string& path, int version) {
@@ -63,7 +86,7 @@ std::map<std::string, std::vector<std::string>> tables_of(const std::string& pat
   SQLite::Statement names(sql.database(), "SELECT name FROM sqlite_schema WHERE type = 'table'");
   while (names.executeStep()) {
     const std::string name = names.getColumn(0).getString();
-    tables[name] = rows_of(sql.database(), name);
+    tables[name] = kept_rows(sql.database(), name);
   }
   return tables;
 }
@@ -80,7 +103,7 @@ std::map<std::string, std::string> schema_of(SQLite::Database& db) {
 
 TEST_CASE("a journal of each past schema version opens keeping every row and count, and drains; parked stays parked",
           "[journal][migration]") {
-  const int version = GENERATE(1, 2, 3, 4);
+  const int version = GENERATE(1, 2, 3, 4, 5);
   INFO("a journal of schema version " << version << " (tests/journal_versions/v" << version << ".sql)");
   TempDir dir("journal-migration");
   const std::string path = dir.file("journal.db");
@@ -165,6 +188,7 @@ TEST_CASE("a version 1 journal migrates to version 2 (and on), and its counters 
     // trigger, which counted every state change itself, and none of the
     // tables later versions added.
     JournalSql sql(path);
+    sql.exec(kSinkBeforeVersion6);
     sql.exec(R"sql(
       DROP TABLE appended_message;
       DROP TABLE archive_failure;
@@ -185,7 +209,7 @@ TEST_CASE("a version 1 journal migrates to version 2 (and on), and its counters 
   }
   auto journal = Journal::open(path, {"cern"});
   JournalSql sql(path);
-  CHECK(sql.integer("PRAGMA user_version") == 5);
+  CHECK(sql.integer("PRAGMA user_version") == 6);
   CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
   CHECK(status_of(*journal, "cern", "/topic/a").delivered == 5);
   CHECK(status_of(*journal, "cern", "/topic/a").pending == 15);
@@ -238,10 +262,11 @@ TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schem
     // the two archive tables.
     JournalSql sql(path);
     auto& db = sql.database();
+    db.exec(kSinkBeforeVersion6);
     db.exec("DROP TABLE appended_message; DROP TABLE archive_failure; DROP TABLE archive_poll; "
             "PRAGMA user_version = 2;");
     for (const std::string& table : version_2_tables) {
-      rows_before[table] = rows_of(db, table);
+      rows_before[table] = kept_rows(db, table);
       REQUIRE_FALSE(rows_before[table].empty());  // the comparison below must compare something
     }
     schema_before = schema_of(db);
@@ -250,15 +275,18 @@ TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schem
   auto journal = Journal::open(path, {"cern", "desy"});
   JournalSql sql(path);
   auto& db = sql.database();
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 6);
   for (const std::string& table : version_2_tables) {
     INFO("table " << table);
-    CHECK(rows_of(db, table) == rows_before[table]);
+    CHECK(kept_rows(db, table) == rows_before[table]);
   }
   std::map<std::string, std::string> added;
   for (const auto& [object, sql] : schema_of(db)) {
     INFO("schema object " << object);
-    if (schema_before.count(object) != 0)
+    if (object == "table sink")
+      CHECK(sql == schema_before.at(object).substr(0, schema_before.at(object).size() - 1) +
+                       ", retired_request_id INTEGER REFERENCES request(id))");  // version 6's column
+    else if (schema_before.count(object) != 0)
       CHECK(schema_before.at(object) == sql);  // unchanged
     else
       added[object] = sql;
@@ -303,9 +331,10 @@ TEST_CASE("a version 3 journal migrates to version 4 (and on): its messages no d
     // added the view and the table, and version 5 dropped the view.
     JournalSql sql(path);
     auto& db = sql.database();
+    db.exec(kSinkBeforeVersion6);
     db.exec("DROP TABLE appended_message; PRAGMA user_version = 3;");
     for (const std::string& table : version_3_tables) {
-      rows_before[table] = rows_of(db, table);
+      rows_before[table] = kept_rows(db, table);
       REQUIRE_FALSE(rows_before[table].empty());
     }
     schema_before = schema_of(db);
@@ -314,15 +343,17 @@ TEST_CASE("a version 3 journal migrates to version 4 (and on): its messages no d
   auto journal = Journal::open(path, {"cern", "desy"});
   JournalSql sql(path);
   auto& db = sql.database();
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 6);
   for (const std::string& table : version_3_tables) {
     INFO("table " << table);
-    CHECK(rows_of(db, table) == rows_before[table]);
+    CHECK(kept_rows(db, table) == rows_before[table]);
   }
   std::set<std::string> added;
   for (const auto& [object, sql] : schema_of(db)) {
     INFO("schema object " << object);
-    if (schema_before.count(object) != 0)
+    if (object == "table sink")
+      CHECK_THAT(sql, Catch::Contains("retired_request_id"));  // version 6's column
+    else if (schema_before.count(object) != 0)
       CHECK(schema_before.at(object) == sql);
     else
       added.insert(object);
@@ -371,6 +402,7 @@ TEST_CASE("a version 4 journal migrates to version 5: the view message_window_ts
     // computed window_ts from the ts_start header (kMigrationV4's text).
     JournalSql sql(path);
     auto& db = sql.database();
+    db.exec(kSinkBeforeVersion6);
     db.exec(R"sql(
       CREATE VIEW message_window_ts(message_id, window_ts) AS
       SELECT id, coalesce((
@@ -387,7 +419,7 @@ TEST_CASE("a version 4 journal migrates to version 5: the view message_window_ts
           rows_of(db, "(SELECT window_ts, message_id FROM message_window_ts "
                       "WHERE message_id NOT IN (SELECT message_id FROM datapoint))"));
     for (const std::string& table : version_4_tables) {
-      rows_before[table] = rows_of(db, table);
+      rows_before[table] = kept_rows(db, table);
       REQUIRE_FALSE(rows_before[table].empty());
     }
     schema_before = schema_of(db);
@@ -396,13 +428,16 @@ TEST_CASE("a version 4 journal migrates to version 5: the view message_window_ts
   auto journal = Journal::open(path, {"cern", "desy"});
   JournalSql sql(path);
   auto& db = sql.database();
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 6);
   for (const std::string& table : version_4_tables) {
     INFO("table " << table);
-    CHECK(rows_of(db, table) == rows_before[table]);
+    CHECK(kept_rows(db, table) == rows_before[table]);
   }
   std::map<std::string, std::string> schema_after = schema_of(db);
   CHECK(schema_before.erase("view message_window_ts") == 1);
+  CHECK_THAT(schema_after["table sink"], Catch::Contains("retired_request_id"));  // version 6's column
+  schema_after.erase("table sink");
+  schema_before.erase("table sink");
   CHECK(schema_after == schema_before);
 
   CHECK(journal->appended_messages(window(1000, 2000)) == ids_of(*journal, {"ingested"}));

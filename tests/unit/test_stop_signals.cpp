@@ -1,5 +1,6 @@
 // The stop-signal rule both programs share (daemon/stop_signals.hpp): the
-// first SIGINT or SIGTERM asks to stop, the second exits at once with 130.
+// first SIGINT or SIGTERM asks to stop, the second exits at once with 130;
+// the daemon's SIGHUP (a reload) is never a stop.
 // Each case runs in a child process, which the second signal ends.
 #include <signal.h>
 #include <sys/wait.h>
@@ -53,6 +54,23 @@ TEST_CASE("StopSignals: blocked signals are taken by wait, the first returned, t
     ::raise(SIGTERM);
     signals.wait(1000);
     std::_Exit(12);  // not reached: the second exits
+  });
+  CHECK(exit_code == kInterruptedExitCode);
+}
+
+TEST_CASE("StopSignals: SIGHUP is returned every time and never counts as a stop (a reload is no second signal)",
+          "[signals]") {
+  const int exit_code = exit_code_of_child([] {
+    gapless::daemon::StopSignals signals;
+    ::raise(SIGHUP);  // blocked: without StopSignals, the default action would end the child
+    if (signals.wait(1000) != SIGHUP) std::_Exit(10);
+    ::raise(SIGTERM);
+    if (signals.wait(1000) != SIGTERM) std::_Exit(11);
+    ::raise(SIGHUP);  // after a stop signal still a reload, not the second signal
+    if (signals.wait(1000) != SIGHUP) std::_Exit(12);
+    ::raise(SIGINT);
+    signals.wait(1000);
+    std::_Exit(13);  // not reached: the second stop signal exits
   });
   CHECK(exit_code == kInterruptedExitCode);
 }

@@ -1,0 +1,161 @@
+// Proves SIGHUP reloads a running daemon's sinks while messages flow (the added one gets new messages, the others lose nothing), refuses a bad file naming the key while delivery goes on, and that the removed sink shows orphaned until `gapless retire-sink`.
+//
+// Issue 12, Service: SIGHUP and retire-sink, with the real ActiveMQ the
+// harness starts. Three sinks take turns on the one broker ("test" all
+// along, "old" removed by the reload, "new" added by it); each sink's
+// delivery state is read from the journal (`gapless status --json`).
+//   build/tests/integration/integration-tests '[reload]'
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "harness/broker.hpp"
+#include "harness/numbered_messages.hpp"
+#include "harness/process.hpp"
+#include "harness/workspace.hpp"
+#include "support/eventually.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+using gapless::test::eventually;
+using gapless::test::messages_on;
+using gapless::test::Process;
+using gapless::test::TestBroker;
+using gapless::test::Workspace;
+
+namespace {
+
+// A [[sink]] table to the test broker.
+std::string sink_table(const TestBroker& broker, const std::string& name, const std::string& extra = "") {
+  return "[[sink]]\nname = \"" + name + "\"\nbrokers = [\"" + broker.stomp_uri() +
+         "\"]\nlogin = \"collector\"\npasscode = \"collector-secret\"\nreconnect_min = \"100ms\"\n"
+         "reconnect_max = \"1s\"\n" + extra;
+}
+
+// {pending, delivered, parked} of `sink` on `destination`; zeros when status lists neither.
+std::array<int64_t, 3> counts_of(const nlohmann::json& status, const std::string& sink, const std::string& destination) {
+  for (const auto& s : status.at("sinks"))
+    if (s.at("sink") == sink)
+      for (const auto& d : s.at("destinations"))
+        if (d.at("destination") == destination)
+          return {d.at("pending").get<int64_t>(), d.at("delivered").get<int64_t>(), d.at("parked").get<int64_t>()};
+  return {0, 0, 0};
+}
+
+const nlohmann::json* sink_in(const nlohmann::json& status, const std::string& sink) {
+  for (const auto& s : status.at("sinks"))
+    if (s.at("sink") == sink) return &s;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("SIGHUP: a sink added and one removed while messages flow, a bad file refused, the removed one retired",
+          "[reload]") {
+  TestBroker broker;
+  Workspace workspace(broker, "", sink_table(broker, "old"));
+  Process daemon = workspace.start_daemon();
+  const std::string first = "/topic/reload.first";
+  const std::string second = "/topic/reload.second";
+  const std::string third = "/topic/reload.third";
+
+  workspace.journal_messages(messages_on({"reload.first"}, 200));
+  REQUIRE(eventually(60s, [&] {
+    const auto status = workspace.status();
+    return counts_of(status, "test", first)[1] == 200 && counts_of(status, "old", first)[1] == 200;
+  }));
+
+  // The reload, with a backlog being journaled before and after it.
+  workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "new"));
+  std::thread producer([&] {
+    for (int i = 0; i < 10; ++i) {
+      auto batch = messages_on({"reload.second"}, 300);
+      workspace.journal_messages({batch.begin() + i * 30, batch.begin() + (i + 1) * 30});
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  std::this_thread::sleep_for(150ms);
+  daemon.signal(SIGHUP);
+  producer.join();
+  REQUIRE(eventually(30s, [&] { return workspace.daemon_log().find("daemon: reloaded") != std::string::npos; }));
+  CHECK_THAT(workspace.daemon_log(), Contains("sinks_added=[new] sinks_removed=[old] sinks_changed=[]"));
+  workspace.journal_messages(messages_on({"reload.third"}, 100));
+
+  REQUIRE(eventually(60s, [&] {
+    const auto status = workspace.status();
+    return counts_of(status, "test", second)[1] == 300 && counts_of(status, "test", third)[1] == 100 &&
+           counts_of(status, "new", third)[1] == 100;
+  }));
+  auto status = workspace.status();
+  // "new": messages journaled from the reload on, nothing older; all delivered.
+  CHECK(counts_of(status, "new", first) == std::array<int64_t, 3>{0, 0, 0});
+  CHECK(counts_of(status, "new", second)[0] == 0);
+  CHECK(counts_of(status, "new", second)[1] < 300);  // the batches journaled before the SIGHUP are not its
+  // "old": what it had is delivered; what came after waits for it, kept, not lost.
+  CHECK(counts_of(status, "old", first) == std::array<int64_t, 3>{0, 200, 0});
+  CHECK(counts_of(status, "old", third) == std::array<int64_t, 3>{100, 0, 0});
+  const auto old_second = counts_of(status, "old", second);
+  CHECK(old_second[0] + old_second[1] == 300);
+
+  // A bad file: refused, the key named in the log, delivery goes on with the running configuration.
+  workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "new", "window = \"four\"\n"));
+  daemon.signal(SIGHUP);
+  REQUIRE(eventually(30s, [&] { return workspace.daemon_log().find("reload refused") != std::string::npos; }));
+  CHECK_THAT(workspace.daemon_log(), Contains("sink[1].window"));
+  workspace.journal_messages(messages_on({"reload.fourth"}, 50));
+  CHECK(eventually(60s, [&] {
+    const auto now = workspace.status();
+    return counts_of(now, "test", "/topic/reload.fourth")[1] == 50 && counts_of(now, "new", "/topic/reload.fourth")[1] == 50;
+  }));
+  REQUIRE(daemon.running());
+
+  // The file as the daemon runs it again (the bad key fixed): status shows "old" orphaned.
+  workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "new"));
+  status = workspace.status();
+  REQUIRE(sink_in(status, "old") != nullptr);
+  CHECK((*sink_in(status, "old"))["configured"] == false);
+  CHECK((*sink_in(status, "new"))["configured"] == true);
+  const auto text = workspace.command({"status"});
+  CHECK_THAT(text.out, Contains("sink old is orphaned"));
+
+  const auto refused = workspace.command({"retire-sink", "--sink", "new", "--reason", "wrong sink"});
+  CHECK(refused.status.code == 2);
+  const auto retired = workspace.command({"retire-sink", "--sink", "old", "--reason", "the old broker is gone"});
+  INFO(retired.err);
+  CHECK(retired.ok());
+  CHECK_THAT(retired.out, Contains("sink old retired"));
+  status = workspace.status();
+  CHECK(sink_in(status, "old") == nullptr);
+  workspace.journal_messages(messages_on({"reload.fifth"}, 10));
+  CHECK(eventually(30s, [&] { return counts_of(workspace.status(), "new", "/topic/reload.fifth")[1] == 10; }));
+
+  const auto stopped = daemon.terminate(30s);
+  CHECK(stopped.exited_normally());
+  CHECK(stopped.code == 0);
+}
+
+TEST_CASE("SIGHUP without --config: nothing to read again, said in the log, the daemon goes on", "[reload]") {
+  gapless::test::TempDir dir("reload-defaults");  // the embedded defaults' journal is in the working directory
+  const std::filesystem::path log_path = dir.path() / "daemon.err";
+  Process daemon = Process::spawn({.args = {gapless::test::gapless_binary().string(), "run"},
+                                   .working_dir = dir.path(),
+                                   .out = gapless::test::Output::discard(),
+                                   .err = gapless::test::Output::to_file(log_path)});
+  const auto log = [&] {
+    std::ifstream in(log_path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  REQUIRE(eventually(30s, [&] { return log().find("daemon: start") != std::string::npos; }));
+  daemon.signal(SIGHUP);
+  CHECK(eventually(10s, [&] { return log().find("no configuration file to read again") != std::string::npos; }));
+  CHECK(daemon.running());
+  CHECK(daemon.terminate(30s).code == 0);
+}
