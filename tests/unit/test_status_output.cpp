@@ -9,7 +9,10 @@
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <ctime>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
@@ -539,4 +542,60 @@ TEST_CASE("status shows the running daemon's own version and, when it is not the
   const json status = json::parse(raw.out);
   CHECK(status.at("daemon").at("version") == "0.0.9");
   CHECK(status.at("daemon").at("revision") == "v0.0.9-3-gdeadbee");
+}
+
+TEST_CASE("status names an archive's lagging cursors, judged by its poll interval and each series' cadence, and a "
+          "journal near max_size",
+          "[status]") {
+  StatusOutputFixture f;
+  const int64_t now_s = ::time(nullptr);
+  {
+    auto journal = Journal::open(f.journal_path, {"local", "backup"});
+    // Two series of the configured archive "quiet" (poll_interval 5m: 15m
+    // allowed), both 2 hours behind: a one-minute test lags, a six-hour one
+    // does not (its cadence allows 6h more).
+    gapless::journal::SeriesKey minute{kQuietUrl, "m-minute", "packet-loss-rate", "", 0};
+    gapless::journal::SeriesKey six_hours{kQuietUrl, "m-six-hours", "throughput", "", 0};
+    journal->register_series(minute, R"({"time-interval": "60"})");
+    journal->register_series(six_hours, R"({"time-interval": "21600"})");
+    // Past max_size's 90 %: a message of a megabyte.
+    gapless::journal::NewMessage large;
+    large.gapless_id = "m-large";
+    large.destination = kThroughput;
+    large.body = std::string(1'100'000, 'x');
+    REQUIRE(journal->append({large}).appended == 1);
+  }
+  {
+    gapless::test::JournalSql sql(f.journal_path);
+    sql.exec("UPDATE series SET cursor_ts = " + std::to_string(now_s - 7200));
+  }
+  {
+    std::ofstream config(f.config_path);
+    config << "[journal]\npath = " << json(f.journal_path).dump() << "\nmax_size = " << 2 * 1024 * 1024 << "\n"
+           << "[[sink]]\nname = \"local\"\nbrokers = [\"stomp://127.0.0.1:1\"]\n"
+           << "[[sink]]\nname = \"backup\"\nbrokers = [\"stomp://127.0.0.1:2\"]\n"
+           << "[[archive]]\nname = \"quiet\"\nurl = " << json(kQuietUrl).dump() << "\n";
+  }
+  const std::string out = raw_status(f);
+  INFO(out);
+  const std::string joined = std::regex_replace(out, std::regex("\n    "), " ");
+  CHECK(joined.find("archive quiet lagging: 1 of 2 series have a cursor more than 3 poll intervals (15m) plus "
+                    "their cadence behind now; furthest 2h") != std::string::npos);
+  CHECK(joined.find("metadata-key m-minute") != std::string::npos);
+  // Below 90 % of 2 MiB: not named.
+  CHECK(joined.find("journal near its size limit") == std::string::npos);
+
+  // A limit the file fills to 95 %: named, with both sizes.
+  const auto bytes = static_cast<int64_t>(std::filesystem::file_size(f.journal_path));
+  REQUIRE(bytes * 100 / 95 > 1024 * 1024);  // max_size's own minimum
+  {
+    std::ifstream in(f.config_path);
+    std::string text{std::istreambuf_iterator<char>(in), {}};
+    text = std::regex_replace(text, std::regex("max_size = [0-9]+"), "max_size = " + std::to_string(bytes * 100 / 95));
+    std::ofstream(f.config_path) << text;
+  }
+  const std::string near = std::regex_replace(raw_status(f), std::regex("\n    "), " ");
+  INFO(near);
+  CHECK(std::regex_search(
+      near, std::regex(R"(journal near its size limit: 1\.[0-9] MiB of \[journal\] max_size 1\.[0-9] MiB \(9[0-9]%\))")));
 }
