@@ -17,6 +17,7 @@
 #include "core/fault_episode.hpp"
 #include "esmond/client.hpp"
 #include "journal/disk_reserve.hpp"
+#include "journal/size_limit.hpp"
 #include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
 #include "journal/series_description.hpp"
@@ -59,7 +60,12 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
   const int64_t first_contact = now - seconds_of(archive.lookback);
   const std::string& archive_url = client.base_url();
 
-  const ReadOptions options = read_options(config, archive);
+  ReadOptions options = read_options(config, archive);
+  if (progress)  // each page journaled is progress; a request that brings nothing is not
+    options.after_page = [progress, then = std::move(options.after_page)](const ReadResult& read) {
+      progress->beat();
+      if (then) then(read);
+    };
   // A journal failure (disk full, say) ends the poll; the archive is polled
   // again after its backoff. A damaged journal ends collection.
   const auto journal_failed = [&](const Error& e, const std::string& series) {
@@ -243,12 +249,18 @@ struct Collector::Scheduler {
     int listing_failures = 0;
     int journal_failures = 0;  // transient journal faults in a row
     std::unique_ptr<FaultEpisode> faults;  // this archive's journal faults and pauses
+    // Beaten by its poll while one is in progress, and then a member of the
+    // collector's heartbeat: a stuck poll silences the collector.
+    std::unique_ptr<Heartbeat> poll_progress = std::make_unique<Heartbeat>();
     bool busy = false;
     bool polled = false;  // once mode: done
   };
 
   Scheduler(const Config& configuration, const std::atomic<bool>& stopping)
-      : config(configuration), stop(stopping), reserve(config.journal.path, config.journal.disk_reserve) {
+      : config(configuration),
+        stop(stopping),
+        reserve(config.journal.path, config.journal.disk_reserve),
+        size_limit(config.journal.path, config.journal.max_size) {
     for (const ArchiveConfig& archive : config.archives) {
       archives.emplace_back();
       archives.back().config = &archive;
@@ -271,6 +283,7 @@ struct Collector::Scheduler {
   // Taken by one thread at a time (it is one file, created under a temporary name).
   std::mutex reserve_mutex;
   journal::DiskReserve reserve;
+  journal::SizeLimit size_limit;  // thread-safe
 
   bool take_reserve() {
     std::lock_guard lock(reserve_mutex);
@@ -297,6 +310,8 @@ struct Collector::Scheduler {
       const int64_t now = unix_now_ms();
       if (next != nullptr && next->next_due_ms <= now) {
         next->busy = true;
+        next->poll_progress->beat();
+        progress.join(*next->poll_progress);
         return next;
       }
       // Wake at least every 200 ms to notice `stop` (an atomic, not a condition).
@@ -310,6 +325,7 @@ struct Collector::Scheduler {
   void give_back(Archive& archive, int64_t next_due_ms, bool done = true) {
     {
       std::lock_guard lock(mutex);
+      progress.leave(*archive.poll_progress);
       archive.busy = false;
       archive.polled = archive.polled || done;
       archive.next_due_ms = next_due_ms;
@@ -337,6 +353,13 @@ struct Collector::Scheduler {
         give_back(*archive, unix_now_ms() + journal::kReserveRecheckMs, false);
         continue;
       }
+      // [journal] max_size (journal/size_limit.hpp): paused the same way,
+      // keeping the reserve; pruning brings the journal below again.
+      if (const std::optional<int64_t> bytes = size_limit.reached()) {
+        size_limit.record_pause(*archive->faults, *bytes);
+        give_back(*archive, unix_now_ms() + journal::kReserveRecheckMs, false);
+        continue;
+      }
       const int64_t started = unix_now_ms();
       PollReport report;
       try {
@@ -344,7 +367,8 @@ struct Collector::Scheduler {
         if (!archive->client) {
           archive->client = std::make_unique<esmond::Client>(settings.name, settings.url, client_options(settings));
         }
-        report = poll_archive(config, settings, *archive->client, *journal, archive->backoffs, stop, &progress);
+        report = poll_archive(config, settings, *archive->client, *journal, archive->backoffs, stop,
+                              archive->poll_progress.get());
       } catch (const journal::JournalError& e) {  // opening the journal, or a damaged one
         if (e.fault() == journal::Fault::damaged) {
           spdlog::critical("collector: journal damaged archive={} error=\"{}\"", settings.name, e.what());

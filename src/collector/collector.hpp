@@ -96,7 +96,8 @@ struct SeriesBackoffs {
 // was journaled before it stays, and the archive is polled again after the
 // backoff. Throws only a JournalError of a damaged journal. `config` gives
 // the collector's settings and what every message must satisfy (read_options).
-// `progress`, when given, is beaten for each series (the service watchdog).
+// `progress`, when given, is beaten for each series and each page journaled
+// (the service watchdog).
 PollReport poll_archive(const Config& config, const ArchiveConfig& archive, esmond::Client& client,
                         journal::Journal& journal, SeriesBackoffs& backoffs, const std::atomic<bool>& stop,
                         Heartbeat* progress = nullptr);
@@ -118,8 +119,14 @@ class Collector {
   // returns; `stop` ends it early.
   void run_once();
 
-  // Beaten by every polling thread while it waits for an archive to fall due
-  // and for each series it polls; for the service watchdog.
+  // For the service watchdog. Beaten by the polling threads while they wait
+  // for an archive to fall due; each poll in progress is a member of it
+  // (core/heartbeat.hpp), beaten for each series it registers or finishes and
+  // each page it journals. A poll that makes no progress (a request the
+  // archive answers with nothing, a journal write that waits for a lock)
+  // therefore silences the collector, whatever the other threads do; a
+  // request is bounded by the archive's http_timeout, so an http_timeout
+  // longer than WatchdogSec lets a silent archive get the service restarted.
   Heartbeat& progress();
 
  private:

@@ -1,4 +1,4 @@
-// Proves `gapless run` tells systemd READY=1, STATUS=, WATCHDOG=1 and STOPPING=1, and withholds WATCHDOG=1 while a sender is stuck.
+// Proves `gapless run` tells systemd READY=1, STATUS=, WATCHDOG=1 and STOPPING=1, and withholds WATCHDOG=1 while a sender or a collector poll is stuck.
 //
 // The daemon runs as a child process with NOTIFY_SOCKET pointing at a unix
 // datagram socket this test binds (what systemd does for a Type=notify
@@ -6,7 +6,9 @@
 // sender stuck, the peer holds back a COMMIT receipt while this test holds
 // the journal's write lock (as any other process could): once the receipt
 // is let through, the sender's delivered mark waits in SQLite's busy handler
-// and its loop stops turning.
+// and its loop stops turning. To get a collector poll stuck, an archive
+// stand-in takes the listing request and answers nothing until the
+// client's http_timeout, while a second archive is polled all along.
 #include <catch2/catch.hpp>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -224,6 +226,73 @@ class ReceiptingPeer {
   std::atomic<int> commits_answered_{0};
 };
 
+// An esmond archive stand-in on 127.0.0.1: answers every request with an
+// empty metadata listing, or, while silent, reads the request and answers
+// nothing (the connection stays open until the client gives up or the test
+// ends), as an archive hung behind a proxy does.
+class ArchiveStandIn {
+ public:
+  explicit ArchiveStandIn(bool silent) : silent_(silent) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::listen(listen_fd_, 16) != 0 || ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+      throw std::runtime_error("cannot listen on 127.0.0.1: " + std::string(std::strerror(errno)));
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ArchiveStandIn() {
+    done_ = true;
+    thread_.join();
+    for (const int fd : held_) ::close(fd);
+    ::close(listen_fd_);
+  }
+  ArchiveStandIn(const ArchiveStandIn&) = delete;
+  ArchiveStandIn& operator=(const ArchiveStandIn&) = delete;
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/esmond/perfsonar/archive/"; }
+  int requests() const { return requests_; }
+
+ private:
+  void serve() {
+    while (!done_) {
+      pollfd incoming{listen_fd_, POLLIN, 0};
+      if (::poll(&incoming, 1, 50) <= 0) continue;
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      std::string request;
+      char buffer[4096];
+      while (request.find("\r\n\r\n") == std::string::npos && !done_) {
+        pollfd readable{fd, POLLIN, 0};
+        if (::poll(&readable, 1, 50) <= 0) continue;
+        const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+        if (got <= 0) break;
+        request.append(buffer, static_cast<size_t>(got));
+      }
+      ++requests_;
+      if (silent_) {
+        held_.push_back(fd);
+        continue;
+      }
+      const std::string answer =
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]";
+      (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+      ::close(fd);
+    }
+  }
+
+  const bool silent_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::vector<int> held_;
+  std::atomic<bool> done_{false};
+  std::atomic<int> requests_{0};
+  std::thread thread_;  // last: starts once everything above exists
+};
+
 // `gapless run` as systemd would start it: NOTIFY_SOCKET, and WATCHDOG_USEC
 // when the unit sets WatchdogSec. Killed if the test ends first.
 class DaemonUnderSystemd {
@@ -297,7 +366,8 @@ class DaemonUnderSystemd {
 // A journal with `messages` pending for sink "test", and a configuration
 // whose one sink is `peer`.
 struct ServiceFixture {
-  explicit ServiceFixture(const ReceiptingPeer& peer, int messages) {
+  // `more_config`: TOML appended to the configuration (archives).
+  explicit ServiceFixture(const ReceiptingPeer& peer, int messages, const std::string& more_config = "") {
     {
       auto journal = gapless::journal::Journal::open(journal_path, {"test"});
       std::vector<gapless::journal::NewMessage> batch;
@@ -312,7 +382,8 @@ struct ServiceFixture {
     }
     std::ofstream config(config_path);
     config << "log_level = \"info\"\n[journal]\npath = \"" << journal_path << "\"\n"
-           << "[[sink]]\nname = \"test\"\nbrokers = [\"stomp://127.0.0.1:" << peer.port() << "\"]\n";
+           << "[[sink]]\nname = \"test\"\nbrokers = [\"stomp://127.0.0.1:" << peer.port() << "\"]\n"
+           << more_config;
   }
 
   TempDir dir{"service-notify"};
@@ -417,4 +488,52 @@ TEST_CASE("a sender stuck in one journal call for longer than WatchdogSec stops 
 
   REQUIRE(daemon.stop(30s) == 0);
   CHECK(f.socket.wait_for("STOPPING=1", 1s, resumed));
+}
+
+TEST_CASE("a collector poll stuck on an archive that answers nothing stops the watchdog pings, although another "
+          "archive's polls go on, and they resume when the request gives up",
+          "[service]") {
+  ReceiptingPeer peer;
+  ArchiveStandIn silent(true);
+  ArchiveStandIn quiet(false);
+  // The silent archive's listing is given up after http_timeout (7 s); the
+  // quiet one is polled every second by the other polling thread, whose
+  // waits between polls are deliberate and must not hide the stuck one.
+  ServiceFixture f(peer, 0,
+                   "[[archive]]\nname = \"silent\"\nurl = \"" + silent.url() +
+                       "\"\nhttp_timeout = \"7s\"\n"
+                       "[[archive]]\nname = \"quiet\"\nurl = \"" + quiet.url() + "\"\npoll_interval = \"1s\"\n");
+  constexpr auto kWatchdog = 2s;
+  DaemonUnderSystemd daemon(f.config_path, f.socket.path(), std::chrono::microseconds(kWatchdog), f.log_path);
+
+  const auto ready = f.socket.wait_for("READY=1", 30s);
+  INFO("notices:\n" << f.socket.transcript() << "log:\n" << daemon.log());
+  REQUIRE(ready);
+  for (int i = 0; i < 200 && silent.requests() == 0; ++i) f.socket.listen_for(50ms);
+  REQUIRE(silent.requests() == 1);
+  const auto stuck_at = Clock::now();
+  // Stuck until curl gives up (7 s after the request), then a few seconds of regular pings.
+  f.socket.listen_for(7s);
+  const auto resumed_ping = f.socket.wait_for("WATCHDOG=1", 5s, f.socket.notices().size());
+  REQUIRE(resumed_ping);
+  const size_t resumed = *resumed_ping + 1;
+  f.socket.listen_for(3s);
+
+  std::vector<Clock::time_point> stall_pings;
+  for (const Clock::time_point at : f.socket.pings(*ready))
+    if (at >= stuck_at - kWatchdog && at <= f.socket.notices()[*resumed_ping].at) stall_pings.push_back(at);
+  const Clock::duration gap = longest_gap(stall_pings);
+  const std::string log = daemon.log();
+  INFO("notices:\n" << f.socket.transcript() << "log:\n" << log);
+  INFO("longest gap between pings around the stall: " << seconds(gap) << " s");
+  CHECK(quiet.requests() >= 3);  // the other archive was polled all along
+  CHECK(gap > 2 * kWatchdog);
+  CHECK(log.find("daemon: watchdog pings withheld, a component makes no progress component=\"collector\"") !=
+        std::string::npos);
+  CHECK(log.find("daemon: watchdog pings resumed component=\"collector\"") != std::string::npos);
+  const auto later_pings = f.socket.pings(resumed);
+  CHECK(later_pings.size() >= 2);
+  CHECK(longest_gap(later_pings) < kWatchdog);
+
+  REQUIRE(daemon.stop(30s) == 0);
 }
