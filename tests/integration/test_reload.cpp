@@ -63,11 +63,13 @@ TEST_CASE("SIGHUP: a sink added and one removed while messages flow, a bad file 
   TestBroker broker;
   Workspace workspace(broker, "", sink_table(broker, "old"));
   Process daemon = workspace.start_daemon();
-  const std::string first = "/topic/reload.first";
-  const std::string second = "/topic/reload.second";
-  const std::string third = "/topic/reload.third";
+  // Both sinks registered by the daemon before anything is journaled.
+  REQUIRE(eventually(30s, [&] { return workspace.daemon_log().find("daemon: start") != std::string::npos; }));
+  const std::string first = "/topic/test.reload.first";
+  const std::string second = "/topic/test.reload.second";
+  const std::string third = "/topic/test.reload.third";
 
-  workspace.journal_messages(messages_on({"reload.first"}, 200));
+  workspace.journal_messages(messages_on({"test.reload.first"}, 200));
   REQUIRE(eventually(60s, [&] {
     const auto status = workspace.status();
     return counts_of(status, "test", first)[1] == 200 && counts_of(status, "old", first)[1] == 200;
@@ -77,7 +79,7 @@ TEST_CASE("SIGHUP: a sink added and one removed while messages flow, a bad file 
   workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "new"));
   std::thread producer([&] {
     for (int i = 0; i < 10; ++i) {
-      auto batch = messages_on({"reload.second"}, 300);
+      auto batch = messages_on({"test.reload.second"}, 300);
       workspace.journal_messages({batch.begin() + i * 30, batch.begin() + (i + 1) * 30});
       std::this_thread::sleep_for(50ms);
     }
@@ -87,7 +89,7 @@ TEST_CASE("SIGHUP: a sink added and one removed while messages flow, a bad file 
   producer.join();
   REQUIRE(eventually(30s, [&] { return workspace.daemon_log().find("daemon: reloaded") != std::string::npos; }));
   CHECK_THAT(workspace.daemon_log(), Contains("sinks_added=[new] sinks_removed=[old] sinks_changed=[]"));
-  workspace.journal_messages(messages_on({"reload.third"}, 100));
+  workspace.journal_messages(messages_on({"test.reload.third"}, 100));
 
   REQUIRE(eventually(60s, [&] {
     const auto status = workspace.status();
@@ -110,15 +112,17 @@ TEST_CASE("SIGHUP: a sink added and one removed while messages flow, a bad file 
   daemon.signal(SIGHUP);
   REQUIRE(eventually(30s, [&] { return workspace.daemon_log().find("reload refused") != std::string::npos; }));
   CHECK_THAT(workspace.daemon_log(), Contains("sink[1].window"));
-  workspace.journal_messages(messages_on({"reload.fourth"}, 50));
+  // The file fixed again (no SIGHUP: the daemon runs the good one all along),
+  // so that `gapless status` can read it.
+  workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "new"));
+  workspace.journal_messages(messages_on({"test.reload.fourth"}, 50));
   CHECK(eventually(60s, [&] {
     const auto now = workspace.status();
-    return counts_of(now, "test", "/topic/reload.fourth")[1] == 50 && counts_of(now, "new", "/topic/reload.fourth")[1] == 50;
+    return counts_of(now, "test", "/topic/test.reload.fourth")[1] == 50 && counts_of(now, "new", "/topic/test.reload.fourth")[1] == 50;
   }));
   REQUIRE(daemon.running());
 
-  // The file as the daemon runs it again (the bad key fixed): status shows "old" orphaned.
-  workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "new"));
+  // Status shows "old" orphaned.
   status = workspace.status();
   REQUIRE(sink_in(status, "old") != nullptr);
   CHECK((*sink_in(status, "old"))["configured"] == false);
@@ -134,8 +138,8 @@ TEST_CASE("SIGHUP: a sink added and one removed while messages flow, a bad file 
   CHECK_THAT(retired.out, Contains("sink old retired"));
   status = workspace.status();
   CHECK(sink_in(status, "old") == nullptr);
-  workspace.journal_messages(messages_on({"reload.fifth"}, 10));
-  CHECK(eventually(30s, [&] { return counts_of(workspace.status(), "new", "/topic/reload.fifth")[1] == 10; }));
+  workspace.journal_messages(messages_on({"test.reload.fifth"}, 10));
+  CHECK(eventually(30s, [&] { return counts_of(workspace.status(), "new", "/topic/test.reload.fifth")[1] == 10; }));
 
   const auto stopped = daemon.terminate(30s);
   CHECK(stopped.exited_normally());
