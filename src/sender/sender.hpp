@@ -67,9 +67,10 @@ struct SenderCounters {
 
 class Sender {
  public:
-  // `stop` is shared by every sender of the process: once true, senders stop
-  // claiming, wait at most sink.shutdown_timeout for outstanding receipts,
-  // DISCONNECT and return from run(). `disk_reserve_bytes`: the journal's
+  // `stop` is this sender's own (the daemon raises every sender's on SIGTERM,
+  // one sender's when a SIGHUP reload removes or changes its sink): once true,
+  // it stops claiming, waits at most sink.shutdown_timeout for outstanding
+  // receipts, DISCONNECTs and returns from run(). `disk_reserve_bytes`: the journal's
   // [journal] disk_reserve, given back when the disk fills (disk_reserve.hpp).
   Sender(SinkConfig sink, std::string journal_path, int64_t disk_reserve_bytes, const std::atomic<bool>& stop);
   ~Sender();
