@@ -11,6 +11,7 @@
 #include "ingest/ingest.hpp"
 #include "journal/configured_journal.hpp"
 #include "journal/disk_reserve.hpp"
+#include "journal/size_limit.hpp"
 #include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
 
@@ -47,6 +48,13 @@ int within_disk_reserve(const Config& config, std::string_view command, const st
                 ": the disk holding the journal is nearly full, nothing was journaled: its last space is "
                 "kept for delivering what is already journaled (the disk reserve " + reserve.path() +
                 " cannot be taken). " + free_space);
+  // [journal] max_size (journal/size_limit.hpp): refused before writing anything.
+  if (const std::optional<int64_t> bytes = journal::SizeLimit(config.journal.path, config.journal.max_size).reached())
+    throw Error(std::string(command) + ": nothing was journaled: the journal " + config.journal.path + " holds " +
+                std::to_string(*bytes) + " bytes, at its [journal] max_size (" +
+                std::to_string(config.journal.max_size) +
+                "). The daemon's pruning of delivered messages brings it below once they are kept long enough "
+                "(keep_delivered); run the same command again then, or raise max_size");
   try {
     return produce();
   } catch (const Error& e) {

@@ -15,6 +15,7 @@
 #include "core/timestamp.hpp"
 #include "esmond/client.hpp"
 #include "journal/disk_reserve.hpp"
+#include "journal/size_limit.hpp"
 #include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
 #include "journal/series_description.hpp"
@@ -104,7 +105,10 @@ void pace(double rate, int64_t done, std::chrono::steady_clock::time_point start
 // (journal/fault_retry.hpp). `stop` ends a wait with gapless::Error.
 struct FaultWaiting {
   FaultWaiting(const Config& config, std::string command, const std::atomic<bool>& stopping)
-      : faults(std::move(command)), reserve(config.journal.path, config.journal.disk_reserve), stop(stopping) {}
+      : faults(std::move(command)),
+        reserve(config.journal.path, config.journal.disk_reserve),
+        size_limit(config.journal.path, config.journal.max_size),
+        stop(stopping) {}
 
   template <typename Work>
   auto retrying(Work&& work) {
@@ -113,11 +117,17 @@ struct FaultWaiting {
   // Journals something new: waits for the disk reserve first.
   template <typename Work>
   auto producing(Work&& work) {
+    if (!size_limit.wait_below(faults, stop)) throw Error("interrupted while the journal is at its max_size");
     return journal::retry_transient(faults, reserve, true, stop, std::forward<Work>(work));
+  }
+  // Before journaling: the disk reserve held and the journal below [journal] max_size.
+  bool wait_for_room() {
+    return journal::wait_for_reserve(reserve, faults, stop) && size_limit.wait_below(faults, stop);
   }
 
   FaultEpisode faults;
   journal::DiskReserve reserve;
+  journal::SizeLimit size_limit;
   const std::atomic<bool>& stop;
 };
 
@@ -213,7 +223,7 @@ BackfillResult backfill(const Config& config, const Selection& selection, double
       for (size_t piece = 0; piece < item.pieces.size();) {
         if (stop.load()) break;
         const auto [begin, end] = item.pieces[piece];
-        if (!journal::wait_for_reserve(waiting.reserve, waiting.faults, stop)) break;
+        if (!waiting.wait_for_room()) break;
         try {
           const collector::ReadResult read = collector::read_series(*item.client, *journal, item.series,
                                                                     item.metadata, begin, end, now, options, stop);

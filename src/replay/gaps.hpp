@@ -87,6 +87,12 @@ std::vector<std::pair<int64_t, int64_t>> uncovered(int64_t from, int64_t to,
 // type, in seconds: 180 days for the OWAMP types, 365 days for the others.
 int64_t retention_seconds(const std::string& event_type);
 
+// The same table for any series (docs/esmond.md 1.4): a base series as
+// above, a daily summary (window 86400) 1825 days, any other summary 365
+// days. How long the archive can still serve a point: datapoint digests are
+// kept at least that long (journal invariant 12, daemon/pruner.hpp).
+int64_t retention_seconds(const journal::SeriesKey& series);
+
 // The human table: one line per gap (series, cadence, from, to, length,
 // unrecoverable mark), the series whose cadence is unknown, and a "no gaps"
 // line when there is none.
