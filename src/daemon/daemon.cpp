@@ -204,12 +204,11 @@ int run(const Config& config, bool until_drained, const std::function<Config()>&
   if (!open_journal_at_start(config, signals, health, notify, reload_asked)) return kInterruptedExitCode;
   spdlog::info("daemon: start journal={} sinks={} config={} pid={} version={} revision={}", config.journal.path,
                config.sinks.size(), config.origin, ::getpid(), build_version(), build_revision());
-  notify.ready("running: journal " + config.journal.path + " open, " + std::to_string(config.sinks.size()) +
-               " sinks, " + std::to_string(config.archives.size()) + " archives");
 
   // The configuration in force: the one given, then each reload's. The
   // restart-only keys ([journal], [http]) never differ from `config`'s.
   std::shared_ptr<const Config> current = std::make_shared<const Config>(config);
+  std::mutex current_mutex;  // `current` as the endpoint's threads read it; written by this thread only
   std::atomic<bool> stop{false};  // the daemon stops: every component's own flag follows it
   std::atomic<int> running{0};
   std::atomic<bool> failed{false};
@@ -228,12 +227,20 @@ int run(const Config& config, bool until_drained, const std::function<Config()>&
   // replace senders meanwhile). Stopped after the main loop.
   std::unique_ptr<http::Endpoint> endpoint;
   if (!config.http.listen.empty())
-    endpoint = std::make_unique<http::Endpoint>(config, [&senders, started_ms = unix_now_ms()] {
-      http::DaemonSnapshot snapshot{started_ms, {}, open_fault_episodes()};
+    endpoint = std::make_unique<http::Endpoint>(config, [&, started_ms = unix_now_ms()] {
+      http::DaemonSnapshot snapshot{started_ms, {}, open_fault_episodes(), nullptr};
+      {
+        std::lock_guard guard(current_mutex);
+        snapshot.config = current;
+      }
       for (const auto& run : senders.snapshot())
         snapshot.sinks.push_back({run->sink.name, run->sender->counters().snapshot()});
       return snapshot;
     });
+  // READY=1 only now: a port the endpoint cannot bind ends the start before
+  // systemd is told the service runs.
+  notify.ready("running: journal " + config.journal.path + " open, " + std::to_string(config.sinks.size()) +
+               " sinks, " + std::to_string(config.archives.size()) + " archives");
 
   // One component's thread: runs `body` until it returns. Nothing one
   // component meets stops the others: a failure is logged and the component
@@ -380,7 +387,10 @@ int run(const Config& config, bool until_drained, const std::function<Config()>&
       collector_to_start = true;
     }
     if (plan.log_level_changed) set_log_level(next_config->log_level);
-    current = next_config;
+    {
+      std::lock_guard guard(current_mutex);
+      current = next_config;
+    }
     reload_ready_owed = true;
     spdlog::info("daemon: reloaded config={} {}", current->origin, plan.summary());
   };

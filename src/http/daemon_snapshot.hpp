@@ -6,9 +6,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/config.hpp"
 #include "core/fault_episode.hpp"
 #include "sender/sender.hpp"
 
@@ -23,6 +25,11 @@ struct DaemonSnapshot {
   int64_t started_ms = 0;  // unix ms
   std::vector<SinkCounters> sinks;
   std::vector<FaultSnapshot> faults;  // open_fault_episodes() of the daemon
+  // The configuration in force (a SIGHUP reload replaces it: status and
+  // resend then know the sinks and archives it added); null: the one the
+  // endpoint started with. Its [http] and [journal] never differ from that
+  // one's: those keys need a restart (daemon/config_reload.hpp).
+  std::shared_ptr<const Config> config;
 };
 
 using SnapshotSource = std::function<DaemonSnapshot()>;

@@ -86,6 +86,7 @@ struct Endpoint::Impl {
   int resend_status = 200;
   std::atomic<bool> stop_resend{false};
 
+  const Config& in_force(const DaemonSnapshot& daemon) const { return daemon.config ? *daemon.config : config; }
   void routes();
   void metrics(httplib::Response& response);
   void healthz(httplib::Response& response);
@@ -93,9 +94,10 @@ struct Endpoint::Impl {
 };
 
 void Endpoint::Impl::metrics(httplib::Response& response) {
+  const DaemonSnapshot daemon = snapshot();
   auto journal = open_for_reading(config);
   std::ostringstream text;
-  write_metrics(config, *journal, snapshot(), text);
+  write_metrics(in_force(daemon), *journal, daemon, text);
   response.set_content(text.str(), "text/plain; version=0.0.4; charset=utf-8");
 }
 
@@ -139,9 +141,10 @@ void Endpoint::Impl::resend(const httplib::Request& request, httplib::Response& 
     answer_text(response, 401, "unauthorized: send Authorization: Bearer <the first line of http.token_file>\n");
     return;
   }
+  const std::shared_ptr<const Config> resend_config = std::make_shared<const Config>(in_force(snapshot()));
   ResendRequest parsed;
   try {
-    parsed = parse_resend_request(request.body, config);
+    parsed = parse_resend_request(request.body, *resend_config);
   } catch (const BadField& e) {
     answer_json(response, 400, {{"error", e.what()}, {"field", e.field()}});
     return;
@@ -159,11 +162,11 @@ void Endpoint::Impl::resend(const httplib::Request& request, httplib::Response& 
   resend_result.reset();
   spdlog::info("http: resend requested remote={} sink={} from={} to={} dry_run={}", request.remote_addr, parsed.sink,
                parsed.selection.from, parsed.selection.to, parsed.dry_run);
-  resend_thread = std::thread([this, parsed] {
+  resend_thread = std::thread([this, parsed, resend_config] {
     nlohmann::json result;
     int status = 200;
     try {
-      const replay::ResendResult done = replay::resend(config, parsed.selection, parsed.sink, parsed.destinations,
+      const replay::ResendResult done = replay::resend(*resend_config, parsed.selection, parsed.sink, parsed.destinations,
                                                        parsed.rate, parsed.reason, parsed.dry_run, stop_resend, {});
       result = {{"request_id", done.request_id ? nlohmann::json(*done.request_id) : nullptr},
                 {"sink", parsed.sink},
@@ -198,8 +201,9 @@ void Endpoint::Impl::routes() {
   server->Get("/metrics", [this](const httplib::Request&, httplib::Response& response) { metrics(response); });
   server->Get("/healthz", [this](const httplib::Request&, httplib::Response& response) { healthz(response); });
   server->Get("/v1/status", [this](const httplib::Request&, httplib::Response& response) {
+    const DaemonSnapshot daemon = snapshot();
     auto journal = open_for_reading(config);
-    answer_json(response, 200, status::to_json(config, *journal));
+    answer_json(response, 200, status::to_json(in_force(daemon), *journal));
   });
   server->Post("/v1/resend",
                [this](const httplib::Request& request, httplib::Response& response) { resend(request, response); });

@@ -7,6 +7,8 @@
 //   build/tests/integration/integration-tests '[reload]'
 #include <signal.h>
 
+#include <httplib.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -61,7 +63,10 @@ const nlohmann::json* sink_in(const nlohmann::json& status, const std::string& s
 TEST_CASE("SIGHUP: a sink added and one removed while messages flow, a bad file refused, the removed one retired",
           "[reload]") {
   TestBroker broker;
-  Workspace workspace(broker, "", sink_table(broker, "old"));
+  // The daemon's endpoint too: after the reload, /v1/status must answer with the reloaded sinks.
+  const uint16_t port = gapless::test::free_tcp_ports(1)[0];
+  const std::string http = "[http]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\n";
+  Workspace workspace(broker, "", sink_table(broker, "old") + http);
   Process daemon = workspace.start_daemon();
   // Both sinks registered by the daemon before anything is journaled.
   REQUIRE(eventually(30s, [&] { return workspace.daemon_log().find("daemon: start") != std::string::npos; }));
@@ -76,7 +81,7 @@ TEST_CASE("SIGHUP: a sink added and one removed while messages flow, a bad file 
   }));
 
   // The reload, with a backlog being journaled before and after it.
-  workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "new"));
+  workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "new") + http);
   std::thread producer([&] {
     for (int i = 0; i < 10; ++i) {
       auto batch = messages_on({"test.reload.second"}, 300);
@@ -106,15 +111,26 @@ TEST_CASE("SIGHUP: a sink added and one removed while messages flow, a bad file 
   CHECK(counts_of(status, "old", third) == std::array<int64_t, 3>{100, 0, 0});
   const auto old_second = counts_of(status, "old", second);
   CHECK(old_second[0] + old_second[1] == 300);
+  // The endpoint serves the configuration in force: "new" configured, "old" orphaned.
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(10s);
+  const auto served = client.Get("/v1/status");
+  REQUIRE(served);
+  REQUIRE(served->status == 200);
+  const nlohmann::json served_status = nlohmann::json::parse(served->body);
+  REQUIRE(sink_in(served_status, "new") != nullptr);
+  REQUIRE(sink_in(served_status, "old") != nullptr);
+  CHECK(sink_in(served_status, "new")->value("configured", true));
+  CHECK_FALSE(sink_in(served_status, "old")->value("configured", true));
 
   // A bad file: refused, the key named in the log, delivery goes on with the running configuration.
-  workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "new", "window = \"four\"\n"));
+  workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "new", "window = \"four\"\n") + http);
   daemon.signal(SIGHUP);
   REQUIRE(eventually(30s, [&] { return workspace.daemon_log().find("reload refused") != std::string::npos; }));
   CHECK_THAT(workspace.daemon_log(), Contains("sink[1].window"));
   // The file fixed again (no SIGHUP: the daemon runs the good one all along),
   // so that `gapless status` can read it.
-  workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "new"));
+  workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "new") + http);
   workspace.journal_messages(messages_on({"test.reload.fourth"}, 50));
   CHECK(eventually(60s, [&] {
     const auto now = workspace.status();
