@@ -150,6 +150,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// A connection that delivered something, or stayed up this long, proved
+// the broker works: losing it starts the reconnect backoff over.
+constexpr milliseconds kProvenConnection = std::chrono::minutes(1);
+
 // Exponential backoff with jitter (half to full of the doubled delay), so that
 // many collectors restarted together do not reconnect in lockstep.
 class JitteredBackoff {
@@ -409,7 +413,11 @@ class Sender::Loop {
       connection_ = stomp::Connection::open(brokers_[index], options_);
       broker_index_ = index;
       last_failback_attempt_ = Clock::now();
-      reconnect_backoff_.reset();
+      // The backoff is reset only once this connection proves itself
+      // (drop_connection): a broker that accepts and at once drops every
+      // connection must not be reconnected to, and logged, every reconnect_min.
+      connected_at_ = Clock::now();
+      delivered_at_connect_ = counters_.delivered;
       unreachable_.resolved();
       if (counters_.connections++ > 0) ++counters_.reconnects;
       counters_.connected = true;
@@ -440,6 +448,8 @@ class Sender::Loop {
     connection_.reset();
     counters_.connected = false;
     counters_.count(BrokerError::connection_lost);
+    if (counters_.delivered > delivered_at_connect_ || Clock::now() - connected_at_ >= kProvenConnection)
+      reconnect_backoff_.reset();
     follow(std::move(decisions));
     write_owed(false);
     if (!at_once) gapless::sleep_beating(reconnect_backoff_.next(), stop_, counters_.progress);
@@ -703,6 +713,8 @@ class Sender::Loop {
   Clock::time_point journal_retry_at_{};
   Clock::time_point claims_paused_until_{};
   Clock::time_point last_failback_attempt_{};
+  Clock::time_point connected_at_{};  // of the current (or latest) connection
+  int64_t delivered_at_connect_ = 0;  // counters_.delivered then
   Clock::time_point last_probe_check_{};
   InFlight in_flight_;
   std::unordered_map<int64_t, std::string> probes_;  // message id -> the parked destination it probes

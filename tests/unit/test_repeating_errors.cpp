@@ -6,6 +6,12 @@
 // port where nothing listens, retrying every 100 ms.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -138,4 +144,81 @@ TEST_CASE("a sink whose broker refuses every connection is logged once as down, 
   CHECK(std::regex_search(status.out, std::regex(R"(\n  sink cern down for [0-9]+s \(since [-0-9T:]+Z\), [0-9]+ connect)")));
   CHECK(status.out.find("PROBLEMS (") != std::string::npos);
   CHECK(status.out.find("PROBLEMS (") < status.out.find("\nsink cern"));
+}
+
+namespace {
+
+// A broker stand-in that accepts every connection, answers its CONNECT with
+// CONNECTED and hangs up at once: what a broker in trouble can do for hours.
+class HangingUpBroker {
+ public:
+  HangingUpBroker() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    socklen_t length = sizeof address;
+    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    port_ = ntohs(address.sin_port);
+    REQUIRE(::listen(listener_, 16) == 0);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~HangingUpBroker() {
+    stop_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int connections() const { return connections_; }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      char byte = 1;
+      while (byte != 0 && ::read(client, &byte, 1) == 1) {
+      }  // the CONNECT frame, to its NUL
+      static const char kConnected[] = "CONNECTED\nversion:1.2\nheart-beat:0,0\n\n";
+      (void)!::write(client, kConnected, sizeof kConnected);  // with its NUL
+      ++connections_;
+      ::close(client);
+    }
+  }
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+}  // namespace
+
+// A reconnect backoff reset at every connect would reconnect, and log, every reconnect_min.
+TEST_CASE("a broker that drops every connection at once is retried with a growing backoff", "[log-rate]") {
+  HangingUpBroker broker;
+  TempDir dir("hanging-up-broker");
+  const std::string config_path = dir.file("gapless.toml");
+  {
+    std::ofstream config(config_path);
+    config << "log_level = \"info\"\n[journal]\npath = \"" << dir.file("journal.db") << "\"\n"
+           << "[[sink]]\nname = \"cern\"\nbrokers = [\"stomp://127.0.0.1:" << broker.port() << "\"]\n"
+           << "reconnect_min = \"50ms\"\nreconnect_max = \"2s\"\n";
+  }
+  const std::string daemon_log = dir.file("daemon.log");
+  const std::string command = "timeout -s TERM 4 " + gapless::test::shell_quoted(gapless::test::gapless_binary()) +
+                              " run --config " + gapless::test::shell_quoted(config_path) + " 2>" +
+                              gapless::test::shell_quoted(daemon_log);
+  (void)std::system(command.c_str());
+  std::ifstream in(daemon_log);
+  const std::string log{std::istreambuf_iterator<char>(in), {}};
+  INFO("connections: " << broker.connections() << ", connection lost lines: "
+                        << count_lines(log, "sender: connection lost sink=cern"));
+  // Reset at every connect, the backoff would stay at 50 ms: about 80
+  // connections in 4 s. Growing (50 ms doubling, jittered, to 2 s): a handful.
+  CHECK(broker.connections() >= 2);
+  CHECK(broker.connections() <= 10);
+  CHECK(count_lines(log, "sender: connection lost sink=cern") <= 10);
 }
