@@ -3,8 +3,8 @@
 // operator learns the process must be restarted to run what is installed.
 //
 // Why: a package upgrade (dpkg renames the new file over the old one) leaves
-// a long-running daemon executing the old code, and a library that
-// overwritten in place can crash it at any later page fault; both went
+// a long-running daemon executing the old code, and a library overwritten
+// in place can crash it at any later page fault; both went
 // unnoticed for months once (issue 12, "the 2016 root cause").
 //
 // What counts as replaced, per file (the target of /proc/self/exe and every

@@ -6,15 +6,17 @@
 #include "core/duration.hpp"
 #include "core/restart_watch.hpp"
 #include "core/timestamp.hpp"
+#include "journal/fault_retry.hpp"
+#include "journal/size_limit.hpp"
 
 namespace gapless::http {
 
 namespace {
 
-// The kinds journal/fault_retry.hpp gives a journal fault (fault_kind), and
-// the size limit: each means that the journal takes no writes right now.
+// A kind journal/fault_retry.hpp lists: the journal takes no writes right now.
 bool journal_fault(const std::string& kind) {
-  return kind == "disk-full" || kind.rfind("journal-", 0) == 0;
+  const std::vector<std::string>& kinds = journal::journal_fault_kinds();
+  return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
 }
 
 std::string ago(int64_t now_ms, int64_t since_ms) {
@@ -33,7 +35,7 @@ std::vector<std::string> health_reasons(const HealthInputs& in, const HttpConfig
   const auto too_long = [&](int64_t since_ms) { return in.now_ms - since_ms > stalled_ms; };
 
   for (const FaultSnapshot& fault : in.faults) {
-    if (fault.kind == kJournalSizeLimitKind)
+    if (fault.kind == journal::kSizeLimitKind)
       reasons.push_back("journal at its size limit (" + fault.component + ") " + since(in.now_ms, fault.since_ms) +
                         ": " + fault.last_error);
     else if (journal_fault(fault.kind))

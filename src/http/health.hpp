@@ -39,10 +39,6 @@ struct HealthInputs {
   std::vector<journal::ArchiveHealth> archives;
 };
 
-// The kind of the fault episode opened while the journal is at [journal]
-// max_size (the episode's owner opens it; /healthz only matches the kind).
-constexpr const char* kJournalSizeLimitKind = "journal-size-limit";
-
 // One line per reason, most urgent first (the journal, a restart, sinks,
 // archives); empty when all is well.
 std::vector<std::string> health_reasons(const HealthInputs& inputs, const HttpConfig& rules);

@@ -47,11 +47,6 @@ std::optional<int64_t> file_size(const std::string& path) {
   return static_cast<int64_t>(info.st_size);
 }
 
-// The kinds of journal fault an episode can have (journal/fault_retry.hpp),
-// and the size limit's: each shown from the start, at 0 while none is open.
-const char* const kJournalFaultKinds[] = {"disk-full", "journal-busy", "journal-io", "journal-damaged",
-                                          "journal-other", "journal-size-limit"};
-
 void write_journal_families(const Config& config, journal::Journal& journal, const DaemonSnapshot& daemon,
                             std::ostream& out) {
   const int64_t now = unix_now_ms();
@@ -116,8 +111,9 @@ void write_journal_families(const Config& config, journal::Journal& journal, con
   if (const auto space = journal::free_space(config.journal.path))
     sample(out, "gapless_journal_disk_free_bytes", journal_label, std::to_string(space->bytes));
 
+  // Every journal fault kind shown from the start, at 0 while none is open.
   std::map<std::string, int64_t> open_by_kind;
-  for (const char* kind : kJournalFaultKinds) open_by_kind[kind] = 0;
+  for (const std::string& kind : journal::journal_fault_kinds()) open_by_kind[kind] = 0;
   for (const FaultSnapshot& fault : daemon.faults)
     if (open_by_kind.count(fault.kind)) ++open_by_kind[fault.kind];
   family(out, "gapless_journal_faults_open", "gauge",

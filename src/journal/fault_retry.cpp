@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "core/backoff.hpp"
+#include "journal/size_limit.hpp"
 
 namespace gapless::journal {
 
@@ -25,6 +26,13 @@ const char* fault_kind(Fault fault) {
     case Fault::other: return "journal-other";
   }
   return "journal-other";
+}
+
+const std::vector<std::string>& journal_fault_kinds() {
+  static const std::vector<std::string> kinds = {
+      fault_kind(Fault::busy),    fault_kind(Fault::full),  fault_kind(Fault::io),
+      fault_kind(Fault::damaged), fault_kind(Fault::other), std::string(kSizeLimitKind)};
+  return kinds;
 }
 
 bool disk_nearly_full(const std::string& path) {

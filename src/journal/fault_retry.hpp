@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "core/fault_episode.hpp"
 #include "core/stop_wait.hpp"
@@ -26,6 +27,11 @@ namespace gapless::journal {
 // full disk, whether SQLite met it or a producer pauses for the reserve, is
 // one episode), "journal-io", "journal-damaged", "journal-other".
 const char* fault_kind(Fault fault);
+
+// Every kind of fault episode that means the journal takes no writes now:
+// fault_kind's five and the size limit's (size_limit.hpp kSizeLimitKind).
+// For the metrics and /healthz, which must not keep their own list.
+const std::vector<std::string>& journal_fault_kinds();
 
 // The file system holding `path` (a journal, or any file beside it) has
 // almost no room left: less than a MiB, or no free inode.

@@ -292,13 +292,7 @@ std::vector<std::string> Journal::explain_pruning() {
 }
 
 int64_t Journal::bytes_in_use() {
-  return with_journal_errors(path_, "measure its size", "", [&] {
-    auto snapshot = begin_read(*db_);
-    const int64_t pages = db_->execAndGet("PRAGMA page_count").getInt64();
-    const int64_t free_pages = db_->execAndGet("PRAGMA freelist_count").getInt64();
-    const int64_t page_size = db_->execAndGet("PRAGMA page_size").getInt64();
-    return (pages - free_pages) * page_size;
-  });
+  return with_journal_errors(path_, "measure its size", "", [&] { return detail::bytes_in_use(*db_); });
 }
 
 }  // namespace gapless::journal

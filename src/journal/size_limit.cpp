@@ -33,12 +33,7 @@ std::optional<int64_t> SizeLimit::reached() {
       db_ = std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READONLY);
       detail::wait_for_locks(*db_);
     }
-    // One read snapshot, so that the three agree.
-    SQLite::Transaction snapshot(*db_, SQLite::TransactionBehavior::DEFERRED);
-    const int64_t pages = db_->execAndGet("PRAGMA page_count").getInt64();
-    const int64_t free_pages = db_->execAndGet("PRAGMA freelist_count").getInt64();
-    const int64_t page_size = db_->execAndGet("PRAGMA page_size").getInt64();
-    const int64_t bytes = (pages - free_pages) * page_size;
+    const int64_t bytes = detail::bytes_in_use(*db_);
     last_ = bytes >= max_size_ ? std::optional<int64_t>(bytes) : std::nullopt;
   } catch (const std::exception& e) {
     // A journal that cannot be measured is not held back for it: the write

@@ -75,6 +75,14 @@ int retry_every_millisecond(void*, int attempts) {
 
 void wait_for_locks(SQLite::Database& db) { sqlite3_busy_handler(db.getHandle(), retry_every_millisecond, nullptr); }
 
+int64_t bytes_in_use(SQLite::Database& db) {
+  SQLite::Transaction snapshot = begin_read(db);
+  const int64_t pages = db.execAndGet("PRAGMA page_count").getInt64();
+  const int64_t free_pages = db.execAndGet("PRAGMA freelist_count").getInt64();
+  const int64_t page_size = db.execAndGet("PRAGMA page_size").getInt64();
+  return (pages - free_pages) * page_size;
+}
+
 SQLite::Transaction begin_write(SQLite::Database& db, Durability durability) {
   db.exec(durability == Durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
   return SQLite::Transaction(db, SQLite::TransactionBehavior::IMMEDIATE);

@@ -22,6 +22,11 @@ constexpr int kBusyTimeoutMs = 10'000;
 // millisecond rather than in SQLite's growing steps (why: docs/journal.md 3).
 void wait_for_locks(SQLite::Database& db);
 
+// The journal's bytes in use, (page_count - freelist_count) x page_size:
+// what [journal] max_size limits (size_limit.hpp says why this measure). In
+// one read snapshot of its own, so that the three agree.
+int64_t bytes_in_use(SQLite::Database& db);
+
 // Errors: every one names the journal, the operation and, for writes, what
 // became of the change.
 std::string context(const std::string& path, std::string_view operation);

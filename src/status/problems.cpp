@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <set>
 #include <utility>
 
@@ -62,15 +61,20 @@ void daemon_problems(const journal::DaemonHealth& daemon, int64_t now_ms, std::v
                                     : "gapless " + daemon.version + " (revision " + daemon.revision + ")";
     problems.push_back("the daemon (pid " + std::to_string(daemon.pid) + ") runs " + running +
                        ", the installed one is gapless " + build_version() + " (revision " + build_revision() +
-                       "): the running daemon is older than the installed gapless: restart it");
+                       "): the running daemon runs other code than the installed gapless: restart it");
   }
 }
 
-void journal_size_problem(const Config& config, std::vector<std::string>& problems) {
+// Measured as the limit is (journal/size_limit.hpp): bytes in use, not the
+// file's size, which holds freed pages until they go back.
+void journal_size_problem(const Config& config, journal::Journal& journal, std::vector<std::string>& problems) {
   if (config.journal.max_size <= 0) return;
-  std::error_code error;
-  const auto bytes = std::filesystem::file_size(config.journal.path, error);
-  if (error) return;
+  int64_t bytes = 0;
+  try {
+    bytes = journal.bytes_in_use();
+  } catch (const journal::JournalError&) {
+    return;  // a journal that cannot be read says so elsewhere in status
+  }
   const double share = static_cast<double>(bytes) / static_cast<double>(config.journal.max_size);
   if (share <= kNearSizeLimit) return;
   char percent[16];
@@ -185,7 +189,7 @@ std::vector<std::string> find_problems(const Config& config, journal::Journal& j
                                        const std::vector<journal::ArchiveHealth>& archives, int64_t now_ms) {
   std::vector<std::string> problems;
   if (daemon) daemon_problems(*daemon, now_ms, problems);
-  journal_size_problem(config, problems);
+  journal_size_problem(config, journal, problems);
   if (daemon) fault_problems(*daemon, now_ms, problems);
   sink_problems(config, journal, sinks, now_ms, problems);
   archive_problems(config, journal, archives, now_ms, problems);

@@ -7,6 +7,7 @@
 
 #include "core/restart_watch.hpp"
 #include "http/health.hpp"
+#include "journal/size_limit.hpp"
 
 using gapless::FaultSnapshot;
 using gapless::HttpConfig;
@@ -82,7 +83,7 @@ TEST_CASE("healthz: a journal that takes no writes (a full disk, a lock held els
 
 TEST_CASE("healthz: a journal at its size limit says so", "[http]") {
   HealthInputs in = healthy();
-  in.faults = {fault("collector", gapless::http::kJournalSizeLimitKind, "the journal reached max_size 1 GiB")};
+  in.faults = {fault("collector", std::string(gapless::journal::kSizeLimitKind), "the journal reached max_size 1 GiB")};
   const auto reasons = health_reasons(in, rules());
   REQUIRE(reasons.size() == 1);
   CHECK_THAT(reasons[0], Catch::StartsWith("journal at its size limit"));
