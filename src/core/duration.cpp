@@ -1,6 +1,9 @@
 #include "core/duration.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <charconv>
+#include <cstdlib>
 #include <cstdint>
 #include <limits>
 
@@ -50,6 +53,19 @@ std::string format_duration(Milliseconds duration) {
     if (ms != 0 && ms % it->milliseconds == 0)
       return std::to_string(ms / it->milliseconds) + std::string(it->suffix);
   return std::to_string(ms) + "ms";
+}
+
+Milliseconds interval_from_environment(const char* variable, Milliseconds fallback, std::string_view component) {
+  const char* text = std::getenv(variable);
+  if (text == nullptr || *text == '\0') return fallback;
+  char* end = nullptr;
+  const long long ms = std::strtoll(text, &end, 10);
+  if (*end != '\0' || ms <= 0) {
+    spdlog::warn("{}: ignoring {}=\"{}\" (not a positive number of ms) interval_ms={}", component, variable, text,
+                 fallback.count());
+    return fallback;
+  }
+  return Milliseconds(ms);
 }
 
 }  // namespace gapless

@@ -16,4 +16,9 @@ Milliseconds parse_duration(std::string_view text, std::string_view what);
 // The shortest exact form: 90000ms -> "90s", 3600000ms -> "1h".
 std::string format_duration(Milliseconds duration);
 
+// An interval the tests shorten through the environment variable `variable`
+// (a positive whole number of milliseconds); unset or empty: `fallback`.
+// Anything else is logged as ignored, naming `component`, and gives `fallback`.
+Milliseconds interval_from_environment(const char* variable, Milliseconds fallback, std::string_view component);
+
 }  // namespace gapless

@@ -9,23 +9,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/duration.hpp"
+
 namespace gapless {
 namespace {
 
 constexpr std::string_view kDeletedSuffix = " (deleted)";  // how /proc/PID/maps shows an unlinked file
-
-std::chrono::milliseconds configured_interval() {
-  const char* text = std::getenv(kRestartCheckEnvironment);
-  if (text == nullptr || *text == '\0') return kRestartCheckInterval;
-  char* end = nullptr;
-  const long long ms = std::strtoll(text, &end, 10);
-  if (*end != '\0' || ms <= 0) {
-    spdlog::warn("restart-watch: ignoring {}=\"{}\" (not a positive number of ms) interval_ms={}",
-                 kRestartCheckEnvironment, text, kRestartCheckInterval.count());
-    return kRestartCheckInterval;
-  }
-  return std::chrono::milliseconds(ms);
-}
 
 // The executable: the target of /proc/self/exe.
 std::string executable_path() {
@@ -70,7 +59,7 @@ std::optional<RestartWatch::FileIdentity> RestartWatch::identity_of(const std::s
                       static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec};
 }
 
-RestartWatch::RestartWatch() : interval_(configured_interval()), next_check_(std::chrono::steady_clock::now()) {
+RestartWatch::RestartWatch() : interval_(interval_from_environment(kRestartCheckEnvironment, kRestartCheckInterval, "restart-watch")), next_check_(std::chrono::steady_clock::now()) {
   next_check_ += interval_;
   const std::string executable = executable_path();
   std::vector<std::string> paths = executable_mappings();

@@ -7,23 +7,11 @@
 #include <string>
 
 #include "core/clock.hpp"
+#include "core/duration.hpp"
 #include "replay/gaps.hpp"
 
 namespace gapless::daemon {
 namespace {
-
-std::chrono::milliseconds prune_interval() {
-  const char* text = std::getenv(kPruneIntervalEnvironment);
-  if (text == nullptr || *text == '\0') return kPruneInterval;
-  char* end = nullptr;
-  const long long ms = std::strtoll(text, &end, 10);
-  if (*end != '\0' || ms <= 0) {
-    spdlog::warn("pruner: ignoring {}=\"{}\" (not a positive number of ms) interval_ms={}",
-                 kPruneIntervalEnvironment, text, kPruneInterval.count());
-    return kPruneInterval;
-  }
-  return std::chrono::milliseconds(ms);
-}
 
 }  // namespace
 
@@ -45,7 +33,8 @@ PrunePass prune_once(journal::Journal& journal, std::chrono::milliseconds keep_d
 Pruner::Pruner(const Config& config, const std::atomic<bool>& stop) : config_(config), stop_(stop) {}
 
 void Pruner::run() {
-  const std::chrono::milliseconds interval = prune_interval();
+  const std::chrono::milliseconds interval =
+      interval_from_environment(kPruneIntervalEnvironment, kPruneInterval, "pruner");
   // Pruning registers no sink: an empty list leaves the sinks as they are.
   std::unique_ptr<journal::Journal> journal = journal::Journal::open(config_.journal.path, {}, false);
   while (!stop_) {

@@ -18,16 +18,11 @@ namespace gapless::http {
 namespace {
 
 using status::label_value;
+using status::prometheus_seconds;
 
 std::string bound(double seconds_value) {
   char text[32];
   std::snprintf(text, sizeof text, "%g", seconds_value);
-  return text;
-}
-
-std::string seconds(int64_t ms) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3f", static_cast<double>(ms) / 1000.0);
   return text;
 }
 
@@ -67,7 +62,7 @@ void write_journal_families(const Config& config, journal::Journal& journal, con
       if (destination.oldest_undelivered_ms)
         sample(out, "gapless_oldest_undelivered_age_seconds",
                sink_label(sink.sink) + ",destination=\"" + label_value(destination.destination) + "\"",
-               seconds(std::max<int64_t>(0, now - *destination.oldest_undelivered_ms)));
+               prometheus_seconds(std::max<int64_t>(0, now - *destination.oldest_undelivered_ms)));
 
   // A series' cursor is its newest journaled point + 1: the newest cursor
   // shows whether the archive as a whole is being read, the oldest the
@@ -93,13 +88,13 @@ void write_journal_families(const Config& config, journal::Journal& journal, con
          "Now minus the newest cursor among the archive's series (how far behind the collector reads the archive; "
          "absent before its first read).");
   for (const Lag& lag : lags)
-    if (lag.newest_ts) sample(out, "gapless_archive_cursor_lag_seconds", archive_labels(lag), seconds(now - *lag.newest_ts * 1000));
+    if (lag.newest_ts) sample(out, "gapless_archive_cursor_lag_seconds", archive_labels(lag), prometheus_seconds(now - *lag.newest_ts * 1000));
   family(out, "gapless_archive_oldest_cursor_lag_seconds", "gauge",
          "Now minus the oldest cursor among the archive's series (the series furthest behind, or one the archive "
          "no longer feeds).");
   for (const Lag& lag : lags)
     if (lag.oldest_ts)
-      sample(out, "gapless_archive_oldest_cursor_lag_seconds", archive_labels(lag), seconds(now - *lag.oldest_ts * 1000));
+      sample(out, "gapless_archive_oldest_cursor_lag_seconds", archive_labels(lag), prometheus_seconds(now - *lag.oldest_ts * 1000));
 
   const std::string journal_label = "journal=\"" + label_value(config.journal.path) + "\"";
   family(out, "gapless_journal_size_bytes", "gauge", "Size of the journal's files: the database and its -wal.");
@@ -125,7 +120,7 @@ void write_journal_families(const Config& config, journal::Journal& journal, con
 
 void write_sender_families(const DaemonSnapshot& daemon, std::ostream& out) {
   family(out, "gapless_daemon_start_timestamp_seconds", "gauge", "When the running daemon started.");
-  out << "gapless_daemon_start_timestamp_seconds " << seconds(daemon.started_ms) << '\n';
+  out << "gapless_daemon_start_timestamp_seconds " << prometheus_seconds(daemon.started_ms) << '\n';
   const auto per_sink = [&](const char* name, const char* type, const char* help, auto value) {
     family(out, name, type, help);
     for (const SinkCounters& sink : daemon.sinks) sample(out, name, sink_label(sink.sink), value(sink.counters));
@@ -136,7 +131,7 @@ void write_sender_families(const DaemonSnapshot& daemon, std::ostream& out) {
            [](const sender::CountersSnapshot& c) { return std::to_string(c.delivered); });
   per_sink("gapless_sink_last_delivery_timestamp_seconds", "gauge",
            "When the sink's sender last marked messages delivered (0: not since the daemon started).",
-           [](const sender::CountersSnapshot& c) { return seconds(c.last_delivered_ms); });
+           [](const sender::CountersSnapshot& c) { return prometheus_seconds(c.last_delivered_ms); });
   per_sink("gapless_sink_reconnects_total", "counter",
            "Connections to a broker made after the sink's first one (after a lost connection, or a failback).",
            [](const sender::CountersSnapshot& c) { return std::to_string(c.reconnects); });
@@ -161,7 +156,7 @@ void write_sender_families(const DaemonSnapshot& daemon, std::ostream& out) {
       sample(out, latency + "_bucket", labels + ",le=\"" + bound(histogram.upper_bounds_seconds[i]) + "\"",
              std::to_string(histogram.cumulative[i]));
     sample(out, latency + "_bucket", labels + ",le=\"+Inf\"", std::to_string(histogram.count));
-    sample(out, latency + "_sum", labels, seconds(static_cast<int64_t>(histogram.sum_seconds * 1000.0 + 0.5)));
+    sample(out, latency + "_sum", labels, prometheus_seconds(static_cast<int64_t>(histogram.sum_seconds * 1000.0 + 0.5)));
     sample(out, latency + "_count", labels, std::to_string(histogram.count));
   }
 }

@@ -118,12 +118,6 @@ void print_daemon_text(const std::optional<journal::DaemonHealth>& health) {
 
 // Prometheus' text exposition format.
 
-std::string seconds_text(int64_t ms) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.3f", static_cast<double>(ms) / 1000.0);
-  return text;
-}
-
 // printf's formatting, into a stream: the Prometheus text goes to stdout
 // (`gapless status --prometheus`) or to the daemon's /metrics response.
 [[gnu::format(printf, 2, 3)]] void emit(std::ostream& out, const char* format, ...) {
@@ -153,6 +147,12 @@ void print_family(std::ostream& out, const char* name, const char* type, const c
 }
 
 }  // namespace
+
+std::string prometheus_seconds(int64_t ms) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", static_cast<double>(ms) / 1000.0);
+  return text;
+}
 
 std::string label_value(std::string_view text) {
   std::string escaped;
@@ -321,10 +321,10 @@ void write_prometheus(const Config& config, journal::Journal& journal, std::ostr
               [&](const auto& a) { return count(a.consecutive_failed_polls); });
   per_archive("gapless_archive_last_poll_timestamp_seconds", "gauge",
               "When the latest poll of the archive ended (0: never).",
-              [&](const auto& a) { return seconds_text(a.polls_total > 0 ? a.last_poll_ms : 0); });
+              [&](const auto& a) { return prometheus_seconds(a.polls_total > 0 ? a.last_poll_ms : 0); });
   per_archive("gapless_archive_last_success_timestamp_seconds", "gauge",
               "When the latest poll that read everything without a failure ended (0: never).",
-              [&](const auto& a) { return seconds_text(a.last_success_ms.value_or(0)); });
+              [&](const auto& a) { return prometheus_seconds(a.last_success_ms.value_or(0)); });
   per_archive("gapless_archive_points_journaled_total", "counter",
               "Datapoints of the archive journaled by the collector (new or corrected).",
               [&](const auto& a) { return count(a.points_journaled_total); });
@@ -370,7 +370,7 @@ void write_prometheus(const Config& config, journal::Journal& journal, std::ostr
   if (health)
     for (const FaultSnapshot& fault : health->faults)
       emit(out, "gapless_fault_since_timestamp_seconds{%s} %s\n", fault_labels(fault).c_str(),
-                  seconds_text(fault.since_ms).c_str());
+                  prometheus_seconds(fault.since_ms).c_str());
 
   const std::vector<journal::SinkStatus> sinks = journal.status();
   print_family(out, "gapless_messages", "gauge", "Journaled messages per sink and destination, by delivery state.");
@@ -390,7 +390,7 @@ void write_prometheus(const Config& config, journal::Journal& journal, std::ostr
       if (destination.oldest_undelivered_ms)
         emit(out, "gapless_oldest_undelivered_timestamp_seconds{sink=\"%s\",destination=\"%s\"} %s\n",
                     label_value(sink.sink).c_str(), label_value(destination.destination).c_str(),
-                    seconds_text(*destination.oldest_undelivered_ms).c_str());
+                    prometheus_seconds(*destination.oldest_undelivered_ms).c_str());
 }
 
 void print_prometheus(const Config& config, journal::Journal& journal) {

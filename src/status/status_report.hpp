@@ -35,6 +35,9 @@ void write_prometheus(const Config& config, journal::Journal& journal, std::ostr
 // A Prometheus label value: backslash, double quote and line feed escaped.
 std::string label_value(std::string_view text);
 
+// Milliseconds as a Prometheus value in seconds, "%.3f".
+std::string prometheus_seconds(int64_t ms);
+
 // write_prometheus to stdout.
 void print_prometheus(const Config& config, journal::Journal& journal);
 
