@@ -7,7 +7,8 @@
 // every simulated `--prune-every` seconds, on a thread and connection of its
 // own, as the daemon runs it. Prints the journal's size each simulated month,
 // and the claim/mark latency of the "sender" while a pass runs against while
-// none does, with the longest prune transaction. See bench/README.md.
+// none does, with how long the pruning transactions held the write lock and
+// how long the WAL checkpoints after them took. See bench/README.md.
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sys/stat.h>
@@ -95,7 +96,8 @@ int run(const Options& options) {
   std::condition_variable asked;
   bool pass_due = false, finished = false;
   std::atomic<bool> pruning{false};
-  int64_t passes = 0, longest_us = 0, pruned_messages = 0, pruned_digests = 0;
+  int64_t passes = 0, pruned_messages = 0, pruned_digests = 0, transactions = 0, checkpoints = 0;
+  std::vector<double> pass_write_lock, pass_checkpoint, pass_lock_wait;  // each pass's longest, ms
   std::thread pruner([&] {
     auto journal = journal::Journal::open(path, {}, false);
     for (;;) {
@@ -111,7 +113,14 @@ int run(const Options& options) {
       pruning = false;
       std::lock_guard lock(mutex);
       ++passes;
-      longest_us = std::max({longest_us, pass.messages.longest_transaction_us, pass.digests.longest_transaction_us});
+      transactions += pass.transactions();
+      checkpoints += pass.messages.checkpoints + pass.digests.checkpoints + pass.pages.checkpoints;
+      pass_write_lock.push_back(static_cast<double>(pass.longest_write_lock_us()) / 1000.0);
+      pass_checkpoint.push_back(static_cast<double>(pass.longest_checkpoint_us()) / 1000.0);
+      pass_lock_wait.push_back(static_cast<double>(std::max({pass.messages.longest_lock_wait_us,
+                                                             pass.digests.longest_lock_wait_us,
+                                                             pass.pages.longest_lock_wait_us})) /
+                               1000.0);
       pruned_messages += pass.messages.messages;
       pruned_digests += pass.digests.datapoints;
     }
@@ -186,9 +195,20 @@ int run(const Options& options) {
   }
   pruner.join();
   gapless::set_simulated_now_ms(std::nullopt);
-  std::printf("\npruning passes %lld: messages pruned %lld, digests pruned %lld, longest prune transaction %.2f ms\n",
+  std::printf("\npruning passes %lld: messages pruned %lld, digests pruned %lld, in %lld transactions\n",
               static_cast<long long>(passes), static_cast<long long>(pruned_messages),
-              static_cast<long long>(pruned_digests), static_cast<double>(longest_us) / 1000.0);
+              static_cast<long long>(pruned_digests), static_cast<long long>(transactions));
+  // Each pass's longest, over the passes: the lock held (BEGIN IMMEDIATE's
+  // return to COMMIT's), the wait for it, and the checkpoints after a
+  // transaction, which hold no write lock.
+  const auto print_longest = [](const char* what, const std::vector<double>& per_pass) {
+    std::printf("  %-44s p50 %.2f p99 %.2f max %.2f ms\n", what, percentile(per_pass, 0.5),
+                percentile(per_pass, 0.99), percentile(per_pass, 1.0));
+  };
+  print_longest("write lock held, a pass's longest transaction:", pass_write_lock);
+  print_longest("waiting for the write lock (BEGIN IMMEDIATE):", pass_lock_wait);
+  std::printf("  WAL checkpoints after a prune transaction: %lld\n", static_cast<long long>(checkpoints));
+  print_longest("checkpoint (no write lock), a pass's longest:", pass_checkpoint);
   std::printf("sender claim+mark of 100 messages, ms: while a pass runs p50 %.2f p99 %.2f max %.2f (%zu samples); "
               "otherwise p50 %.2f p99 %.2f max %.2f (%zu samples)\n",
               percentile(latency_pruning, 0.5), percentile(latency_pruning, 0.99), percentile(latency_pruning, 1.0),

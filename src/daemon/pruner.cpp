@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -11,9 +12,15 @@
 #include "replay/gaps.hpp"
 
 namespace gapless::daemon {
-namespace {
 
-}  // namespace
+int64_t PrunePass::transactions() const { return messages.transactions + digests.transactions + pages.transactions; }
+int64_t PrunePass::longest_write_lock_us() const {
+  return std::max({messages.longest_write_lock_us, digests.longest_write_lock_us, pages.longest_write_lock_us});
+}
+int64_t PrunePass::longest_checkpoint_us() const {
+  return std::max({messages.longest_checkpoint_us, digests.longest_checkpoint_us, pages.longest_checkpoint_us});
+}
+bool PrunePass::complete() const { return messages.complete && digests.complete && pages.complete; }
 
 PrunePass prune_once(journal::Journal& journal, std::chrono::milliseconds keep_delivered, int64_t now_ms,
                      const std::atomic<bool>* stop) {
@@ -25,7 +32,7 @@ PrunePass prune_once(journal::Journal& journal, std::chrono::milliseconds keep_d
         return std::optional<int64_t>(now_s - replay::retention_seconds(series));
       },
       stop);
-  pass.pages_released = journal.release_free_pages(stop);
+  pass.pages = journal.release_free_pages(stop);
   pass.bytes_in_use = journal.bytes_in_use();
   return pass;
 }
@@ -43,11 +50,10 @@ void Pruner::run() {
     const PrunePass pass = prune_once(*journal, config_.journal.keep_delivered, unix_now_ms(), &stop_);
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
     spdlog::info("pruner: pass messages={} deliveries={} digests={} pages_released={} bytes_in_use={} "
-                 "transactions={} longest_transaction_us={} took_ms={}{}",
-                 pass.messages.messages, pass.messages.deliveries, pass.digests.datapoints, pass.pages_released,
-                 pass.bytes_in_use, pass.messages.transactions + pass.digests.transactions,
-                 std::max(pass.messages.longest_transaction_us, pass.digests.longest_transaction_us), took.count(),
-                 pass.messages.complete && pass.digests.complete ? "" : " (stopped)");
+                 "transactions={} longest_write_lock_us={} longest_checkpoint_us={} took_ms={}{}",
+                 pass.messages.messages, pass.messages.deliveries, pass.digests.datapoints, pass.pages.pages,
+                 pass.bytes_in_use, pass.transactions(), pass.longest_write_lock_us(), pass.longest_checkpoint_us(),
+                 took.count(), pass.complete() ? "" : " (stopped)");
     if (!sleep_beating(interval, stop_, progress_)) return;
   }
 }

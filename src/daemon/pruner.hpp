@@ -29,8 +29,14 @@ constexpr const char* kPruneIntervalEnvironment = "GAPLESS_PRUNE_INTERVAL_MS";
 struct PrunePass {
   journal::PruneReport messages;  // step 1
   journal::PruneReport digests;   // step 2
-  int64_t pages_released = 0;     // step 3
+  journal::PruneReport pages;     // step 3
   int64_t bytes_in_use = 0;       // after the pass
+
+  // Over the three steps.
+  int64_t transactions() const;
+  int64_t longest_write_lock_us() const;
+  int64_t longest_checkpoint_us() const;
+  bool complete() const;
 };
 
 // One pass at `now_ms` (unix ms), as the pruner runs it; the benchmark runs

@@ -90,8 +90,9 @@
 //     The row outlives its message (pruning) while the archive can still
 //     serve that ts, and goes (prune_datapoints) once both are past: the
 //     archive's retention for the series, which the caller gives (esmond's:
-//     replay::retention_seconds), and the message's pruning. Whichever is
-//     longer keeps it, so a re-read never journals again what was delivered.
+//     replay::retention_seconds, the one rule by which `gaps` also marks a
+//     gap unrecoverable), and the message's pruning. Whichever is longer
+//     keeps it, so a re-read never journals again what was delivered.
 //  13 A coverage row [ts_from, ts_to) of a series says all the archive held
 //     there is journaled; it is written with those datapoints, rows of a series
 //     never overlap nor touch, and pruning never deletes them (gaps and

@@ -261,14 +261,19 @@ struct ArchiveHealth {
   std::optional<int64_t> last_error_ms;
 };
 
-// What one pruning call deleted (Journal's Retention group), and how long
-// its longest transaction held the write lock.
+// What one pruning call deleted (Journal's Retention group), how long its
+// longest transaction held the write lock, and how long the checkpoints
+// after its transactions took, which hold no lock.
 struct PruneReport {
   int64_t messages = 0;    // message rows deleted, with their delivery and appended_message rows
   int64_t deliveries = 0;  // delivery rows deleted with them
   int64_t datapoints = 0;  // datapoint rows deleted
+  int64_t pages = 0;       // free pages given back (release_free_pages)
   int64_t transactions = 0;
-  int64_t longest_transaction_us = 0;
+  int64_t longest_lock_wait_us = 0;   // BEGIN IMMEDIATE waiting for another writer's commit
+  int64_t longest_write_lock_us = 0;  // from BEGIN IMMEDIATE's return to COMMIT's: the write lock held
+  int64_t checkpoints = 0;            // PASSIVE WAL checkpoints run after a transaction
+  int64_t longest_checkpoint_us = 0;
   bool complete = true;  // false: `stop` was raised first
 };
 
@@ -424,7 +429,8 @@ class Journal {
   // transactions of at most `batch` messages or datapoints each, committed
   // with synchronous=NORMAL (a prune lost in a power cut is done again); what
   // to delete is read first, without the write lock, and checked again
-  // under it. Every read and delete is an index or primary-key seek. Stops
+  // under it. Every read and delete is an index or primary-key seek. The WAL
+  // checkpoint runs after a transaction, not inside its COMMIT. Stops
   // between transactions when `stop` is raised (complete = false).
 
   // Deletes each message whose delivery rows are all delivered, the latest
@@ -444,8 +450,8 @@ class Journal {
                                const std::atomic<bool>* stop = nullptr, size_t batch = kPruneBatch);
 
   // Gives free pages back to the file system (PRAGMA incremental_vacuum), a
-  // few hundred pages per transaction. Returns the pages given back.
-  int64_t release_free_pages(const std::atomic<bool>* stop = nullptr);
+  // few hundred pages per transaction; `pages` counts them.
+  PruneReport release_free_pages(const std::atomic<bool>* stop = nullptr);
 
   // The bytes the journal's pages hold: (page_count - freelist_count) x
   // page_size. Free pages and the -wal file are not counted: pruning lowers

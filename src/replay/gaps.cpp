@@ -111,8 +111,7 @@ std::string series_label(const journal::Series& series) {
 }
 
 std::string retention_note(const journal::Series& series) {
-  return "older than the archive's " + std::to_string(retention_seconds(series.key.event_type) / kDay) +
-         "-day retention";
+  return "older than the archive's " + std::to_string(retention_seconds(series.key) / kDay) + "-day retention";
 }
 
 std::string number(double value) {
@@ -140,12 +139,8 @@ std::vector<std::pair<int64_t, int64_t>> uncovered(int64_t from, int64_t to,
   return pieces;
 }
 
-int64_t retention_seconds(const std::string& event_type) {
-  return (kShortRetention.count(event_type) ? 180 : 365) * kDay;
-}
-
 int64_t retention_seconds(const journal::SeriesKey& series) {
-  if (series.summary_type.empty()) return retention_seconds(series.event_type);
+  if (series.summary_type.empty()) return (kShortRetention.count(series.event_type) ? 180 : 365) * kDay;
   return (series.summary_window == kDay ? 1825 : 365) * kDay;
 }
 
@@ -190,7 +185,7 @@ std::vector<SeriesGaps> find_gaps(journal::Journal& journal, const std::string& 
     const int64_t tolerance =
         std::max<int64_t>(1, std::llround(options.cadence_multiple * static_cast<double>(*result.cadence)));
     const int64_t due_until = std::min(to, now - tolerance);  // not yet due after it
-    const int64_t retained_from = now - retention_seconds(s.key.event_type);
+    const int64_t retained_from = now - retention_seconds(s.key);
 
     // The empty stretches of [from, due_until): between `from`, the
     // datapoints and the end, the datapoints themselves excluded.

@@ -31,10 +31,12 @@
 //     A backfill over it records coverage, and the gap goes away.
 //   - Unknown cadence: no gaps are reported; the series is still listed.
 //   - Unrecoverable: the part of a gap before now - retention_seconds(
-//     event_type) (esmond's default expiry, docs/esmond.md 1.4) is reported
+//     series) (esmond's default expiry, docs/esmond.md 1.4) is reported
 //     separately, marked unrecoverable: the archive has deleted it, a
 //     backfill cannot fetch it. A gap across that boundary is
-//     split in two there.
+//     split in two there. It is the same horizon below which the pruner
+//     drops the series' digests (journal invariant 12): one rule says how
+//     long the archive serves a point.
 #pragma once
 
 #include <cstdint>
@@ -54,7 +56,7 @@ struct GapOptions {
 struct Gap {
   int64_t from = 0;  // [from, to), unix seconds
   int64_t to = 0;
-  // Older than the archive's retention for this event type (docs/esmond.md 1.4):
+  // Older than the archive's retention for this series (retention_seconds):
   // a backfill cannot fetch it.
   bool unrecoverable = false;
 };
@@ -83,14 +85,12 @@ std::vector<SeriesGaps> find_gaps(journal::Journal& journal, const std::string& 
 std::vector<std::pair<int64_t, int64_t>> uncovered(int64_t from, int64_t to,
                                                    const std::vector<journal::CoveredRange>& covered);
 
-// esmond's default retention (docs/esmond.md 1.4) for a base series of this event
-// type, in seconds: 180 days for the OWAMP types, 365 days for the others.
-int64_t retention_seconds(const std::string& event_type);
-
-// The same table for any series (docs/esmond.md 1.4): a base series as
-// above, a daily summary (window 86400) 1825 days, any other summary 365
-// days. How long the archive can still serve a point: datapoint digests are
-// kept at least that long (journal invariant 12, daemon/pruner.hpp).
+// How long the archive can still serve a point of `series`, in seconds:
+// esmond's default retention (docs/esmond.md 1.4), 180 days for the base
+// data of the OWAMP types, 365 for other base data, 1825 for a daily summary
+// (window 86400), 365 for any other summary. The one rule for both of its
+// readers: the gap rule's unrecoverable part, and the pruner, which keeps a
+// series' digests at least that long (journal invariant 12, daemon/pruner.hpp).
 int64_t retention_seconds(const journal::SeriesKey& series);
 
 // The human table: one line per gap (series, cadence, from, to, length,

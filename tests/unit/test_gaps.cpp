@@ -6,13 +6,17 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "../support/collected_read.hpp"
+#include "../support/journal_fixtures.hpp"
 #include "../support/journal_sql.hpp"
+#include "../support/simulated_clock.hpp"
 #include "../support/temp_dir.hpp"
 #include "core/error.hpp"
+#include "daemon/pruner.hpp"
 #include "journal/journal.hpp"
 #include "core/timestamp.hpp"
 #include "replay/gaps.hpp"
@@ -204,11 +208,18 @@ TEST_CASE("cadence comes from time-interval, else from the median interval", "[g
   }
 }
 
-TEST_CASE("gaps older than the event type's retention are unrecoverable", "[gaps]") {
-  CHECK(gapless::replay::retention_seconds("packet-loss-rate") == 180 * kDay);
-  CHECK(gapless::replay::retention_seconds("histogram-owdelay") == 180 * kDay);
-  CHECK(gapless::replay::retention_seconds("throughput") == 365 * kDay);
-  CHECK(gapless::replay::retention_seconds("packet-trace") == 365 * kDay);
+TEST_CASE("gaps older than the series' retention are unrecoverable", "[gaps]") {
+  const auto retention_days = [](const std::string& event_type, const std::string& summary_type = "",
+                                 int64_t window = 0) {
+    return gapless::replay::retention_seconds(SeriesKey{kArchive, "k", event_type, summary_type, window}) / kDay;
+  };
+  CHECK(retention_days("packet-loss-rate") == 180);
+  CHECK(retention_days("histogram-owdelay") == 180);
+  CHECK(retention_days("throughput") == 365);
+  CHECK(retention_days("packet-trace") == 365);
+  CHECK(retention_days("packet-loss-rate", "aggregation", 3600) == 365);
+  CHECK(retention_days("packet-loss-rate", "aggregation", 86400) == 1825);
+  CHECK(retention_days("throughput", "average", 86400) == 1825);
 
   Fixture f;
   const int64_t hole_from = kT0 + 6 * kHour, hole_to = kT0 + 8 * kHour;
@@ -241,6 +252,43 @@ TEST_CASE("gaps older than the event type's retention are unrecoverable", "[gaps
     CHECK_FALSE(loss.gaps[1].unrecoverable);
     CHECK(loss.gaps[1].from == boundary);
     CHECK(loss.gaps[1].to == hole_to);
+  }
+}
+
+TEST_CASE("a gap is marked unrecoverable exactly where the pruner stops keeping the series' digests, not a "
+          "rule of its own",
+          "[gaps][retention]") {
+  // At 200 days, with the messages delivered and pruned, OWAMP base data
+  // (180 days) has lost its digests and its gap is past the archive's
+  // retention; throughput (365 days) keeps both. A gap rule of its own (a
+  // flat 365 days, say) would call the first gap recoverable, which no
+  // backfill can fetch, or the second unrecoverable.
+  Fixture f;
+  gapless::test::SimulatedClock clock(kT0 * 1000);
+  const int64_t hole_from = kT0 + 6 * kHour, hole_to = kT0 + 8 * kHour;
+  for (const std::string event_type : {"packet-loss-rate", "throughput"}) {
+    const Series s = f.series("gggg" + event_type, event_type, with_interval("60"));
+    f.record(s, every(60, kT0, hole_from), kT0, hole_from);
+    f.record(s, every(60, hole_to, kT0 + kDay), hole_to, kT0 + kDay);
+  }
+  f.journal->mark_delivered("local", gapless::test::journal_ids(gapless::test::claim_all(*f.journal, "local")));
+
+  const int64_t now = kT0 + 200 * kDay;
+  clock.set(now * 1000);
+  const auto pass = gapless::daemon::prune_once(*f.journal, std::chrono::hours(7 * 24), now * 1000);
+  CHECK(pass.messages.messages == 4);
+
+  const auto all = find_gaps(*f.journal, kArchive, kT0, kT0 + kDay, now);
+  REQUIRE(all.size() == 2);
+  for (const SeriesGaps& series : all) {
+    INFO(series.series.key.event_type);
+    const bool past_retention = series.series.key.event_type == "packet-loss-rate";
+    const auto digests = f.journal->datapoint_digests(series.series.id, kT0, kT0 + kDay);
+    CHECK(digests.empty() == past_retention);
+    // Coverage stays: pruning makes no new gap, and the hole is still one.
+    REQUIRE(series.gaps.size() == 1);
+    CHECK(series.gaps[0].from == hole_from);
+    CHECK(series.gaps[0].unrecoverable == past_retention);
   }
 }
 
