@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <future>
 #include <iostream>
@@ -26,6 +27,7 @@
 #include "core/error.hpp"
 #include "ingest/ingest.hpp"
 #include "ingest/ingest_command.hpp"
+#include "ingest/worker_pool.hpp"
 #include "journal/configured_journal.hpp"
 
 namespace gapless::ingest {
@@ -43,7 +45,13 @@ constexpr std::string_view kTemporarySuffix = ".tmp";
 // Names listed from a directory before any of them is taken (memory stays
 // bounded in a directory of any size).
 constexpr size_t kNamesPerRound = 4096;
-// Threads removing a committed batch's files.
+// Threads taking (lock, read, parse) a round's files: the CPU an element
+// costs is about twice a line of `gapless ingest`, and is spread over them.
+constexpr size_t kTakers = 4;
+// Names taken at once, their messages held beside the batch's.
+constexpr size_t kTakenAtOnce = 256;
+// Threads removing a committed batch's files: on ext4 mounted `discard`
+// each unlink waits for the device's trim, and those waits overlap.
 constexpr size_t kRemovers = 8;
 
 bool hex_name(std::string_view name, size_t length) {
@@ -141,10 +149,17 @@ struct TakenFile {
   std::string lock_name() const { return name + std::string(kLockSuffix); }
 };
 
+// A file taken, with its message.
+struct Taken {
+  TakenFile file;
+  journal::NewMessage message;
+};
+
 class QueueImport {
  public:
-  QueueImport(journal::Journal& journal, const DirqImportOptions& options, const MessageRulesConfig& rules)
-      : journal_(journal), options_(options), rules_(rules) {
+  QueueImport(std::string queue_path, journal::Journal& journal, const DirqImportOptions& options,
+              const MessageRulesConfig& rules)
+      : queue_path_(std::move(queue_path)), journal_(journal), options_(options), rules_(rules) {
     ::timespec now{};
     ::clock_gettime(CLOCK_REALTIME, &now);
     now_ms_ = int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1'000'000;
@@ -168,7 +183,25 @@ class QueueImport {
     for (;;) {
       const std::vector<std::string> names = listing.next_round(kNamesPerRound);
       if (names.empty()) break;
-      for (const std::string& name : names) entry(directory, name);
+      for (size_t begin = 0; begin < names.size(); begin += kTakenAtOnce) {
+        const size_t count = std::min(kTakenAtOnce, names.size() - begin);
+        std::vector<std::optional<Taken>> taken(count);
+        takers_.for_each(count, [&](size_t i, size_t worker) {
+          taken[i] = entry(directory, names[begin + i], texts_[worker]);
+        });
+        // In the listing's order: a batch holds what one reader would have put in it.
+        for (size_t i = 0; i < count; ++i) {
+          if (!taken[i]) continue;
+          try {
+            add(std::move(*taken[i]));
+          } catch (...) {  // the writer's error: what is taken and not yet added is unlocked
+            for (size_t rest = i + 1; rest < count; ++rest)
+              if (taken[rest] && taken[rest]->file.lock_is_ours)
+                ::unlinkat(directory->fd(), taken[rest]->file.lock_name().c_str(), 0);
+            throw;
+          }
+        }
+      }
     }
   }
 
@@ -193,39 +226,44 @@ class QueueImport {
     return ::fstatat(directory->fd(), name.c_str(), &status, AT_SYMLINK_NOFOLLOW) == 0;
   }
 
-  void entry(const Directory& directory, const std::string& name) {
-    if (hex_name(name, kElementNameLength)) return element(directory, name);
+  // The file `name` of `directory`, taken with its message, or nothing
+  // (left alone, or reported); `text` is the calling thread's read buffer.
+  // Called by several threads at once.
+  std::optional<Taken> entry(const Directory& directory, const std::string& name, std::string& text) {
+    if (hex_name(name, kElementNameLength)) return element(directory, name, text);
     const std::string_view stem = std::string_view(name).substr(0, name.size() - kLockSuffix.size());
     if (has_suffix(name, kLockSuffix) && hex_name(stem, kElementNameLength)) {
       // Beside its element the lock is the element's concern; alone, stompclt
       // stopped between removing an element and removing its lock.
-      if (present(directory, std::string(stem))) return;
-      return if_old_enough(TakenFile{directory, name, false, false}, Recent::skipped);
+      if (present(directory, std::string(stem))) return std::nullopt;
+      return if_old_enough(TakenFile{directory, name, false, false}, text, Recent::skipped);
     }
     if (has_suffix(name, kTemporarySuffix) && hex_name(stem, kElementNameLength))
-      return if_old_enough(TakenFile{directory, name, false, false});
+      return if_old_enough(TakenFile{directory, name, false, false}, text);
     unreadable(directory->path_of(name),
                "not a directory-queue element (expected 14 lowercase hex digits, optionally .lck or .tmp)");
+    return std::nullopt;
   }
 
-  void element(const Directory& directory, const std::string& name) {
+  std::optional<Taken> element(const Directory& directory, const std::string& name, std::string& text) {
     TakenFile file{directory, name, false, false};
     if (options_.keep) {
-      if (present(directory, file.lock_name())) return if_old_enough(std::move(file));
-      return take(std::move(file));
+      if (present(directory, file.lock_name())) return if_old_enough(std::move(file), text);
+      return take(std::move(file), text);
     }
     // Directory::Queue's lock: whoever makes the link holds the element.
     if (::linkat(directory->fd(), name.c_str(), directory->fd(), file.lock_name().c_str(), 0) == 0) {
       file.has_lock = file.lock_is_ours = true;
-      return take(std::move(file));
+      return take(std::move(file), text);
     }
     const int error = errno;
-    if (error == ENOENT) return;  // taken by whoever holds the queue beside us
+    if (error == ENOENT) return std::nullopt;  // taken by whoever holds the queue beside us
     if (error == EEXIST) {
       file.has_lock = true;
-      return if_old_enough(std::move(file));
+      return if_old_enough(std::move(file), text);
     }
     unreadable(file.path(), "cannot lock it (link to " + file.lock_name() + "): " + errno_text(error));
+    return std::nullopt;
   }
 
   // A lone lock made since the import began is one of its own, listed back
@@ -234,45 +272,56 @@ class QueueImport {
   enum class Recent { counted_young, skipped };
 
   // A lock or a .tmp: another process may be sending or writing it.
-  void if_old_enough(TakenFile file, Recent recent = Recent::counted_young) {
+  std::optional<Taken> if_old_enough(TakenFile file, std::string& text, Recent recent = Recent::counted_young) {
     struct stat status {};
     if (::fstatat(file.directory->fd(), file.name.c_str(), &status, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) return;
-      return unreadable(file.path(), "cannot stat it: " + errno_text(errno));
+      if (errno == ENOENT) return std::nullopt;
+      unreadable(file.path(), "cannot stat it: " + errno_text(errno));
+      return std::nullopt;
     }
     const int64_t modified_ms = int64_t{status.st_mtim.tv_sec} * 1000 + status.st_mtim.tv_nsec / 1'000'000;
     // A second's margin: the file system's clock runs a little behind.
-    if (recent == Recent::skipped && modified_ms >= now_ms_ - 1000) return;
+    if (recent == Recent::skipped && modified_ms >= now_ms_ - 1000) return std::nullopt;
     if (now_ms_ - modified_ms < options_.min_age.count()) {
       const std::lock_guard<std::mutex> lock(report_mutex_);
       ++result_.left_young;
-      return;
+      return std::nullopt;
     }
-    take(std::move(file));
+    return take(std::move(file), text);
   }
 
-  void take(TakenFile file) {
+  std::optional<Taken> take(TakenFile file, std::string& text) {
     const int fd = ::openat(file.directory->fd(), file.name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
       const int error = errno;
       // Our fresh lock's element gone: another took it between link and open.
-      if (error == ENOENT && file.lock_is_ours)
-        return (void)::unlinkat(file.directory->fd(), file.lock_name().c_str(), 0);
-      return leave(file, "cannot open it: " + errno_text(error));
+      if (error == ENOENT && file.lock_is_ours) ::unlinkat(file.directory->fd(), file.lock_name().c_str(), 0);
+      else leave(file, "cannot open it: " + errno_text(error));
+      return std::nullopt;
     }
     // A fresh lock to anyone's purge(): the lock is this inode's mtime.
     if (file.lock_is_ours) ::futimens(fd, nullptr);
-    std::optional<std::string> failure = read_whole(fd, text_);
+    std::optional<std::string> failure = read_whole(fd, text);
     ::close(fd);
-    if (failure) return leave(file, *failure);
-    try {
-      journal::NewMessage message = parse_message_at_the_door(text_, rules_);
-      batch_bytes_ += message.body.size();
-      messages_.push_back(std::move(message));
-    } catch (const std::exception& e) {  // the parser's words, whatever their type
-      return leave(file, e.what());
+    if (failure) {
+      leave(file, *failure);
+      return std::nullopt;
     }
-    files_.push_back(std::move(file));
+    journal::NewMessage message;
+    try {
+      message = parse_message_at_the_door(text, rules_);
+    } catch (const std::exception& e) {  // the parser's words, whatever their type
+      leave(file, e.what());
+      return std::nullopt;
+    }
+    return Taken{std::move(file), std::move(message)};
+  }
+
+  // A taken file into the batch, which goes to the writer once full.
+  void add(Taken taken) {
+    batch_bytes_ += taken.message.body.size();
+    messages_.push_back(std::move(taken.message));
+    files_.push_back(std::move(taken.file));
     if (messages_.size() >= options_.batch_size || batch_bytes_ >= kBatchBytes) flush();
   }
 
@@ -334,6 +383,7 @@ class QueueImport {
   // pruned them, and be journaled and sent again).
   void write(const Batch& batch) {
     try {
+      if (options_.before_batch) stop_at_size_limit();
       const journal::AppendResult appended = journal_.append(batch.messages);
       {
         const std::lock_guard<std::mutex> lock(report_mutex_);
@@ -350,15 +400,14 @@ class QueueImport {
     // Removed by several threads: freeing a file's blocks may wait for the
     // device (ext4 mounted with `discard` trims them within the unlink), and
     // those waits overlap; the directory's own changes the kernel serialises.
-    const size_t count = batch.files.size();
-    const size_t share = (count + kRemovers - 1) / kRemovers;
-    std::vector<std::future<void>> removers;
-    for (size_t begin = share; begin < count; begin += share)
-      removers.push_back(std::async(std::launch::async, [this, &batch, begin, end = std::min(begin + share, count)] {
-        remove(batch.files, begin, end);
-      }));
-    remove(batch.files, 0, std::min(share, count));
-    for (std::future<void>& remover : removers) remover.get();
+    std::atomic<int64_t> removed{0};
+    removers_.for_each(batch.files.size(), [&](size_t i, size_t) {
+      if (remove(batch.files[i])) ++removed;
+    });
+    {
+      const std::lock_guard<std::mutex> lock(report_mutex_);
+      result_.removed += removed;
+    }
     std::vector<const QueueDirectory*> changed;
     for (const TakenFile& file : batch.files)
       if (changed.empty() || changed.back() != file.directory.get()) changed.push_back(file.directory.get());
@@ -369,31 +418,42 @@ class QueueImport {
                      directory->path(), errno_text(errno));
   }
 
-  // Journaled files [begin, end): each element, then its lock, as the
-  // libraries remove them.
-  void remove(const std::vector<TakenFile>& files, size_t begin, size_t end) {
-    int64_t removed = 0;
-    for (size_t i = begin; i < end; ++i) {
-      const TakenFile& file = files[i];
-      const int fd = file.directory->fd();
-      if (::unlinkat(fd, file.name.c_str(), 0) != 0 && errno != ENOENT) {
-        unreadable(file.path(), "journaled, but cannot be removed: " + errno_text(errno) +
-                                    " (the next import finds it journaled and removes it)");
-        if (file.lock_is_ours) ::unlinkat(fd, file.lock_name().c_str(), 0);
-        continue;
-      }
-      if (file.has_lock) ::unlinkat(fd, file.lock_name().c_str(), 0);
-      ++removed;
+  // [journal] max_size reached: the import stops before this batch.
+  void stop_at_size_limit() {
+    try {
+      options_.before_batch();
+    } catch (const AtSizeLimit& e) {
+      const std::lock_guard<std::mutex> lock(report_mutex_);
+      throw AtSizeLimit("import-dirq: stopped: " + std::to_string(result_.elements) +
+                        " elements were journaled before it (they stay" +
+                        (options_.keep ? std::string(")") : std::string(", removed from the queue)")) +
+                        ", every other element stays in " + queue_path_ + ", unlocked: " + e.what() +
+                        " (what is already journaled is skipped)");
     }
-    const std::lock_guard<std::mutex> lock(report_mutex_);
-    result_.removed += removed;
   }
 
+  // A journaled file: the element, then its lock, as the libraries remove
+  // them. False: it is left, reported.
+  bool remove(const TakenFile& file) {
+    const int fd = file.directory->fd();
+    if (::unlinkat(fd, file.name.c_str(), 0) != 0 && errno != ENOENT) {
+      unreadable(file.path(), "journaled, but cannot be removed: " + errno_text(errno) +
+                                  " (the next import finds it journaled and removes it)");
+      if (file.lock_is_ours) ::unlinkat(fd, file.lock_name().c_str(), 0);
+      return false;
+    }
+    if (file.has_lock) ::unlinkat(fd, file.lock_name().c_str(), 0);
+    return true;
+  }
+
+  std::string queue_path_;
   journal::Journal& journal_;
   const DirqImportOptions& options_;
   const MessageRulesConfig& rules_;
   int64_t now_ms_ = 0;
-  std::string text_;  // the file being read, its buffer kept from one to the next
+  WorkerPool takers_{kTakers - 1};      // the reader's thread among them
+  WorkerPool removers_{kRemovers - 1};  // the writer's thread among them
+  std::vector<std::string> texts_ = std::vector<std::string>(kTakers);  // each taker's file being read
   std::vector<journal::NewMessage> messages_;
   std::vector<TakenFile> files_;  // files_[i] holds messages_[i]
   size_t batch_bytes_ = 0;
@@ -422,7 +482,7 @@ DirqImportResult import_dirq(const std::string& queue_path, journal::Journal& jo
   const std::string newest = newest_directory(queue_path);
   DirqImportResult result;
   {
-    QueueImport queue(journal, options, rules);
+    QueueImport queue(queue_path, journal, options, rules);
     DirectoryListing listing(queue_path);
     while (std::optional<std::string> name = listing.next()) {
       const std::string path = queue_path + "/" + *name;
@@ -451,7 +511,8 @@ int import_dirq_command(const Config& config, const std::string& queue_path, Dir
   options.on_unreadable = [](const std::string& path, const std::string& reason) {
     std::cerr << "gapless: import-dirq: " << path << ": " << reason << "; left in place\n";
   };
-  return within_disk_reserve(config, "import-dirq", [&] {
+  return within_disk_reserve(config, "import-dirq", [&](const BeforeBatch& before_batch) {
+    options.before_batch = before_batch;
     auto journal = journal::open_configured(config);
     const DirqImportResult result = import_dirq(queue_path, *journal, options, config.messages);
     std::cout << "import-dirq: " << result.elements << " elements read: " << result.appended << " journaled, "

@@ -26,8 +26,10 @@
 // (same gapless-id) and only removed. With `keep` the queue is only read: no
 // lock, no mtime, nothing removed. A batch is journaled and removed in a
 // thread of its own while the next one is read, so memory holds two batches
-// (and a round of 4096 names), whatever the queue's size: the directories are
-// read as the file system lists them, not sorted.
+// (and a round of 4096 names, 256 of them being taken), whatever the queue's
+// size: the directories are read as the file system lists them, not sorted.
+// Files are taken (locked, read, parsed) by 4 threads and removed by 8, started
+// once per import (ingest/worker_pool.hpp).
 #pragma once
 
 #include <chrono>
@@ -36,6 +38,7 @@
 #include <string>
 
 #include "core/config.hpp"
+#include "ingest/ingest.hpp"
 #include "journal/journal.hpp"
 
 namespace gapless::ingest {
@@ -45,8 +48,13 @@ struct DirqImportOptions {
   std::chrono::milliseconds min_age = std::chrono::minutes(10);
   size_t batch_size = 1000;  // elements per transaction (and at most 16 MiB of bodies)
   // Called with each file left in place because it cannot be imported, and
-  // why; one call at a time, from either of the import's two threads.
+  // why; one call at a time, from any of the import's threads.
   std::function<void(const std::string& path, const std::string& reason)> on_unreadable;
+  // Called before each batch's transaction, in the writer's thread: an
+  // AtSizeLimit (ingest.hpp) it throws stops the import there, the batches
+  // before journaled (and removed), that batch and the rest left in the
+  // queue, unlocked; import_dirq throws it, naming the queue and the count.
+  BeforeBatch before_batch;
   // Tests: called after each batch's commit, before its files are removed (a
   // crash there is what the next import must survive), in the writer's thread.
   std::function<void()> after_commit;
@@ -66,9 +74,10 @@ struct DirqImportResult {
 DirqImportResult import_dirq(const std::string& queue_path, journal::Journal& journal,
                              const DirqImportOptions& options, const MessageRulesConfig& rules);
 
-// The command: within the disk reserve (ingest_command.hpp), each unreadable
-// file on stderr, a summary on stdout. Returns 0, or 1 when a file was left
-// unreadable (everything else is journaled).
+// The command: within the disk reserve and [journal] max_size
+// (ingest_command.hpp), each unreadable file on stderr, a summary on stdout.
+// Returns 0, or 1 when a file was left unreadable (everything else is
+// journaled); throws at max_size.
 int import_dirq_command(const Config& config, const std::string& queue_path, DirqImportOptions options);
 
 }  // namespace gapless::ingest

@@ -148,13 +148,25 @@ journal::NewMessage parse_message_at_the_door(std::string_view text, const Messa
 }
 
 IngestResult ingest_stream(std::istream& input, std::string_view source_name, journal::Journal& journal,
-                           size_t batch_size, const MessageRulesConfig& rules) {
+                           size_t batch_size, const MessageRulesConfig& rules, const BeforeBatch& before_batch) {
   IngestResult result;
   std::vector<journal::NewMessage> batch;
   int64_t line_number = 0;
   int64_t batch_first_line = 1;
   auto flush = [&] {
     if (batch.empty()) return;
+    try {
+      if (before_batch) before_batch();
+    } catch (const AtSizeLimit& e) {
+      const std::string before = batch_first_line == 1
+                                     ? std::string("nothing was journaled")
+                                     : "lines 1-" + std::to_string(batch_first_line - 1) + " were journaled (" +
+                                           std::to_string(result.appended) + " new messages; they stay)";
+      throw AtSizeLimit("ingest: " + std::string(source_name) + ": stopped before line " +
+                        std::to_string(batch_first_line) + ": " + before + ", nothing from line " +
+                        std::to_string(batch_first_line) + " on: " + e.what() +
+                        " (what is already journaled is skipped)");
+    }
     journal::AppendResult appended = journal.append(batch);
     result.appended += appended.appended;
     result.duplicates += appended.duplicates;

@@ -22,11 +22,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <istream>
 #include <string>
 #include <string_view>
 
 #include "core/config.hpp"
+#include "core/error.hpp"
 #include "journal/journal.hpp"
 
 namespace gapless::ingest {
@@ -49,12 +51,24 @@ struct IngestResult {
   int64_t duplicates = 0;  // already journaled (same gapless-id)
 };
 
+// Thrown by a BeforeBatch when the journal is at its [journal] max_size
+// (ingest_command.hpp); what() names the journal, its size, max_size and
+// what to do. A producer stops there: what it journaled before stays.
+struct AtSizeLimit : Error {
+  using Error::Error;
+};
+
+// Called before each batch's transaction; throws AtSizeLimit to stop.
+using BeforeBatch = std::function<void()>;
+
 // Reads `input` to the end, journaling every `batch_size` lines in one
 // transaction. A malformed line, or a message `rules` refuse, throws
 // gapless::Error naming `source_name`, the line number and what is wrong;
 // nothing of that line's batch is written, the batches before it are
-// (re-running after a fix adds only what is missing).
+// (re-running after a fix adds only what is missing). `before_batch`
+// stopping throws AtSizeLimit naming the first line not journaled and how
+// many messages the batches before it journaled.
 IngestResult ingest_stream(std::istream& input, std::string_view source_name, journal::Journal& journal,
-                           size_t batch_size, const MessageRulesConfig& rules);
+                           size_t batch_size, const MessageRulesConfig& rules, const BeforeBatch& before_batch = {});
 
 }  // namespace gapless::ingest

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "core/config.hpp"
+#include "ingest/ingest.hpp"
 
 namespace gapless::ingest {
 
@@ -23,7 +24,12 @@ int run_command(const Config& config, const std::string& path, size_t batch);
 
 // Runs `produce` (a producer's whole work, returning its exit code) while
 // holding the disk reserve; refuses, or on a full disk gives the reserve back,
-// with what to do, naming `command` ("ingest", "import-dirq").
-int within_disk_reserve(const Config& config, std::string_view command, const std::function<int()>& produce);
+// with what to do, naming `command` ("ingest", "import-dirq"). [journal]
+// max_size (journal/size_limit.hpp) is checked before `produce` (refused:
+// nothing journaled) and by the BeforeBatch it is given, before each of its
+// batches (measured each time, so a long run stops where it reaches the
+// limit, not only one that starts there).
+int within_disk_reserve(const Config& config, std::string_view command,
+                        const std::function<int(const BeforeBatch&)>& produce);
 
 }  // namespace gapless::ingest

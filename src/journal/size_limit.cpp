@@ -17,8 +17,8 @@ int64_t steady_ms() {
 
 }  // namespace
 
-SizeLimit::SizeLimit(std::string journal_path, int64_t max_size)
-    : path_(std::move(journal_path)), max_size_(max_size) {}
+SizeLimit::SizeLimit(std::string journal_path, int64_t max_size, int64_t recheck_ms)
+    : path_(std::move(journal_path)), max_size_(max_size), recheck_ms_(recheck_ms) {}
 
 SizeLimit::~SizeLimit() = default;
 
@@ -26,7 +26,7 @@ std::optional<int64_t> SizeLimit::reached() {
   if (max_size_ <= 0) return std::nullopt;
   std::lock_guard lock(mutex_);
   const int64_t now = steady_ms();
-  if (checked_ms_ != 0 && now - checked_ms_ < kRecheckMs) return last_;
+  if (checked_ms_ != 0 && now - checked_ms_ < recheck_ms_) return last_;
   checked_ms_ = now;
   try {
     if (!db_) {

@@ -34,13 +34,15 @@ constexpr std::string_view kSizeLimitKind = "journal-size-limit";
 
 class SizeLimit {
  public:
-  // `max_size` 0: no limit, reached() is always nothing.
-  SizeLimit(std::string journal_path, int64_t max_size);
+  // `max_size` 0: no limit, reached() is always nothing. `recheck_ms`: see
+  // reached(); 0 for a command that asks once per batch (ingest, import-dirq),
+  // whose batch must not pass the limit on a measure a second old.
+  SizeLimit(std::string journal_path, int64_t max_size, int64_t recheck_ms = kRecheckMs);
   ~SizeLimit();
 
   // The journal's bytes in use when they are at or over the limit; nothing
   // below it. Measured on a read-only connection of its own, at most once
-  // per kRecheckMs (the answer between is the last one). Safe from any thread.
+  // per recheck_ms (the answer between is the last one). Safe from any thread.
   std::optional<int64_t> reached();
 
   // Why a producer pauses, naming the file, its size and max_size.
@@ -59,6 +61,7 @@ class SizeLimit {
  private:
   std::string path_;
   int64_t max_size_;
+  int64_t recheck_ms_;
   std::mutex mutex_;
   std::unique_ptr<SQLite::Database> db_;
   int64_t checked_ms_ = 0;  // steady clock

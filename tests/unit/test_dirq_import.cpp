@@ -1,4 +1,4 @@
-// Proves import-dirq journals every message a stompclt directory queue holds, once, leaves what is young or unreadable in place (reported), and removes only what a committed transaction holds.
+// Proves import-dirq journals every message a stompclt directory queue holds, once, leaves what is young or unreadable in place (reported), removes only what a committed transaction holds, and stops where the journal reaches [journal] max_size.
 //
 // The queues are built here in Directory::Queue::Simple's exact layout
 // (docs/osg-format.md 3.2-3.4): `<8 hex>/<14 hex>` elements added through a
@@ -371,4 +371,33 @@ TEST_CASE("gapless import-dirq exits 1 naming the unreadable element on stderr, 
   CHECK_THAT(second.out, Contains("1 journaled"));
   CHECK_FALSE(exists(young));
   CHECK(exists(corrupt));
+}
+
+TEST_CASE("gapless import-dirq that reaches max_size stops before its next batch, exits 1, and leaves the rest in the "
+          "queue unlocked", "[dirq][command][size-limit]") {
+  TempDir dir{"dirq-import-size-limit"};
+  DirectoryQueue queue(dir.file("queue"));
+  // 1500 elements of about 2 KB: the first batch (1000, about 2 MB) passes a limit of 1 MiB, the second must not start.
+  const int64_t old_time = ::time(nullptr) - kHour;
+  for (int i = 0; i < 1500; ++i)
+    queue.add(old_time, R"({"text":true,"header":{"destination":")" + kDestination + R"("},"body":")" +
+                            std::to_string(i) + std::string(2000, 'x') + "\"}");
+  const std::string config_path = dir.file("gapless.toml");
+  const std::string journal_path = dir.file("journal.db");
+  write_file(config_path, "[journal]\npath = " + nlohmann::json(journal_path).dump() +
+                              "\nmax_size = 1048576\n[[sink]]\nname = \"local\"\nbrokers = [\"stomp://127.0.0.1:1\"]\n");
+
+  const auto result =
+      gapless::test::run_gapless({"import-dirq", "--config", config_path, queue.path()}, dir.file("stderr"));
+
+  INFO("stdout: " << result.out << "\nstderr: " << result.err);
+  CHECK(result.exit_code == 1);
+  CHECK_THAT(result.err, Contains("[journal] max_size (1048576)"));
+  CHECK_THAT(result.err, Contains("import-dirq: stopped: 1000 elements were journaled before it (they stay, removed "
+                                  "from the queue), every other element stays in " + queue.path() + ", unlocked"));
+  auto journal = gapless::journal::Journal::open(journal_path, {"local"});
+  CHECK(count_rows(*journal, "SELECT COUNT(*) FROM message") == 1000);  // without the per-batch check: 1500
+  const std::set<std::string> left = queue.files();
+  CHECK(left.size() == 500);
+  for (const std::string& file : left) CHECK_FALSE(fs::path(file).extension() == ".lck");
 }

@@ -1,4 +1,4 @@
-// Proves `gapless ingest` refuses a line the door refuses with exit code and reason, and journals nothing of its batch.
+// Proves `gapless ingest` refuses a line the door refuses with exit code and reason, and journals nothing of its batch; and stops a long run where it reaches [journal] max_size.
 //
 // `gapless ingest` as an operator runs it: the built binary (GAPLESS_BIN, else
 // this build's) on a file holding a line the door refuses. The exit code,
@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "journal/journal.hpp"
 #include "support/gapless_command.hpp"
@@ -21,17 +22,21 @@ using gapless::test::TempDir;
 namespace {
 
 struct IngestFixture {
-  // `messages_table`: a [messages] table for the configuration, or "" for the defaults.
-  explicit IngestFixture(const std::string& messages_table = "") {
+  // `messages_table`: a [messages] table for the configuration, or "" for the
+  // defaults; `journal_keys`: more [journal] keys.
+  explicit IngestFixture(const std::string& messages_table = "", const std::string& journal_keys = "") {
     std::ofstream config(config_path);
-    config << "[journal]\npath = " << nlohmann::json(journal_path).dump() << "\n"
+    config << "[journal]\npath = " << nlohmann::json(journal_path).dump() << "\n" << journal_keys
            << "[[sink]]\nname = \"local\"\nbrokers = [\"stomp://127.0.0.1:1\"]\n"
            << messages_table;
   }
 
-  CommandResult ingest(const std::string& lines) const {
+  CommandResult ingest(const std::string& lines, const std::vector<std::string>& options = {}) const {
     std::ofstream(input_path) << lines;
-    return run_gapless({"ingest", "--config", config_path, input_path}, dir.file("stderr"));
+    std::vector<std::string> args = {"ingest", "--config", config_path};
+    args.insert(args.end(), options.begin(), options.end());
+    args.push_back(input_path);
+    return run_gapless(args, dir.file("stderr"));
   }
 
   int64_t pending() const {
@@ -81,4 +86,33 @@ TEST_CASE("gapless ingest refuses expires by default, and journals it when [mess
   CHECK(result.exit_code == 0);
   CHECK_THAT(result.out, Contains("1 journaled"));
   CHECK(allowing.pending() == 1);
+}
+
+TEST_CASE("gapless ingest that reaches max_size during a long run stops before its next batch, exits 1 and keeps "
+          "the batches before", "[ingest][command][size-limit]") {
+  // 2000 lines of about 2 KB, 4 MB in all, in batches of 100 (200 KB) against a limit of 1 MiB.
+  IngestFixture f("", "max_size = 1048576\n");
+  std::string lines;
+  for (int i = 0; i < 2000; ++i)
+    lines += R"({"header":{"destination":"/topic/perfsonar.raw.x"},"body":")" + std::to_string(i) +
+             std::string(2000, 'x') + "\"}\n";
+
+  const CommandResult result = f.ingest(lines, {"--batch", "100"});
+
+  INFO("stdout: " << result.out << "\nstderr: " << result.err);
+  CHECK(result.exit_code == 1);
+  const int64_t journaled = f.pending();
+  CHECK(journaled > 0);  // it started below the limit
+  CHECK(journaled < 1000);  // a limit checked only before the first batch journals all 2000
+  CHECK(journaled % 100 == 0);  // whole batches
+  CHECK_THAT(result.err, Contains("[journal] max_size (1048576)"));
+  CHECK_THAT(result.err, Contains(": stopped before line " + std::to_string(journaled + 1) + ": lines 1-" +
+                                  std::to_string(journaled) + " were journaled (" + std::to_string(journaled) +
+                                  " new messages; they stay)"));
+
+  const CommandResult again = f.ingest(lines, {"--batch", "100"});
+  INFO("again: " << again.err);
+  CHECK(again.exit_code == 1);
+  CHECK_THAT(again.err, Contains("ingest: nothing was journaled") && Contains("[journal] max_size (1048576)"));
+  CHECK(f.pending() == journaled);
 }

@@ -85,6 +85,21 @@ TEST_CASE("at max_size producers pause with a journal-size-limit episode; below 
   gapless::set_simulated_now_ms(std::nullopt);
 }
 
+TEST_CASE("a size limit measured per batch (recheck 0) sees the limit a batch crossed at once, not a second later",
+          "[journal][size-limit]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"local"});
+  SizeLimit per_batch(journal->path(), 2 * kMiB, 0);
+  SizeLimit per_second(journal->path(), 2 * kMiB);
+  CHECK_FALSE(per_batch.reached());
+  CHECK_FALSE(per_second.reached());
+
+  fill(*journal);
+
+  CHECK(per_batch.reached());         // the next batch of ingest or import-dirq is refused
+  CHECK_FALSE(per_second.reached());  // the collector's measure, a second old, would let it pass
+}
+
 TEST_CASE("gapless ingest at max_size exits 1 naming max_size and journals nothing", "[journal][size-limit]") {
   TempDir dir{"size-limit-ingest"};
   const std::string journal_path = dir.file("journal.db");
