@@ -22,7 +22,7 @@ void WorkerPool::for_each(size_t count, const std::function<void(size_t index, s
     const std::lock_guard<std::mutex> lock(mutex_);
     task_ = &task;
     count_ = count;
-    next_ = 0;
+    next_.store(0, std::memory_order_relaxed);
     failure_ = nullptr;
     ++generation_;
     busy_ = helpers_.size();
@@ -51,13 +51,10 @@ void WorkerPool::help(size_t worker) {
 }
 
 void WorkerPool::run_iterations(size_t worker) {
+  // count_ and task_ were written under the mutex before the loop began.
   for (;;) {
-    size_t index = 0;
-    {
-      const std::lock_guard<std::mutex> lock(mutex_);
-      if (next_ >= count_) return;
-      index = next_++;
-    }
+    const size_t index = next_.fetch_add(1, std::memory_order_relaxed);
+    if (index >= count_) return;
     try {
       (*task_)(index, worker);
     } catch (...) {

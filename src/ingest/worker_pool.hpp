@@ -10,6 +10,7 @@
 // overlap across threads.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -47,7 +48,7 @@ class WorkerPool {
   std::condition_variable finished_;
   const std::function<void(size_t, size_t)>* task_ = nullptr;
   size_t count_ = 0;
-  size_t next_ = 0;          // the next index to hand out
+  std::atomic<size_t> next_{0};  // the next index to hand out, without the mutex (no futex per index)
   size_t generation_ = 0;    // one per loop, so that a helper joins each loop once
   size_t busy_ = 0;          // helpers inside the current loop
   bool stopping_ = false;
