@@ -98,6 +98,7 @@ int run(const Options& options) {
   std::atomic<bool> pruning{false};
   int64_t passes = 0, pruned_messages = 0, pruned_digests = 0, transactions = 0, checkpoints = 0;
   std::vector<double> pass_write_lock, pass_checkpoint, pass_lock_wait;  // each pass's longest, ms
+  double longest_messages_ms = 0, longest_digests_ms = 0, longest_pages_ms = 0;  // write lock held, by step
   std::thread pruner([&] {
     auto journal = journal::Journal::open(path, {}, false);
     for (;;) {
@@ -116,6 +117,9 @@ int run(const Options& options) {
       transactions += pass.transactions();
       checkpoints += pass.messages.checkpoints + pass.digests.checkpoints + pass.pages.checkpoints;
       pass_write_lock.push_back(static_cast<double>(pass.longest_write_lock_us()) / 1000.0);
+      longest_messages_ms = std::max(longest_messages_ms, pass.messages.longest_write_lock_us / 1000.0);
+      longest_digests_ms = std::max(longest_digests_ms, pass.digests.longest_write_lock_us / 1000.0);
+      longest_pages_ms = std::max(longest_pages_ms, pass.pages.longest_write_lock_us / 1000.0);
       pass_checkpoint.push_back(static_cast<double>(pass.longest_checkpoint_us()) / 1000.0);
       pass_lock_wait.push_back(static_cast<double>(std::max({pass.messages.longest_lock_wait_us,
                                                              pass.digests.longest_lock_wait_us,
@@ -206,6 +210,8 @@ int run(const Options& options) {
                 percentile(per_pass, 0.99), percentile(per_pass, 1.0));
   };
   print_longest("write lock held, a pass's longest transaction:", pass_write_lock);
+  std::printf("  write lock held at most, by step: messages %.2f, digests %.2f, vacuum %.2f ms\n", longest_messages_ms,
+              longest_digests_ms, longest_pages_ms);
   print_longest("waiting for the write lock (BEGIN IMMEDIATE):", pass_lock_wait);
   std::printf("  WAL checkpoints after a prune transaction: %lld\n", static_cast<long long>(checkpoints));
   print_longest("checkpoint (no write lock), a pass's longest:", pass_checkpoint);
