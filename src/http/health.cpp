@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <optional>
 
-#include "core/duration.hpp"
 #include "core/restart_watch.hpp"
-#include "core/timestamp.hpp"
 #include "journal/fault_retry.hpp"
 #include "journal/size_limit.hpp"
+#include "status/problems.hpp"
 
 namespace gapless::http {
 
@@ -19,13 +18,8 @@ bool journal_fault(const std::string& kind) {
   return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
 }
 
-std::string ago(int64_t now_ms, int64_t since_ms) {
-  return format_duration(Milliseconds(std::max<int64_t>(0, now_ms - since_ms) / 1000 * 1000));
-}
-
-std::string since(int64_t now_ms, int64_t since_ms) {
-  return "for " + ago(now_ms, since_ms) + " (since " + format_timestamp(since_ms / 1000) + ")";
-}
+// "for 2h5m (since 2026-12-05T18:00:05Z)", in status's words.
+std::string since(int64_t now_ms, int64_t since_ms) { return "for " + status::since_text(since_ms, now_ms); }
 
 }  // namespace
 
@@ -59,9 +53,10 @@ std::vector<std::string> health_reasons(const HealthInputs& in, const HttpConfig
       }
       if (destination.pending == 0) continue;
       pending += destination.pending;
-      if (destination.oldest_undelivered_ms)
-        oldest_pending_ms = std::min(oldest_pending_ms.value_or(*destination.oldest_undelivered_ms),
-                                     *destination.oldest_undelivered_ms);
+      // Pending only: a message parked long ago is its own reason (below), not a stalled sink.
+      if (destination.oldest_pending_ms)
+        oldest_pending_ms =
+            std::min(oldest_pending_ms.value_or(*destination.oldest_pending_ms), *destination.oldest_pending_ms);
     }
     if (pending > 0) {
       const auto last = in.last_delivered_ms.find(sink.sink);

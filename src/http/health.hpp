@@ -11,7 +11,8 @@
 //   - a sink has pending messages and has delivered nothing for longer than
 //     stalled_after. "Nothing for longer" counts from the latest of: its last
 //     delivery, the oldest pending message's journal time (a sink idle until
-//     a moment ago is not stalled), the daemon's start;
+//     a moment ago is not stalled; a parked message is not pending, so an
+//     old one does not make an idle sink look stalled), the daemon's start;
 //   - a destination has been parked, or a message parked on its own, for
 //     longer than stalled_after (a parked destination's probe is not a
 //     pending message of a stalled sink);

@@ -63,6 +63,15 @@ void write_journal_families(const Config& config, journal::Journal& journal, con
         sample(out, "gapless_oldest_undelivered_age_seconds",
                sink_label(sink.sink) + ",destination=\"" + label_value(destination.destination) + "\"",
                prometheus_seconds(std::max<int64_t>(0, now - *destination.oldest_undelivered_ms)));
+  family(out, "gapless_oldest_pending_age_seconds", "gauge",
+         "Age of the oldest pending message (waiting for delivery, not parked) per sink and destination, by its "
+         "journal time (absent: none).");
+  for (const journal::SinkStatus& sink : sinks)
+    for (const journal::DestinationStatus& destination : sink.destinations)
+      if (destination.oldest_pending_ms)
+        sample(out, "gapless_oldest_pending_age_seconds",
+               sink_label(sink.sink) + ",destination="" + label_value(destination.destination) + """,
+               prometheus_seconds(std::max<int64_t>(0, now - *destination.oldest_pending_ms)));
 
   // A series' cursor is its newest journaled point + 1: the newest cursor
   // shows whether the archive as a whole is being read, the oldest the

@@ -122,6 +122,7 @@ struct DestinationStatus {
   int64_t delivered = 0;
   int64_t parked = 0;
   std::optional<int64_t> oldest_undelivered_ms;  // journal time of the oldest pending or parked message
+  std::optional<int64_t> oldest_pending_ms;      // of the oldest pending one (waiting for delivery, not parked)
   std::optional<ParkedDestination> parked_destination;
 };
 

@@ -83,28 +83,40 @@ struct Journal::Cache {
     return db.getLastInsertRowid();
   }
 
-  // The journal time of the oldest pending or parked message of (sink,
-  // destination): two seeks for the smallest id in each state, as one seek
-  // for "state IN (0, 2)" would give up the min() shortcut and read the whole
-  // backlog. Ids grow with journal time (invariant 10), so the smaller id is
-  // the older message.
-  std::optional<int64_t> oldest_undelivered_ms(int64_t sink, int64_t destination) {
-    std::optional<int64_t> oldest_id;
-    for (const int state : {detail::kPending, detail::kParked}) {
+  // The journal times of the oldest pending message of (sink, destination)
+  // and of the oldest pending or parked one: a seek for the smallest id in
+  // each state, as one seek for "state IN (0, 2)" would give up the min()
+  // shortcut and read the whole backlog. Ids grow with journal time
+  // (invariant 10), so the smaller id is the older message.
+  struct OldestUndelivered {
+    std::optional<int64_t> pending_ms;
+    std::optional<int64_t> undelivered_ms;
+  };
+  OldestUndelivered oldest_undelivered(int64_t sink, int64_t destination) {
+    const auto oldest_id = [&](int state) -> std::optional<int64_t> {
       detail::ResetAfterUse query(oldest_in_state);
       query->bind(1, sink);
       query->bind(2, destination);
       query->bind(3, state);
-      if (query->executeStep() && !query->isColumnNull(0)) {
-        const int64_t id = query->getColumn(0).getInt64();
-        if (!oldest_id || id < *oldest_id) oldest_id = id;
-      }
-    }
-    if (!oldest_id) return std::nullopt;
-    detail::ResetAfterUse query(journaled_ms);
-    query->bind(1, *oldest_id);
-    if (!query->executeStep()) return std::nullopt;
-    return query->getColumn(0).getInt64();
+      if (!query->executeStep() || query->isColumnNull(0)) return std::nullopt;
+      return query->getColumn(0).getInt64();
+    };
+    const auto journaled = [&](std::optional<int64_t> id) -> std::optional<int64_t> {
+      if (!id) return std::nullopt;
+      detail::ResetAfterUse query(journaled_ms);
+      query->bind(1, *id);
+      if (!query->executeStep()) return std::nullopt;
+      return query->getColumn(0).getInt64();
+    };
+    const std::optional<int64_t> pending = oldest_id(detail::kPending);
+    const std::optional<int64_t> parked = oldest_id(detail::kParked);
+    OldestUndelivered oldest;
+    oldest.pending_ms = journaled(pending);
+    if (parked && (!pending || *parked < *pending))
+      oldest.undelivered_ms = journaled(parked);
+    else
+      oldest.undelivered_ms = oldest.pending_ms;
+    return oldest;
   }
 
   SQLite::Database& db;

@@ -128,7 +128,11 @@ std::vector<SinkStatus> Journal::status() {
         DestinationStatus& s = entry.status;
         if (s.pending + s.delivered + s.parked == 0 && !s.parked_destination) continue;  // e.g. all pruned
         s.destination = destination_name;
-        if (s.pending + s.parked > 0) s.oldest_undelivered_ms = cache_->oldest_undelivered_ms(entry.sink_id, entry.destination_id);
+        if (s.pending + s.parked > 0) {
+          const auto oldest = cache_->oldest_undelivered(entry.sink_id, entry.destination_id);
+          s.oldest_pending_ms = oldest.pending_ms;
+          s.oldest_undelivered_ms = oldest.undelivered_ms;
+        }
         sink_status.destinations.push_back(std::move(s));
       }
       result.push_back(std::move(sink_status));

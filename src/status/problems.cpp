@@ -24,11 +24,6 @@ constexpr size_t kParkedMessagesShown = 5;
 
 std::string age_of(int64_t since_ms, int64_t now_ms) { return elapsed_text(now_ms - since_ms); }
 
-// "2h (since 2026-12-05T18:00:05Z)"
-std::string since_text(int64_t since_ms, int64_t now_ms) {
-  return age_of(since_ms, now_ms) + " (since " + format_timestamp(since_ms / 1000) + ")";
-}
-
 std::string bytes_text(int64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double value = static_cast<double>(bytes);
@@ -257,6 +252,10 @@ std::string elapsed_text(int64_t ms) {
     return text;
   }
   return "0s";
+}
+
+std::string since_text(int64_t since_ms, int64_t now_ms) {
+  return age_of(since_ms, now_ms) + " (since " + format_timestamp(since_ms / 1000) + ")";
 }
 
 std::string shortened_reason(std::string_view reason, size_t limit) {

@@ -58,6 +58,10 @@ std::string fit_to_width(std::string_view text, std::string_view first_indent, s
 // "2h5m", "3d4h" (negative durations count as 0).
 std::string elapsed_text(int64_t ms);
 
+// How long since `since_ms`, and since when: "2h5m (since 2026-12-05T18:00:05Z)"
+// (status's problems and GET /healthz's reasons say it alike).
+std::string since_text(int64_t since_ms, int64_t now_ms);
+
 // `reason` with its middle cut beyond `limit` characters (see the top).
 std::string shortened_reason(std::string_view reason, size_t limit = kReasonChars);
 

@@ -183,8 +183,10 @@ nlohmann::json to_json(const Config& config, journal::Journal& journal) {
                            {"pending", destination.pending},
                            {"delivered", destination.delivered},
                            {"parked", destination.parked},
-                           {"oldest_undelivered_ms", nullptr}};
+                           {"oldest_undelivered_ms", nullptr},
+                           {"oldest_pending_ms", nullptr}};
       if (destination.oldest_undelivered_ms) entry["oldest_undelivered_ms"] = *destination.oldest_undelivered_ms;
+      if (destination.oldest_pending_ms) entry["oldest_pending_ms"] = *destination.oldest_pending_ms;
       if (destination.parked_destination) {
         const auto& parked = *destination.parked_destination;
         entry["parked_destination"] = {{"reason", parked.reason},

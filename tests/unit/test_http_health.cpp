@@ -27,6 +27,7 @@ HttpConfig rules() {
   return config;
 }
 
+// Nothing parked: the oldest undelivered message is the oldest pending one.
 journal::DestinationStatus destination(const std::string& name, int64_t pending, int64_t delivered,
                                        std::optional<int64_t> oldest_ms) {
   journal::DestinationStatus status;
@@ -34,6 +35,7 @@ journal::DestinationStatus destination(const std::string& name, int64_t pending,
   status.pending = pending;
   status.delivered = delivered;
   status.oldest_undelivered_ms = oldest_ms;
+  if (pending > 0) status.oldest_pending_ms = oldest_ms;
   return status;
 }
 
@@ -132,6 +134,43 @@ TEST_CASE("healthz: a sink with pending messages that delivered nothing for long
     const auto since_start = health_reasons(in, rules());
     REQUIRE(since_start.size() == 1);
     CHECK_THAT(since_start[0], Catch::Contains("nothing delivered since the daemon started"));
+  }
+}
+
+// Counted from the oldest undelivered message, a message parked a day ago made
+// a sink that had nothing to send for an hour "stalled" as soon as one new
+// message was pending.
+TEST_CASE("healthz: an idle sink with a message parked long ago is not stalled, but the parked message is a reason",
+          "[http]") {
+  HealthInputs in = healthy();
+  journal::DestinationStatus topic = destination("/topic/a", 0, 100, kNow - 24 * 60 * kMinute);
+  topic.parked = 1;
+  in.sinks = {{"cern", {topic}}};
+  in.last_delivered_ms["cern"] = kNow - 60 * kMinute;  // nothing to deliver since
+  in.parked_messages["cern"] = {
+      journal::ParkedMessage{7, "g-7", "/topic/a", "too large", 3, kNow - 24 * 60 * kMinute}};
+
+  SECTION("nothing pending") {
+    const auto reasons = health_reasons(in, rules());
+    INFO(joined(reasons));
+    REQUIRE(reasons.size() == 1);
+    CHECK_THAT(reasons[0], Catch::StartsWith("sink cern: message 7 (g-7) to /topic/a parked for 1d"));
+  }
+  SECTION("a message journaled a moment ago is pending") {
+    in.sinks[0].destinations[0].pending = 1;
+    in.sinks[0].destinations[0].oldest_pending_ms = kNow - 10'000;
+    const auto reasons = health_reasons(in, rules());
+    INFO(joined(reasons));
+    REQUIRE(reasons.size() == 1);
+    CHECK_THAT(reasons[0], Catch::StartsWith("sink cern: message 7 (g-7) to /topic/a parked for 1d"));
+  }
+  SECTION("but stalled when its pending message waits longer than stalled_after") {
+    in.sinks[0].destinations[0].pending = 1;
+    in.sinks[0].destinations[0].oldest_pending_ms = kNow - 20 * kMinute;
+    const auto reasons = health_reasons(in, rules());
+    INFO(joined(reasons));
+    REQUIRE(reasons.size() == 2);
+    CHECK_THAT(reasons[0], Catch::StartsWith("sink cern: 1 messages pending, nothing delivered for 20m (since "));
   }
 }
 

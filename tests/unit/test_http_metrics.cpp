@@ -152,7 +152,8 @@ TEST_CASE("metrics: the text is well formed: HELP and TYPE once per family, samp
   // status --prometheus's families and the daemon's own, in one exposition.
   for (const std::string family :
        {"gapless_build_info", "gapless_restart_required", "gapless_messages", "gapless_archive_failures_total",
-        "gapless_messages_journaled", "gapless_oldest_undelivered_age_seconds", "gapless_journal_size_bytes",
+        "gapless_messages_journaled", "gapless_oldest_undelivered_age_seconds",
+        "gapless_oldest_pending_age_seconds", "gapless_journal_size_bytes",
         "gapless_journal_disk_free_bytes", "gapless_journal_faults_open", "gapless_sink_connected",
         "gapless_sink_reconnects_total", "gapless_sink_broker_errors_total", "gapless_sink_delivery_latency_seconds"}) {
     INFO(family);

@@ -282,6 +282,7 @@ const std::string kExpectedJson = R"golden({
         {
           "delivered": 0,
           "destination": "/topic/perfsonar.raw.packet-loss",
+          "oldest_pending_ms": 4000000000127,
           "oldest_undelivered_ms": 4000000000127,
           "parked": 0,
           "pending": 1
@@ -289,6 +290,7 @@ const std::string kExpectedJson = R"golden({
         {
           "delivered": 0,
           "destination": "/topic/perfsonar.raw.throughput",
+          "oldest_pending_ms": 4000000000124,
           "oldest_undelivered_ms": 4000000000124,
           "parked": 0,
           "pending": 3
@@ -303,6 +305,7 @@ const std::string kExpectedJson = R"golden({
         {
           "delivered": 0,
           "destination": "/topic/perfsonar.raw.packet-loss",
+          "oldest_pending_ms": null,
           "oldest_undelivered_ms": 4000000000127,
           "parked": 1,
           "parked_destination": {
@@ -316,6 +319,7 @@ const std::string kExpectedJson = R"golden({
         {
           "delivered": 1,
           "destination": "/topic/perfsonar.raw.throughput",
+          "oldest_pending_ms": 4000000000124,
           "oldest_undelivered_ms": 4000000000124,
           "parked": 1,
           "pending": 1
