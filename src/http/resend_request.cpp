@@ -80,18 +80,11 @@ ResendRequest parse_resend_request(std::string_view body, const Config& config) 
   }
   if (!from_given) throw BadField("from", "required");
   if (!to_given) throw BadField("to", "required");
-  if (out.selection.from >= out.selection.to)
-    throw BadField("from", format_timestamp(out.selection.from) + " is not before to " +
-                               format_timestamp(out.selection.to) + " (to is exclusive)");
-  if (out.sink.empty()) {
-    if (config.sinks.size() != 1) throw BadField("sink", "several sinks are configured, name one");
-    out.sink = config.sinks.front().name;
+  try {  // the command's checks, the body's field names
+    out.sink = replay::checked_resend_sink(config, out.selection, out.sink, "");
+  } catch (const replay::BadArgument& refused) {
+    throw BadField(refused);
   }
-  if (config.find_sink(out.sink) == nullptr)
-    throw BadField("sink", "unknown sink \"" + out.sink + "\" (not in " + config.origin + ")");
-  for (const std::string& name : out.selection.archives)
-    if (config.find_archive(name) == nullptr)
-      throw BadField("archive", "unknown archive \"" + name + "\" (not in " + config.origin + ")");
   return out;
 }
 

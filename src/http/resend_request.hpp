@@ -32,6 +32,8 @@ struct ResendRequest {
 class BadField : public Error {
  public:
   BadField(const std::string& field, const std::string& problem) : Error(field + ": " + problem), field_(field) {}
+  // One of replay's argument checks, whose option is the field.
+  explicit BadField(const replay::BadArgument& refused) : Error(refused.what()), field_(refused.option()) {}
   const std::string& field() const { return field_; }
 
  private:

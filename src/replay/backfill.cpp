@@ -32,20 +32,9 @@ using nlohmann::json;
 // The archives a selection names (every configured one when it names none, so
 // possibly none), checked before anything is changed.
 std::vector<const ArchiveConfig*> named_archives(const Config& config, const Selection& selection) {
-  if (selection.from >= selection.to)
-    throw Error("--from " + format_timestamp(selection.from) + " is not before --to " +
-                format_timestamp(selection.to) + " (--to is exclusive)");
+  check_selection(config, selection);
   std::vector<const ArchiveConfig*> archives;
-  for (const std::string& name : selection.archives) {
-    const ArchiveConfig* archive = config.find_archive(name);
-    if (archive == nullptr) {
-      std::string known;
-      for (const ArchiveConfig& a : config.archives) known += (known.empty() ? "" : ", ") + a.name;
-      throw Error("unknown archive \"" + name + "\" (configured in " + config.origin + ": " +
-                  (known.empty() ? "none" : known) + ")");
-    }
-    archives.push_back(archive);
-  }
+  for (const std::string& name : selection.archives) archives.push_back(config.find_archive(name));
   if (selection.archives.empty())
     for (const ArchiveConfig& archive : config.archives) archives.push_back(&archive);
   return archives;
@@ -132,6 +121,29 @@ struct FaultWaiting {
 };
 
 }  // namespace
+
+void check_selection(const Config& config, const Selection& selection, std::string_view prefix) {
+  const std::string p(prefix);
+  if (selection.from >= selection.to)
+    throw BadArgument("from", p + "from " + format_timestamp(selection.from) + " is not before " + p + "to " +
+                                  format_timestamp(selection.to) + " (" + p + "to is exclusive)");
+  for (const std::string& name : selection.archives)
+    if (config.find_archive(name) == nullptr)
+      throw BadArgument("archive", p + "archive: unknown archive \"" + name + "\" (not in " + config.origin + ")");
+}
+
+std::string checked_resend_sink(const Config& config, const Selection& selection, const std::string& sink,
+                                std::string_view prefix) {
+  check_selection(config, selection, prefix);
+  const std::string p(prefix);
+  if (sink.empty()) {
+    if (config.sinks.size() != 1) throw BadArgument("sink", p + "sink: several sinks are configured, name one");
+    return config.sinks.front().name;
+  }
+  if (config.find_sink(sink) == nullptr)
+    throw BadArgument("sink", p + "sink: unknown sink \"" + sink + "\" (not in " + config.origin + ")");
+  return sink;
+}
 
 BackfillResult backfill(const Config& config, const Selection& selection, double rate, bool dry_run,
                         const std::atomic<bool>& stop, const ProgressCallback& progress) {
@@ -287,12 +299,12 @@ journal::AppendedSelection ingested_selection(const Selection& selection,
   return ingested;
 }
 
-ResendResult resend(const Config& config, const Selection& selection, const std::string& sink,
+ResendResult resend(const Config& config, const Selection& selection, const std::string& named_sink,
                     const std::vector<std::string>& destinations, double rate, const std::string& reason,
                     bool dry_run, const std::atomic<bool>& stop, const ProgressCallback& progress) {
+  const std::string sink = checked_resend_sink(config, selection, named_sink);
   // No archive is fine: an ingest-only site resends what `gapless ingest` journaled.
   const std::vector<const ArchiveConfig*> archives = named_archives(config, selection);
-  if (config.find_sink(sink) == nullptr) throw Error("unknown sink \"" + sink + "\" (not in " + config.origin + ")");
   FaultWaiting waiting(config, "resend", stop);
   auto journal = waiting.retrying([&] { return journal::Journal::open(config.journal.path, config.sink_names()); });
 

@@ -29,9 +29,11 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/error.hpp"
 #include "journal/journal.hpp"
 
 namespace gapless::replay {
@@ -45,6 +47,29 @@ struct Selection {
   std::string source_host;       // matches the metadata's input-source or source; empty: any
   std::string destination_host;  // matches input-destination or destination; empty: any
 };
+
+// An argument of a backfill or a resend refused before anything is opened
+// or changed. `option` names it without dashes ("from", "sink", "archive"),
+// so that POST /v1/resend can name the body's field; the text spells it as
+// the caller spells its options (`prefix` below).
+class BadArgument : public Error {
+ public:
+  BadArgument(std::string option, const std::string& text) : Error(text), option_(std::move(option)) {}
+  const std::string& option() const { return option_; }
+
+ private:
+  std::string option_;
+};
+
+// Every front end's check of a window and the archives it names: from
+// before to, each archive configured. Throws BadArgument. `prefix` is how the
+// caller spells an option: "--" on the command line, "" in the HTTP body.
+void check_selection(const Config& config, const Selection& selection, std::string_view prefix = "--");
+
+// check_selection, then the sink a resend goes to: `sink`, or the only
+// configured one when `sink` is empty. Returns it; throws BadArgument.
+std::string checked_resend_sink(const Config& config, const Selection& selection, const std::string& sink,
+                                std::string_view prefix = "--");
 
 struct Progress {
   int64_t series_total = 0;
@@ -68,8 +93,8 @@ struct BackfillResult {
   bool interrupted = false;
 };
 
-// Throws gapless::Error before changing anything for bad arguments (from >=
-// to, an unknown archive). Archive failures are logged and counted; the
+// Throws BadArgument (check_selection) before changing anything for bad
+// arguments. Archive failures are logged and counted; the
 // request ends "incomplete" then, "interrupted" when `stop` was raised.
 BackfillResult backfill(const Config& config, const Selection& selection, double rate, bool dry_run,
                         const std::atomic<bool>& stop, const ProgressCallback& progress);
@@ -92,9 +117,9 @@ journal::AppendedSelection ingested_selection(const Selection& selection,
                                               const std::vector<std::string>& destinations);
 
 // `destinations`: only messages to these (e.g. /topic/perfsonar.raw.throughput);
-// empty: all. Throws gapless::Error before changing anything for bad
-// arguments (unknown sink or archive, from >= to); no configured archive is
-// not one.
+// empty: all. `sink` empty: the only configured one. Throws BadArgument
+// (checked_resend_sink) before changing anything for bad arguments; no
+// configured archive is not one.
 ResendResult resend(const Config& config, const Selection& selection, const std::string& sink,
                     const std::vector<std::string>& destinations, double rate, const std::string& reason,
                     bool dry_run, const std::atomic<bool>& stop, const ProgressCallback& progress);

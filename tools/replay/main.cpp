@@ -170,19 +170,11 @@ int main(int argc, char** argv) {
     setup_logging(log_level);
     if (!from_text.empty()) selection.from = parse_timestamp(from_text, "--from");
     if (!to_text.empty()) selection.to = parse_timestamp(to_text, "--to");
-    if (*resend && sink.empty()) {
-      if (config.sinks.size() != 1) throw Error("--sink: several sinks are configured, name one");
-      sink = config.sinks.front().name;
-    }
     // Bad arguments are refused here, before anything is opened or changed.
-    if ((*backfill || *resend || *gaps) && selection.from >= selection.to)
-      throw Error("--from " + format_timestamp(selection.from) + " is not before --to " +
-                  format_timestamp(selection.to) + " (--to is exclusive)");
-    for (const std::string& name : selection.archives)
-      if (config.find_archive(name) == nullptr)
-        throw Error("--archive: unknown archive \"" + name + "\" (not in " + config.origin + ")");
-    if (*resend && config.find_sink(sink) == nullptr)
-      throw Error("--sink: unknown sink \"" + sink + "\" (not in " + config.origin + ")");
+    if (*resend)
+      sink = replay::checked_resend_sink(config, selection, sink);
+    else if (*backfill || *gaps)
+      replay::check_selection(config, selection);
   } catch (const Error& e) {
     std::cerr << "gapless-replay: " << e.what() << "\n";
     return 2;
