@@ -47,6 +47,7 @@
 // peak RSS < 64 MiB with 1 M messages pending. The verdicts are printed; the
 // exit status is 0 whenever the measurements themselves succeeded, 1 when a run
 // failed (e.g. messages missing), 2 for bad usage.
+#include <CLI/CLI.hpp>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -100,8 +101,6 @@ using gapless::bench::Child;
 using gapless::bench::ChildResult;
 using gapless::bench::describe_status;
 using gapless::bench::make_work_dir;
-using gapless::bench::parse_integer;
-using gapless::bench::UsageError;
 using WallClock = std::chrono::system_clock;
 using std::chrono::milliseconds;
 using gapless::Error;
@@ -136,60 +135,34 @@ struct Options {
   bool baseline_send_per_frame = false;
 };
 
-const char* const kUsage =
-    "usage: drain-bench [--messages N] [--runs R] [--transaction-size T] [--window W]\n"
-    "                   [--rss-messages M] [--rss-seconds S] [--dir DIR] [--keep]\n"
-    "                   [--baseline-send-per-frame]\n"
-    "  --messages N          1 KiB messages per run (default 100000)\n"
-    "  --runs R              measured runs of each sender, alternated (default 5)\n"
-    "  --transaction-size T  SENDs per transaction, both senders (default 500)\n"
-    "  --window W            transactions in flight, both senders (default 4)\n"
-    "  --rss-messages M      messages pending for the peak-RSS measurement (default 1000000; 0 skips it)\n"
-    "  --rss-seconds S       how long the daemon runs for it before SIGTERM (default 10)\n"
-    "  --dir DIR             work directory for journals, configs and logs (default: a fresh\n"
-    "                        temporary directory, removed at the end)\n"
-    "  --keep                keep the work directory (journals are large)\n"
-    "  --baseline-send-per-frame  diagnostic: the baseline writes every frame with its own\n"
-    "                        send() call, as gapless once did (the target compares against the\n"
-    "                        baseline without this option)\n"
-    "Environment: GAPLESS_BIN (the gapless binary; default: this build tree's src/gapless),\n"
-    "GAPLESS_BROKER_JAVA_OPTS (extra JVM options for the broker).\n";
-
-Options parse_options(int argc, char** argv) {
-  Options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string option = argv[i];
-    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (option == "--help" || option == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (option == "--keep") {
-      options.keep = true;
-      continue;
-    } else if (option == "--baseline-send-per-frame") {
-      options.baseline_send_per_frame = true;
-      continue;
-    } else if (option == "--messages") {
-      options.messages = parse_integer(option, value, 1);
-    } else if (option == "--runs") {
-      options.runs = parse_integer(option, value, 1);
-    } else if (option == "--transaction-size") {
-      options.transaction_size = parse_integer(option, value, 1);
-    } else if (option == "--window") {
-      options.window = parse_integer(option, value, 1);
-    } else if (option == "--rss-messages") {
-      options.rss_messages = parse_integer(option, value, 0);
-    } else if (option == "--rss-seconds") {
-      options.rss_seconds = parse_integer(option, value, 1);
-    } else if (option == "--dir") {
-      if (value == nullptr) throw UsageError("--dir needs a value");
-      options.dir = value;
-    } else {
-      throw UsageError("unknown option " + option);
-    }
-    ++i;  // the option's value
-  }
-  return options;
+// The options, as CLI11 parses them (as src/cli does); --help lists them.
+void add_options(CLI::App& app, Options& options) {
+  app.add_option("--messages", options.messages, "1 KiB messages per run")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--runs", options.runs, "Measured runs of each sender, alternated")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--transaction-size", options.transaction_size, "SENDs per transaction, both senders")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--window", options.window, "Transactions in flight, both senders")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--rss-messages", options.rss_messages, "Messages pending for the peak-RSS measurement (0 skips it)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--rss-seconds", options.rss_seconds, "How long the daemon runs for it before SIGTERM")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--dir", options.dir,
+                 "Work directory for journals, configs and logs (default: a fresh temporary directory, removed at "
+                 "the end)");
+  app.add_flag("--keep", options.keep, "Keep the work directory (journals are large)");
+  app.add_flag("--baseline-send-per-frame", options.baseline_send_per_frame,
+               "Diagnostic: the baseline writes every frame with its own send() call, as gapless once did (the "
+               "target compares against the baseline without this option)");
+  app.footer(
+      "Environment: GAPLESS_BIN (the gapless binary; default: this build tree's src/gapless), "
+      "GAPLESS_BROKER_JAVA_OPTS (extra JVM options for the broker).");
 }
 
 // Every option spelled out, so that the line reproduces this run even when
@@ -1039,10 +1012,14 @@ int run_bench(const Options& options, const char* argv0) {
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows as it happens, also through a pipe
   spdlog::set_level(spdlog::level::warn);    // the journal's info lines while preparing are noise here
+  CLI::App app{"drain-bench: gapless run draining N 1 KiB messages to a local ActiveMQ, against a minimal "
+               "raw-socket sender (bench/README.md)"};
+  Options options;
+  add_options(app, options);
   try {
-    return run_bench(parse_options(argc, argv), argv[0]);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "drain-bench: %s\n%s", e.what(), kUsage);
-    return 2;
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help exits 0, bad usage 2
   }
+  return run_bench(options, argv[0]);
 }

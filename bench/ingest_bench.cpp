@@ -39,6 +39,7 @@
 // rate (median rates). The verdicts are printed; the exit status is 0 whenever
 // the measurements succeeded, 1 when a run failed or runs disagreed on what
 // they journaled, 2 for bad usage.
+#include <CLI/CLI.hpp>
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
@@ -83,8 +84,6 @@ namespace {
 namespace fs = std::filesystem;
 using gapless::bench::Clock;
 using gapless::bench::make_work_dir;
-using gapless::bench::parse_integer;
-using gapless::bench::UsageError;
 using gapless::Error;
 using gapless::journal::Journal;
 
@@ -113,58 +112,30 @@ struct Options {
   bool keep = false;
 };
 
-const char* const kUsage =
-    "usage: ingest-bench [--series N] [--hours H] [--runs R] [--page-size P] [--summaries]\n"
-    "                    [--compression gzip|none] [--dir DIR] [--keep]\n"
-    "  --series N      series (metadata objects) of the test archive (default 50)\n"
-    "  --hours H       hours of 1-minute history each series holds (default 105: about 1 M datapoints)\n"
-    "  --runs R        rounds; each runs gapless, the baseline and the no-journal reading once (default 3)\n"
-    "  --page-size P   points per data request, = rows per transaction in both (default 1000)\n"
-    "  --summaries     also collect the summaries (off by default)\n"
-    "  --compression gzip|none\n"
-    "                  the archive's `compression` setting (default none, as for an archive on\n"
-    "                  the same host; gzip makes the in-process archive compress each page, on\n"
-    "                  the same cores as the collector)\n"
-    "  --dir DIR       work directory for the journals (default: a fresh temporary directory,\n"
-    "                  removed at the end); put it on the disk you want to measure\n"
-    "  --keep          keep the work directory\n";
-
-Options parse_options(int argc, char** argv) {
-  Options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string option = argv[i];
-    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (option == "--help" || option == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (option == "--keep") {
-      options.keep = true;
-      continue;
-    } else if (option == "--summaries") {
-      options.summaries = true;
-      continue;
-    } else if (option == "--series") {
-      options.series = parse_integer(option, value, 1);
-    } else if (option == "--hours") {
-      options.hours = parse_integer(option, value, 1);
-    } else if (option == "--runs") {
-      options.runs = parse_integer(option, value, 1);
-    } else if (option == "--page-size") {
-      options.page_size = parse_integer(option, value, 1);
-    } else if (option == "--compression") {
-      if (value == nullptr) throw UsageError("--compression needs a value");
-      options.compression = value;
-      if (options.compression != "gzip" && options.compression != "none")
-        throw UsageError("--compression wants gzip or none, not \"" + options.compression + "\"");
-    } else if (option == "--dir") {
-      if (value == nullptr) throw UsageError("--dir needs a value");
-      options.dir = value;
-    } else {
-      throw UsageError("unknown option " + option);
-    }
-    ++i;  // the option's value
-  }
-  return options;
+// The options, as CLI11 parses them (as src/cli does); --help lists them.
+void add_options(CLI::App& app, Options& options) {
+  app.add_option("--series", options.series, "Series (metadata objects) of the test archive")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--hours", options.hours, "Hours of 1-minute history each series holds (105: about 1 M datapoints)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--runs", options.runs, "Rounds; each runs gapless, the baseline and the no-journal reading once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--page-size", options.page_size, "Points per data request, = rows per transaction in both")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_flag("--summaries", options.summaries, "Also collect the summaries (off by default)");
+  app.add_option("--compression", options.compression,
+                 "The archive's `compression` setting (none, as for an archive on the same host; gzip makes the "
+                 "in-process archive compress each page, on the same cores as the collector)")
+      ->check(CLI::IsMember({"gzip", "none"}))
+      ->capture_default_str();
+  app.add_option("--dir", options.dir,
+                 "Work directory for the journals (default: a fresh temporary directory, removed at the end); put "
+                 "it on the disk you want to measure");
+  app.add_flag("--keep", options.keep, "Keep the work directory");
 }
 
 // Every option spelled out, so that the line reproduces this run even when
@@ -785,10 +756,14 @@ int run_bench(const Options& options, const char* argv0) {
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows as it happens, also through a pipe
   spdlog::set_level(spdlog::level::warn);    // per-series info lines would be noise (and cost time)
+  CLI::App app{"ingest-bench: datapoints/s from the in-process esmond test archive into the journal, against raw "
+               "SQLite inserts of the same rows (bench/README.md)"};
+  Options options;
+  add_options(app, options);
   try {
-    return run_bench(parse_options(argc, argv), argv[0]);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "ingest-bench: %s\n%s", e.what(), kUsage);
-    return 2;
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help exits 0, bad usage 2
   }
+  return run_bench(options, argv[0]);
 }
