@@ -114,6 +114,27 @@ std::string file_system_of(const std::filesystem::path& dir) {
   }
 }
 
+std::string mount_of(const std::filesystem::path& dir) {
+  std::error_code error;
+  const std::string path = std::filesystem::canonical(dir, error).string();
+  if (error) return "unknown";
+  std::ifstream mounts("/proc/self/mounts");
+  std::string device, point, type, options, line;
+  std::string best_device, best_point, best_options;
+  while (std::getline(mounts, line)) {
+    std::istringstream fields(line);
+    if (!(fields >> device >> point >> type >> options)) continue;
+    const bool contains = path == point || point == "/" || path.rfind(point + "/", 0) == 0;
+    if (contains && point.size() >= best_point.size()) {  // the last of equal mounts is the one seen
+      best_device = device;
+      best_point = point;
+      best_options = options;
+    }
+  }
+  if (best_point.empty()) return "unknown";
+  return best_device + " on " + best_point + " (" + best_options + ")";
+}
+
 std::string tail_of(const std::filesystem::path& file, size_t lines) {
   std::ifstream in(file);
   std::deque<std::string> last;

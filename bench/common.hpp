@@ -52,6 +52,11 @@ std::string load_average();          // "1.63 2.72 4.23"
 // fsync on tmpfs costs nothing: a "durable" rate measured there says nothing
 // about a disk, so the reader is told.
 std::string file_system_of(const std::filesystem::path& dir);
+
+// The mount `dir` is on and its options, from /proc/self/mounts
+// ("/dev/vda on / (rw,relatime,discard)"): whether the file system trims
+// within each unlink (`discard`) decides what removing many files costs.
+std::string mount_of(const std::filesystem::path& dir);
 // The last `lines` lines of a file (a daemon's log, for a failed run).
 std::string tail_of(const std::filesystem::path& file, size_t lines);
 double median(std::vector<double> values);

@@ -209,8 +209,8 @@ int run_bench(const Options& options, const char* argv0) {
   const fs::path gapless = gapless::test::gapless_binary();
   if (!fs::exists(gapless)) throw Error("no gapless binary at " + gapless.string() + " (build src/gapless, or set GAPLESS_BIN)");
   const fs::path work_dir = gapless::bench::make_work_dir(options.dir, "dirq-bench");
-  std::printf("gapless: %s\nwork directory: %s (%s)\n", gapless.c_str(), work_dir.c_str(),
-              gapless::bench::file_system_of(work_dir).c_str());
+  std::printf("gapless: %s\nwork directory: %s (%s, %s)\n", gapless.c_str(), work_dir.c_str(),
+              gapless::bench::file_system_of(work_dir).c_str(), gapless::bench::mount_of(work_dir).c_str());
 
   const fs::path lines = work_dir / "messages.jsonl";
   write_lines(lines, options.messages);
