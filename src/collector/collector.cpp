@@ -49,6 +49,12 @@ std::string series_metadata(const nlohmann::json& metadata) {
   return kept.dump();
 }
 
+// `episode`, made log-only for `component` the first time it is needed.
+FaultEpisode& failing(std::unique_ptr<FaultEpisode>& episode, const std::string& component) {
+  if (!episode) episode = std::make_unique<FaultEpisode>(component, FaultEpisode::Listing::log_only);
+  return *episode;
+}
+
 // The poll itself; poll_archive records it.
 PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Client& client,
                 journal::Journal& journal, SeriesBackoffs& backoffs, const std::atomic<bool>& stop,
@@ -95,6 +101,7 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
     std::vector<std::string> rejected;
     listing = client.list_metadata(updated_since, 1000, &rejected);
     report.listed = true;
+    if (backoffs.listing_failing) backoffs.listing_failing->resolved();
     report.metadata = static_cast<int64_t>(listing.size());
     for (const std::string& problem : rejected) {
       ++report.failures["invalid-metadata"];
@@ -104,8 +111,10 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
   } catch (const esmond::FetchError& e) {
     ++report.failures[std::string(esmond::failure_kind_name(e.kind()))];
     report.last_error = e.what();
-    spdlog::warn("collector: listing failed archive={} kind={} error=\"{}\"", archive.name,
-                 esmond::failure_kind_name(e.kind()), e.what());
+    failing(backoffs.listing_failing, "collector archive=" + archive.name + " listing")
+        .occurred(esmond::failure_kind_name(e.kind()), e.what());
+    spdlog::debug("collector: listing failed archive={} kind={} error=\"{}\"", archive.name,
+                  esmond::failure_kind_name(e.kind()), e.what());
     return report;
   } catch (const Error& e) {
     journal_failed(e, "");
@@ -156,7 +165,9 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
     report.messages += read.messages;
     if (!failure) {
       ++report.series_read;
-      backoff = {};
+      if (backoff.failing) backoff.failing->resolved();
+      backoff.failures = 0;
+      backoff.next_try_ms = 0;
       return;
     }
     std::string failure_kind = "data";
@@ -175,9 +186,11 @@ PollReport poll(const Config& config, const ArchiveConfig& archive, esmond::Clie
     ++backoff.failures;
     const int64_t delay = backoff_ms(settings, backoff.failures);
     backoff.next_try_ms = unix_now_ms() + delay;
-    spdlog::warn("collector: series failed archive={} series=\"{}\" kind={} failures={} retry_in_ms={} "
-                 "error=\"{}\"",
-                 archive.name, journal::describe(key), failure_kind, backoff.failures, delay, problem);
+    // The episode logs the first failure of a kind, then a count a minute.
+    failing(backoff.failing, "collector " + journal::describe(key)).occurred(failure_kind, problem);
+    spdlog::debug("collector: series failed archive={} series=\"{}\" kind={} failures={} retry_in_ms={} "
+                  "error=\"{}\"",
+                  archive.name, journal::describe(key), failure_kind, backoff.failures, delay, problem);
   };
   try {
     read_in_order(client, journal, due, now, options, stop, read_done);

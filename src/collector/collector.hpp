@@ -20,9 +20,12 @@
 //      collector::read_series. An event type whose `time-updated` is older than
 //      that start holds nothing new and costs no request.
 //   3. A series that fails (HTTP error, bad JSON, a value the message builder
-//      refuses) is logged with the archive, URL and reason, counted, and
-//      skipped until its own backoff expires; the other series go on. Its
-//      cursor stands after the last page journaled.
+//      refuses) is counted and skipped until its own backoff expires; the
+//      other series go on. Its cursor stands after the last page journaled.
+//      Its failures are a log-only FaultEpisode per series (so are the
+//      archive's listing failures): the first of a kind logged with the
+//      archive, URL and reason, the repeats counted once a minute, the end
+//      logged; status shows them as the archive's failed polls and lags.
 //   4. The poll is recorded in the journal's archive health (counters per
 //      archive and failure kind, for `gapless status` and metrics). A failure
 //      to record it is logged and never stops collection.
@@ -49,6 +52,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/fault_episode.hpp"
 #include "core/heartbeat.hpp"
 #include "journal/journal.hpp"
 
@@ -81,13 +85,16 @@ struct PollReport {
 // before its first failure (a counter that appears at 1 shows no increase).
 std::vector<std::string> failure_kinds();
 
-// The failure backoff of an archive's series, kept from one poll to the next.
+// The failure backoff of an archive's series, and the episodes of its
+// failures (core/fault_episode.hpp, log-only), kept from one poll to the next.
 struct SeriesBackoffs {
   struct Backoff {
     int failures = 0;
     int64_t next_try_ms = 0;
+    std::unique_ptr<FaultEpisode> failing;  // open while the series fails
   };
   std::map<int64_t, Backoff> series;  // by series id
+  std::unique_ptr<FaultEpisode> listing_failing;  // open while the metadata listing fails
 };
 
 // One poll of `archive`, in the calling thread, recorded in the journal's

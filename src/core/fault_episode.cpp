@@ -29,7 +29,8 @@ Registry& registry() {
 
 }  // namespace
 
-FaultEpisode::FaultEpisode(std::string component) : component_(std::move(component)) {}
+FaultEpisode::FaultEpisode(std::string component, Listing listing)
+    : component_(std::move(component)), listing_(listing) {}
 
 FaultEpisode::~FaultEpisode() {
   std::lock_guard lock(registry().mutex);
@@ -69,6 +70,7 @@ void FaultEpisode::resolved() {
 }
 
 void FaultEpisode::publish() {
+  if (listing_ == Listing::log_only) return;
   std::lock_guard lock(registry().mutex);
   registry().open[this] = FaultSnapshot{component_, kind_, last_error_, since_ms_, last_ms_, occurrences_};
 }

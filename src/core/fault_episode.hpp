@@ -28,8 +28,14 @@ struct FaultSnapshot {
 
 class FaultEpisode {
  public:
+  // Whether an open episode is listed by open_fault_episodes() (status, the
+  // health file). A fault that status already shows in its own terms (a
+  // series that fails is its archive's failed polls and lagging cursor; a
+  // failed HTTP request is the caller's answer) is only kept out of the log.
+  enum class Listing { listed, log_only };
+
   // `component` names the sufferer in every log line and in status.
-  explicit FaultEpisode(std::string component);
+  explicit FaultEpisode(std::string component, Listing listing = Listing::listed);
   ~FaultEpisode();
   FaultEpisode(const FaultEpisode&) = delete;
   FaultEpisode& operator=(const FaultEpisode&) = delete;
@@ -48,6 +54,7 @@ class FaultEpisode {
  private:
   void publish();
   std::string component_;
+  Listing listing_;
   bool open_ = false;
   std::string kind_;
   std::string last_error_;

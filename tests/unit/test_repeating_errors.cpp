@@ -1,4 +1,4 @@
-// Proves an error that repeats every second is logged once, then once a minute with its count, not once per retry; and that a sink whose broker cannot be reached logs it so and shows in `gapless status` as down since when.
+// Proves an error that repeats every second is logged once, then once a minute with its count, not once per retry (a broker, an archive's listing or series); and that a sink whose broker cannot be reached logs it so and shows in `gapless status` as down since when.
 //
 // The rule is core/fault_episode.hpp's; the first case drives an episode
 // through three simulated minutes (core/clock.hpp's simulated time) and
@@ -23,8 +23,15 @@
 #include <thread>
 #include <vector>
 
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "collector/collector.hpp"
 #include "core/clock.hpp"
+#include "core/config.hpp"
 #include "core/fault_episode.hpp"
+#include "esmond/client.hpp"
+#include "journal/journal.hpp"
 #include "support/gapless_command.hpp"
 #include "support/temp_dir.hpp"
 
@@ -35,7 +42,7 @@ using gapless::test::TempDir;
 // The default logger's lines go to a ring buffer while this lives.
 class CapturedLog {
  public:
-  CapturedLog() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000)), previous_(spdlog::default_logger()) {
+  CapturedLog() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(20000)), previous_(spdlog::default_logger()) {
     auto logger = std::make_shared<spdlog::logger>("captured", sink_);
     logger->set_pattern("%l %v");
     logger->set_level(spdlog::level::trace);
@@ -221,4 +228,132 @@ TEST_CASE("a broker that drops every connection at once is retried with a growin
   CHECK(broker.connections() >= 2);
   CHECK(broker.connections() <= 10);
   CHECK(count_lines(log, "sender: connection lost sink=cern") <= 10);
+}
+
+namespace {
+
+constexpr int64_t kPollStart = 1'700'000'000'000;
+
+// An esmond archive stand-in on loopback: its listing holds one metadata
+// object (two series of the configured event types), and every data request,
+// or with `listing_fails` every request, is answered HTTP 500 until heal().
+class FailingArchive {
+ public:
+  explicit FailingArchive(bool listing_fails) : listing_fails_(listing_fails) {
+    server_.Get("/esmond/perfsonar/archive/", [this](const httplib::Request&, httplib::Response& response) {
+      if (listing_fails_ && !healed_) return fail(response);
+      nlohmann::json metadata = nlohmann::json::parse(R"({"source":"10.1.1.1","destination":"10.1.1.2",
+        "event-types":[
+          {"base-uri":"/esmond/perfsonar/archive/f6b732e9f351487a96126f0c25e5e546/throughput/base",
+           "event-type":"throughput","summaries":[],"time-updated":1700000000},
+          {"base-uri":"/esmond/perfsonar/archive/f6b732e9f351487a96126f0c25e5e546/packet-loss-rate/base",
+           "event-type":"packet-loss-rate","summaries":[],"time-updated":1700000000}],
+        "input-source":"host1.example.net","input-destination":"host2.example.net",
+        "metadata-key":"f6b732e9f351487a96126f0c25e5e546","subject-type":"point-to-point",
+        "tool-name":"bwctl/iperf3","uri":"/esmond/perfsonar/archive/f6b732e9f351487a96126f0c25e5e546/"})");
+      metadata["metadata-count-total"] = 1;
+      metadata["metadata-next-page"] = nullptr;
+      metadata["metadata-previous-page"] = nullptr;
+      response.set_content(nlohmann::json::array({metadata}).dump(), "application/json");
+    });
+    server_.Get("/.*", [this](const httplib::Request&, httplib::Response& response) {
+      if (healed_) return response.set_content("[]", "application/json");
+      fail(response);
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    REQUIRE(port_ > 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~FailingArchive() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/esmond/perfsonar/archive/"; }
+  void heal() { healed_ = true; }
+
+ private:
+  static void fail(httplib::Response& response) {
+    response.status = 500;
+    response.set_content("<html><body>Server Error (500)</body></html>", "text/html");
+  }
+  bool listing_fails_;
+  std::atomic<bool> healed_{false};
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// poll_archive against `archive` once a simulated second for three minutes,
+// then once more after heal(); what the log received.
+std::vector<std::string> poll_for_three_minutes(FailingArchive& archive) {
+  TempDir dir("failing-archive");
+  gapless::Config config;
+  config.collector.retry_min = std::chrono::milliseconds(0);  // every poll retries every series
+  config.collector.retry_max = std::chrono::milliseconds(0);
+  gapless::ArchiveConfig settings;
+  settings.name = "psds";
+  settings.url = archive.url();
+  settings.summaries = false;
+  settings.lookback = std::chrono::hours(1);
+  auto journal = gapless::journal::Journal::open(dir.file("journal.db"), {"local"});
+  gapless::esmond::ClientOptions options;
+  options.timeout = std::chrono::seconds(5);
+  gapless::esmond::Client client(settings.name, settings.url, options);
+  gapless::collector::SeriesBackoffs backoffs;
+  std::atomic<bool> stop{false};
+
+  CapturedLog log;
+  SimulatedTime time(kPollStart);
+  for (int second = 0; second < 180; ++second) {
+    time.set(kPollStart + second * 1000);
+    const auto report = gapless::collector::poll_archive(config, settings, client, *journal, backoffs, stop);
+    REQUIRE(report.failures.count("http-status") == 1);
+  }
+  archive.heal();
+  time.set(kPollStart + 180'000);
+  gapless::collector::poll_archive(config, settings, client, *journal, backoffs, stop);
+  return log.lines();
+}
+
+std::string joined(const std::vector<std::string>& lines) {
+  std::string all;
+  for (const std::string& line : lines) all += line + "\n";
+  return all;
+}
+
+}  // namespace
+
+// One warning per series per poll before: 360 lines in three minutes.
+TEST_CASE("an archive's series failing at every poll for three minutes is logged once per series, then once a "
+          "minute with its count",
+          "[log-rate]") {
+  FailingArchive archive(false);
+  const std::vector<std::string> lines = poll_for_three_minutes(archive);
+  INFO(joined(lines));
+  for (const std::string event_type : {"throughput", "packet-loss-rate"}) {
+    INFO(event_type);
+    const std::string component = "component=\"collector archive " + archive.url() +
+                                  " metadata-key f6b732e9f351487a96126f0c25e5e546 event-type " + event_type +
+                                  " (base data)\"";
+    CHECK(count_matching(lines, "error fault: begins " + component + " kind=http-status") == 1);
+    CHECK(count_matching(lines, "fault: continues " + component + " kind=http-status occurrences=61 for_s=60") == 1);
+    CHECK(count_matching(lines, "fault: continues " + component + " kind=http-status occurrences=121 for_s=120") == 1);
+    CHECK(count_matching(lines, "fault: resolved " + component + " kind=http-status occurrences=180") == 1);
+  }
+  CHECK(count_matching(lines, "warn collector: series failed") == 0);
+  // The poll's own summary line, and the failures at debug level, aside.
+  CHECK(count_matching(lines, "fault: ") == 8);
+}
+
+TEST_CASE("an archive whose listing fails at every poll for three minutes is logged once, then once a minute",
+          "[log-rate]") {
+  FailingArchive archive(true);
+  const std::vector<std::string> lines = poll_for_three_minutes(archive);
+  INFO(joined(lines));
+  CHECK(count_matching(lines, "error fault: begins component=\"collector archive=psds listing\" kind=http-status "
+                              "error=\"archive psds: GET " + archive.url()) == 1);
+  CHECK(count_matching(lines, "fault: continues component=\"collector archive=psds listing\"") == 2);
+  CHECK(count_matching(lines, "fault: resolved component=\"collector archive=psds listing\" kind=http-status "
+                              "occurrences=180 lasted_s=180") == 1);
+  CHECK(count_matching(lines, "warn collector: listing failed") == 0);
 }
