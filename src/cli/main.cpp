@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,7 @@
 #include "ingest/dirq_import.hpp"
 #include "ingest/ingest_command.hpp"
 #include "journal/configured_journal.hpp"
+#include "journal/health_file.hpp"
 #include "journal/integrity_check.hpp"
 #include "journal/journal.hpp"
 #include "status/status_report.hpp"
@@ -39,6 +41,24 @@
 namespace {
 
 using namespace gapless;
+
+// retire-sink deletes a sink's pending and parked rows: not while the running
+// daemon may be sending them, which is so until a reload has dropped the sink
+// from its configuration and its sender has stopped (the daemon lists the
+// sinks it sends to in its health file, journal/health_file.hpp). The file
+// alone is not enough: the daemon may not have been reloaded since.
+void refuse_retire_while_sent(const std::string& journal_path, const std::string& sink) {
+  const std::optional<journal::DaemonHealth> daemon = journal::read_daemon_health(journal_path);
+  if (!daemon) return;
+  const std::string running = "retire-sink: the running daemon (pid " + std::to_string(daemon->pid) + ")";
+  if (!daemon->sinks)
+    throw Error(running + " does not say which sinks it sends to (it runs a gapless of before retire-sink); restart "
+                "it first (systemctl restart gapless), then retire the sink");
+  if (std::find(daemon->sinks->begin(), daemon->sinks->end(), sink) != daemon->sinks->end())
+    throw Error(running + " still sends to sink \"" + sink +
+                "\": reload it first (systemctl reload gapless), then retire the sink once the reload has stopped "
+                "its sender");
+}
 
 // `--archive NAME=URL` or `--archive URL` (named after the URL's host). Read
 // as an [[archive]] table, so it gets the same defaults and checks.
@@ -166,6 +186,7 @@ int main(int argc, char** argv) {
                   "then retire it");
     if (*retire_command && retire_reason.find_first_not_of(" \t") == std::string::npos)
       throw Error("retire-sink: --reason must say why (it is kept in the request table)");
+    if (*retire_command) refuse_retire_while_sent(config.journal.path, retire_sink);
   } catch (const Error& e) {
     std::cerr << "gapless: " << e.what() << "\n";
     return 2;

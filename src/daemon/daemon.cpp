@@ -77,6 +77,14 @@ bool signalled_within(StopSignals& signals, int64_t ms, ServiceNotify& notify, b
   }
 }
 
+// The sinks `config` names: what the health file lists as sent to before the
+// senders run (retire-sink refuses them).
+std::vector<std::string> sink_names(const Config& config) {
+  std::vector<std::string> names;
+  for (const SinkConfig& sink : config.sinks) names.push_back(sink.name);
+  return names;
+}
+
 // Opens (creates, migrates, checks) the journal once at start. The disk may
 // already be full: opening creates the -wal and -shm files, which needs a
 // little space, and fails with SQLITE_FULL, CANTOPEN or IOERR. The reserve
@@ -102,7 +110,7 @@ bool open_journal_at_start(const Config& config, StopSignals& signals, journal::
       if (!e.transient() && !space) throw;
       episode.occurred(journal::fault_kind(space ? journal::Fault::full : e.fault()),
                        std::string(e.what()) + " (the daemon starts when the journal can be opened)");
-      health.publish(open_fault_episodes());
+      health.publish(open_fault_episodes(), sink_names(config));
       notify.status("starting, waiting for the journal: " + std::string(e.what()));
       if (signalled_within(signals, journal::journal_retry_delay_ms(failures), notify, reload_asked)) return false;
     }
@@ -197,7 +205,7 @@ int run(const Config& config, bool until_drained, const std::function<Config()>&
   journal::DaemonLock lock(config.journal.path);
   // Open fault episodes, for `gapless status` (journal/health_file.hpp).
   journal::HealthFile health(config.journal.path);
-  health.publish({});
+  health.publish({}, sink_names(config));
   ServiceNotify notify;  // systemd's notify protocol; nothing outside systemd
   notify.status("starting, opening the journal " + config.journal.path);
   bool reload_asked = false;
@@ -449,8 +457,18 @@ int run(const Config& config, bool until_drained, const std::function<Config()>&
     return watched;
   };
 
+  // The sinks this daemon sends to, as the health file lists them: the
+  // configuration's, and those whose sender a reload is still stopping (it
+  // may still mark rows of theirs delivered).
+  const auto sending_to = [&] {
+    std::vector<std::string> names = sink_names(*current);
+    for (const auto& run : stopping_senders) names.push_back(run->sink.name);
+    return names;
+  };
+
   if (reload_asked) reload();
   int ticks = 0;
+  std::vector<std::string> published_sinks = sink_names(config);
   bool stopping_told = false;
   while (running > 0 || !sinks_to_start.empty() || collector_to_start) {
     carry_on_reload();
@@ -462,9 +480,13 @@ int run(const Config& config, bool until_drained, const std::function<Config()>&
     }
     restart_watch.poll();
     // About once a second: what status shows. Written in place, so even on a full disk.
-    if (ticks++ % 10 == 0) {
+    // At once when the sinks sent to change, so that retire-sink reads them right after a reload.
+    std::vector<std::string> sinks_now = sending_to();
+    const bool sinks_changed = sinks_now != published_sinks;
+    if (sinks_changed) published_sinks = std::move(sinks_now);
+    if (ticks++ % 10 == 0 || sinks_changed) {
       const std::vector<FaultSnapshot> faults = open_fault_episodes();
-      health.publish(faults);
+      health.publish(faults, published_sinks);
       if (!stop && !reload_ready_owed)
         notify.status(running_summary(senders.snapshot(), current->archives.size(), faults.size()));
     }

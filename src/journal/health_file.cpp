@@ -47,6 +47,7 @@ std::string format_health(const DaemonHealth& health) {
                      {"faults_left_out", health.faults_left_out},
                      {"version", health.version},
                      {"revision", health.revision}};
+  if (health.sinks) out["sinks"] = *health.sinks;
   // Room for the counter of what is left out growing by a few digits.
   const size_t room = static_cast<size_t>(kHealthFileBytes) - 64;
   size_t used = out.dump().size();
@@ -76,6 +77,7 @@ std::optional<DaemonHealth> parse_health(std::string_view text) {
     health.faults_left_out = in.value("faults_left_out", int64_t{0});
     health.version = in.value("version", std::string());
     health.revision = in.value("revision", std::string());
+    if (in.contains("sinks")) health.sinks = in.at("sinks").get<std::vector<std::string>>();
     for (const nlohmann::json& fault : in.at("faults"))
       health.faults.push_back(FaultSnapshot{fault.at("component").get<std::string>(),
                                             fault.at("kind").get<std::string>(),
@@ -108,9 +110,9 @@ bool HealthFile::open_allocated() {
   return true;
 }
 
-bool HealthFile::publish(const std::vector<FaultSnapshot>& faults) {
+bool HealthFile::publish(const std::vector<FaultSnapshot>& faults, const std::vector<std::string>& sinks) {
   std::string text =
-      format_health(DaemonHealth{::getpid(), unix_now_ms(), faults, 0, build_version(), build_revision()});
+      format_health(DaemonHealth{::getpid(), unix_now_ms(), faults, 0, build_version(), build_revision(), sinks});
   text += '\n';
   text.resize(static_cast<size_t>(kHealthFileBytes), ' ');
   const bool written = open_allocated() && ::pwrite(fd_, text.data(), text.size(), 0) ==

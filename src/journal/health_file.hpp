@@ -13,7 +13,8 @@
 //     {"format": "gapless-health 1", "pid": <daemon pid>, "written_ms": <unix ms>,
 //      "faults": [{"component": "...", "kind": "...", "last_error": "...",
 //                  "since_ms": N, "last_ms": N, "occurrences": N}, ...],
-//      "faults_left_out": N, "version": "0.1.0", "revision": "f37a84e1a2b3"}
+//      "faults_left_out": N, "version": "0.1.0", "revision": "f37a84e1a2b3",
+//      "sinks": ["cern", ...]}
 //   then spaces up to the fixed size.
 // version and revision are the daemon's own (core/build_info.hpp), so that
 // status can tell a daemon still running the code of before an upgrade. They
@@ -21,6 +22,11 @@
 // strings. Adding them kept "gapless-health 1": a reader of before ignores
 // keys it does not know, and a missing key has a meaning, so no reader
 // misreads either file.
+// sinks (came later too, same reasoning) are the sinks the daemon sends to:
+// those of the configuration in force and any whose sender a reload is still
+// stopping. `gapless retire-sink` refuses one of them, since the daemon may be
+// sending the very rows it would delete; a file without the key (a daemon of
+// before) says nothing about them, which the reader must not take as "none".
 // `faults` are the episodes open when it was written, oldest first; each
 // last_error is cut to kHealthErrorChars characters, and episodes that do not
 // fit are counted in faults_left_out. The daemon rewrites the file about once
@@ -50,6 +56,7 @@ struct DaemonHealth {
   int64_t faults_left_out = 0;
   std::string version;   // the daemon's build; empty: a daemon that did not publish it
   std::string revision;
+  std::optional<std::vector<std::string>> sinks;  // nothing: a daemon that did not publish them
 };
 
 // The first line of the file, without padding; at most kHealthFileBytes - 1 bytes.
@@ -65,10 +72,12 @@ class HealthFile {
   HealthFile(const HealthFile&) = delete;
   HealthFile& operator=(const HealthFile&) = delete;
 
-  // Writes this process's pid and `faults`, creating and allocating the file
-  // first when needed (which needs free space, once). Returns false when it
-  // could not; that is logged once until it succeeds again.
-  bool publish(const std::vector<FaultSnapshot>& faults);
+  // Writes this process's pid, `faults` and the `sinks` it sends to,
+  // creating and allocating the file first when needed (which needs free
+  // space, once). Returns false when it could not; that is logged once until
+  // it succeeds again. The daemon always names its sinks; a writer that
+  // sends to none (a test) may leave them out.
+  bool publish(const std::vector<FaultSnapshot>& faults, const std::vector<std::string>& sinks = {});
 
   const std::string& path() const { return path_; }
 

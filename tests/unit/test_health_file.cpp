@@ -47,7 +47,8 @@ TEST_CASE("health file: the running daemon's open faults reach a reader", "[heal
   const std::string journal_path = dir.file("journal.db");
   journal::DaemonLock lock(journal_path);  // this process is the daemon
   journal::HealthFile health(journal_path);
-  REQUIRE(health.publish({disk_full(), FaultSnapshot{"sender sink=cern", "journal-busy", "locked", 3'000, 4'000, 1}}));
+  REQUIRE(health.publish({disk_full(), FaultSnapshot{"sender sink=cern", "journal-busy", "locked", 3'000, 4'000, 1}},
+                         {"cern", "old"}));
 
   const auto read = journal::read_daemon_health(journal_path);
   REQUIRE(read);
@@ -60,6 +61,7 @@ TEST_CASE("health file: the running daemon's open faults reach a reader", "[heal
   CHECK(read->faults[0].last_ms == 2'000);
   CHECK(read->faults[0].occurrences == 7);
   CHECK(read->faults[1].kind == "journal-busy");
+  CHECK(read->sinks == std::vector<std::string>{"cern", "old"});  // what retire-sink must not touch
 
   // Written in place: the file keeps its size and its blocks, and is private.
   struct stat info {};
@@ -69,8 +71,9 @@ TEST_CASE("health file: the running daemon's open faults reach a reader", "[heal
   CHECK((info.st_mode & 0777) == 0600);
 
   // The faults are gone: the next write says so.
-  REQUIRE(health.publish({}));
+  REQUIRE(health.publish({}, {"cern"}));
   CHECK(journal::read_daemon_health(journal_path)->faults.empty());
+  CHECK(journal::read_daemon_health(journal_path)->sinks == std::vector<std::string>{"cern"});
 }
 
 TEST_CASE("health file: nothing is shown for a daemon that is not running", "[health-file]") {
@@ -88,7 +91,7 @@ TEST_CASE("health file: nothing is shown for a daemon that is not running", "[he
 
   // A live pid (ours) that does not hold the daemon lock: not the daemon.
   journal::HealthFile health(journal_path);
-  REQUIRE(health.publish({disk_full()}));
+  REQUIRE(health.publish({disk_full()}, {}));
   CHECK_FALSE(journal::read_daemon_health(journal_path));
   {
     journal::DaemonLock lock(journal_path);
@@ -98,13 +101,13 @@ TEST_CASE("health file: nothing is shown for a daemon that is not running", "[he
 }
 
 TEST_CASE("health file: the daemon publishes its own version and revision; a file of a daemon of before, without "
-          "them, still reads",
+          "them or its sinks, still reads",
           "[health-file]") {
   TempDir dir("health");
   const std::string journal_path = dir.file("journal.db");
   journal::DaemonLock lock(journal_path);
   journal::HealthFile health(journal_path);
-  REQUIRE(health.publish({disk_full()}));
+  REQUIRE(health.publish({disk_full()}, {}));
   const auto read = journal::read_daemon_health(journal_path);
   REQUIRE(read);
   CHECK(read->version == gapless::build_version());
@@ -121,6 +124,7 @@ TEST_CASE("health file: the daemon publishes its own version and revision; a fil
   REQUIRE(before->faults.size() == 1);
   CHECK(before->version.empty());
   CHECK(before->revision.empty());
+  CHECK_FALSE(before->sinks);  // unknown, not "none"
 }
 
 TEST_CASE("health file: many faults stay within the fixed size, the rest counted", "[health-file]") {

@@ -1,11 +1,23 @@
 // Proves a sink removed from the configuration shows in `gapless status` as
 // orphaned with what it still holds, and that `gapless retire-sink` refuses a
-// configured or unknown sink and otherwise ends what the journal kept for it.
+// configured or unknown sink, or one the running daemon still sends to (its
+// file changed, the daemon not reloaded), and otherwise ends what the journal
+// kept for it.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "journal/health_file.hpp"
 #include "journal/journal.hpp"
+#include "support/eventually.hpp"
 #include "support/gapless_command.hpp"
 #include "support/journal_fixtures.hpp"
 #include "support/temp_dir.hpp"
@@ -13,6 +25,7 @@
 using Catch::Matchers::Contains;
 using gapless::journal::Journal;
 using gapless::test::append_many;
+using gapless::test::eventually;
 using gapless::test::run_gapless;
 using gapless::test::TempDir;
 
@@ -23,6 +36,53 @@ const nlohmann::json* sink_in(const nlohmann::json& status, const std::string& n
     if (sink["sink"] == name) return &sink;
   return nullptr;
 }
+
+// `gapless run --config F` in the background, stdout and stderr to `log`;
+// killed if the test ends first.
+class BackgroundDaemon {
+ public:
+  BackgroundDaemon(const std::string& config_path, const std::string& log_path) {
+    std::string binary = gapless::test::gapless_binary();
+    std::vector<std::string> args = {binary, "run", "--config", config_path};
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    const int failed = ::posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (failed != 0) throw std::runtime_error("cannot start " + binary);
+  }
+  ~BackgroundDaemon() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  BackgroundDaemon(const BackgroundDaemon&) = delete;
+  BackgroundDaemon& operator=(const BackgroundDaemon&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void signal(int number) const { ::kill(pid_, number); }
+  // SIGTERM, then its exit code (-1: still running after 30 s).
+  int stop() {
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 3000; ++i) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
 
 }  // namespace
 
@@ -67,4 +127,55 @@ TEST_CASE("status shows a removed sink as orphaned; retire-sink refuses a config
   const auto after = nlohmann::json::parse(run_gapless({"status", "--json", "--config", config_path}, errors).out);
   CHECK(sink_in(after, "old") == nullptr);
   CHECK_THAT(run_gapless({"status", "--config", config_path}, errors).out, !Contains("orphaned"));
+}
+
+TEST_CASE("retire-sink refuses a sink the running daemon still sends to (removed from the file, no reload yet), "
+          "and retires it once a reload has stopped its sender",
+          "[retire]") {
+  TempDir dir("retire-running");
+  const std::string journal_path = dir.file("journal.db");
+  const std::string config_path = dir.file("gapless.toml");
+  const std::string errors = dir.file("stderr");
+  const auto write_config = [&](bool with_old) {
+    // Brokers nobody listens on: the senders retry, and "old" keeps its rows pending.
+    std::ofstream(config_path) << "[journal]\npath = " << nlohmann::json(journal_path).dump()
+                               << "\n[[sink]]\nname = \"cern\"\nbrokers = [\"stomp://127.0.0.1:1\"]\n"
+                               << (with_old ? "[[sink]]\nname = \"old\"\nbrokers = [\"stomp://127.0.0.1:1\"]\n" : "");
+  };
+  write_config(true);
+  {
+    auto journal = Journal::open(journal_path, {"cern", "old"});
+    append_many(*journal, "m", 3);
+  }
+  BackgroundDaemon daemon(config_path, dir.file("daemon.log"));
+  const auto log = [&] {
+    std::ifstream in(dir.file("daemon.log"));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  REQUIRE(eventually(std::chrono::seconds(20), [&] { return log().find("daemon: start") != std::string::npos; }));
+  INFO(log());
+
+  // The operator removed "old" from the file but did not reload the daemon: it still sends to "old".
+  write_config(false);
+  const auto refused =
+      run_gapless({"retire-sink", "--config", config_path, "--sink", "old", "--reason", "broker shut down"}, errors);
+  CHECK(refused.exit_code == 2);
+  CHECK_THAT(refused.err, Contains("the running daemon (pid " + std::to_string(daemon.pid()) +
+                                   ") still sends to sink \"old\": reload it first (systemctl reload gapless)"));
+  const auto kept = nlohmann::json::parse(run_gapless({"status", "--json", "--config", config_path}, errors).out);
+  REQUIRE(sink_in(kept, "old") != nullptr);  // nothing removed
+  CHECK((*sink_in(kept, "old"))["destinations"][0]["pending"] == 3);
+
+  // Reloaded: the daemon stops the sender of "old", and the sink can be retired.
+  daemon.signal(SIGHUP);
+  gapless::test::CommandResult retired;
+  CHECK(eventually(std::chrono::seconds(20), [&] {
+    retired =
+        run_gapless({"retire-sink", "--config", config_path, "--sink", "old", "--reason", "broker shut down"}, errors);
+    return retired.exit_code == 0;
+  }));
+  INFO(retired.err);
+  CHECK_THAT(retired.out, Contains("sink old retired") && Contains("3 pending and 0 parked messages removed"));
+  CHECK_THAT(log(), Contains("sender stopped by the reload sink=old"));
+  CHECK(daemon.stop() == 0);
 }

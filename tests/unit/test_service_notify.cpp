@@ -1,4 +1,4 @@
-// Proves `gapless run` tells systemd READY=1, STATUS=, WATCHDOG=1 and STOPPING=1, and withholds WATCHDOG=1 while a sender or a collector poll is stuck.
+// Proves `gapless run` tells systemd READY=1, STATUS=, WATCHDOG=1 and STOPPING=1, withholds WATCHDOG=1 while a sender or a collector poll is stuck, and brackets each SIGHUP reload with RELOADING=1 and READY=1, a refused one included.
 //
 // The daemon runs as a child process with NOTIFY_SOCKET pointing at a unix
 // datagram socket this test binds (what systemd does for a Type=notify
@@ -337,6 +337,8 @@ class DaemonUnderSystemd {
   DaemonUnderSystemd(const DaemonUnderSystemd&) = delete;
   DaemonUnderSystemd& operator=(const DaemonUnderSystemd&) = delete;
 
+  void signal(int number) const { ::kill(pid_, number); }
+
   // SIGTERM, then its exit code (128 + signal if killed, -1 if it is still
   // running after `timeout`).
   int stop(Clock::duration timeout) {
@@ -534,6 +536,60 @@ TEST_CASE("a collector poll stuck on an archive that answers nothing stops the w
   const auto later_pings = f.socket.pings(resumed);
   CHECK(later_pings.size() >= 2);
   CHECK(longest_gap(later_pings) < kWatchdog);
+
+  REQUIRE(daemon.stop(30s) == 0);
+}
+
+TEST_CASE("a SIGHUP reload tells systemd RELOADING=1 then READY=1 once the changed sink's sender runs again; a "
+          "refused reload ends with READY=1 too, its STATUS naming the key",
+          "[service]") {
+  ReceiptingPeer peer;
+  ServiceFixture f(peer, 3);
+  DaemonUnderSystemd daemon(f.config_path, f.socket.path(), std::nullopt, f.log_path);
+  const auto ready = f.socket.wait_for("READY=1", 30s);
+  INFO("notices:\n" << f.socket.transcript() << "log:\n" << daemon.log());
+  REQUIRE(ready);
+  REQUIRE(f.socket.wait_for("STATUS=running: 1/1 sinks connected, 3 messages delivered", 15s));
+  const std::string config = [&] {
+    std::ifstream in(f.config_path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+
+  // A good file that changes the sink (its window): the sender is stopped and started again.
+  std::ofstream(f.config_path) << config << "window = 5\n";
+  daemon.signal(SIGHUP);
+  const auto reloading = f.socket.wait_for("RELOADING=1", 10s, *ready + 1);
+  REQUIRE(reloading);
+  // MONOTONIC_USEC: systemd (Type=notify-reload) pairs the reload with it; CLOCK_MONOTONIC, now.
+  const auto monotonic = f.socket.wait_for("MONOTONIC_USEC=", 1s, *reloading);
+  REQUIRE(monotonic);
+  const auto sent_us = std::stoll(f.socket.notices()[*monotonic].line.substr(15));
+  const auto now_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+  CHECK(now_us - sent_us >= 0);
+  CHECK(now_us - sent_us < 10'000'000);
+  const auto reloaded = f.socket.wait_for("READY=1", 30s, *reloading);
+  REQUIRE(reloaded);
+  const auto reloaded_status = f.socket.wait_for("STATUS=", 1s, *reloaded);
+  REQUIRE(reloaded_status);
+  CHECK(f.socket.notices()[*reloaded_status].line == "STATUS=running: configuration " + f.config_path + " reloaded");
+  // READY=1 only once the new sender runs: the log says it started before.
+  const std::string log = daemon.log();
+  CHECK(log.find("sinks_changed=[test]") != std::string::npos);
+  CHECK(log.find("daemon: sender started by the reload sink=test") != std::string::npos);
+
+  // A bad file: refused, the running configuration stays; systemd hears READY=1 all the same.
+  std::ofstream(f.config_path) << config << "window = \"four\"\n";
+  daemon.signal(SIGHUP);
+  const auto refusing = f.socket.wait_for("RELOADING=1", 10s, *reloaded + 1);
+  REQUIRE(refusing);
+  const auto ready_again = f.socket.wait_for("READY=1", 10s, *refusing);
+  REQUIRE(ready_again);
+  const auto refused_status = f.socket.wait_for("STATUS=", 1s, *ready_again);
+  REQUIRE(refused_status);
+  const std::string& refusal = f.socket.notices()[*refused_status].line;
+  CHECK(refusal.rfind("STATUS=running; reload refused: ", 0) == 0);
+  CHECK(refusal.find("sink[0].window") != std::string::npos);
 
   REQUIRE(daemon.stop(30s) == 0);
 }
