@@ -1,4 +1,4 @@
-// Proves SIGHUP reloads a running daemon's sinks while messages flow (the added one gets new messages, the others lose nothing), refuses a bad file naming the key while delivery goes on, and that the removed sink shows orphaned until `gapless retire-sink`.
+// Proves SIGHUP reloads a running daemon's sinks while messages flow (the added one gets new messages, the others lose nothing), refuses a bad file naming the key while delivery goes on, and that the removed sink shows orphaned until `gapless retire-sink`; a sink whose broker changed keeps its pending rows and delivers them to the new one, and an archive added by a reload is polled (the collector restarted).
 //
 // Issue 12, Service: SIGHUP and retire-sink, with the real ActiveMQ the
 // harness starts. Three sinks take turns on the one broker ("test" all
@@ -18,11 +18,13 @@
 #include <string>
 #include <thread>
 
+#include "esmond_archive/esmond_archive.hpp"
 #include "harness/broker.hpp"
 #include "harness/numbered_messages.hpp"
 #include "harness/process.hpp"
 #include "harness/workspace.hpp"
 #include "support/eventually.hpp"
+#include "support/polled_archive.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace std::chrono_literals;
@@ -35,11 +37,15 @@ using gapless::test::Workspace;
 
 namespace {
 
-// A [[sink]] table to the test broker.
-std::string sink_table(const TestBroker& broker, const std::string& name, const std::string& extra = "") {
-  return "[[sink]]\nname = \"" + name + "\"\nbrokers = [\"" + broker.stomp_uri() +
+// A [[sink]] table to the broker at `uri`.
+std::string sink_table(const std::string& uri, const std::string& name, const std::string& extra = "") {
+  return "[[sink]]\nname = \"" + name + "\"\nbrokers = [\"" + uri +
          "\"]\nlogin = \"collector\"\npasscode = \"collector-secret\"\nreconnect_min = \"100ms\"\n"
          "reconnect_max = \"1s\"\n" + extra;
+}
+// A [[sink]] table to the test broker.
+std::string sink_table(const TestBroker& broker, const std::string& name, const std::string& extra = "") {
+  return sink_table(broker.stomp_uri(), name, extra);
 }
 
 // {pending, delivered, parked} of `sink` on `destination`; zeros when status lists neither.
@@ -56,6 +62,13 @@ const nlohmann::json* sink_in(const nlohmann::json& status, const std::string& s
   for (const auto& s : status.at("sinks"))
     if (s.at("sink") == sink) return &s;
   return nullptr;
+}
+
+// The archive's entry in `gapless status --json`, or an empty object.
+nlohmann::json archive_in(const nlohmann::json& status, const std::string& archive) {
+  for (const auto& a : status.at("archives"))
+    if (a.at("archive") == archive) return a;
+  return nlohmann::json::object();
 }
 
 }  // namespace
@@ -177,5 +190,56 @@ TEST_CASE("SIGHUP without --config: nothing to read again, said in the log, the 
   daemon.signal(SIGHUP);
   CHECK(eventually(10s, [&] { return log().find("no configuration file to read again") != std::string::npos; }));
   CHECK(daemon.running());
+  CHECK(daemon.terminate(30s).code == 0);
+}
+
+TEST_CASE("SIGHUP: a sink whose broker changed keeps its pending rows and delivers them to the new broker; an "
+          "archive added by the reload is polled beside the one already there",
+          "[reload]") {
+  TestBroker broker;
+  gapless::test::EsmondArchive first(gapless::test::archive_options(1, gapless::test::kHour));
+  gapless::test::EsmondArchive second(gapless::test::archive_options(1, gapless::test::kHour));
+  first.start();
+  second.start();
+  // "moved" first points at a port nobody listens on: its rows wait, pending.
+  const std::string nowhere = "stomp://127.0.0.1:" + std::to_string(gapless::test::free_tcp_ports(1)[0]);
+  const std::string first_archive = gapless::test::archive_table(first, "", "3d", "first-archive");
+  const std::string second_archive = "[[archive]]\nname = \"second-archive\"\nurl = \"" + second.base_url() +
+                                     "\"\npoll_interval = \"1s\"\nlookback = \"3d\"\nsummaries = false\n";
+  Workspace workspace(broker, "", sink_table(nowhere, "moved") + first_archive);
+  Process daemon = workspace.start_daemon();
+  REQUIRE(eventually(30s, [&] { return workspace.daemon_log().find("daemon: start") != std::string::npos; }));
+  const std::string destination = "/topic/test.reload.moved";
+  workspace.journal_messages(messages_on({"test.reload.moved"}, 50));
+  REQUIRE(eventually(60s, [&] {
+    const auto status = workspace.status();
+    return counts_of(status, "test", destination)[1] == 50 &&
+           archive_in(status, "first-archive").value("points_journaled_total", 0) > 0;
+  }));
+  auto status = workspace.status();
+  CHECK(counts_of(status, "moved", destination) == std::array<int64_t, 3>{50, 0, 0});
+  CHECK(archive_in(status, "second-archive").empty());
+  const int64_t first_polls = archive_in(status, "first-archive").value("polls_total", int64_t{0});
+
+  // The reload: "moved" now points at the test broker, and a second archive comes.
+  workspace.write_config(broker.stomp_uri(), "", sink_table(broker, "moved") + first_archive + second_archive);
+  daemon.signal(SIGHUP);
+  REQUIRE(eventually(30s, [&] { return workspace.daemon_log().find("daemon: reloaded") != std::string::npos; }));
+  INFO(workspace.daemon_log());
+  CHECK_THAT(workspace.daemon_log(), Contains("sinks_added=[] sinks_removed=[] sinks_changed=[moved] "
+                                              "archives_added=[second-archive] archives_removed=[] "
+                                              "archives_changed=[] restart_collector=true"));
+  // The rows "moved" held before the reload, delivered by its new sender to the new broker.
+  CHECK(eventually(60s, [&] {
+    status = workspace.status();
+    return counts_of(status, "moved", destination) == std::array<int64_t, 3>{0, 50, 0} &&
+           archive_in(status, "second-archive").value("points_journaled_total", 0) > 0 &&
+           archive_in(status, "first-archive").value("polls_total", int64_t{0}) > first_polls + 1;
+  }));
+  INFO(status.dump(2));
+  CHECK(counts_of(status, "moved", destination) == std::array<int64_t, 3>{0, 50, 0});
+  CHECK(archive_in(status, "second-archive").value("points_journaled_total", 0) > 0);
+  CHECK(archive_in(status, "first-archive").value("polls_total", int64_t{0}) > first_polls + 1);
+  CHECK_THAT(workspace.daemon_log(), Contains("daemon: collector started by the reload archives=2"));
   CHECK(daemon.terminate(30s).code == 0);
 }
