@@ -8,6 +8,7 @@
 
 #include "journal/journal.hpp"
 #include "support/journal_fixtures.hpp"
+#include "support/journal_sql.hpp"
 #include "support/temp_dir.hpp"
 
 using Catch::Matchers::Contains;
@@ -74,4 +75,24 @@ TEST_CASE("resend's selection of appended messages seeks its window, then each m
     CHECK_THAT(plans[path], !Contains("SCAN message") && !Contains("SCAN appended_message") &&
                                 !Contains("datapoint") && !Contains("TEMP B-TREE"));
   }
+}
+
+// /healthz's "stalled" counts from the oldest pending message; counted from
+// the oldest undelivered one, a message parked long ago made an idle sink
+// look stalled. Read by the status/oldest seek above, once per state.
+TEST_CASE("status's oldest pending message leaves an older parked one out", "[journal]") {
+  TempDir dir;
+  auto journal = Journal::open(dir.file("j.db"), {"cern"});
+  append_many(*journal, "a", 3);
+  JournalSql(journal->path()).exec("UPDATE message SET journaled_ms = 1000 + id");  // distinct times, in journal order
+  const auto ids = journal_ids(claim_all(*journal, "cern"));
+  journal->park_message("cern", ids[0], "too large");
+
+  auto status = status_of(*journal, "cern", "/topic/a");
+  CHECK(status.oldest_undelivered_ms == 1000 + ids[0]);
+  CHECK(status.oldest_pending_ms == 1000 + ids[1]);
+  journal->mark_delivered("cern", {ids[1], ids[2]});
+  status = status_of(*journal, "cern", "/topic/a");
+  CHECK(status.oldest_undelivered_ms == 1000 + ids[0]);
+  CHECK_FALSE(status.oldest_pending_ms.has_value());
 }
