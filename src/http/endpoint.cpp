@@ -3,12 +3,15 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -16,9 +19,11 @@
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/fault_episode.hpp"
 #include "http/health.hpp"
 #include "http/metrics.hpp"
 #include "http/resend_request.hpp"
+#include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
 #include "status/status_report.hpp"
 
@@ -68,6 +73,30 @@ void answer_json(httplib::Response& response, int status, const nlohmann::json& 
   response.set_content(body.dump(2) + "\n", "application/json");
 }
 
+using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+// The failures of the requests to each path, one log-only episode per path
+// (core/fault_episode.hpp): a scraper that asks every 15 s while the journal
+// cannot be read gets its first failure of a kind logged, then a count a
+// minute, then the first success. Requests are served by several threads.
+class FailingRequests {
+ public:
+  void failed(const std::string& path, std::string_view kind, std::string_view error) {
+    std::lock_guard lock(mutex_);
+    std::unique_ptr<FaultEpisode>& episode = by_path_[path];
+    if (!episode) episode = std::make_unique<FaultEpisode>("http " + path, FaultEpisode::Listing::log_only);
+    episode->occurred(kind, error);
+  }
+  void succeeded(const std::string& path) {
+    std::lock_guard lock(mutex_);
+    if (const auto found = by_path_.find(path); found != by_path_.end()) found->second->resolved();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<FaultEpisode>> by_path_;
+};
+
 }  // namespace
 
 struct Endpoint::Impl {
@@ -86,8 +115,12 @@ struct Endpoint::Impl {
   int resend_status = 200;
   std::atomic<bool> stop_resend{false};
 
+  FailingRequests failing;
+
   const Config& in_force(const DaemonSnapshot& daemon) const { return daemon.config ? *daemon.config : config; }
   void routes();
+  // `handle`, whose exception is answered 500 and counted in `failing`.
+  Handler guarded(const std::string& path, Handler handle);
   void metrics(httplib::Response& response);
   void healthz(httplib::Response& response);
   void resend(const httplib::Request& request, httplib::Response& response);
@@ -197,27 +230,41 @@ void Endpoint::Impl::resend(const httplib::Request& request, httplib::Response& 
                {"note", "the resend goes on in the daemon; gapless-replay requests shows it when it has ended"}});
 }
 
-void Endpoint::Impl::routes() {
-  server->Get("/metrics", [this](const httplib::Request&, httplib::Response& response) { metrics(response); });
-  server->Get("/healthz", [this](const httplib::Request&, httplib::Response& response) { healthz(response); });
-  server->Get("/v1/status", [this](const httplib::Request&, httplib::Response& response) {
-    const DaemonSnapshot daemon = snapshot();
-    auto journal = open_for_reading(config);
-    answer_json(response, 200, status::to_json(in_force(daemon), *journal));
-  });
-  server->Post("/v1/resend",
-               [this](const httplib::Request& request, httplib::Response& response) { resend(request, response); });
-  server->set_exception_handler([](const httplib::Request& request, httplib::Response& response, std::exception_ptr error) {
-    std::string what = "unknown error";
+Handler Endpoint::Impl::guarded(const std::string& path, Handler handle) {
+  return [this, path, handle = std::move(handle)](const httplib::Request& request, httplib::Response& response) {
+    std::string kind = "error", what = "unknown error";
     try {
-      std::rethrow_exception(error);
+      handle(request, response);
+      failing.succeeded(path);
+      return;
+    } catch (const journal::JournalError& e) {
+      kind = journal::fault_kind(e.fault());
+      what = e.what();
     } catch (const std::exception& e) {
       what = e.what();
     } catch (...) {
     }
-    spdlog::warn("http: request failed method={} path={} error=\"{}\"", request.method, request.path, what);
+    failing.failed(path, kind, request.method + " " + path + ": " + what);
+    spdlog::debug("http: request failed method={} path={} kind={} error=\"{}\"", request.method, path, kind, what);
     answer_text(response, 500, what + "\n");
-  });
+  };
+}
+
+void Endpoint::Impl::routes() {
+  server->Get("/metrics", guarded("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+                metrics(response);
+              }));
+  server->Get("/healthz", guarded("/healthz", [this](const httplib::Request&, httplib::Response& response) {
+                healthz(response);
+              }));
+  server->Get("/v1/status", guarded("/v1/status", [this](const httplib::Request&, httplib::Response& response) {
+                const DaemonSnapshot daemon = snapshot();
+                auto journal = open_for_reading(config);
+                answer_json(response, 200, status::to_json(in_force(daemon), *journal));
+              }));
+  server->Post("/v1/resend", guarded("/v1/resend", [this](const httplib::Request& request, httplib::Response& response) {
+                 resend(request, response);
+               }));
 }
 
 Endpoint::Endpoint(const Config& config, SnapshotSource snapshot) : impl_(std::make_unique<Impl>()) {
@@ -225,10 +272,16 @@ Endpoint::Endpoint(const Config& config, SnapshotSource snapshot) : impl_(std::m
   impl_->snapshot = std::move(snapshot);
   const ListenAddress address = parse_listen(config.http.listen);
   if (!config.http.cert_file.empty()) {
+    // Each file checked first, so that the error names the key to fix;
+    // cpp-httplib only says that the pair did not load.
+    for (const auto& [key, path] : {std::pair{"http.cert_file", &config.http.cert_file},
+                                    std::pair{"http.key_file", &config.http.key_file}})
+      if (::access(path->c_str(), R_OK) != 0)
+        throw Error(std::string(key) + ": cannot read " + *path + ": " + std::strerror(errno));
     auto secure = std::make_unique<httplib::SSLServer>(config.http.cert_file.c_str(), config.http.key_file.c_str());
     if (!secure->is_valid())
-      throw Error("http.cert_file: cannot set up TLS with " + config.http.cert_file + " and " + config.http.key_file +
-                  " (PEM certificate and its private key, readable by the daemon)");
+      throw Error("http.cert_file, http.key_file: cannot set up TLS with " + config.http.cert_file + " and " +
+                  config.http.key_file + " (a PEM certificate and its own private key)");
     impl_->server = std::move(secure);
   } else {
     impl_->server = std::make_unique<httplib::Server>();

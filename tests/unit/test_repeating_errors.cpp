@@ -1,4 +1,4 @@
-// Proves an error that repeats every second is logged once, then once a minute with its count, not once per retry (a broker, an archive's listing or series); and that a sink whose broker cannot be reached logs it so and shows in `gapless status` as down since when.
+// Proves an error that repeats every second is logged once, then once a minute with its count, not once per retry (a broker, an archive's listing or series, a request to the HTTP endpoint); and that a sink whose broker cannot be reached logs it so and shows in `gapless status` as down since when.
 //
 // The rule is core/fault_episode.hpp's; the first case drives an episode
 // through three simulated minutes (core/clock.hpp's simulated time) and
@@ -31,6 +31,7 @@
 #include "core/config.hpp"
 #include "core/fault_episode.hpp"
 #include "esmond/client.hpp"
+#include "http/endpoint.hpp"
 #include "journal/journal.hpp"
 #include "support/gapless_command.hpp"
 #include "support/temp_dir.hpp"
@@ -283,8 +284,9 @@ class FailingArchive {
   std::thread thread_;
 };
 
-// poll_archive against `archive` once a simulated second for three minutes,
-// then once more after heal(); what the log received.
+// poll_archive against `archive` every 5 simulated seconds for three
+// minutes (36 polls; each records the poll in the journal, fsynced), then
+// once more after heal(); what the log received.
 std::vector<std::string> poll_for_three_minutes(FailingArchive& archive) {
   TempDir dir("failing-archive");
   gapless::Config config;
@@ -304,7 +306,7 @@ std::vector<std::string> poll_for_three_minutes(FailingArchive& archive) {
 
   CapturedLog log;
   SimulatedTime time(kPollStart);
-  for (int second = 0; second < 180; ++second) {
+  for (int second = 0; second < 180; second += 5) {
     time.set(kPollStart + second * 1000);
     const auto report = gapless::collector::poll_archive(config, settings, client, *journal, backoffs, stop);
     REQUIRE(report.failures.count("http-status") == 1);
@@ -323,7 +325,7 @@ std::string joined(const std::vector<std::string>& lines) {
 
 }  // namespace
 
-// One warning per series per poll before: 360 lines in three minutes.
+// One warning per series per poll before: 72 lines in three minutes, 720 at a poll a second.
 TEST_CASE("an archive's series failing at every poll for three minutes is logged once per series, then once a "
           "minute with its count",
           "[log-rate]") {
@@ -336,9 +338,9 @@ TEST_CASE("an archive's series failing at every poll for three minutes is logged
                                   " metadata-key f6b732e9f351487a96126f0c25e5e546 event-type " + event_type +
                                   " (base data)\"";
     CHECK(count_matching(lines, "error fault: begins " + component + " kind=http-status") == 1);
-    CHECK(count_matching(lines, "fault: continues " + component + " kind=http-status occurrences=61 for_s=60") == 1);
-    CHECK(count_matching(lines, "fault: continues " + component + " kind=http-status occurrences=121 for_s=120") == 1);
-    CHECK(count_matching(lines, "fault: resolved " + component + " kind=http-status occurrences=180") == 1);
+    CHECK(count_matching(lines, "fault: continues " + component + " kind=http-status occurrences=13 for_s=60") == 1);
+    CHECK(count_matching(lines, "fault: continues " + component + " kind=http-status occurrences=25 for_s=120") == 1);
+    CHECK(count_matching(lines, "fault: resolved " + component + " kind=http-status occurrences=36 lasted_s=180") == 1);
   }
   CHECK(count_matching(lines, "warn collector: series failed") == 0);
   // The poll's own summary line, and the failures at debug level, aside.
@@ -354,6 +356,38 @@ TEST_CASE("an archive whose listing fails at every poll for three minutes is log
                               "error=\"archive psds: GET " + archive.url()) == 1);
   CHECK(count_matching(lines, "fault: continues component=\"collector archive=psds listing\"") == 2);
   CHECK(count_matching(lines, "fault: resolved component=\"collector archive=psds listing\" kind=http-status "
-                              "occurrences=180 lasted_s=180") == 1);
+                              "occurrences=36 lasted_s=180") == 1);
   CHECK(count_matching(lines, "warn collector: listing failed") == 0);
+}
+
+TEST_CASE("a request to the HTTP endpoint failing every second for three minutes is logged once, then once a "
+          "minute, per path",
+          "[log-rate][http]") {
+  TempDir dir("failing-requests");
+  gapless::Config config;
+  config.journal.path = dir.file("no-such-directory/journal.db");  // every request that opens it fails
+  config.http.listen = "127.0.0.1:0";
+  CapturedLog log;
+  SimulatedTime time(kPollStart);
+  {
+    gapless::http::Endpoint endpoint(config, [] { return gapless::http::DaemonSnapshot{}; });
+    httplib::Client client("127.0.0.1", endpoint.port());
+    for (int second = 0; second < 180; ++second) {
+      time.set(kPollStart + second * 1000);
+      for (const char* path : {"/metrics", "/v1/status"}) {
+        const auto answer = client.Get(path);
+        REQUIRE(answer);
+        CHECK(answer->status == 500);
+      }
+    }
+  }
+  const std::vector<std::string> lines = log.lines();
+  INFO(joined(lines));
+  for (const std::string path : {"/metrics", "/v1/status"}) {
+    INFO(path);
+    CHECK(count_matching(lines, "error fault: begins component=\"http " + path + "\"") == 1);
+    CHECK(count_matching(lines, "fault: continues component=\"http " + path + "\"") == 2);
+  }
+  CHECK(count_matching(lines, "request failed") == 180 * 2);  // each at debug level, none above
+  CHECK(count_matching(lines, "warn http: request failed") == 0);
 }
