@@ -1,7 +1,9 @@
 // Proves the daemon's HTTP endpoint answers over real HTTP while the daemon
 // collects and delivers: /metrics, /healthz, /v1/status and /v1/resend, and
 // that /healthz turns 503 naming the sink while the broker is away and
-// returns to 200 when it is back.
+// returns to 200 when it is back; over TLS ([http] cert_file, key_file) it
+// answers HTTPS only, and a key file it cannot read stops the start naming
+// http.key_file.
 //
 // A real daemon (`gapless run`) polls the test esmond archive (in this
 // process) and delivers to the real ActiveMQ the harness starts; the test
@@ -21,6 +23,7 @@
 #include "harness/broker.hpp"
 #include "harness/numbered_messages.hpp"
 #include "harness/process.hpp"
+#include "harness/tls_material.hpp"
 #include "harness/workspace.hpp"
 #include "support/eventually.hpp"
 #include "support/polled_archive.hpp"
@@ -178,4 +181,70 @@ TEST_CASE("a port the endpoint cannot bind stops the daemon's start with an erro
   CHECK_FALSE(run.ok());
   INFO(run.err);
   CHECK(run.err.find("http.listen: cannot listen on 127.0.0.1:" + std::to_string(port)) != std::string::npos);
+}
+
+TEST_CASE("with cert_file and key_file the endpoint answers over HTTPS only, the resend token included; a key file "
+          "it cannot read stops the start naming http.key_file",
+          "[http]") {
+  TestBroker broker;
+  Workspace workspace(broker);
+  // The broker's certificate (SAN IP:127.0.0.1, signed by the test CA) serves the endpoint too.
+  const gapless::test::TlsMaterial tls = gapless::test::generate_tls_material(workspace.dir() / "tls");
+  const uint16_t port = gapless::test::free_tcp_ports(1)[0];
+  const std::string token_file = (workspace.dir() / "token").string();
+  std::ofstream(token_file) << kToken << "\n";
+  const auto tls_table = [&](const std::string& key_file) {
+    return http_table(port, token_file) + "cert_file = \"" + tls.broker_cert.string() + "\"\nkey_file = \"" +
+           key_file + "\"\n";
+  };
+  workspace.write_config(broker.stomp_uri(), "", tls_table(tls.broker_key.string()));
+  workspace.journal_messages(gapless::test::messages_on({"perfsonar.raw.throughput"}, 5));
+
+  Process daemon = workspace.start_daemon();
+  httplib::SSLClient client("127.0.0.1", port);
+  client.set_ca_cert_path(tls.ca_cert.c_str());
+  client.enable_server_certificate_verification(true);
+  client.set_connection_timeout(2s);
+  client.set_read_timeout(10s);
+  INFO(workspace.daemon_log());
+  // Healthy once the five messages are delivered.
+  REQUIRE(eventually(60s, [&] {
+    auto answer = client.Get("/healthz");
+    return answer && answer->status == 200 && answer->body == "ok\n";
+  }));
+  auto metrics = client.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->status == 200);
+  CHECK(metrics->body.find("gapless_build_info{version=") != std::string::npos);
+
+  // Plain HTTP to the TLS port: no answer (a scraper misconfigured sees a failure, not a page).
+  httplib::Client plain("127.0.0.1", port);
+  plain.set_connection_timeout(2s);
+  plain.set_read_timeout(5s);
+  auto unencrypted = plain.Get("/healthz");
+  CHECK_FALSE((unencrypted && unencrypted->status == 200));
+
+  // The token travels encrypted: refused without it, done and recorded with it.
+  const std::string window = R"({"from": ")" + std::to_string(gapless::unix_now_ms() / 1000 - kHour) +
+                             R"(", "to": ")" + std::to_string(gapless::unix_now_ms() / 1000 + 1) +
+                             R"(", "reason": "resent over TLS"})";
+  auto anonymous = client.Post("/v1/resend", window, "application/json");
+  REQUIRE(anonymous);
+  CHECK(anonymous->status == 401);
+  auto resend = client.Post("/v1/resend", {{"Authorization", std::string("Bearer ") + kToken}}, window,
+                            "application/json");
+  REQUIRE(resend);
+  INFO(resend->body);
+  CHECK(resend->status == 200);
+  CHECK(workspace.replay({"requests"}).out.find("resent over TLS (POST /v1/resend from 127.0.0.1)") !=
+        std::string::npos);
+  CHECK(daemon.terminate(30s).code == 0);
+
+  // A key file that is not there: the start fails, naming the key and the file.
+  const std::string missing = (workspace.dir() / "tls" / "missing.key").string();
+  workspace.write_config(broker.stomp_uri(), "", tls_table(missing));
+  auto run = workspace.command({"run"}, 30s);
+  CHECK_FALSE(run.ok());
+  INFO(run.err);
+  CHECK(run.err.find("http.key_file: cannot read " + missing) != std::string::npos);
 }
