@@ -3,11 +3,8 @@
 // configured or unknown sink, or one the running daemon still sends to (its
 // file changed, the daemon not reloaded), and otherwise ends what the journal
 // kept for it.
-#include <fcntl.h>
+
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -17,6 +14,7 @@
 
 #include "journal/health_file.hpp"
 #include "journal/journal.hpp"
+#include "support/background_daemon.hpp"
 #include "support/eventually.hpp"
 #include "support/gapless_command.hpp"
 #include "support/journal_fixtures.hpp"
@@ -25,6 +23,7 @@
 using Catch::Matchers::Contains;
 using gapless::journal::Journal;
 using gapless::test::append_many;
+using gapless::test::BackgroundDaemon;
 using gapless::test::eventually;
 using gapless::test::run_gapless;
 using gapless::test::TempDir;
@@ -36,53 +35,6 @@ const nlohmann::json* sink_in(const nlohmann::json& status, const std::string& n
     if (sink["sink"] == name) return &sink;
   return nullptr;
 }
-
-// `gapless run --config F` in the background, stdout and stderr to `log`;
-// killed if the test ends first.
-class BackgroundDaemon {
- public:
-  BackgroundDaemon(const std::string& config_path, const std::string& log_path) {
-    std::string binary = gapless::test::gapless_binary();
-    std::vector<std::string> args = {binary, "run", "--config", config_path};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    const int failed = ::posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (failed != 0) throw std::runtime_error("cannot start " + binary);
-  }
-  ~BackgroundDaemon() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  BackgroundDaemon(const BackgroundDaemon&) = delete;
-  BackgroundDaemon& operator=(const BackgroundDaemon&) = delete;
-
-  pid_t pid() const { return pid_; }
-  void signal(int number) const { ::kill(pid_, number); }
-  // SIGTERM, then its exit code (-1: still running after 30 s).
-  int stop() {
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 3000; ++i) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-};
 
 }  // namespace
 

@@ -17,10 +17,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +37,7 @@
 
 #include "journal/journal.hpp"
 #include "stomp/frame.hpp"
+#include "support/background_daemon.hpp"
 #include "support/gapless_command.hpp"
 #include "support/temp_dir.hpp"
 
@@ -295,74 +294,16 @@ class ArchiveStandIn {
 
 // `gapless run` as systemd would start it: NOTIFY_SOCKET, and WATCHDOG_USEC
 // when the unit sets WatchdogSec. Killed if the test ends first.
-class DaemonUnderSystemd {
+// The daemon as systemd starts it: NOTIFY_SOCKET set, WATCHDOG_USEC when
+// the unit has WatchdogSec (and never the test's own).
+class DaemonUnderSystemd : public gapless::test::BackgroundDaemon {
  public:
   DaemonUnderSystemd(const std::string& config_path, const std::string& notify_socket,
                      std::optional<std::chrono::microseconds> watchdog, std::string log_path)
-      : log_path_(std::move(log_path)) {
-    std::map<std::string, std::string> environment;
-    for (char** entry = environ; *entry != nullptr; ++entry) {
-      const std::string text(*entry);
-      const size_t equals = text.find('=');
-      if (equals != std::string::npos) environment[text.substr(0, equals)] = text.substr(equals + 1);
-    }
-    environment.erase("WATCHDOG_PID");
-    environment.erase("WATCHDOG_USEC");
-    environment["NOTIFY_SOCKET"] = notify_socket;
-    if (watchdog) environment["WATCHDOG_USEC"] = std::to_string(watchdog->count());
-    std::vector<std::string> entries;
-    for (const auto& [name, value] : environment) entries.push_back(name + "=" + value);
-    std::vector<char*> envp;
-    for (std::string& entry : entries) envp.push_back(entry.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> args = {gapless::test::gapless_binary(), "run", "--config", config_path};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    const int failed = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (failed != 0) throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(failed));
-  }
-  ~DaemonUnderSystemd() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  DaemonUnderSystemd(const DaemonUnderSystemd&) = delete;
-  DaemonUnderSystemd& operator=(const DaemonUnderSystemd&) = delete;
-
-  void signal(int number) const { ::kill(pid_, number); }
-
-  // SIGTERM, then its exit code (128 + signal if killed, -1 if it is still
-  // running after `timeout`).
-  int stop(Clock::duration timeout) {
-    ::kill(pid_, SIGTERM);
-    const auto until = Clock::now() + timeout;
-    while (Clock::now() < until) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return -1;
-  }
-
-  std::string log() const {
-    std::ifstream in(log_path_);
-    return {std::istreambuf_iterator<char>(in), {}};
-  }
-
- private:
-  std::string log_path_;
-  pid_t pid_ = -1;
+      : BackgroundDaemon(config_path, std::move(log_path),
+                         {{"NOTIFY_SOCKET", notify_socket},
+                          {"WATCHDOG_PID", ""},
+                          {"WATCHDOG_USEC", watchdog ? std::to_string(watchdog->count()) : ""}}) {}
 };
 
 // A journal with `messages` pending for sink "test", and a configuration
