@@ -127,9 +127,13 @@ void check_selection(const Config& config, const Selection& selection, std::stri
   if (selection.from >= selection.to)
     throw BadArgument("from", p + "from " + format_timestamp(selection.from) + " is not before " + p + "to " +
                                   format_timestamp(selection.to) + " (" + p + "to is exclusive)");
-  for (const std::string& name : selection.archives)
-    if (config.find_archive(name) == nullptr)
-      throw BadArgument("archive", p + "archive: unknown archive \"" + name + "\" (not in " + config.origin + ")");
+  for (const std::string& name : selection.archives) {
+    if (config.find_archive(name) != nullptr) continue;
+    std::string known;  // what the operator may have meant
+    for (const ArchiveConfig& archive : config.archives) known += (known.empty() ? "" : ", ") + archive.name;
+    throw BadArgument("archive", p + "archive: unknown archive \"" + name + "\" (configured in " + config.origin +
+                                     ": " + (known.empty() ? "none" : known) + ")");
+  }
 }
 
 std::string checked_resend_sink(const Config& config, const Selection& selection, const std::string& sink,

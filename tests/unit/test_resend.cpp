@@ -152,11 +152,11 @@ TEST_CASE("resend without any [[archive]] queues the delivered ingested messages
   CHECK(requests[0].messages == 2);
   CHECK(requests[0].note == "the dashboard lost it");
 
-  // An unknown archive is refused before anything changes.
+  // An unknown archive is refused before anything changes, saying what is configured.
   gapless::replay::Selection named = window();
   named.archives = {"psds"};
   CHECK_THROWS_WITH(gapless::replay::resend(config, named, "local", {}, 0, "", false, stop, nullptr),
-                    Contains("unknown archive \"psds\""));
+                    Contains("unknown archive \"psds\"") && Contains(": none)"));
   CHECK(journal->requests().size() == 1);
   CHECK(deliveries(*journal, "local") == after);
 }
