@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -59,7 +58,9 @@ std::optional<RestartWatch::FileIdentity> RestartWatch::identity_of(const std::s
                       static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec};
 }
 
-RestartWatch::RestartWatch() : interval_(interval_from_environment(kRestartCheckEnvironment, kRestartCheckInterval, "restart-watch")), next_check_(std::chrono::steady_clock::now()) {
+RestartWatch::RestartWatch()
+    : interval_(interval_from_environment(kRestartCheckEnvironment, kRestartCheckInterval, "restart-watch")),
+      next_check_(std::chrono::steady_clock::now()) {
   next_check_ += interval_;
   const std::string executable = executable_path();
   std::vector<std::string> paths = executable_mappings();
