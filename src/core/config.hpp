@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/duration.hpp"
@@ -50,6 +51,29 @@ struct HttpConfig {
   bool operator==(const HttpConfig&) const = default;
 };
 
+// [push]: the endpoint pScheduler's http archiver sends its runs to
+// (push/endpoint.hpp; docs/perfsonar5.md).
+struct PushConfig {
+  std::string listen;     // "HOST:PORT"; empty: no push endpoint
+  std::string cert_file;  // TLS (PEM), with key_file; empty: plain HTTP
+  std::string key_file;
+  // Authentication, at most one: HTTP Basic (login, and password_file's first
+  // line), or a bearer token (token_file's first line). Neither: none asked.
+  std::string login;
+  std::string password_file;
+  std::string token_file;
+  int64_t max_body_size = 16 * 1024 * 1024;
+  std::vector<std::string> paths = {"/", "/logstash"};  // the paths accepted, by PUT or POST
+  int threads = 32;  // connections served at once (pScheduler opens up to 25 from one host)
+  // The esmond-style archive URL a backfill of the pushing host reads (its
+  // elmond): the OSG messages of a pushed run carry the identity a backfill
+  // from there would give them. Empty: https://<the run's host>/esmond/perfsonar/archive/.
+  std::string archive_url;
+  Milliseconds retry_after{std::chrono::seconds(30)};  // Retry-After of a 503 (journal full or paused)
+
+  bool operator==(const PushConfig&) const = default;
+};
+
 // What every producer (ingest, collector, backfill) refuses at the door, on
 // top of what can never be a valid STOMP frame (stomp/message_rules.hpp).
 struct MessageRulesConfig {
@@ -63,7 +87,21 @@ struct MessageRulesConfig {
 
 struct SinkConfig {
   std::string name;
-  std::string protocol = "stomp";
+  std::string protocol = "stomp";  // "stomp" (sender/sender.hpp) or "http" (sender/http_sender.hpp)
+  // Which messages this sink takes, by destination (core/destination_filter.hpp).
+  // Left out of the file: the protocol's default (a stomp sink takes /topic/ and
+  // /queue/ destinations, an http sink the pushed pScheduler runs).
+  std::vector<std::string> accept;
+
+  // protocol "http": each message's body, unchanged, by PUT or POST to `url`.
+  std::string url;
+  std::string method = "put";  // "put" or "post"
+  std::vector<std::pair<std::string, std::string>> headers;  // sent with every request, in this order
+  std::string password_file;   // with login: HTTP Basic authentication, the password on its first line
+  Milliseconds timeout{std::chrono::seconds(30)};  // one request, connection included
+  int max_requests_in_flight = 8;
+
+  // protocol "stomp".
   // Tried in order; after a failover the sender returns to the first one when
   // it is reachable again.
   std::vector<std::string> brokers;
@@ -155,6 +193,7 @@ struct Config {
   CollectorConfig collector;
   std::vector<ArchiveConfig> archives;
   HttpConfig http;
+  PushConfig push;
   std::string log_level = "info";
   std::string origin = "embedded defaults";  // where it was read from, for messages
   // What is allowed but unwise (a passcode file others can read, a passcode

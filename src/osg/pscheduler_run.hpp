@@ -1,0 +1,75 @@
+// A pScheduler run as perfSONAR 5's http archiver sends it (one run per
+// request, the run object as the body: docs/perfsonar5.md 1.3-1.5), checked
+// field by field, and the esmond-style measurements it holds: the event types,
+// series and values that pScheduler's own esmond archiver would have written
+// for it and that elmond serves back from the run's OpenSearch document
+// (docs/perfsonar5.md, "From a run to OSG's messages", which states which
+// field maps where). The push endpoint journals a run's OSG messages from
+// these points with the same builder the collector uses (message_builder.hpp),
+// under the series key and datapoint digests a backfill from the host's
+// elmond would find: a run pushed and later backfilled is journaled once.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "journal/journal.hpp"
+#include "osg/datapoint.hpp"
+
+namespace gapless::osg {
+
+// A body that is not a pScheduler run. field() is the JSON path at fault
+// ("test.type", "schedule.start", "result"), what() the whole sentence naming
+// it and what was expected; the push endpoint answers it with a 400.
+class RunError : public Error {
+ public:
+  RunError(std::string field, const std::string& message) : Error(message), field_(std::move(field)) {}
+  const std::string& field() const { return field_; }
+
+ private:
+  std::string field_;
+};
+
+struct Run {
+  std::string id;         // the run's UUID: `id`, else the last segment of run.href
+  std::string test_type;  // test.type
+  std::string tool;       // tool.name
+  int64_t start_ts = 0;   // schedule.start, unix seconds (elmond's time axis, esmond's ts)
+  bool succeeded = false; // result.succeeded
+  std::string run_href;   // run.href (may be empty in a transformed run)
+  std::string host;       // the host of run.href, else of task.href; empty when neither is given
+  nlohmann::json document;  // the whole run as parsed
+};
+
+// Parses and checks a body. Throws RunError naming the first field that is
+// missing or of the wrong type. Failed runs (result.succeeded false) are runs.
+Run parse_run(std::string_view body);
+
+// One value of one series: what an esmond-style read of the run's archive
+// returns at run.start_ts for that event type.
+struct RunPoint {
+  journal::SeriesKey series;  // archive_url as given; metadata_key: elmond's (test_checksum)
+  nlohmann::json metadata;    // the esmond-style metadata object (input-source, input-destination, ...)
+  Datapoint point;
+};
+
+// Every event type the run maps to (a failed run: `failures` only).
+// `archive_url`: the esmond-style base URL a backfill of this host reads;
+// `observer`: the x-ps-observer header, else empty (the run's host is used).
+// Throws RunError when a field the mapping needs has the wrong shape.
+std::vector<RunPoint> esmond_points(const Run& run, std::string_view archive_url, std::string_view observer);
+
+// The metadata key elmond gives the run's test (perfSONAR's Logstash
+// pipeline: pscheduler.test_checksum). 
+std::string test_checksum(const Run& run, std::string_view observer);
+
+// The destination the run itself is journaled under, for sinks that take
+// runs as they were pushed: /pscheduler/run/<test type>.
+std::string run_destination(const Run& run);
+
+}  // namespace gapless::osg
