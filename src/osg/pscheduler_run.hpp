@@ -48,6 +48,13 @@ struct Run {
 
 // Parses and checks a body. Throws RunError naming the first field that is
 // missing or of the wrong type. Failed runs (result.succeeded false) are runs.
+// The minimum (what the mapping reads): `id` (else a run.href ending in it),
+// test{type, spec (object)}, tool{name}, schedule{start (ISO 8601)},
+// result{succeeded (boolean)}. task, run, participants and reference may be
+// missing (a transformed run), but when present they must have the archiver's
+// shape (objects, a list of host names); other fields are not looked at.
+// test.type must be lower-case letters, digits, '-' or '_' (it becomes a
+// destination segment).
 Run parse_run(std::string_view body);
 
 // One value of one series: what an esmond-style read of the run's archive
