@@ -57,22 +57,35 @@ struct Run {
 // destination segment).
 Run parse_run(std::string_view body);
 
-// One value of one series: what an esmond-style read of the run's archive
+// One value of one series: what an esmond-style read of the host's elmond
 // returns at run.start_ts for that event type.
 struct RunPoint {
-  journal::SeriesKey series;  // archive_url as given; metadata_key: elmond's (test_checksum)
+  journal::SeriesKey series;  // archive_url as given; metadata_key: test_checksum; base data (summary "" / 0)
   nlohmann::json metadata;    // the esmond-style metadata object (input-source, input-destination, ...)
   Datapoint point;
 };
 
-// Every event type the run maps to (a failed run: `failures` only).
+// The points elmond would serve for the run, limited to `event_types`
+// (default: OSG's, osg_event_types(), as [[archive]] event_types defaults,
+// so a push publishes the series a backfill of the host reads). A failed
+// run gives `failures` only (none when result.error is missing, as elmond).
+// Test types other than throughput, latency, latencybg, trace and rtt give
+// none (elmond serves them as pscheduler-raw, which OSG never published).
+// Values are elmond's, not the esmond archiver's where the two differ
+// (docs/perfsonar5.md, "From a run to OSG's messages").
 // `archive_url`: the esmond-style base URL a backfill of this host reads;
-// `observer`: the x-ps-observer header, else empty (the run's host is used).
-// Throws RunError when a field the mapping needs has the wrong shape.
+// `observer`: the x-ps-observer header, else empty (the host of task.href,
+// else run.href, stands in, as in Logstash).
+// Throws RunError when a field the mapping needs has the wrong shape (a
+// missing test.spec.dest, an rtt that is not a duration, ...).
 std::vector<RunPoint> esmond_points(const Run& run, std::string_view archive_url, std::string_view observer);
+std::vector<RunPoint> esmond_points(const Run& run, std::string_view archive_url, std::string_view observer,
+                                    const std::vector<std::string>& event_types);
 
-// The metadata key elmond gives the run's test (perfSONAR's Logstash
-// pipeline: pscheduler.test_checksum). 
+// The metadata key elmond gives the run's test: perfSONAR's Logstash
+// pscheduler.test_checksum (osg/test_checksum.hpp), computed, as the
+// pipeline does, before the observer is resolved: `observer` does not enter
+// it (docs/perfsonar5.md says why this is a reading).
 std::string test_checksum(const Run& run, std::string_view observer);
 
 // The destination the run itself is journaled under, for sinks that take
