@@ -1,10 +1,10 @@
 // A pScheduler run as perfSONAR 5's http archiver sends it (one run per
 // request, the run object as the body: docs/perfsonar5.md 1.3-1.5), checked
 // field by field, and the esmond-style measurements it holds: the event types,
-// series and values that pScheduler's own esmond archiver would have written
-// for it and that elmond serves back from the run's OpenSearch document
-// (docs/perfsonar5.md, "From a run to OSG's messages", which states which
-// field maps where). The push endpoint journals a run's OSG messages from
+// series and values elmond serves back for it from the document Logstash
+// made of it (elmond's, where they differ from what pScheduler's esmond
+// archiver wrote; docs/perfsonar5.md, "From a run to OSG's messages", states
+// which field maps where). The push endpoint journals a run's OSG messages from
 // these points with the same builder the collector uses (message_builder.hpp),
 // under the series key and datapoint digests a backfill from the host's
 // elmond would find: a run pushed and later backfilled is journaled once.
@@ -39,7 +39,7 @@ struct Run {
   std::string id;         // the run's UUID: `id`, else the last segment of run.href
   std::string test_type;  // test.type
   std::string tool;       // tool.name
-  int64_t start_ts = 0;   // schedule.start, unix seconds (elmond's time axis, esmond's ts)
+  int64_t start_ts = 0;   // run.start-time, else schedule.start: unix seconds, elmond's time axis
   bool succeeded = false; // result.succeeded
   std::string run_href;   // run.href (may be empty in a transformed run)
   std::string host;       // the host of run.href, else of task.href; empty when neither is given
@@ -50,9 +50,9 @@ struct Run {
 // missing or of the wrong type. Failed runs (result.succeeded false) are runs.
 // The minimum (what the mapping reads): `id` (else a run.href ending in it),
 // test{type, spec (object)}, tool{name}, schedule{start (ISO 8601)},
-// result{succeeded (boolean)}. task, run, participants and reference may be
-// missing (a transformed run), but when present they must have the archiver's
-// shape (objects, a list of host names); other fields are not looked at.
+// result{succeeded (boolean)}. task, run and participants may be missing (a
+// transformed run), but when present they must have the archiver's shape
+// (objects, a list of host names); other fields are not looked at here.
 // test.type must be lower-case letters, digits, '-' or '_' (it becomes a
 // destination segment).
 Run parse_run(std::string_view body);
