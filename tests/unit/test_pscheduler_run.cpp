@@ -373,3 +373,14 @@ TEST_CASE("each run's OSG messages go to /topic/perfsonar.raw.<event type> and p
     }
   }
 }
+
+TEST_CASE("a test type OSG never published gives no points, failed or not, and is not refused", "[pscheduler_run]") {
+  // An http test has no dest: mapping it would refuse the run for a field it never needed.
+  for (const bool succeeded : {true, false}) {
+    json body = json::parse(sample("throughput-failed.json"));
+    body["test"] = {{"type", "http"}, {"spec", {{"schema", 1}, {"url", "https://www.example.org/"}}}};
+    body["tool"]["name"] = "curl";
+    body["result"]["succeeded"] = succeeded;
+    CHECK(esmond_points(parse_run(body.dump()), kArchive, kObserver, every_event_type()).empty());
+  }
+}
