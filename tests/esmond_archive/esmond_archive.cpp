@@ -13,6 +13,7 @@
 #include <httplib.h>
 
 #include "query.hpp"
+#include "reply.hpp"
 #include "values.hpp"
 
 namespace gapless::test {
@@ -135,35 +136,21 @@ void ArchiveClock::advance(int64_t seconds) {
 
 // ---------------------------------------------------------------- setup
 
-struct EsmondArchive::Reply {
-  int status = 200;
-  std::string body;
-  std::string content_type = "application/json";  // exactly; the esmond client checks it (docs/esmond.md 1.2)
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::vector<std::string> listed_keys;  // metadata keys in the body
-  uint64_t points = 0;                   // datapoints in the body
-
-  static Reply of_json(const json& value, int status = 200) {
-    Reply reply;
-    reply.status = status;
-    reply.body = value.dump();
-    return reply;
-  }
-};
-
 namespace {
 
 EsmondArchive::Options checked(EsmondArchive::Options options) {
   if (options.cadence <= 0) throw std::invalid_argument("esmond archive: cadence must be positive");
   if (options.series < 0) throw std::invalid_argument("esmond archive: series must not be negative");
   if (options.threads <= 0) throw std::invalid_argument("esmond archive: threads must be positive");
+  if (options.elmond_missing_field_rate < 0 || options.elmond_missing_field_rate >= 1)
+    throw std::invalid_argument("esmond archive: elmond_missing_field_rate must be in [0, 1)");
   if (!options.now) options.now = wall_clock_now();
   if (!options.start) options.start = *options.now - 7 * 86400;
   return options;
 }
 
 esmond::SeriesPlan plan_of(const EsmondArchive::Options& o) {
-  return {o.series, o.kinds, o.event_types, o.cadence, o.seed, o.series_end};
+  return {o.series, o.kinds, o.event_types, o.cadence, o.seed, o.series_end, o.flavour == ArchiveFlavour::elmond};
 }
 
 esmond::StoreConfig store_config_of(const EsmondArchive::Options& o) {
@@ -294,6 +281,7 @@ json EsmondArchive::metadata_json(const Series& s, const std::string& root, int6
 json EsmondArchive::metadata(const std::string& key) const {
   const Series* s = find_series(key);
   if (s == nullptr) throw std::invalid_argument("esmond archive: no metadata-key " + key);
+  if (options_.flavour == ArchiveFlavour::elmond) return elmond_metadata_json(*s, root_url(), now());
   return metadata_json(*s, root_url(), now());
 }
 
@@ -315,6 +303,15 @@ json EsmondArchive::points(const std::string& key, const std::string& event_type
   json list = json::array();
   const Series* s = find_series(key);
   if (s == nullptr) return list;
+  if (options_.flavour == ArchiveFlavour::elmond) {
+    if (summary_type != "base" && window > 0) return list;  // elmond serves rollups empty (README.md)
+    elmond_documents(*s, event_type, summary_type, begin, end.value_or(INT64_MAX), at,
+                     [&](int64_t ts, const json* val) {
+                       if (val != nullptr) list.push_back({{"ts", ts}, {"val", *val}});
+                       return true;
+                     });
+    return list;
+  }
   serve_points(*s, event_type, summary_type, window, begin, end.value_or(at + open_end_slack), at,
                [&](int64_t ts, const json& val) {
                  list.push_back({{"ts", ts}, {"val", val}});
@@ -399,7 +396,8 @@ void EsmondArchive::handle_get(const httplib::Request& req, httplib::Response& r
     return;
   }
   if (faults.action) return apply_fault(req, res, *faults.action, reply);
-  if (reply.content_type == "application/json" && reply.status == 200 && wants_html(req)) {
+  if (options_.flavour == ArchiveFlavour::esmond && reply.content_type == "application/json" &&
+      reply.status == 200 && wants_html(req)) {  // elmond (Flask) answers JSON only
     reply.body = browsable_api_page(req.target, reply.body);
     reply.content_type = "text/html; charset=utf-8";
   }
@@ -469,6 +467,7 @@ EsmondArchive::Reply EsmondArchive::route(const httplib::Request& req, int64_t n
     reply.content_type = "text/html; charset=utf-8";
     return reply;
   }
+  if (options_.flavour == ArchiveFlavour::elmond) return elmond_route(req, now);
   if (req.has_param("format")) {  // DRF: an unknown format is a 404
     const std::string format = req.get_param_value("format");
     if (format != "json" && format != "api") return Reply::of_json({{"detail", "Not found."}}, 404);

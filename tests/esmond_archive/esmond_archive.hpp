@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -61,8 +62,18 @@ class ArchiveClock {
   double speed_;
 };
 
+// Which archive answers: esmond (perfSONAR 4.x, OSG's datastore) or elmond,
+// the esmond-compatible reader of perfSONAR 5 hosts (README.md "elmond mode").
+enum class ArchiveFlavour { esmond, elmond };
+
 // Options of an EsmondArchive (EsmondArchive::Options).
 struct ArchiveOptions {
+  ArchiveFlavour flavour = ArchiveFlavour::esmond;
+  // elmond: the share of successful runs whose document lacks an event
+  // type's field (Logstash writes only the fields a result has). elmond
+  // counts such a document against `limit` and then drops it, so a page can
+  // be short while later data exists.
+  double elmond_missing_field_rate = 0.05;
   std::string host = "127.0.0.1";
   int port = 0;  // 0: a free port
   int series = 8;
@@ -110,7 +121,9 @@ class EsmondArchive {
   std::vector<std::string> metadata_keys() const;
   // The metadata object as served (url/uri against root_url()).
   nlohmann::json metadata(const std::string& key) const;
-  // Every point with begin <= ts <= end that exists now, as served:
+  // Every point with begin <= ts <= end that exists now, as served (by
+  // elmond: without the documents that lack the field, summaries with a
+  // window served empty):
   // [{"ts":..,"val":..}, ...]. summary_type "base" or a JSON summary name.
   nlohmann::json points(const std::string& key, const std::string& event_type, const std::string& summary_type = "base",
                         int64_t window = 0, int64_t begin = 0, std::optional<int64_t> end = std::nullopt) const;
@@ -159,6 +172,19 @@ class EsmondArchive {
   // summary), ascending.
   void serve_points(const esmond::Series& s, const std::string& event_type, const std::string& summary_type,
                     int64_t window, int64_t begin, int64_t end, int64_t now, const esmond::Emit& emit) const;
+
+  // elmond mode (elmond.cpp).
+  Reply elmond_route(const httplib::Request& req, int64_t now);
+  Reply elmond_listing(const httplib::Request& req, int64_t now);
+  Reply elmond_data(const httplib::Request& req, const std::vector<std::string>& parts, int64_t now);
+  nlohmann::json elmond_metadata_json(const esmond::Series& s, const std::string& root, int64_t now) const;
+  // Run documents of `event_type` (each a ts, and the value when the
+  // document has the field) in [begin, end], ascending; `emit` returns false
+  // to stop.
+  void elmond_documents(const esmond::Series& s, const std::string& event_type, const std::string& summary_type,
+                        int64_t begin, int64_t end, int64_t now,
+                        const std::function<bool(int64_t ts, const nlohmann::json* val)>& emit) const;
+  std::optional<int64_t> elmond_latest_run(const esmond::Series& s, int64_t now) const;
 
   Options options_;
   std::vector<esmond::Series> series_;

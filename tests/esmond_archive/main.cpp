@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   std::string ingest_delay = "0s";
   uint64_t seed = 0;
   std::string kinds;
+  std::string flavour = "esmond";
   app.add_option("--host", host, "Address to listen on")->capture_default_str();
   app.add_option("--port", port, "Port to listen on (0: any free port)")->capture_default_str();
   app.add_option("--series", series, "Number of metadata objects (series)")->capture_default_str();
@@ -89,6 +90,9 @@ int main(int argc, char** argv) {
   app.add_option("--ingest-delay", ingest_delay, "How long after its run a point appears")->capture_default_str();
   app.add_option("--seed", seed, "Seed of keys and values")->capture_default_str();
   app.add_option("--kinds", kinds, "Comma-separated kinds to rotate: latency,throughput,trace,rtt (default: all)");
+  app.add_option("--flavour", flavour, "esmond (perfSONAR 4.x) | elmond (perfSONAR 5, README.md \"elmond mode\")")
+      ->check(CLI::IsMember({"esmond", "elmond"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -103,6 +107,7 @@ int main(int argc, char** argv) {
     options.cadence = seconds_of(cadence, "--cadence");
     options.ingest_delay = seconds_of(ingest_delay, "--ingest-delay");
     options.seed = seed;
+    options.flavour = flavour == "elmond" ? gapless::test::ArchiveFlavour::elmond : gapless::test::ArchiveFlavour::esmond;
     if (!kinds.empty()) {
       options.kinds.clear();
       for (size_t at = 0; at <= kinds.size();) {
@@ -119,7 +124,7 @@ int main(int argc, char** argv) {
     gapless::test::EsmondArchive archive(options);
     archive.start();
     std::cout << archive.base_url() << std::endl;
-    std::cerr << "esmond-test-archive: " << series << " series, data from " << *options.start << ", clock " << clock
+    std::cerr << "esmond-test-archive: " << flavour << ", " << series << " series, data from " << *options.start << ", clock " << clock
               << "; control: " << archive.root_url() << "/_control/stats" << std::endl;
     int received = 0;
     sigwait(&stop_signals, &received);

@@ -85,6 +85,21 @@ SummaryList summaries_for(std::string_view event_type, bool pscheduler) {
   return {};
 }
 
+// elmond lists the summaries of its summaries.py DEFAULT_SUMMARIES for every
+// test, whatever the host's pScheduler archived (perfsonar/elmond
+// metadata.py, __add_event_type).
+SummaryList elmond_summaries_for(std::string_view event_type) {
+  const SummaryList windows = {{"aggregation", 300}, {"aggregation", 3600}, {"aggregation", 86400}};
+  if (event_type == "throughput") return {{"average", 86400}};
+  if (event_type == "histogram-owdelay" || event_type == "histogram-rtt")
+    return {{"statistics", 0}, {"statistics", 300}, {"statistics", 3600}, {"statistics", 86400}};
+  if (event_type == "packet-loss-rate" || event_type == "packet-loss-rate-bidir" ||
+      event_type == "packet-count-sent" || event_type == "packet-count-lost" ||
+      event_type == "packet-count-lost-bidir")
+    return windows;
+  return {};
+}
+
 std::vector<std::string_view> event_types_of(SeriesKind kind) {
   switch (kind) {
     case SeriesKind::latency:
@@ -248,14 +263,17 @@ std::vector<Series> build_series(const SeriesPlan& plan) {
     s.kind = kinds[i % rounds_of];
     // Alternate writer generations round by round so every kind shows up in
     // both the bwctl/owamp and the pScheduler shapes.
-    s.pscheduler = (i / rounds_of) % 2 == 1;
+    s.pscheduler = plan.elmond || (i / rounds_of) % 2 == 1;
     s.key = hex32(mix(plan.seed, name_hash("metadata-key"), i), mix(plan.seed, name_hash("metadata-key-2"), i));
+    if (plan.elmond)  // Logstash's test checksum: a SHA-256, 64 hex digits
+      s.key += hex32(mix(plan.seed, name_hash("metadata-key-3"), i), mix(plan.seed, name_hash("metadata-key-4"), i));
     s.tool_name = tool_name_of(s.kind, s.pscheduler);
     set_addresses(s);
     s.parameters = parameters_of(s.kind, s.pscheduler, plan.cadence);
     for (std::string_view name : event_types_of(s.kind)) {
       if (!wanted(plan, name)) continue;
-      s.event_types.push_back({std::string(name), *value_type_of(name), summaries_for(name, s.pscheduler)});
+      s.event_types.push_back({std::string(name), *value_type_of(name),
+                               plan.elmond ? elmond_summaries_for(name) : summaries_for(name, s.pscheduler)});
     }
     std::sort(s.event_types.begin(), s.event_types.end(),
               [](const EventType& a, const EventType& b) { return a.name < b.name; });

@@ -74,6 +74,10 @@ struct SeriesPlan {
   int64_t cadence = 60;
   uint64_t seed = 0;
   std::map<int, int64_t> ends;  // series index -> time its test stopped
+  // Series as a perfSONAR 5 host's elmond lists them (README.md "elmond
+  // mode"): pScheduler writers only, the metadata-key a 64-hex test
+  // checksum, and elmond's own summaries.
+  bool elmond = false;
 };
 
 std::vector<Series> build_series(const SeriesPlan& plan);
