@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/clock.hpp"
+#include "esmond/data_location.hpp"
 #include "osg/message_builder.hpp"
 #include "osg/message_time.hpp"
 
@@ -129,6 +130,9 @@ struct Page {
   int64_t time_start = 0;
   bool fetched = false;
   std::vector<osg::Datapoint> points;
+  // The archive holds nothing more in the read's range after these points
+  // (esmond: a short page; elmond: an empty one, esmond/data_location.hpp).
+  bool exhausted = false;
   bool last = false;             // the read's last page
   std::exception_ptr failure;    // the request failed: the read ends here, unjournaled
 };
@@ -206,24 +210,29 @@ class PageFetcher {
   bool fetch_read(size_t index) {
     const SeriesRead& read = reads_[index];
     const std::optional<int64_t> read_end = read_end_of(read, now_, options_);
-    const esmond::SeriesPath path{read.series.key.metadata_key, read.series.key.event_type,
-                                  read.series.key.summary_type, read.series.key.summary_window};
+    esmond::SeriesPath path{read.series.key.metadata_key, read.series.key.event_type,
+                            read.series.key.summary_type, read.series.key.summary_window, ""};
+    // Follow the listing's URI; never ask more than the archive answers.
+    const esmond::DataLocation location = esmond::locate_data(read.metadata, path);
+    path.path = location.path;
+    const int limit = std::min(options_.page_size, esmond::max_page_size(location.flavour));
     int64_t time_start = read.from;
-    if (read_end && time_start >= *read_end) return push(Page{index, time_start, false, {}, true, nullptr});
+    if (read_end && time_start >= *read_end) return push(Page{index, time_start, false, {}, true, true, nullptr});
     for (;;) {
       if (stop_.load()) return false;
       if (abandoned(index)) return true;
-      Page page{index, time_start, true, {}, false, nullptr};
+      Page page{index, time_start, true, {}, false, false, nullptr};
       try {
-        page.points = client_.fetch_data(path, time_start, read_end, options_.page_size);
+        page.points = client_.fetch_data(path, time_start, read_end, limit);
       } catch (...) {
         page.failure = std::current_exception();
         page.last = true;
         return push(std::move(page));
       }
-      const bool short_page = page.points.size() < static_cast<size_t>(options_.page_size);
-      const int64_t next_start = short_page ? 0 : page.points.back().ts + 1;
-      page.last = short_page || (read_end && next_start >= *read_end);
+      const bool short_page = page.points.size() < static_cast<size_t>(limit);
+      page.exhausted = page.points.empty() || (short_page && esmond::short_page_ends_data(location.flavour));
+      const int64_t next_start = page.points.empty() ? 0 : page.points.back().ts + 1;
+      page.last = page.exhausted || (read_end && next_start >= *read_end);
       const bool last = page.last;
       if (!push(std::move(page))) return false;
       if (last) return true;
@@ -290,13 +299,12 @@ void journal_page(esmond::Client& client, journal::Journal& journal, const Serie
   std::vector<osg::Datapoint>& points = page.points;
   ++result.pages;
   result.points_read += static_cast<int64_t>(points.size());
-  const bool short_page = points.size() < static_cast<size_t>(options.page_size);
 
   journal::Collected collected;
   collected.series_id = series.id;
   collected.read_from = page.time_start;
   collected.points_read = static_cast<int64_t>(points.size());
-  if (!short_page) {
+  if (!page.exhausted) {
     collected.read_to = points.back().ts + 1;
   } else {
     // Everything the archive held up to the end of the read is in hand.

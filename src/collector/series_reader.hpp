@@ -2,7 +2,10 @@
 // by the collector's continuous polling and by gapless-replay's backfill.
 //
 //   - Pages by time (docs/esmond.md 1.3): an explicit `limit`, then time-start = last ts
-//     + 1, until a short page. Each page is journaled in its own transaction
+//     + 1, until the archive has no more: a short page from esmond, an empty
+//     one from elmond, whose `limit` is also capped at 10000 (docs/esmond.md
+//     2; the data URLs are those the listing gives,
+//     esmond/data_location.hpp). Each page is journaled in its own transaction
 //     (messages, datapoints, coverage and, when polling, the cursor together:
 //     journal invariants 11 to 13), so memory is bounded by a few pages and a
 //     crash loses at most the page being read, which is read again. A

@@ -561,7 +561,8 @@ std::vector<osg::Datapoint> Client::fetch_data(const SeriesPath& series, int64_t
   if (limit < 1) throw std::invalid_argument("esmond fetch_data: limit must be positive");
   if (time_end && *time_end <= time_start) return {};
   // docs/esmond.md 1.2: esmond's time-end is inclusive; docs/esmond.md 1.3: always an explicit limit.
-  std::string url = base_url_ + data_path(series) + "?format=json&time-start=" + std::to_string(time_start);
+  std::string url = base_url_ + (series.path.empty() ? data_path(series) : series.path) +
+                    "?format=json&time-start=" + std::to_string(time_start);
   if (time_end) url += "&time-end=" + std::to_string(*time_end - 1);
   url += "&limit=" + std::to_string(limit);
 

@@ -72,6 +72,9 @@ struct SeriesPath {
   std::string event_type;
   std::string summary_type;
   int64_t summary_window = 0;
+  // The data's URL relative to the archive base as the listing gives it
+  // (esmond/data_location.hpp); empty: data_path builds esmond's.
+  std::string path{};
 };
 
 // The URL of a series' data relative to the archive base: "<key>/<event-type>/base"

@@ -34,6 +34,7 @@ using gapless::collector::SeriesBackoffs;
 using gapless::collector::PollReport;
 using gapless::journal::Journal;
 using gapless::test::esmond::SeriesKind;
+using gapless::test::ArchiveFlavour;
 using nlohmann::json;
 
 constexpr int64_t hour = 3600;
@@ -41,9 +42,11 @@ constexpr int64_t hour = 3600;
 // An archive whose clock starts at the real "now" (the collector closes
 // summary windows against real time) and holds `history` seconds of data.
 struct Fixture {
-  explicit Fixture(int series = 4, int64_t history = 6 * hour, std::vector<SeriesKind> kinds = {})
+  explicit Fixture(int series = 4, int64_t history = 6 * hour, std::vector<SeriesKind> kinds = {},
+                   ArchiveFlavour flavour = ArchiveFlavour::esmond)
       : now(gapless::unix_now_ms() / 1000), dir("collector-test") {
     EsmondArchive::Options options;
+    options.flavour = flavour;
     options.series = series;
     options.now = now;
     options.start = now - history;

@@ -1,0 +1,203 @@
+// Proves gapless reads a perfSONAR 5 host's elmond: the data URLs its listing gives (…/base/0, no …/base
+// route), pages capped at 10000 and pages shorter than `limit` that do not end the data, for the
+// collector's poll and for gapless-replay backfill.
+//
+// Against the test archive in elmond mode (tests/esmond_archive/README.md
+// "elmond mode"), over real HTTP on loopback, into a real journal.
+#include <catch2/catch.hpp>
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "collector/series_reader.hpp"
+#include "core/config.hpp"
+#include "esmond/client.hpp"
+#include "esmond_archive/esmond_archive.hpp"
+#include "journal/journal.hpp"
+#include "osg/message_builder.hpp"
+#include "replay/backfill.hpp"
+#include "support/collector_fixture.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+using gapless::collector::PollReport;
+using gapless::test::ArchiveFlavour;
+using gapless::test::EsmondArchive;
+using gapless::test::TempDir;
+using gapless::test::collector_poll::Fixture;
+using gapless::test::collector_poll::hour;
+using gapless::test::esmond::SeriesKind;
+using nlohmann::json;
+
+constexpr int64_t day = 24 * hour;
+
+std::string path_of(const std::string& rest) { return "/esmond/perfsonar/archive/" + rest; }
+
+std::map<int64_t, std::string> digests_of(const json& points, int64_t from = INT64_MIN, int64_t to = INT64_MAX) {
+  std::map<int64_t, std::string> digests;
+  for (const json& point : points) {
+    const int64_t ts = point.at("ts").get<int64_t>();
+    if (ts >= from && ts < to) digests[ts] = gapless::osg::datapoint_digest(point.at("val"));
+  }
+  return digests;
+}
+
+}  // namespace
+
+TEST_CASE("elmond stand-in: data only at the listing's …/base/0, a 3-segment …/base is a 404, limit above "
+          "10000 a 400, the default page 1000 documents",
+          "[elmond]") {
+  EsmondArchive::Options options;
+  options.flavour = ArchiveFlavour::elmond;
+  options.series = 1;
+  options.kinds = {SeriesKind::latency};
+  options.now = 1'700'000'000;
+  options.start = *options.now - day;  // 1440 runs at the default 60 s
+  EsmondArchive archive(options);
+  archive.start();
+  httplib::Client http("127.0.0.1", archive.port());
+
+  const auto listing = http.Get(path_of("?limit=5").c_str());
+  REQUIRE(listing);
+  REQUIRE(listing->status == 200);
+  CHECK(listing->get_header_value("Content-Type") == "application/json");
+  const json list = json::parse(listing->body);
+  REQUIRE(list.size() == 1);
+  const std::string key = list[0].at("metadata-key");
+  CHECK(key.size() == 64);  // Logstash's test checksum
+  CHECK(list[0].at("metadata-count-total") == 1);
+  std::string base_uri;
+  for (const json& et : list[0].at("event-types"))
+    if (et.at("event-type") == "packet-loss-rate") {
+      base_uri = et.at("base-uri");
+      CHECK(et.at("summaries").at(0).at("summary-window").is_number_integer());
+    }
+  CHECK(base_uri == "/esmond/perfsonar/archive/" + key + "/packet-loss-rate/base/0");
+
+  // esmond's URL for the same data does not exist on elmond.
+  const auto three = http.Get(path_of(key + "/packet-loss-rate/base?limit=10").c_str());
+  REQUIRE(three);
+  CHECK(three->status == 404);
+  CHECK_THAT(three->get_header_value("Content-Type"), Catch::StartsWith("text/html"));
+  const auto slash = http.Get(path_of(key + "/").c_str());
+  REQUIRE(slash);
+  CHECK(slash->status == 404);
+
+  const auto base = http.Get((base_uri + "?limit=10").c_str());
+  REQUIRE(base);
+  CHECK(base->status == 200);
+  CHECK(json::parse(base->body).size() <= 10);
+
+  const auto most = http.Get((base_uri + "?limit=10000").c_str());
+  REQUIRE(most);
+  CHECK(most->status == 200);
+  const auto too_many = http.Get((base_uri + "?limit=10001").c_str());
+  REQUIRE(too_many);
+  CHECK(too_many->status == 400);  // refused, not clamped
+  CHECK_THAT(too_many->body, Catch::Contains("limit parameter cannot exceed 10000"));
+
+  // Without limit: the first 1000 documents; those lacking the field are
+  // dropped after the limit, so fewer than 1000 points although 1440 runs exist.
+  const auto first_page = http.Get(base_uri.c_str());
+  REQUIRE(first_page);
+  const json page = json::parse(first_page->body);
+  const json all = archive.points(key, "packet-loss-rate");
+  REQUIRE(all.size() > 1000);
+  CHECK(page.size() < 1000);
+  CHECK(page.size() > 900);
+  CHECK(page.back().at("ts").get<int64_t>() < all.back().at("ts").get<int64_t>());
+  CHECK(std::is_sorted(page.begin(), page.end(),
+                       [](const json& a, const json& b) { return a.at("ts").get<int64_t>() < b.at("ts").get<int64_t>(); }));
+
+  // Rollup summaries are listed but served empty (elmond's data.py skips every bucket).
+  const auto rollup = http.Get(path_of(key + "/packet-loss-rate/aggregations/3600").c_str());
+  REQUIRE(rollup);
+  CHECK(rollup->status == 200);
+  CHECK(json::parse(rollup->body).empty());
+  const auto bad_window = http.Get(path_of(key + "/packet-loss-rate/aggregations/600").c_str());
+  REQUIRE(bad_window);
+  CHECK(bad_window->status == 400);
+}
+
+TEST_CASE("a poll of an elmond archive journals every point once although its pages come back short and "
+          "page_size exceeds elmond's maximum",
+          "[elmond]") {
+  Fixture f(4, day, {}, ArchiveFlavour::elmond);
+  SECTION("page_size 1000, elmond's default: every series spans two pages") {}
+  SECTION("page_size 20000: elmond would answer 400, so 10000 is asked") { f.config.page_size = 20000; }
+  const PollReport first = f.poll();
+  CHECK(first.listed);
+  CHECK(first.failures.empty());
+  INFO(first.last_error);
+  const auto series = f.series();
+  REQUIRE(series.size() == gapless::test::collector_poll::allowed_event_types(*f.archive, f.config));
+  int64_t multi_page = 0;
+  for (const auto& s : series) {
+    INFO(s.key.metadata_key << " " << s.key.event_type);
+    const auto served = f.served(s);
+    CHECK(f.journaled(s) == served);
+    if (served.size() > 1000) ++multi_page;
+  }
+  CHECK(multi_page > 0);
+  const PollReport again = f.poll();
+  CHECK(again.points_journaled == 0);
+  CHECK(again.failures.empty());
+  f.archive->advance(30 * 60);
+  CHECK(f.poll().points_journaled > 0);
+  for (const auto& s : f.series()) CHECK(f.journaled(s) == f.served(s));
+}
+
+TEST_CASE("gapless-replay backfill from an elmond archive fills the window exactly, and a second one adds "
+          "nothing",
+          "[elmond]") {
+  const int64_t now = gapless::unix_now_ms() / 1000;
+  EsmondArchive::Options options;
+  options.flavour = ArchiveFlavour::elmond;
+  options.series = 2;
+  options.kinds = {SeriesKind::latency, SeriesKind::throughput};
+  options.now = now;
+  options.start = now - 30 * hour;
+  EsmondArchive archive(options);
+  archive.start();
+  TempDir dir("elmond-backfill");
+  const gapless::Config config = gapless::parse_config(
+      "[journal]\npath = \"" + dir.file("journal.db") + "\"\n"
+      "[[sink]]\nname = \"local\"\nbrokers = [\"stomp://127.0.0.1:1\"]\n"
+      "[[archive]]\nname = \"ps5\"\nurl = \"" + archive.base_url() + "\"\n",
+      "elmond-backfill.toml");
+
+  gapless::replay::Selection selection;
+  selection.from = now - 26 * hour;  // 1440 runs a series: more than one page
+  selection.to = now - 2 * hour;
+  const std::atomic<bool> stop{false};
+  const auto first = gapless::replay::backfill(config, selection, 0, false, stop, nullptr);
+  CHECK(first.failures == 0);
+  CHECK(first.points_journaled > 0);
+  const auto second = gapless::replay::backfill(config, selection, 0, false, stop, nullptr);
+  CHECK(second.failures == 0);  // (summary windows still filling stay uncovered, read again then)
+  CHECK(second.points_journaled == 0);
+  CHECK(second.messages == 0);
+
+  auto journal = gapless::journal::Journal::open(config.journal.path, {"local"});
+  const auto series = journal->series_of_archive(archive.base_url());
+  REQUIRE_FALSE(series.empty());
+  int64_t statistics = 0;
+  for (const auto& s : series) {
+    INFO(s.key.metadata_key << " " << s.key.event_type << " " << s.key.summary_type << " " << s.key.summary_window);
+    const auto& key = s.key;
+    const json served = archive.points(key.metadata_key, key.event_type,
+                                       key.summary_type.empty() ? "base" : key.summary_type, key.summary_window);
+    // A summary point is stamped with its window's start: the backfill reads a window earlier.
+    const auto window = digests_of(served, selection.from - key.summary_window, selection.to);
+    CHECK(journal->datapoint_digests(s.id, INT64_MIN, INT64_MAX) == window);
+    if (key.summary_type == "statistics" && !window.empty()) ++statistics;
+  }
+  CHECK(statistics > 0);  // summaries read at the listing's …/statistics/0
+}
