@@ -3,6 +3,7 @@
 // sinks' filters, and mapped to the esmond-style points elmond would serve
 // for it, so its OSG messages are the ones a backfill of the host would make.
 #include <catch2/catch.hpp>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <fstream>
@@ -382,5 +383,44 @@ TEST_CASE("a test type OSG never published gives no points, failed or not, and i
     body["tool"]["name"] = "curl";
     body["result"]["succeeded"] = succeeded;
     CHECK(esmond_points(parse_run(body.dump()), kArchive, kObserver, every_event_type()).empty());
+  }
+}
+
+TEST_CASE("a backfill reading elmond's answer for the run finds each pushed point's value and digest", "[pscheduler_run]") {
+  // elmond's answers as Python's json writes them (", " and ": ", keys in the
+  // order elmond builds them), read the way the collector reads a data page.
+  const std::map<std::pair<std::string, std::string>, std::string> answers = {
+      {{"throughput-tcp.json", "throughput"}, R"([{"ts": 1715698535, "val": 9400280960.25}])"},
+      {{"throughput-tcp.json", "packet-retransmits-subintervals"},
+       R"([{"ts": 1715698535, "val": [{"start": 0, "duration": 5.000147, "val": 31}, {"start": 5.000147, "duration": 5.000116, "val": 22}]}])"},
+      {{"throughput-tcp.json", "throughput-subintervals"}, R"([{"ts": 1715698535, "val": []}])"},
+      {{"throughput-udp.json", "packet-loss-rate"}, R"([{"ts": 1715695802, "val": 1.3901599842448535e-05}])"},
+      {{"latencybg.json", "histogram-owdelay"},
+       R"([{"ts": 1715698800, "val": {"10.10": 12, "10.20": 398, "10.30": 180, "11.00": 7}}])"},
+      {{"latencybg.json", "packet-loss-rate"}, R"([{"ts": 1715698800, "val": 0.005}])"},
+      {{"trace.json", "packet-trace"},
+       R"([{"ts": 1715700013, "val": [{"ttl": 1, "query": 1, "success": 1, "ip": "192.0.2.1", "hostname": "gw.example.net", "rtt": 0.412, "mtu": 9000}, )"
+       R"({"ttl": 2, "query": 1, "success": 1, "ip": "203.0.113.5", "as": {"number": 64500, "owner": "EXAMPLE-NET"}, "rtt": 2.1, "mtu": 9000}, )"
+       R"({"ttl": 3, "query": 1, "success": 0, "error-message": "no-reply", "mtu": 9000}, )"
+       R"({"ttl": 4, "query": 1, "success": 1, "ip": "198.51.100.30", "hostname": "ps3.example.org", "as": {"number": 64501, "owner": "EXAMPLE-ORG"}, "rtt": 12.345, "mtu": 1500}]}])"},
+      {{"rtt.json", "packet-loss-rate-bidir"}, R"([{"ts": 1715700607, "val": 0.2}])"},
+      {{"throughput-failed.json", "failures"},
+       R"([{"ts": 1715705735, "val": {"error": "iperf3 returned an error: unable to connect to server: Connection refused"}}])"},
+  };
+  simdjson::dom::parser parser;
+  for (const auto& [which, answer] : answers) {
+    const auto& [file, event_type] = which;
+    INFO(file << " " << event_type);
+    const auto points = all_points(file);
+    const auto pushed = std::find_if(points.begin(), points.end(),
+                                     [&](const RunPoint& p) { return p.series.event_type == event_type; });
+    REQUIRE(pushed != points.end());
+    simdjson::dom::element page = parser.parse(answer);
+    simdjson::dom::element first = page.at(0);
+    const auto read = gapless::osg::Datapoint::from_canonical_text(first["ts"].get_int64().value(),
+                                                                   gapless::osg::canonical_text(first["val"]));
+    CHECK(read.ts == pushed->point.ts);
+    CHECK(read.value == pushed->point.value);
+    CHECK(read.digest == pushed->point.digest);
   }
 }
