@@ -2,13 +2,16 @@
 
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include <toml.hpp>
 
+#include "core/destination_filter.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 
@@ -88,6 +91,23 @@ class TableReader {
     }
   }
 
+  // Whether the file gives `key` (without marking it read).
+  bool given(std::string_view key) const { return table_->count(std::string(key)) != 0; }
+
+  // A table of strings (an http sink's headers), in name order: TOML keeps
+  // no order, and a fixed one keeps reloads comparable.
+  void read(std::string_view key, std::vector<std::pair<std::string, std::string>>& out) {
+    if (const toml::value* value = find(key)) {
+      if (!value->is_table()) throw type_error(key, "a table of strings, such as { x-ps-observer = \"192.0.2.10\" }");
+      std::map<std::string, std::string> sorted;
+      for (const auto& [name, item] : value->as_table()) {
+        if (!item.is_string()) throw Error(key_path(key) + "." + name + ": expected a string");
+        sorted[name] = item.as_string().str;
+      }
+      out.assign(sorted.begin(), sorted.end());
+    }
+  }
+
   void finish() const {
     for (const auto& [key, value] : *table_)
       if (!known_.count(key)) throw Error(key_path(key) + ": unknown key");
@@ -144,11 +164,153 @@ std::string read_passcode_file(const std::string& file, const std::string& key,
   return passcode;
 }
 
+// [push]. The secrets' files are read when the endpoint starts (a missing
+// one names its key there); here only what the keys say together.
+PushConfig read_push(const toml::value& value) {
+  TableReader reader(value, "push");
+  PushConfig push;
+  reader.read("listen", push.listen);
+  reader.read("cert_file", push.cert_file);
+  reader.read("key_file", push.key_file);
+  reader.read("login", push.login);
+  reader.read("password_file", push.password_file);
+  reader.read("token_file", push.token_file);
+  reader.read("max_body_size", push.max_body_size);
+  reader.read("paths", push.paths);
+  reader.read("threads", push.threads);
+  reader.read("archive_url", push.archive_url);
+  reader.read("retry_after", push.retry_after);
+  reader.finish();
+  if (!push.listen.empty() && push.listen.rfind(':') == std::string::npos)
+    throw Error("push.listen: expected HOST:PORT, such as \"127.0.0.1:11284\"");
+  if (push.cert_file.empty() != push.key_file.empty())
+    throw Error("push.cert_file: cert_file and key_file go together (TLS needs both)");
+  if (push.login.empty() != push.password_file.empty())
+    throw Error("push.login: login and password_file go together (HTTP Basic authentication needs both)");
+  if (!push.password_file.empty() && !push.token_file.empty())
+    throw Error("push.token_file: at most one authentication: login with password_file (Basic), or token_file "
+                "(bearer), not both");
+  if (push.login.find(':') != std::string::npos)
+    throw Error("push.login: must not contain ':' (HTTP Basic separates the login from the password with it)");
+  if (push.max_body_size < 1024)
+    throw Error("push.max_body_size: below 1024 bytes no pScheduler run fits (a throughput run is about 850 bytes "
+                "compact, usually far more)");
+  if (push.paths.empty()) throw Error("push.paths: must name at least one path, such as \"/\"");
+  for (const std::string& path : push.paths)
+    if (path.empty() || path.front() != '/')
+      throw Error("push.paths: \"" + path + "\" must start with '/'");
+  if (push.threads > 1024) throw Error("push.threads: must be between 1 and 1024");
+  if (!push.archive_url.empty() && push.archive_url.rfind("http://", 0) != 0 &&
+      push.archive_url.rfind("https://", 0) != 0)
+    throw Error("push.archive_url: expected the http:// or https:// URL a backfill of the pushing host reads, "
+                "such as \"https://ps.example.org/esmond/perfsonar/archive/\"");
+  if (push.retry_after < std::chrono::seconds(1) || push.retry_after > std::chrono::hours(1))
+    throw Error("push.retry_after: must be between 1s and 1h");
+  return push;
+}
+
+// Keys of one protocol only. Given for a sink of the other protocol they
+// would be silently ignored, so they are errors naming the key.
+const std::vector<std::string_view> kStompOnlyKeys = {
+    "brokers", "passcode", "passcode_file", "virtual_host", "transaction_size", "window", "max_header_line",
+    "max_headers", "max_in_flight_bytes", "message_attempts", "receipt_timeout", "heartbeat", "connect_timeout",
+    "failback_interval", "park_retry_interval", "park_retry_max"};
+const std::vector<std::string_view> kHttpOnlyKeys = {"url", "method", "headers", "password_file", "timeout",
+                                                     "max_requests_in_flight"};
+
+// An HTTP header name is a token (RFC 9110 5.6.2); a value has no control
+// character: a line break in either would split the request.
+bool is_header_token(std::string_view name) {
+  if (name.empty()) return false;
+  for (const char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos)
+      return false;
+  return true;
+}
+
+bool has_control_character(std::string_view text) {
+  for (const char c : text)
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return true;
+  return false;
+}
+
+// What only an http sink's keys say together (sender/http_sender.hpp).
+void check_http_sink(SinkConfig& sink, const TableReader& reader, const std::string& path,
+                     std::vector<std::string>& warnings) {
+  if (sink.url.empty()) throw Error(reader.key_path("url") + ": required for an http sink (the Logstash URL)");
+  const bool plain = sink.url.rfind("http://", 0) == 0;
+  if (!plain && sink.url.rfind("https://", 0) != 0)
+    throw Error(reader.key_path("url") + ": expected an http:// or https:// URL, got \"" + sink.url + "\"");
+  if (sink.method != "put" && sink.method != "post")
+    throw Error(reader.key_path("method") + ": expected \"put\" or \"post\", got \"" + sink.method + "\"");
+  std::set<std::string> names;
+  for (const auto& [name, header_value] : sink.headers) {
+    if (!is_header_token(name))
+      throw Error(reader.key_path("headers") + ": \"" + name + "\" is not an HTTP header name");
+    if (has_control_character(header_value))
+      throw Error(reader.key_path("headers") + "." + name + ": a header value must not hold a control character");
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!names.insert(lower).second)
+      throw Error(reader.key_path("headers") + ": \"" + name + "\" is given twice (header names ignore case)");
+    if (lower == "authorization" && !sink.login.empty())
+      throw Error(reader.key_path("headers") + ": an Authorization header and login/password_file are exclusive");
+  }
+  if (sink.login.empty() != sink.password_file.empty())
+    throw Error(path + ": login and password_file go together (HTTP Basic authentication needs both)");
+  if (sink.login.find(':') != std::string::npos)
+    throw Error(reader.key_path("login") + ": must not contain ':' (HTTP Basic separates login and password with it)");
+  if (!sink.password_file.empty()) {
+    sink.password = read_passcode_file(sink.password_file, reader.key_path("password_file"), warnings);
+    const size_t host_start = sink.url.find("://") + 3;
+    const std::string host = sink.url.substr(host_start, sink.url.find_first_of(":/", host_start) - host_start);
+    if (plain && !is_loopback(host))
+      warnings.push_back(reader.key_path("url") + ": the password is sent in clear text to " + sink.url +
+                         " (plain http:// to a host that is not this one); use https://");
+  }
+  if (sink.timeout < std::chrono::milliseconds(100))
+    throw Error(reader.key_path("timeout") + ": must be at least 100ms");
+  if (sink.max_requests_in_flight > 1000)
+    throw Error(reader.key_path("max_requests_in_flight") + ": must be between 1 and 1000");
+}
+
+// `accept`: the destinations the sink takes (core/destination_filter.hpp);
+// left out, its protocol's default. An empty list would take nothing.
+void read_accept(TableReader& reader, SinkConfig& sink) {
+  const bool given = reader.given("accept");
+  reader.read("accept", sink.accept);
+  if (!given) {
+    sink.accept = default_accept(sink.protocol);
+    return;
+  }
+  if (sink.accept.empty())
+    throw Error(reader.key_path("accept") + ": empty, the sink would take no message (leave accept out for the "
+                "protocol's default " + accept_text(default_accept(sink.protocol)) + ")");
+  for (size_t i = 0; i < sink.accept.size(); ++i)
+    if (const std::optional<std::string> error = accept_entry_error(sink.accept[i]))
+      throw Error(reader.key_path("accept") + "[" + std::to_string(i) + "]: " + *error);
+}
+
 SinkConfig read_sink(const toml::value& value, const std::string& path, std::vector<std::string>& warnings) {
   TableReader reader(value, path);
   SinkConfig sink;
   reader.read("name", sink.name);
   reader.read("protocol", sink.protocol);
+  if (sink.protocol != "stomp" && sink.protocol != "http")
+    throw Error(reader.key_path("protocol") + ": unknown protocol \"" + sink.protocol + "\" (supported: stomp, http)");
+  read_accept(reader, sink);
+  const bool http = sink.protocol == "http";
+  for (const std::string_view key : http ? kStompOnlyKeys : kHttpOnlyKeys)
+    if (reader.given(key))
+      throw Error(reader.key_path(key) + ": not a key of " + (http ? "an http" : "a stomp") + " sink (only of " +
+                  (http ? "a stomp" : "an http") + " sink)");
+  reader.read("url", sink.url);
+  reader.read("method", sink.method);
+  reader.read("headers", sink.headers);
+  reader.read("password_file", sink.password_file);
+  reader.read("timeout", sink.timeout);
+  reader.read("max_requests_in_flight", sink.max_requests_in_flight);
   reader.read("brokers", sink.brokers);
   reader.read("login", sink.login);
   reader.read("passcode", sink.passcode);
@@ -176,23 +338,25 @@ SinkConfig read_sink(const toml::value& value, const std::string& path, std::vec
   reader.finish();
 
   if (sink.name.empty()) throw Error(reader.key_path("name") + ": required");
-  if (sink.protocol != "stomp")
-    throw Error(reader.key_path("protocol") + ": unknown protocol \"" + sink.protocol + "\" (supported: stomp)");
+  if (sink.cert_file.empty() != sink.key_file.empty())
+    throw Error(path + ": cert_file and key_file go together");
+  if (sink.max_message_size < 1) throw Error(reader.key_path("max_message_size") + ": must be positive");
+  if (sink.reconnect_min > sink.reconnect_max)
+    throw Error(reader.key_path("reconnect_min") + ": larger than reconnect_max");
+  if (http) {
+    check_http_sink(sink, reader, path, warnings);
+    return sink;
+  }
   if (sink.brokers.empty()) throw Error(reader.key_path("brokers") + ": at least one broker URI is required");
   if (!sink.passcode.empty() && !sink.passcode_file.empty())
     throw Error(path + ": passcode and passcode_file are exclusive");
   if (!sink.passcode_file.empty())
     sink.passcode = read_passcode_file(sink.passcode_file, reader.key_path("passcode_file"), warnings);
-  if (sink.cert_file.empty() != sink.key_file.empty())
-    throw Error(path + ": cert_file and key_file go together");
-  if (sink.max_message_size < 1) throw Error(reader.key_path("max_message_size") + ": must be positive");
   if (sink.max_header_line < 1) throw Error(reader.key_path("max_header_line") + ": must be positive");
   if (sink.max_headers < 1) throw Error(reader.key_path("max_headers") + ": must be positive");
   if (sink.max_in_flight_bytes < sink.max_message_size)
     throw Error(reader.key_path("max_in_flight_bytes") + ": must be at least max_message_size (" +
                 std::to_string(sink.max_message_size) + "), or the largest message could never be sent");
-  if (sink.reconnect_min > sink.reconnect_max)
-    throw Error(reader.key_path("reconnect_min") + ": larger than reconnect_max");
   if (sink.park_retry_interval > sink.park_retry_max)
     throw Error(reader.key_path("park_retry_interval") + ": larger than park_retry_max");
   if (!sink.passcode.empty())
@@ -280,6 +444,7 @@ Config default_config() {
   sink.brokers = {"stomp://127.0.0.1:61613"};
   sink.login = "collector";
   sink.passcode = "collector-secret";
+  sink.accept = default_accept(sink.protocol);
   config.sinks.push_back(sink);
   return config;
 }
@@ -348,6 +513,7 @@ Config parse_config(std::string_view toml_text, std::string_view origin) {
       if (!config.http.listen.empty() && config.http.listen.rfind(':') == std::string::npos)
         throw Error("http.listen: expected HOST:PORT, such as \"127.0.0.1:9464\"");
     }
+    if (const toml::value* push = top.find("push")) config.push = read_push(*push);
     if (const toml::value* archives = top.find("archive")) {
       if (!archives->is_array()) throw Error("archive: expected an array of tables ([[archive]])");
       const auto& array = archives->as_array();

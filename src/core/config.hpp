@@ -98,6 +98,7 @@ struct SinkConfig {
   std::string method = "put";  // "put" or "post"
   std::vector<std::pair<std::string, std::string>> headers;  // sent with every request, in this order
   std::string password_file;   // with login: HTTP Basic authentication, the password on its first line
+  std::string password;        // password_file's first line, read with the configuration; secret: never logged
   Milliseconds timeout{std::chrono::seconds(30)};  // one request, connection included
   int max_requests_in_flight = 8;
 

@@ -29,6 +29,7 @@
 #include "daemon/service_notify.hpp"
 #include "daemon/stop_signals.hpp"
 #include "http/endpoint.hpp"
+#include "push/endpoint.hpp"
 #include "journal/configured_journal.hpp"
 #include "journal/daemon_lock.hpp"
 #include "journal/disk_reserve.hpp"
@@ -36,7 +37,7 @@
 #include "journal/file_access.hpp"
 #include "journal/health_file.hpp"
 #include "journal/journal.hpp"
-#include "sender/sender.hpp"
+#include "sender/sink_sender.hpp"
 
 namespace gapless::daemon {
 
@@ -133,7 +134,7 @@ struct SenderRun {
   SinkConfig sink;
   std::atomic<bool> stop{false};
   std::atomic<bool> done{false};  // its thread has returned: join it
-  std::unique_ptr<sender::Sender> sender;
+  std::unique_ptr<sender::SinkSender> sender;  // its protocol's (sender/sink_sender.hpp)
   std::thread thread;
 };
 
@@ -228,6 +229,16 @@ int run(const Config& config, bool until_drained, const std::function<Config()>&
   bool reload_ready_owed = false;  // READY=1 once a reload's components have started
   std::vector<std::thread> threads;
 
+  // The push endpoint ([push] listen; src/push/endpoint.hpp), for the same
+  // reason before READY=1: a port it cannot bind, a secret it cannot read,
+  // or no sink for what it journals ends the start naming the push key.
+  // Its runs' forms follow the sinks of the configuration in force.
+  std::unique_ptr<push::Endpoint> push_endpoint;
+  if (!config.push.listen.empty())
+    push_endpoint = std::make_unique<push::Endpoint>(config, [&] {
+      std::lock_guard guard(current_mutex);
+      return current;
+    });
   // The HTTP endpoint ([http] listen; src/http/endpoint.hpp), before any
   // component starts, so that a port it cannot bind is a start error. Its
   // snapshot copies the counters of the senders running at that instant
@@ -243,6 +254,7 @@ int run(const Config& config, bool until_drained, const std::function<Config()>&
       }
       for (const auto& run : senders.snapshot())
         snapshot.sinks.push_back({run->sink.name, run->sender->counters().snapshot()});
+      if (push_endpoint) snapshot.push = push_endpoint->counters();
       return snapshot;
     });
   // READY=1 only now: a port the endpoint cannot bind ends the start before
@@ -324,7 +336,7 @@ int run(const Config& config, bool until_drained, const std::function<Config()>&
   const auto start_sender = [&](const SinkConfig& sink) {
     auto run = std::make_shared<SenderRun>();
     run->sink = sink;
-    run->sender = std::make_unique<sender::Sender>(sink, config.journal.path, config.journal.disk_reserve, run->stop);
+    run->sender = sender::make_sender(sink, config.journal.path, config.journal.disk_reserve, run->stop);
     ++running;
     run->thread = std::thread([&, run = run.get()] {
       while (!collected && !run->stop) sleep_beating(std::chrono::milliseconds(50), run->stop, run->sender->progress());
@@ -363,14 +375,18 @@ int run(const Config& config, bool until_drained, const std::function<Config()>&
     const ReloadPlan& plan = *decision.plan;
     for (const std::string& warning : next.warnings) spdlog::warn("config: {}", warning);
     auto next_config = std::make_shared<const Config>(std::move(next));
-    if (!plan.sinks_added.empty()) {
-      // Registered now, so that messages journaled from now on get their
-      // rows even before the sender opens the journal (which registers its
-      // sink too: a failure here only delays that).
+    if (!plan.sinks_added.empty() || !plan.sinks_changed.empty()) {
+      // Registered now, with their accept lists (journal invariant 3), so
+      // that messages journaled from now on get their rows, and follow a
+      // changed list, even before the sender opens the journal (which
+      // registers its sink too: a failure here only delays that).
+      std::vector<SinkConfig> registered;
+      for (const std::string& sink : plan.sinks_added) registered.push_back(*next_config->find_sink(sink));
+      for (const std::string& sink : plan.sinks_changed) registered.push_back(*next_config->find_sink(sink));
       try {
-        journal::Journal::open(config.journal.path, plan.sinks_added, false);
+        journal::Journal::open(config.journal.path, journal::sink_registrations(registered), false);
       } catch (const std::exception& e) {
-        spdlog::warn("daemon: reload could not register the added sinks yet (each sender does when it opens the "
+        spdlog::warn("daemon: reload could not register the added or changed sinks yet (each sender does when it opens the "
                      "journal) error=\"{}\"",
                      e.what());
       }
@@ -508,6 +524,7 @@ int run(const Config& config, bool until_drained, const std::function<Config()>&
   }
   if (!stopping_told)
     notify.stopping(failed ? "stopping: the journal is damaged (see the log)" : "stopping: every component returned");
+  if (push_endpoint) push_endpoint->stop();  // first: each run in flight answered, committed or refused
   if (endpoint) endpoint->stop();  // the HTTP endpoint: no request outlives the components it reads
   pruner_stop = true;  // retention (daemon/pruner.hpp)
   for (std::thread& thread : threads) thread.join();

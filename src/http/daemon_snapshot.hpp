@@ -7,12 +7,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.hpp"
 #include "core/fault_episode.hpp"
-#include "sender/sender.hpp"
+#include "push/counters.hpp"
+#include "sender/counters.hpp"
 
 namespace gapless::http {
 
@@ -30,6 +32,7 @@ struct DaemonSnapshot {
   // endpoint started with. Its [http] and [journal] never differ from that
   // one's: those keys need a restart (daemon/config_reload.hpp).
   std::shared_ptr<const Config> config;
+  std::optional<push::CountersSnapshot> push;  // the push endpoint's, when [push] listen is set
 };
 
 using SnapshotSource = std::function<DaemonSnapshot()>;

@@ -6,6 +6,7 @@
 #include "core/restart_watch.hpp"
 #include "journal/fault_retry.hpp"
 #include "journal/size_limit.hpp"
+#include "sender/counters.hpp"
 #include "status/problems.hpp"
 
 namespace gapless::http {
@@ -38,6 +39,12 @@ std::vector<std::string> health_reasons(const HealthInputs& in, const HttpConfig
   }
   for (const FaultSnapshot& fault : in.faults)
     if (fault.kind == kRestartRequiredKind) reasons.push_back("restart required: " + fault.last_error);
+  // At once, not after stalled_after: the sink's configuration is wrong, and
+  // nothing it holds moves until a person fixes it.
+  for (const FaultSnapshot& fault : in.faults)
+    if (fault.kind == sender::kSinkRejectedKind)
+      reasons.push_back(fault.component + ": rejected by its endpoint " + since(in.now_ms, fault.since_ms) + ": " +
+                        fault.last_error);
 
   for (const journal::SinkStatus& sink : in.sinks) {
     int64_t pending = 0;

@@ -8,6 +8,9 @@
 //     (disk-full, journal-busy, journal-io, ...), or of kind
 //     "journal-size-limit" ([journal] max_size reached);
 //   - a restart is required (core/restart_watch.hpp);
+//   - an http sink's endpoint rejects the sink itself (401, 403, 404, a
+//     redirect, TLS that does not verify: sender/http_answer_rules.hpp), at
+//     once: its open "sink-rejected" episode, naming the status and the URL;
 //   - a sink has pending messages and has delivered nothing for longer than
 //     stalled_after. "Nothing for longer" counts from the latest of: its last
 //     delivery, the oldest pending message's journal time (a sink idle until

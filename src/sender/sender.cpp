@@ -132,6 +132,7 @@
 
 #include "core/backoff.hpp"
 #include "core/clock.hpp"
+#include "core/destination_filter.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/fault_episode.hpp"
@@ -316,7 +317,9 @@ class Sender::Loop {
 
   bool open_journal() {
     while (!stop_) {
-      if (journal_call([&] { journal_ = journal::Journal::open(journal_path_, {sink_.name}); })) return true;
+      // With its accept list (journal invariant 3), as the daemon registered it.
+      if (journal_call([&] { journal_ = journal::Journal::open(journal_path_, {{sink_.name, accept_of(sink_)}}); }))
+        return true;
       gapless::sleep_beating(std::chrono::duration_cast<milliseconds>(journal_retry_at_ - Clock::now()), stop_,
                              counters_.progress);
     }
@@ -720,32 +723,6 @@ class Sender::Loop {
   std::unordered_map<int64_t, std::string> probes_;  // message id -> the parked destination it probes
   bool nothing_claimable_ = false;
 };
-
-const char* broker_error_name(BrokerError kind) {
-  switch (kind) {
-    case BrokerError::connect_failed: return "connect-failed";
-    case BrokerError::connection_lost: return "connection-lost";
-    case BrokerError::not_authorized: return "not-authorized";
-    case BrokerError::flow_control: return "flow-control";
-    case BrokerError::refused: return "refused";
-  }
-  return "refused";
-}
-
-CountersSnapshot SenderCounters::snapshot() const {
-  CountersSnapshot out;
-  out.delivered = delivered;
-  out.refused = refused;
-  out.aborted = aborted;
-  out.connections = connections;
-  out.reconnects = reconnects;
-  out.connected = connected;
-  out.last_delivered_ms = last_delivered_ms;
-  for (size_t kind = 0; kind < kBrokerErrorKinds; ++kind)
-    out.broker_errors[broker_error_name(static_cast<BrokerError>(kind))] = broker_errors[kind].load();
-  out.latency = latency.snapshot();
-  return out;
-}
 
 Sender::Sender(SinkConfig sink, std::string journal_path, int64_t disk_reserve_bytes, const std::atomic<bool>& stop)
     : sink_(std::move(sink)),

@@ -11,7 +11,7 @@
 #include "core/timestamp.hpp"
 #include "esmond/time_interval.hpp"
 #include "journal/series_description.hpp"
-#include "sender/sender.hpp"
+#include "sender/counters.hpp"
 
 namespace gapless::status {
 
@@ -86,6 +86,12 @@ void fault_problems(const journal::DaemonHealth& daemon, int64_t now_ms, std::ve
       problems.push_back("sink " + *sink + " down for " + since_text(fault.since_ms, now_ms) + ", " +
                          std::to_string(fault.occurrences) + " connect rounds failed: " +
                          shortened_reason(fault.last_error));
+      continue;
+    }
+    if (const auto sink = sink_of(fault); sink && fault.kind == sender::kSinkRejectedKind) {
+      problems.push_back("sink " + *sink + " rejected by its endpoint for " + since_text(fault.since_ms, now_ms) +
+                         ", paused (nothing parked, its messages wait): " + shortened_reason(fault.last_error) +
+                         "; fix the sink's url or credentials, then reload");
       continue;
     }
     problems.push_back("fault in " + fault.component + ": " + fault.kind + " for " +

@@ -7,7 +7,8 @@
 //     from the health file (journal/health_file.hpp) against this build's;
 //   - a journal near its size limit: the file's bytes above 90 % of [journal] max_size;
 //   - every other open fault episode of the daemon; a sink's broker-unreachable
-//     episode reads "sink S down since T";
+//     episode reads "sink S down since T", an http sink's sink-rejected one
+//     "sink S rejected by its endpoint" (sender/counters.hpp);
 //   - an orphaned sink: in the journal, not in the configuration;
 //   - parked destinations and parked messages, with the broker's reason;
 //   - a failing archive: failed polls since its last success;

@@ -238,3 +238,17 @@ TEST_CASE("healthz: several problems are all listed, the journal first", "[http]
   CHECK_THAT(reasons[1], Catch::StartsWith("restart required"));
   CHECK_THAT(reasons[2], Catch::StartsWith("archive psds"));
 }
+
+TEST_CASE("an http sink its endpoint rejects (401, wrong URL) is a reason at once, naming the status and URL",
+          "[http]") {
+  HealthInputs in = healthy();
+  in.faults = {fault("sender sink=central", "sink-rejected",
+                     "https://logstash.example.org/logstash answered HTTP 401: Unauthorized")};
+  const auto reasons = health_reasons(in, rules());
+  REQUIRE(reasons.size() == 1);
+  CHECK_THAT(reasons[0], Catch::Contains("sink=central") && Catch::Contains("HTTP 401") &&
+                             Catch::Contains("https://logstash.example.org/logstash"));
+  // A Logstash that is down is a stalled sink once stalled_after passed, not at once.
+  in.faults = {fault("sender sink=central", "broker-unreachable", "answered HTTP 503")};
+  CHECK(health_reasons(in, rules()).empty());
+}
