@@ -12,14 +12,14 @@
 -- comment, to journal-schema.actual.sql in its working directory.
 
 PRAGMA application_id = 1196444755;
-PRAGMA user_version = 6;
+PRAGMA user_version = 7;
 PRAGMA auto_vacuum = INCREMENTAL;
 PRAGMA journal_mode = WAL;
 CREATE TABLE sink(
   id         INTEGER PRIMARY KEY,
   name       TEXT NOT NULL UNIQUE,          -- as in the configuration
   created_ms INTEGER NOT NULL
-, retired_request_id INTEGER REFERENCES request(id));
+, retired_request_id INTEGER REFERENCES request(id), accept TEXT);
 CREATE TABLE destination(
   id   INTEGER PRIMARY KEY,
   name TEXT NOT NULL UNIQUE                 -- e.g. /topic/perfsonar.raw.packet-loss-rate

@@ -19,6 +19,7 @@
 #include "journal/disk_reserve.hpp"
 #include "journal/size_limit.hpp"
 #include "journal/fault_retry.hpp"
+#include "journal/configured_journal.hpp"
 #include "journal/journal.hpp"
 #include "journal/series_description.hpp"
 #include "osg/listing_keys.hpp"
@@ -376,7 +377,7 @@ struct Collector::Scheduler {
       const int64_t started = unix_now_ms();
       PollReport report;
       try {
-        if (!journal) journal = journal::Journal::open(config.journal.path, config.sink_names());
+        if (!journal) journal = journal::Journal::open(config.journal.path, journal::sink_registrations(config.sinks));
         if (!archive->client) {
           archive->client = std::make_unique<esmond::Client>(settings.name, settings.url, client_options(settings));
         }

@@ -12,6 +12,9 @@
 
 #include "core/clock.hpp"
 #include "esmond/data_location.hpp"
+#include "core/destination_filter.hpp"
+#include "journal/series_description.hpp"
+#include "osg/destination.hpp"
 #include "osg/message_builder.hpp"
 #include "osg/message_time.hpp"
 
@@ -75,6 +78,7 @@ ReadOptions read_options(const Config& config, const ArchiveConfig& archive) {
   // parks what is still too large.
   options.max_frame_bytes = static_cast<size_t>(std::max<int64_t>(0, largest_frame - kSenderHeaderRoom));
   options.refused_headers = config.messages.refused_headers;
+  options.sinks = config.sinks;
   options.summary_grace_seconds = std::chrono::duration_cast<std::chrono::seconds>(archive.summary_grace).count();
   return options;
 }
@@ -335,6 +339,12 @@ void journal_page(esmond::Client& client, journal::Journal& journal, const Serie
   }
 
   if (!fresh.empty()) {
+    if (!options.sinks.empty()) {  // the door: nothing is journaled for nobody
+      const DestinationTakers takers = destination_takers(options.sinks, osg::destination_of(series.key));
+      if (!takers.taken())
+        throw DataError("archive " + client.archive_name() + ": series " + journal::describe(series.key) + ": " +
+                        takers.refusal);
+    }
     try {
       collected.messages = osg::build_messages(series.key, read.metadata, fresh, build);
     } catch (const Error& e) {

@@ -39,7 +39,8 @@ namespace gapless::collector {
 
 // The archive's data cannot become messages (e.g. metadata without the
 // input-source consumers need, two values at one ts, a message the door
-// refuses: stomp::journal_refusal). Names the archive and the series.
+// refuses: stomp::journal_refusal, or a destination no sink takes:
+// destination_takers). Names the archive and the series.
 class DataError : public Error {
  public:
   using Error::Error;
@@ -50,6 +51,11 @@ struct ReadOptions {
   size_t datapoints_per_message = 100;
   size_t max_frame_bytes = 10'000'000;  // osg::BuildOptions::max_frame_bytes; read_options says how it is chosen
   std::vector<std::string> refused_headers = MessageRulesConfig{}.refused_headers;  // the door's R5
+  // The door's accept check (core/destination_filter.hpp): a series whose
+  // destination none of these sinks takes is a DataError, before any message
+  // of it is built. Empty: not checked here (the journal still refuses a
+  // message no registered sink takes, as a journal failure).
+  std::vector<SinkConfig> sinks;
   int64_t summary_grace_seconds = 300;
   journal::Priority priority = journal::Priority::live;
   std::optional<int64_t> request_id;  // the backfill request the messages belong to
@@ -67,8 +73,8 @@ struct ReadOptions {
 // An archive's configuration as the client and the reader take it: the one
 // place the collector and a backfill turn ArchiveConfig into settings, so
 // both read an archive alike. The reader's also take what every message must
-// satisfy whatever its archive: the door's refused headers ([messages]) and
-// the sinks' frame limit (the smallest max_message_size).
+// satisfy whatever its archive: the door's refused headers ([messages]), the
+// sinks' accept lists and their frame limit (the smallest max_message_size).
 esmond::ClientOptions client_options(const ArchiveConfig& archive);
 ReadOptions read_options(const Config& config, const ArchiveConfig& archive);
 // How the reader builds its messages from `options` (the message builder's

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
+
+#include "core/destination_filter.hpp"
 
 namespace gapless::daemon {
 
@@ -33,6 +36,24 @@ int64_t smallest_sink_message_size(const Config& config) {
   int64_t smallest = std::numeric_limits<int64_t>::max();
   for (const SinkConfig& sink : config.sinks) smallest = std::min(smallest, sink.max_message_size);
   return smallest;
+}
+
+// Whether the collector's door (a series whose destination no sink takes is
+// refused, core/destination_filter.hpp) must read the sinks again: a kept
+// sink's accept list changed, or an added sink brings an entry no running
+// sink has. (A removed sink stays registered in the journal, so the running
+// door refuses nothing the journal would take.)
+bool door_changed(const Config& running, const Config& next) {
+  std::set<std::string> entries;
+  for (const SinkConfig& sink : running.sinks)
+    for (const std::string& entry : accept_of(sink)) entries.insert(entry);
+  for (const SinkConfig& sink : next.sinks) {
+    const SinkConfig* before = running.find_sink(sink.name);
+    if (before != nullptr && accept_of(*before) != accept_of(sink)) return true;
+    for (const std::string& entry : accept_of(sink))
+      if (entries.count(entry) == 0) return true;
+  }
+  return false;
 }
 
 std::string list(const std::vector<std::string>& names) {
@@ -76,6 +97,19 @@ std::vector<std::string> restart_needed(const Config& running, const Config& nex
   check(x.token_file == y.token_file, "http.token_file");
   check(x.cert_file == y.cert_file, "http.cert_file");
   check(x.key_file == y.key_file, "http.key_file");
+  const PushConfig& p = running.push;
+  const PushConfig& q = next.push;
+  check(p.listen == q.listen, "push.listen");
+  check(p.cert_file == q.cert_file, "push.cert_file");
+  check(p.key_file == q.key_file, "push.key_file");
+  check(p.login == q.login, "push.login");
+  check(p.password_file == q.password_file, "push.password_file");
+  check(p.token_file == q.token_file, "push.token_file");
+  check(p.max_body_size == q.max_body_size, "push.max_body_size");
+  check(p.paths == q.paths, "push.paths");
+  check(p.threads == q.threads, "push.threads");
+  check(p.archive_url == q.archive_url, "push.archive_url");
+  check(p.retry_after == q.retry_after, "push.retry_after");
   return keys;
 }
 
@@ -91,7 +125,8 @@ ReloadDecision plan_reload(const Config& running, const Config& next) {
   plan.restart_collector = !plan.archives_added.empty() || !plan.archives_removed.empty() ||
                            !plan.archives_changed.empty() || !(running.collector == next.collector) ||
                            !(running.messages == next.messages) ||
-                           smallest_sink_message_size(running) != smallest_sink_message_size(next);
+                           smallest_sink_message_size(running) != smallest_sink_message_size(next) ||
+                           door_changed(running, next);
   plan.log_level_changed = running.log_level != next.log_level;
   return {plan, ""};
 }

@@ -9,16 +9,24 @@
 //   named with that reason (etc/gapless.example.toml marks them "restart
 //   needed"): every key of [journal] (the file, its group and reserve are
 //   opened and held at start; retention and the size limit are read by
-//   components started once) and of [http] (the endpoint listens from start).
+//   components started once), of [http] (the endpoint listens from start)
+//   and of [push] (likewise; its runs' forms do follow the sinks a reload
+//   puts in force).
 // - Sinks are matched by name. A removed or changed sink's sender stops as on
 //   SIGTERM (receipts awaited up to its shutdown_timeout, then DISCONNECT;
 //   what was in flight stays pending in the journal); a changed one then
 //   starts again with its new settings, an added one starts at once. A
 //   removed sink stays registered in the journal (its rows wait, `gapless
 //   status` shows it orphaned) until it returns or is retired.
+// - An added or changed sink is registered in the journal with its accept
+//   list at once (journal invariant 3): messages journaled from then on
+//   follow the new list; rows journaled before stay as they are (a sink
+//   that no longer takes a destination still delivers what it has of it).
 // - The collector restarts (its cursors are in the journal) when anything it
-//   reads changed: the archives, [collector], [messages], or the smallest
-//   sink max_message_size (it splits messages below it).
+//   reads changed: the archives, [collector], [messages], the smallest
+//   sink max_message_size (it splits messages below it), or what the sinks
+//   accept (a kept sink's list, an added sink's new entry: its door refuses a
+//   series no sink takes).
 // - log_level applies at once.
 #pragma once
 

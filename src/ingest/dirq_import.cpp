@@ -158,8 +158,8 @@ struct Taken {
 class QueueImport {
  public:
   QueueImport(std::string queue_path, journal::Journal& journal, const DirqImportOptions& options,
-              const MessageRulesConfig& rules)
-      : queue_path_(std::move(queue_path)), journal_(journal), options_(options), rules_(rules) {
+              const Config& config)
+      : queue_path_(std::move(queue_path)), journal_(journal), options_(options), config_(config) {
     ::timespec now{};
     ::clock_gettime(CLOCK_REALTIME, &now);
     now_ms_ = int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1'000'000;
@@ -309,7 +309,7 @@ class QueueImport {
     }
     journal::NewMessage message;
     try {
-      message = parse_message_at_the_door(text, rules_);
+      message = parse_message_at_the_door(text, config_);
     } catch (const std::exception& e) {  // the parser's words, whatever their type
       leave(file, e.what());
       return std::nullopt;
@@ -449,7 +449,7 @@ class QueueImport {
   std::string queue_path_;
   journal::Journal& journal_;
   const DirqImportOptions& options_;
-  const MessageRulesConfig& rules_;
+  const Config& config_;  // the door's [messages] and sinks
   int64_t now_ms_ = 0;
   WorkerPool takers_{kTakers - 1};      // the reader's thread among them
   WorkerPool removers_{kRemovers - 1};  // the writer's thread among them
@@ -478,11 +478,11 @@ std::string newest_directory(const std::string& queue_path) {
 }  // namespace
 
 DirqImportResult import_dirq(const std::string& queue_path, journal::Journal& journal,
-                             const DirqImportOptions& options, const MessageRulesConfig& rules) {
+                             const DirqImportOptions& options, const Config& config) {
   const std::string newest = newest_directory(queue_path);
   DirqImportResult result;
   {
-    QueueImport queue(queue_path, journal, options, rules);
+    QueueImport queue(queue_path, journal, options, config);
     DirectoryListing listing(queue_path);
     while (std::optional<std::string> name = listing.next()) {
       const std::string path = queue_path + "/" + *name;
@@ -514,7 +514,7 @@ int import_dirq_command(const Config& config, const std::string& queue_path, Dir
   return within_disk_reserve(config, "import-dirq", [&](const BeforeBatch& before_batch) {
     options.before_batch = before_batch;
     auto journal = journal::open_configured(config);
-    const DirqImportResult result = import_dirq(queue_path, *journal, options, config.messages);
+    const DirqImportResult result = import_dirq(queue_path, *journal, options, config);
     std::cout << "import-dirq: " << result.elements << " elements read: " << result.appended << " journaled, "
               << result.duplicates << " already journaled, " << result.removed << " removed; "
               << result.left_young << " locked or being written, younger than " << format_duration(options.min_age)

@@ -72,7 +72,7 @@ struct DirqImportResult {
 // Throws gapless::Error naming the queue when its directory cannot be read,
 // and lets journal errors through (the batches before were journaled).
 DirqImportResult import_dirq(const std::string& queue_path, journal::Journal& journal,
-                             const DirqImportOptions& options, const MessageRulesConfig& rules);
+                             const DirqImportOptions& options, const Config& config);
 
 // The command: within the disk reserve and [journal] max_size
 // (ingest_command.hpp), each unreadable file on stderr, a summary on stdout.

@@ -9,6 +9,7 @@
 #include <set>
 #include <vector>
 
+#include "core/destination_filter.hpp"
 #include "core/error.hpp"
 #include "core/stable_id.hpp"
 #include "osg/message_time.hpp"
@@ -95,13 +96,17 @@ std::string body_bytes(const json& message) {
   return latin1_bytes(body);
 }
 
-// The door (stomp/message_rules.hpp) for a parsed line: every header the
-// SEND will carry besides the sender's own, the gapless-id among them.
-void check_at_the_door(const journal::NewMessage& message, const MessageRulesConfig& rules) {
+// The door for a parsed line: the frame rules (stomp/message_rules.hpp) on
+// every header the SEND will carry besides the sender's own, the gapless-id
+// among them; then a sink must take its destination (core/destination_filter.hpp).
+void check_at_the_door(const journal::NewMessage& message, const Config& config) {
   stomp::HeaderList headers = message.headers;
   headers.emplace_back("gapless-id", message.gapless_id);
-  if (std::optional<std::string> refusal = stomp::journal_refusal(message.destination, headers, rules.refused_headers))
+  if (std::optional<std::string> refusal =
+          stomp::journal_refusal(message.destination, headers, config.messages.refused_headers))
     throw Error("message refused: " + *refusal);
+  if (const DestinationTakers takers = destination_takers(config.sinks, message.destination); !takers.taken())
+    throw Error("message refused: " + takers.refusal);
 }
 
 }  // namespace
@@ -141,14 +146,14 @@ journal::NewMessage parse_message_line(std::string_view line) {
   return out;
 }
 
-journal::NewMessage parse_message_at_the_door(std::string_view text, const MessageRulesConfig& rules) {
+journal::NewMessage parse_message_at_the_door(std::string_view text, const Config& config) {
   journal::NewMessage message = parse_message_line(text);
-  check_at_the_door(message, rules);
+  check_at_the_door(message, config);
   return message;
 }
 
 IngestResult ingest_stream(std::istream& input, std::string_view source_name, journal::Journal& journal,
-                           size_t batch_size, const MessageRulesConfig& rules, const BeforeBatch& before_batch) {
+                           size_t batch_size, const Config& config, const BeforeBatch& before_batch) {
   IngestResult result;
   std::vector<journal::NewMessage> batch;
   int64_t line_number = 0;
@@ -178,7 +183,7 @@ IngestResult ingest_stream(std::istream& input, std::string_view source_name, jo
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
-      batch.push_back(parse_message_at_the_door(line, rules));
+      batch.push_back(parse_message_at_the_door(line, config));
     } catch (const Error& e) {
       throw Error(std::string(source_name) + ":" + std::to_string(line_number) + ": " + e.what() +
                   "; nothing of lines " + std::to_string(batch_first_line) + "-" + std::to_string(line_number) +

@@ -17,8 +17,10 @@
 // - Headers the sender owns (content-length, receipt, transaction, persistent)
 //   are dropped; `destination` is required.
 // - A message that can never be a valid frame, or carries a refused header
-//   (stomp::journal_refusal, rules R1-R5), is refused like a malformed line:
-//   the error names the line and the rule, and says how to mend the line.
+//   (stomp::journal_refusal, rules R1-R5), or whose destination no configured
+//   sink takes (core/destination_filter.hpp: destination_takers), is refused
+//   like a malformed line: the error names the line and the rule, and says
+//   how to mend the line.
 #pragma once
 
 #include <cstdint>
@@ -38,9 +40,10 @@ journal::NewMessage parse_message_line(std::string_view line);
 
 // One message in that form (a line, or the whole file of a directory-queue
 // element: docs/osg-format.md 3.3), parsed and checked at the door
-// (stomp::journal_refusal, R1-R5): what every producer of this form journals.
-// Throws gapless::Error saying what is wrong.
-journal::NewMessage parse_message_at_the_door(std::string_view text, const MessageRulesConfig& rules);
+// (stomp::journal_refusal, R1-R5, with config.messages; a sink of
+// config.sinks must take its destination): what every producer of this form
+// journals. Throws gapless::Error saying what is wrong.
+journal::NewMessage parse_message_at_the_door(std::string_view text, const Config& config);
 
 // The id of a message that carries none: destination and body bytes.
 std::string derive_gapless_id(std::string_view destination, std::string_view body);
@@ -62,13 +65,13 @@ struct AtSizeLimit : Error {
 using BeforeBatch = std::function<void()>;
 
 // Reads `input` to the end, journaling every `batch_size` lines in one
-// transaction. A malformed line, or a message `rules` refuse, throws
+// transaction. A malformed line, or a message the door refuses, throws
 // gapless::Error naming `source_name`, the line number and what is wrong;
 // nothing of that line's batch is written, the batches before it are
 // (re-running after a fix adds only what is missing). `before_batch`
 // stopping throws AtSizeLimit naming the first line not journaled and how
 // many messages the batches before it journaled.
 IngestResult ingest_stream(std::istream& input, std::string_view source_name, journal::Journal& journal,
-                           size_t batch_size, const MessageRulesConfig& rules, const BeforeBatch& before_batch = {});
+                           size_t batch_size, const Config& config, const BeforeBatch& before_batch = {});
 
 }  // namespace gapless::ingest

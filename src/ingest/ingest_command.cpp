@@ -24,11 +24,11 @@ int run_ingest(const Config& config, const std::string& path, size_t batch, cons
   auto journal = journal::open_configured(config);
   IngestResult result;
   if (path == "-") {
-    result = ingest_stream(std::cin, "stdin", *journal, batch, config.messages, before_batch);
+    result = ingest_stream(std::cin, "stdin", *journal, batch, config, before_batch);
   } else {
     std::ifstream input(path, std::ios::binary);
     if (!input) throw Error("ingest: cannot open \"" + path + "\"");
-    result = ingest_stream(input, path, *journal, batch, config.messages, before_batch);
+    result = ingest_stream(input, path, *journal, batch, config, before_batch);
   }
   std::cout << "ingested " << result.lines << " lines: " << result.appended << " journaled, "
             << result.duplicates << " already journaled\n";

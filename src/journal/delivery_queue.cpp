@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "core/clock.hpp"
+#include "core/destination_filter.hpp"
 #include "core/error.hpp"
 #include "journal/format.hpp"
 #include "journal/journal.hpp"
@@ -61,21 +62,25 @@ AppendResult Journal::append(const std::vector<NewMessage>& messages) {
     const int64_t last_id_before = cache_->max_message_id();
     std::vector<size_t> appended;
     const AppendResult result = append_in_transaction(messages, unix_now_ms(), &appended);
-    if (result.appended > 0) {  // invariant 15: in the batch's transaction
-      Json window_times = Json::array();
-      for (const size_t index : appended) {
-        const std::optional<int64_t>& window_ts = messages[index].window_ts;
-        window_times.push_back(window_ts ? Json(*window_ts) : Json(nullptr));
-      }
-      ResetAfterUse record(cache_->record_appended);
-      record->bind(1, last_id_before);
-      record->bind(2, window_times.dump());
-      record->exec();
-    }
+    record_appended_in_transaction(messages, appended, last_id_before);
     transaction.commit();
     spdlog::debug("journal: appended path={} messages={} duplicates={}", path_, result.appended, result.duplicates);
     return result;
   });
+}
+
+void Journal::record_appended_in_transaction(const std::vector<NewMessage>& messages,
+                                             const std::vector<size_t>& appended, int64_t last_id_before) {
+  if (appended.empty()) return;  // invariant 15: in the batch's transaction
+  Json window_times = Json::array();
+  for (const size_t index : appended) {
+    const std::optional<int64_t>& window_ts = messages[index].window_ts;
+    window_times.push_back(window_ts ? Json(*window_ts) : Json(nullptr));
+  }
+  ResetAfterUse record(cache_->record_appended);
+  record->bind(1, last_id_before);
+  record->bind(2, window_times.dump());
+  record->exec();
 }
 
 AppendResult Journal::append_in_transaction(const std::vector<NewMessage>& messages, int64_t now,
@@ -105,20 +110,45 @@ AppendResult Journal::append_in_transaction(const std::vector<NewMessage>& messa
 
   AppendResult result;
   if (messages.empty()) return result;
-  if (cache_->registered_sinks().empty())
-    throw Error(context(path_, "append") + "no sink is registered, so these messages would never be sent; " +
-                std::string(kNothingAppended));
+
+  // Invariant 3: the sinks that take each destination of the batch, matched
+  // here against the registry read once per transaction, never per message.
+  struct Destination {
+    int64_t id = 0;
+    std::vector<int64_t> sinks;
+  };
+  const std::vector<Cache::Taker> takers = cache_->takers();
+  if (takers.empty())
+    throw Error(context(path_, "append") + "no sink is registered (or every one is retired), so these messages "
+                "would never be sent; " + std::string(kNothingAppended));
+  std::unordered_map<std::string_view, Destination> destinations;  // this batch's
+  bool all_take_all = true;
+  for (const NewMessage& m : messages) {
+    auto [destination, inserted] = destinations.try_emplace(m.destination);
+    if (!inserted) continue;
+    for (const Cache::Taker& taker : takers)
+      if (!*taker.accept || accepts(**taker.accept, m.destination)) destination->second.sinks.push_back(taker.id);
+    if (destination->second.sinks.empty()) {
+      std::string registered;
+      for (const Cache::Taker& taker : takers)
+        registered += (registered.empty() ? "" : "; ") + ("sink " + taker.name + " accepts " +
+                                                        (*taker.accept ? accept_text(**taker.accept) : "everything"));
+      throw JournalError(Fault::other, context(path_, "append") + "no registered sink takes destination \"" +
+                                           m.destination + "\" (" + registered +
+                                           "): it would be journaled for nobody; " + std::string(kNothingAppended));
+    }
+    all_take_all = all_take_all && destination->second.sinks.size() == takers.size();
+  }
   const int64_t last_id_before = cache_->max_message_id();
 
-  std::unordered_map<std::string_view, int64_t> destination_ids;  // this batch's
   for (size_t i = 0; i < messages.size(); ++i) {
     const NewMessage& m = messages[i];
-    auto [destination, inserted] = destination_ids.try_emplace(m.destination);
-    if (inserted) destination->second = cache_->intern_destination(m.destination);
+    auto destination = destinations.find(m.destination);
+    if (destination->second.id == 0) destination->second.id = cache_->intern_destination(m.destination);
 
     ResetAfterUse insert(cache_->insert_message);
     insert->bind(1, m.gapless_id);
-    insert->bind(2, destination->second);
+    insert->bind(2, destination->second.id);
     insert->bind(3, headers[i]);
     insert->bind(4, m.body.data(), static_cast<int>(m.body.size()));
     insert->bind(5, static_cast<int>(m.priority));
@@ -136,6 +166,14 @@ AppendResult Journal::append_in_transaction(const std::vector<NewMessage>& messa
     ResetAfterUse deliveries(cache_->insert_deliveries);
     deliveries->bind(1, last_id_before);
     deliveries->bind(2, now);
+    if (all_take_all) {
+      deliveries->bind(3);
+    } else {
+      Json pairs = Json::array();
+      for (const auto& [name, destination] : destinations)
+        for (const int64_t sink : destination.sinks) pairs.push_back(Json::array({sink, destination.id}));
+      deliveries->bind(3, pairs.dump());
+    }
     deliveries->exec();
   }
   return result;

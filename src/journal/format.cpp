@@ -9,7 +9,10 @@
 #include <mutex>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "core/clock.hpp"
+#include "core/destination_filter.hpp"
 #include "core/error.hpp"
 #include "journal/file_access.hpp"
 #include "journal/sqlite_support.hpp"
@@ -262,12 +265,23 @@ constexpr const char* kMigrationV6 = R"sql(
 ALTER TABLE sink ADD COLUMN retired_request_id INTEGER REFERENCES request(id);
 )sql";
 
+// Version 7 (invariant 3): each sink's accept list; NULL, for the sinks
+// registered before it, takes every destination until they are registered again.
+constexpr const char* kMigrationV7 = R"sql(
+ALTER TABLE sink ADD COLUMN accept TEXT;  -- JSON array of destination filters (core/destination_filter.hpp); NULL: all
+)sql";
+
 constexpr std::array kMigrations = {kSchemaV1, kMigrationV2, kMigrationV3, kMigrationV4, kMigrationV5,
-                                    kMigrationV6};
+                                    kMigrationV6, kMigrationV7};
 constexpr int kSchemaVersion = static_cast<int>(kMigrations.size());
 
+// Invariant 3: a sink registered with a list takes what the list accepts
+// from then on; registered without one, a new sink takes everything and a
+// known one keeps its list.
 constexpr const char* kSqlRegisterSink =
-    "INSERT INTO sink(name, created_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING";
+    "INSERT INTO sink(name, created_ms, accept) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING";
+constexpr const char* kSqlRegisterAccept =
+    "UPDATE sink SET accept = ?2 WHERE name = ?1 AND accept IS NOT ?2";
 // Invariant 3: a retired sink in the configuration again receives new messages.
 constexpr const char* kSqlRegisterRetiredSink =
     "UPDATE sink SET retired_request_id = NULL WHERE name = ?1 AND retired_request_id IS NOT NULL";
@@ -386,19 +400,48 @@ void migrate(const std::string& path, SQLite::Database& db) {
   }
 }
 
-void register_sinks(SQLite::Database& db, const std::vector<std::string>& sinks, const std::string& path) {
-  for (const auto& sink : sinks)
-    if (sink.empty()) throw Error("journal " + path + ": open: a sink name is empty");
+// sink.accept as stored: a JSON array of the filters, checked here (the
+// journal matches destinations with core/destination_filter, nothing else).
+std::optional<std::string> stored_accept(const SinkRegistration& sink, const std::string& path) {
+  if (!sink.accept) return std::nullopt;
+  const auto refused = [&](const std::string& why) {
+    return Error("journal " + path + ": open: sink " + sink.name + ": accept " + why);
+  };
+  if (sink.accept->empty()) throw refused("is empty: the sink would take no message");
+  for (const std::string& entry : *sink.accept)
+    if (const std::optional<std::string> error = accept_entry_error(entry)) throw refused(*error);
+  return nlohmann::json(*sink.accept).dump();
+}
+
+void register_sinks(SQLite::Database& db, const std::vector<SinkRegistration>& sinks, const std::string& path) {
+  std::vector<std::optional<std::string>> accept;
+  for (const auto& sink : sinks) {
+    if (sink.name.empty()) throw Error("journal " + path + ": open: a sink name is empty");
+    accept.push_back(stored_accept(sink, path));
+  }
   if (sinks.empty()) return;
   auto transaction = begin_write(db, Durability::full);
   SQLite::Statement insert(db, kSqlRegisterSink);
+  SQLite::Statement update_accept(db, kSqlRegisterAccept);
   SQLite::Statement register_again(db, kSqlRegisterRetiredSink);
   const int64_t now = unix_now_ms();
-  for (const auto& sink : sinks) {
+  for (size_t i = 0; i < sinks.size(); ++i) {
+    const std::string& sink = sinks[i].name;
     insert.reset();
     insert.bind(1, sink);
     insert.bind(2, now);
-    if (insert.exec() > 0) spdlog::info("journal: registered sink path={} sink={}", path, sink);
+    if (accept[i]) insert.bind(3, *accept[i]); else insert.bind(3);
+    if (insert.exec() > 0) {
+      spdlog::info("journal: registered sink path={} sink={} accept={}", path, sink, accept[i].value_or("all"));
+    } else if (accept[i]) {  // invariant 3: new messages follow the new list, journaled rows stay
+      update_accept.reset();
+      update_accept.bind(1, sink);
+      update_accept.bind(2, *accept[i]);
+      if (update_accept.exec() > 0)
+        spdlog::info("journal: sink accept list changed path={} sink={} accept={} (messages journaled from now on "
+                     "follow it; those journaled before keep their rows)",
+                     path, sink, *accept[i]);
+    }
     register_again.reset();
     register_again.bind(1, sink);
     if (register_again.exec() > 0)
@@ -411,7 +454,7 @@ void register_sinks(SQLite::Database& db, const std::vector<std::string>& sinks,
 
 }  // namespace
 
-std::unique_ptr<SQLite::Database> open_database(const std::string& path, const std::vector<std::string>& sinks,
+std::unique_ptr<SQLite::Database> open_database(const std::string& path, const std::vector<SinkRegistration>& sinks,
                                                 bool check_integrity) {
   create_private_file(path);  // 0600 whatever the umask; SQLite gives -wal and -shm its mode
   auto db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);

@@ -17,9 +17,10 @@
 //     (unless the caller opts out); a damaged file is refused with its
 //     findings, never repaired or reset.
 //
-// TABLES (schema version 6; docs/journal.md 6 for each version's change)
+// TABLES (schema version 7; docs/journal.md 6 for each version's change)
 //   sink, destination   names interned to small integer ids; never deleted;
-//                       sink.retired_request_id: retired by that request (invariant 3)
+//                       sink.retired_request_id: retired by that request (invariant 3);
+//                       sink.accept: the destinations it takes (invariant 3)
 //   request             operator acts (retry-parked, backfill, resend, discard, retire-sink); never deleted
 //   message             one row per gapless-id: destination, headers, body, priority class
 //   delivery            one row per (sink, message): pending, delivered or parked
@@ -49,17 +50,26 @@
 //   2 One message per gapless-id: message.gapless_id is UNIQUE and append()
 //     inserts with ON CONFLICT DO NOTHING; a duplicate gets no delivery rows.
 //   3 A batch is appended whole or not at all, with one delivery row for every
-//     sink registered at that moment and not retired; a sink registered later
-//     does not receive older messages, and a sink removed from the
-//     configuration stays registered (its rows wait for it) until an
-//     operator retires it (retire_sink, recorded in request); registering a
-//     retired sink again clears retired_request_id: new messages only.
+//     sink registered at that moment, not retired, whose accept list takes
+//     the message's destination (sink.accept: a JSON array of the filters of
+//     core/destination_filter.hpp, matched in C++, never interpreted by SQL;
+//     NULL, a sink registered before version 7 and not since: every
+//     destination). A batch with a message no such sink takes is refused
+//     whole: nothing is journaled for nobody. Registering a sink with a list
+//     replaces its list for new messages only; rows already journaled stay.
+//     A sink registered later does not receive older messages, and a sink
+//     removed from the configuration stays registered (its rows wait for it)
+//     until an operator retires it (retire_sink, recorded in request);
+//     registering a retired sink again clears retired_request_id: new
+//     messages only.
 //   4 On disk a delivery row is pending, delivered or parked; being in flight
 //     lives in the sender's memory only, so after a crash what was in flight
 //     is sent again with the same gapless-id.
-//   5 delivered is written only by mark_delivered, after the broker's receipts
-//     for the SEND and its transaction's COMMIT; only queue_resend, an
-//     operator's recorded request, moves a delivered row back to pending.
+//   5 delivered is written only by mark_delivered, after the sink confirmed
+//     it: for a STOMP sink the broker's receipts for the SEND and its
+//     transaction's COMMIT, for an http sink a 2xx answer to its request;
+//     only queue_resend, an operator's recorded request, moves a delivered
+//     row back to pending.
 //   6 Nothing undelivered is ever deleted, except by two operator acts, each
 //     recorded in request in the same transaction: discard_parked (parked rows
 //     of one sink) and retire_sink (the pending and parked rows and parked
@@ -103,7 +113,10 @@
 //     and it read everything due; consecutive_failed_polls counts failed polls
 //     since the last success (CHECKs: it <= failed_polls_total <= polls_total).
 //     Failing to write these rows never stops collection.
-//  15 A message is collected (record_collected) or appended (append()); an
+//  15 A message is collected (record_collected) or appended (append()); a
+//     pushed run (record_pushed) is both: the run's own message appended,
+//     its series' messages collected (datapoints, never coverage or a
+//     cursor), in one transaction. An
 //     appended message has one appended_message row, written in its append
 //     transaction, whose window_ts is the NewMessage::window_ts its producer
 //     gave, else journaled_ms / 1000; the journal never interprets headers. A
@@ -150,8 +163,9 @@ constexpr int kParked = static_cast<int>(State::parked);
 // Journal::open's work on the file, before it holds a connection: creates the
 // file, refuses another program's database or a newer journal (invariant 1),
 // checks integrity once per process when asked, sets WAL mode, migrates the
-// schema forward and registers `sinks`. SQLite's exceptions pass to the caller.
-std::unique_ptr<SQLite::Database> open_database(const std::string& path, const std::vector<std::string>& sinks,
+// schema forward and registers `sinks` (invariant 3). SQLite's exceptions pass
+// to the caller.
+std::unique_ptr<SQLite::Database> open_database(const std::string& path, const std::vector<SinkRegistration>& sinks,
                                                 bool check_integrity);
 
 }  // namespace gapless::journal::detail

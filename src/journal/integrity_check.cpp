@@ -27,6 +27,15 @@ struct InvariantQuery {
 };
 
 constexpr InvariantQuery kInvariantQueries[] = {
+    // Invariant 3: a sink's accept list is NULL (every destination) or a
+    // non-empty JSON array of strings (append would read a malformed one as
+    // taking nothing). Each entry's syntax is core/destination_filter's.
+    {"invariant 3: each sink's accept list is a JSON array of strings",
+     "SELECT count(*) OVER (), 'sink ' || s.name || ': accept ' || s.accept "
+     "FROM sink AS s WHERE s.accept IS NOT NULL AND (NOT json_valid(s.accept) OR json_type(s.accept) <> 'array' "
+     "  OR json_array_length(s.accept) = 0 "
+     "  OR EXISTS (SELECT 1 FROM json_each(s.accept) AS e WHERE e.type <> 'text')) "
+     "ORDER BY s.id LIMIT ?1"},
     // Invariant 7: the counters that status reads equal the rows they count.
     {"invariant 7: each delivery counter equals its rows",
      "WITH counted AS (SELECT sink_id, destination_id, state, count(*) AS n FROM delivery "

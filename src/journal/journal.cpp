@@ -20,7 +20,7 @@ Journal::Journal(std::string path, std::unique_ptr<SQLite::Database> db)
 
 Journal::~Journal() = default;
 
-std::unique_ptr<Journal> Journal::open(const std::string& path, const std::vector<std::string>& sinks,
+std::unique_ptr<Journal> Journal::open(const std::string& path, const std::vector<SinkRegistration>& sinks,
                                        bool check_integrity) {
   return with_journal_errors(path, "open", "", [&] {
     auto db = open_database(path, sinks, check_integrity);

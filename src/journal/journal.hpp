@@ -79,6 +79,19 @@ struct NewMessage {
   std::optional<int64_t> window_ts;
 };
 
+// A sink as Journal::open registers it (invariant 3): its name and the
+// destination filters it takes (core/destination_filter.hpp). Without
+// `accept`, a sink new to the journal takes every destination and a
+// registered one keeps the list it has.
+struct SinkRegistration {
+  SinkRegistration(std::string sink_name) : name(std::move(sink_name)) {}  // NOLINT: a name alone registers
+  SinkRegistration(const char* sink_name) : name(sink_name) {}              // NOLINT
+  SinkRegistration(std::string sink_name, std::vector<std::string> filters)
+      : name(std::move(sink_name)), accept(std::move(filters)) {}
+  std::string name;
+  std::optional<std::vector<std::string>> accept;
+};
+
 struct AppendResult {
   int64_t appended = 0;
   int64_t duplicates = 0;  // gapless-id already journaled: not appended again
@@ -129,6 +142,9 @@ struct DestinationStatus {
 struct SinkStatus {
   std::string sink;
   std::vector<DestinationStatus> destinations;  // sorted by destination
+  // The destination filters its new messages follow, as registered (invariant
+  // 3); nothing: every destination (a sink registered before schema version 7).
+  std::optional<std::vector<std::string>> accept;
 };
 
 // A message parked on its own (e.g. too large), with the reason.
@@ -226,6 +242,33 @@ struct AppendedSelection {
   std::vector<MessageCondition> conditions;
 };
 
+// One series' messages built from a pushed run (src/push), journaled as
+// record_collected journals a read, with their datapoints (invariant 12),
+// but with no coverage and no cursor move (invariants 11 and 13): a pushed
+// run is one point a host sent, not a read of its archive, so a later poll or
+// backfill of that archive still reads there, and finding the same digest at
+// the same ts (datapoint_digests) journals nothing new. The other way round,
+// a message whose every datapoint is journaled already for the series with
+// the same digest (a backfill came first) is not journaled again.
+struct PushedSeries {
+  SeriesKey key;
+  std::string metadata;  // JSON; registers the series when it is new (an existing one keeps its own)
+  std::vector<NewMessage> messages;
+  std::vector<CollectedDatapoint> datapoints;
+};
+
+// One run as the push endpoint journals it: the run itself as append()
+// journals a message (invariant 15: its window_ts), and its series' messages.
+struct PushedRun {
+  std::vector<NewMessage> appended;
+  std::vector<PushedSeries> series;
+};
+
+struct PushedResult {
+  AppendResult appended;  // of PushedRun::appended
+  AppendResult series;    // of its series' messages; those already journaled count as duplicates
+};
+
 // One poll of an archive by the collector, as record_poll() counts it. What
 // the poll came to follows from two fields: it failed when `failures` is not
 // empty; it succeeded when nothing failed and it was `complete`; otherwise
@@ -286,13 +329,14 @@ class Journal {
 
   // Opens (creating if needed) the journal at `path`, migrates its schema
   // forward, and registers `sinks` (every configured sink gets a delivery row
-  // for each message appended from now on). Refuses, with a message naming the
+  // for each message appended from now on whose destination it accepts; a
+  // changed accept list replaces the registered one). Refuses, with a message naming the
   // file and both versions, a schema newer than this binary knows, and, when
   // `check_integrity`, a file that fails SQLite's quick integrity check. That
   // check reads every page (about 20 s at 10 million rows), so read-only
   // commands such as `gapless status` skip it; the daemon and the producers
   // run it.
-  static std::unique_ptr<Journal> open(const std::string& path, const std::vector<std::string>& sinks,
+  static std::unique_ptr<Journal> open(const std::string& path, const std::vector<SinkRegistration>& sinks,
                                        bool check_integrity = true);
   ~Journal();
   Journal(const Journal&) = delete;
@@ -306,8 +350,16 @@ class Journal {
   // synchronous=FULL: when this returns, the batch survives a power cut.
   // Messages whose gapless-id is already journaled are skipped (counted as
   // duplicates). For a sink that has the destination parked, the new delivery
-  // row is created parked, with the destination's reason.
+  // row is created parked, with the destination's reason. A batch with a
+  // message no registered sink accepts is refused whole (invariant 3): the
+  // producer's door (destination_takers) refuses it first.
   AppendResult append(const std::vector<NewMessage>& messages);
+
+  // The push endpoint's group commit (src/journal/pushed.cpp): every run of
+  // `runs` in ONE transaction committed with synchronous=FULL, so concurrent
+  // pushes share one fsync; when this returns each run survives a power cut,
+  // when it throws none of them was journaled. One result per run, in order.
+  std::vector<PushedResult> record_pushed(const std::vector<PushedRun>& runs);
 
   // ---- The delivery queue (a sender, for its one sink: src/sender) --------
   // Every call is one short transaction, or one read snapshot, with no
@@ -323,7 +375,7 @@ class Journal {
   std::vector<Message> claim(std::string_view sink, size_t max, const std::unordered_set<int64_t>& in_flight,
                              int64_t max_bytes = std::numeric_limits<int64_t>::max());
 
-  // The broker confirmed these (SEND receipt and COMMIT receipt). One
+  // The sink confirmed these (STOMP: SEND and COMMIT receipts; http: a 2xx). One
   // transaction. Rows already delivered stay as they are.
   void mark_delivered(std::string_view sink, const std::vector<int64_t>& ids);
 
@@ -513,6 +565,18 @@ class Journal {
   // given, receives the indexes of the messages newly journaled, in id order.
   AppendResult append_in_transaction(const std::vector<NewMessage>& messages, int64_t now,
                                      std::vector<size_t>* appended = nullptr);
+
+  // Invariant 15's row for the messages of `messages` at `appended` (indexes,
+  // in id order), newly journaled above `last_id_before`; inside the transaction.
+  void record_appended_in_transaction(const std::vector<NewMessage>& messages, const std::vector<size_t>& appended,
+                                      int64_t last_id_before);
+  // `messages` appended and `datapoints` recorded for `series_id` (invariant
+  // 12), inside the caller's write transaction (series.cpp).
+  AppendResult append_with_datapoints(int64_t series_id, const std::vector<NewMessage>& messages,
+                                      const std::vector<CollectedDatapoint>& datapoints, int64_t now,
+                                      const std::string& operation);
+  // One PushedSeries inside record_pushed's transaction (series.cpp).
+  AppendResult record_pushed_series(const PushedSeries& pushed, int64_t now);
 
   std::string path_;
   std::unique_ptr<SQLite::Database> db_;

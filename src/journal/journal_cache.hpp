@@ -9,6 +9,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,7 @@ struct Journal::Cache {
       : db(database),
         sink_id(db, detail::kSqlSinkId),
         all_sink_ids(db, detail::kSqlAllSinkIds),
+        sink_registry(db, detail::kSqlSinkRegistry),
         destination_id(db, detail::kSqlDestinationId),
         insert_destination(db, detail::kSqlInsertDestination),
         insert_message(db, detail::kSqlInsertMessage),
@@ -57,6 +60,31 @@ struct Journal::Cache {
     std::vector<int64_t> ids;
     while (query->executeStep()) ids.push_back(query->getColumn(0).getInt64());
     return ids;
+  }
+
+  // Invariant 3: the sinks a new message gets rows for (not retired), with
+  // the filters they take, read once per append transaction (another process
+  // may have registered a list since). The parsed lists are kept by their
+  // text, so a transaction parses only a list it has not seen.
+  struct Taker {
+    int64_t id = 0;
+    std::string name;
+    const std::optional<std::vector<std::string>>* accept = nullptr;  // nothing: every destination
+  };
+  std::vector<Taker> takers() {
+    detail::ResetAfterUse query(sink_registry);
+    std::vector<Taker> found;
+    while (query->executeStep()) {
+      Taker taker{query->getColumn(0).getInt64(), query->getColumn(1).getString(), &kEveryDestination};
+      if (!query->isColumnNull(2)) {
+        const std::string text = query->getColumn(2).getString();
+        auto it = accept_lists.find(text);
+        if (it == accept_lists.end()) it = accept_lists.emplace(text, parse_accept(text, taker.name)).first;
+        taker.accept = &it->second;
+      }
+      found.push_back(std::move(taker));
+    }
+    return found;
   }
 
   std::optional<int64_t> find_destination(std::string_view name) {
@@ -120,11 +148,28 @@ struct Journal::Cache {
   }
 
   SQLite::Database& db;
-  SQLite::Statement sink_id, all_sink_ids, destination_id, insert_destination;
+  SQLite::Statement sink_id, all_sink_ids, sink_registry, destination_id, insert_destination;
   SQLite::Statement insert_message, last_message_id, insert_deliveries, record_appended;
   SQLite::Statement claim_ids, claim_rows, mark_delivered, undelivered_of, count_leave, count_delivered;
   SQLite::Statement status_counts, oldest_in_state, journaled_ms;
   std::map<std::string, int64_t, std::less<>> sink_ids;
+  std::map<std::string, std::optional<std::vector<std::string>>> accept_lists;  // by sink.accept's text
+  static inline const std::optional<std::vector<std::string>> kEveryDestination;
+
+ private:
+  // sink.accept's JSON text; a list another program wrote badly takes
+  // nothing, with an error, rather than everything.
+  static std::optional<std::vector<std::string>> parse_accept(const std::string& text, const std::string& sink) {
+    const nlohmann::json list = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    std::vector<std::string> accept;
+    if (list.is_array())
+      for (const nlohmann::json& entry : list)
+        if (entry.is_string()) accept.push_back(entry.get<std::string>());
+    if (!list.is_array() || accept.size() != list.size())
+      spdlog::error("journal: sink {} has a malformed accept list {} (a JSON array of strings expected); it takes "
+                    "no new message until it is registered again", sink, text);
+    return accept;
+  }
 };
 
 }  // namespace gapless::journal

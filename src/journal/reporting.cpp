@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <climits>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "journal/format.hpp"
 #include "journal/journal.hpp"
@@ -17,6 +18,8 @@
 namespace gapless::journal {
 using namespace detail;
 namespace {
+
+using Json = nlohmann::json;
 
 struct HotPath {
   const char* name;
@@ -100,8 +103,19 @@ std::vector<SinkStatus> Journal::status() {
     std::map<std::string, std::map<std::string, Entry>> sinks;  // sorted by sink, then destination
     auto snapshot = begin_read(*db_);
 
+    std::map<std::string, std::optional<std::vector<std::string>>> accept;  // invariant 3, as registered
     SQLite::Statement all_sinks(*db_, kSqlStatusSinks);  // every sink, even one without messages
-    while (all_sinks.executeStep()) sinks[all_sinks.getColumn(0).getString()];
+    while (all_sinks.executeStep()) {
+      const std::string name = all_sinks.getColumn(0).getString();
+      sinks[name];
+      if (!all_sinks.isColumnNull(1)) {
+        const Json list = Json::parse(all_sinks.getColumn(1).getString(), nullptr, /*allow_exceptions=*/false);
+        std::vector<std::string>& entries = accept[name].emplace();
+        if (list.is_array())
+          for (const Json& entry : list)
+            if (entry.is_string()) entries.push_back(entry.get<std::string>());
+      }
+    }
 
     {
       ResetAfterUse counts(cache_->status_counts);  // invariant 7: counters, not rows
@@ -123,7 +137,7 @@ std::vector<SinkStatus> Journal::status() {
 
     std::vector<SinkStatus> result;
     for (auto& [sink_name, destinations] : sinks) {
-      SinkStatus sink_status{sink_name, {}};
+      SinkStatus sink_status{sink_name, {}, accept[sink_name]};
       for (auto& [destination_name, entry] : destinations) {
         DestinationStatus& s = entry.status;
         if (s.pending + s.delivered + s.parked == 0 && !s.parked_destination) continue;  // e.g. all pruned

@@ -12,6 +12,9 @@ namespace gapless::journal::detail {
 inline constexpr const char* kSqlSinkId = "SELECT id FROM sink WHERE name = ?1";
 // Every sink, retired ones too (pruning deletes their delivered rows with their messages).
 inline constexpr const char* kSqlAllSinkIds = "SELECT id FROM sink ORDER BY id";
+// Invariant 3: the sinks that get rows for new messages, with their accept lists.
+inline constexpr const char* kSqlSinkRegistry =
+    "SELECT id, name, accept FROM sink WHERE retired_request_id IS NULL ORDER BY id";
 inline constexpr const char* kSqlDestinationId = "SELECT id FROM destination WHERE name = ?1";
 inline constexpr const char* kSqlInsertDestination = "INSERT INTO destination(name) VALUES (?1)";
 
@@ -24,7 +27,10 @@ inline constexpr const char* kSqlInsertMessage =
 // grow (invariant 10) and the batch holds the write lock.
 inline constexpr const char* kSqlLastMessageId = "SELECT coalesce(max(id), 0) FROM message";
 // Invariant 3: one row per registered sink (retired ones excepted) for each
-// message of the batch, in one statement; invariant 9: parked, with the destination's reason, for a
+// message of the batch whose destination it accepts: ?3 is NULL when every
+// such sink accepts every destination of the batch, else a JSON array of the
+// [sink id, destination id] pairs that get rows (append matched the filters
+// in C++); in one statement; invariant 9: parked, with the destination's reason, for a
 // sink that has the destination parked. (One statement, not one per row: a
 // statement that fires triggers inside a transaction gets its own statement
 // journal, and setting up hundreds of them cost more than the inserts.)
@@ -36,7 +42,9 @@ inline constexpr const char* kSqlInsertDeliveries =
     "parked_destination.reason, parked_destination.reason IS NOT NULL, ?2 "
     "FROM message CROSS JOIN sink LEFT JOIN parked_destination "
     "ON parked_destination.sink_id = sink.id AND parked_destination.destination_id = message.destination_id "
-    "WHERE message.id > ?1 AND sink.retired_request_id IS NULL";
+    "WHERE message.id > ?1 AND sink.retired_request_id IS NULL "
+    "AND (?3 IS NULL OR (sink.id, message.destination_id) IN "
+    "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?3)))";
 // Invariant 15: append() (never record_collected) records the batch's new
 // messages, those above ?1 as for the deliveries, with their window time.
 // ?2 is a JSON array of the window times their producers gave (null: none),
@@ -163,7 +171,7 @@ inline constexpr const char* kSqlStatusCounts =
     "FROM delivery_count JOIN sink ON sink.id = delivery_count.sink_id "
     "JOIN destination ON destination.id = delivery_count.destination_id "
     "WHERE sink.retired_request_id IS NULL";
-inline constexpr const char* kSqlStatusSinks = "SELECT name FROM sink WHERE retired_request_id IS NULL";
+inline constexpr const char* kSqlStatusSinks = "SELECT name, accept FROM sink WHERE retired_request_id IS NULL";
 inline constexpr const char* kSqlOldestInState =
     "SELECT min(message_id) FROM delivery WHERE sink_id = ?1 AND destination_id = ?2 AND state = ?3";
 inline constexpr const char* kSqlJournaledMs = "SELECT journaled_ms FROM message WHERE id = ?1";

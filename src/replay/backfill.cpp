@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "collector/series_reader.hpp"
 #include "core/clock.hpp"
+#include "core/destination_filter.hpp"
 #include "core/error.hpp"
 #include "core/fault_episode.hpp"
 #include "core/timestamp.hpp"
@@ -17,6 +19,7 @@
 #include "journal/disk_reserve.hpp"
 #include "journal/size_limit.hpp"
 #include "journal/fault_retry.hpp"
+#include "journal/configured_journal.hpp"
 #include "journal/journal.hpp"
 #include "journal/series_description.hpp"
 #include "osg/destination.hpp"
@@ -45,6 +48,30 @@ std::vector<const ArchiveConfig*> selected_archives(const Config& config, const 
   std::vector<const ArchiveConfig*> archives = named_archives(config, selection);
   if (archives.empty()) throw Error("no [[archive]] is configured in " + config.origin);
   return archives;
+}
+
+// The door, before anything is read or recorded: every destination the
+// backfill would journal (each event type's raw data, and its summaries when
+// the archive's are read) must be taken by a sink (core/destination_filter.hpp).
+void check_destinations_taken(const Config& config, const Selection& selection,
+                              const std::vector<const ArchiveConfig*>& archives) {
+  std::set<std::string> refused;
+  std::string refusals;
+  for (const ArchiveConfig* archive : archives) {
+    std::vector<osg::DataKind> kinds{osg::DataKind::raw};
+    if (archive->summaries) kinds.push_back(osg::DataKind::summary);
+    for (const std::string& event_type : selection.event_types.empty() ? archive->event_types : selection.event_types)
+      for (const osg::DataKind kind : kinds) {
+        const std::string destination = osg::destination_of(event_type, kind);
+        const DestinationTakers takers = destination_takers(config.sinks, destination);
+        if (!takers.taken() && refused.insert(destination).second)
+          refusals += (refusals.empty() ? "" : "; ") + ("archive " + archive->name + ": " + takers.refusal);
+      }
+  }
+  if (!refusals.empty())
+    throw Error("backfill refused, nothing was read or journaled: " + refusals +
+                " (name the event types a sink takes with --event-type, or widen a sink's accept in " +
+                config.origin + ")");
 }
 
 bool host_matches(const json& metadata, const std::string& host, const char* name_field, const char* address_field) {
@@ -152,9 +179,10 @@ std::string checked_resend_sink(const Config& config, const Selection& selection
 BackfillResult backfill(const Config& config, const Selection& selection, double rate, bool dry_run,
                         const std::atomic<bool>& stop, const ProgressCallback& progress) {
   const std::vector<const ArchiveConfig*> archives = selected_archives(config, selection);
+  check_destinations_taken(config, selection, archives);
   BackfillResult result;
   FaultWaiting waiting(config, "backfill", stop);
-  auto journal = waiting.retrying([&] { return journal::Journal::open(config.journal.path, config.sink_names()); });
+  auto journal = waiting.retrying([&] { return journal::Journal::open(config.journal.path, journal::sink_registrations(config.sinks)); });
   if (!dry_run)
     result.request_id =
         waiting.producing([&] { return journal->begin_request("backfill", arguments_json(selection, {{"rate", rate}})); });
@@ -310,7 +338,7 @@ ResendResult resend(const Config& config, const Selection& selection, const std:
   // No archive is fine: an ingest-only site resends what `gapless ingest` journaled.
   const std::vector<const ArchiveConfig*> archives = named_archives(config, selection);
   FaultWaiting waiting(config, "resend", stop);
-  auto journal = waiting.retrying([&] { return journal::Journal::open(config.journal.path, config.sink_names()); });
+  auto journal = waiting.retrying([&] { return journal::Journal::open(config.journal.path, journal::sink_registrations(config.sinks)); });
 
   ResendResult result;
   std::vector<int64_t> series_ids;

@@ -16,6 +16,7 @@
 #include "collector/collector.hpp"
 #include "core/build_info.hpp"
 #include "core/clock.hpp"
+#include "core/destination_filter.hpp"
 #include "core/duration.hpp"
 #include "core/fault_episode.hpp"
 #include "core/restart_watch.hpp"
@@ -177,6 +178,8 @@ nlohmann::json to_json(const Config& config, journal::Journal& journal) {
     // configured false: orphaned, removed from the configuration; its rows wait (retire-sink ends them).
     nlohmann::json sink_json{{"sink", sink.sink},
                              {"configured", config.find_sink(sink.sink) != nullptr},
+                             // what its new messages follow (journal invariant 3); null: every destination
+                             {"accept", sink.accept ? nlohmann::json(*sink.accept) : nlohmann::json(nullptr)},
                              {"destinations", nlohmann::json::array()}};
     for (const journal::DestinationStatus& destination : sink.destinations) {
       nlohmann::json entry{{"destination", destination.destination},
@@ -255,7 +258,11 @@ void print_text(const Config& config, journal::Journal& journal) {
     std::cout << "\n"
               << fit_to_width("sink " + sink.sink + ": pending=" + std::to_string(pending) + " delivered=" +
                                   std::to_string(delivered) + " parked=" + std::to_string(parked),
-                              "", "  ");
+                              "", "  ")
+              << fit_to_width("accepts " + (sink.accept ? accept_text(*sink.accept)
+                                                        : std::string("every destination (registered before "
+                                                                      "accept lists)")),
+                              "  ", "    ");
     row("destination", "pending", "delivered", "parked", "oldest");
     for (const auto& destination : sink.destinations)
       row(destination.destination + (destination.parked_destination ? " (PARKED)" : ""),

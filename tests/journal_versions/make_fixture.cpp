@@ -155,5 +155,14 @@ int main(int argc, char** argv) {
   timed.window_ts = kT0 + 300;
   j.append({timed});
 #endif
+
+#if FIXTURE_VERSION >= 6
+  // A sink removed from the configuration and retired by an operator: its
+  // pending row removed on record, none for later messages.
+  auto with_old = Journal::open(argv[1], {"cern", "desy", "old"});
+  with_old->append({ingested("o-0", "throughput", kT0 + 900)});
+  with_old->retire_sink("old", "decommissioned");
+  with_old->append({ingested("o-1", "throughput", kT0 + 960)});
+#endif
   return 0;
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Writes the journal of each past schema version, v1.sql to v5.sql, for
+# Writes the journal of each past schema version, v1.sql to v6.sql, for
 # tests/unit/test_journal_migration.cpp: the journal code of the last commit
 # at that version (src/journal and src/core, from git) is compiled alone with
 # make_fixture.cpp, which writes every row through that version's public
@@ -15,7 +15,7 @@ trap 'rm -rf "$work"' EXIT
 
 # version:commit; src/journal and src/core there are as at the last commit
 # before the next version arrived.
-for pair in 1:81d7639 2:470d5ae 3:fa8dd16 4:8929258 5:001a79c; do
+for pair in 1:81d7639 2:470d5ae 3:fa8dd16 4:8929258 5:001a79c 6:a60d8f6; do
   version=${pair%%:*}
   commit=${pair#*:}
   if [ $# -gt 0 ] && ! echo " $* " | grep -q " $version "; then continue; fi
@@ -23,9 +23,12 @@ for pair in 1:81d7639 2:470d5ae 3:fa8dd16 4:8929258 5:001a79c; do
   git -C "$here/../.." archive "$commit" src/core src/journal | tar -x -C "$work/v$version"
   src="$work/v$version/src"
   core="$src/core/clock.cpp"
-  for extra in backoff fault_episode stop_wait hex; do
+  for extra in backoff fault_episode stop_wait hex build_info; do
     if [ -f "$src/core/$extra.cpp" ]; then core="$core $src/core/$extra.cpp"; fi
   done
+  # build_info.cpp's two headers, which meson generates.
+  echo "#define GAPLESS_VERSION \"fixture-v$version\"" > "$src/core/build_version.hpp"
+  echo "#define GAPLESS_REVISION \"$commit\"" > "$src/core/build_revision.hpp"
   # shellcheck disable=SC2086
   g++ -std=c++20 -O0 -DFIXTURE_VERSION="$version" -I "$src" "$here/make_fixture.cpp" "$src"/journal/*.cpp $core \
     -o "$work/make_v$version" -lSQLiteCpp -lsqlite3 -lspdlog -lfmt -pthread

@@ -150,3 +150,37 @@ TEST_CASE("reload: an unknown log_level is refused at load, naming the key", "[r
   CHECK_THROWS_WITH(parse_config(std::string("log_level = \"verbose\"\n") + kRunning, "next.toml"),
                     Catch::Contains("log_level: unknown level \"verbose\""));
 }
+
+TEST_CASE("reload: a sink's changed accept list restarts its sender and the collector, whose door reads the lists",
+          "[reload][accept]") {
+  const ReloadPlan plan = plan_for(replaced("name = \"fnal\"\n", "name = \"fnal\"\naccept = [\"/topic/perfsonar.>\"]\n"));
+  CHECK(plan.sinks_changed == std::vector<std::string>{"fnal"});  // registered again with the list (daemon.cpp)
+  CHECK(plan.restart_collector);
+  // The default written out is no change at all.
+  const ReloadPlan same = plan_for(replaced("name = \"fnal\"\n", "name = \"fnal\"\naccept = [\"/topic/>\", \"/queue/>\"]\n"));
+  CHECK(same.changes_nothing());
+}
+
+TEST_CASE("reload: an http sink is added, and restarted when its url, headers or method change, as any sink",
+          "[reload][http-sink]") {
+  const std::string http = "[[sink]]\nname = \"logstash\"\nprotocol = \"http\"\nurl = \"https://ls.example/logstash\"\n";
+  const ReloadPlan added = plan_for(with(http));
+  CHECK(added.sinks_added == std::vector<std::string>{"logstash"});
+  CHECK(added.sinks_changed.empty());
+  const Config running = parse_config(with(http), "running.toml");
+  for (const std::string& change : {std::string("url = \"https://other.example/logstash\"\n"),
+                                    std::string("headers = { x-ps-observer = \"192.0.2.10\" }\n"),
+                                    std::string("method = \"post\"\n")}) {
+    INFO(change);
+    std::string next = with(http);
+    if (change.rfind("url", 0) == 0)
+      next.replace(next.find("url = \"https://ls.example/logstash\"\n"),
+                   std::string("url = \"https://ls.example/logstash\"\n").size(), change);
+    else
+      next += change;
+    const ReloadDecision decision = plan_reload(running, parse_config(next, "next.toml"));
+    REQUIRE(decision.plan);
+    CHECK(decision.plan->sinks_changed == std::vector<std::string>{"logstash"});
+    CHECK(decision.plan->sinks_added.empty());
+  }
+}

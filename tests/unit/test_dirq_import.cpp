@@ -147,7 +147,7 @@ struct ImportFixture {
 
   DirqImportResult run_import(DirqImportOptions options = {}) {
     options.on_unreadable = [this](const std::string& path, const std::string& reason) { unreadable[path] = reason; };
-    return import_dirq(queue.path(), *journal, options, {});
+    return import_dirq(queue.path(), *journal, options, gapless::default_config());  // sink "local"
   }
 
   int64_t messages() { return count_rows(*journal, "SELECT COUNT(*) FROM message"); }

@@ -23,12 +23,23 @@ std::string error_of(const std::string& line) {
   return "";
 }
 
+// A configuration of two stomp sinks, a and b (as TempJournal registers
+// them), taking the protocol's default destinations, with `rules`.
+gapless::Config config_with(const MessageRulesConfig& rules = {}) {
+  gapless::Config config = gapless::default_config();
+  config.sinks.front().name = "a";
+  config.sinks.push_back(config.sinks.front());
+  config.sinks.back().name = "b";
+  config.messages = rules;
+  return config;
+}
+
 // What ingest_stream threw for `lines` (batches of 10), or "" if it journaled them.
 std::string ingest_error(gapless::journal::Journal& journal, const std::string& lines,
                          const MessageRulesConfig& rules = {}) {
   std::istringstream input(lines);
   try {
-    gapless::ingest::ingest_stream(input, "producer.jsonl", journal, 10, rules);
+    gapless::ingest::ingest_stream(input, "producer.jsonl", journal, 10, config_with(rules));
   } catch (const gapless::Error& e) {
     return e.what();
   }
@@ -138,11 +149,11 @@ TEST_CASE("ingesting the same stream twice journals nothing new", "[ingest]") {
   for (int i = 0; i < 25; ++i)
     lines += R"({"header":{"destination":"/topic/test.a"},"body":"message )" + std::to_string(i) + "\"}\n";
   std::istringstream first(lines);
-  auto result = gapless::ingest::ingest_stream(first, "first", *temp.journal, 10, gapless::MessageRulesConfig{});
+  auto result = gapless::ingest::ingest_stream(first, "first", *temp.journal, 10, config_with());
   CHECK(result.lines == 25);
   CHECK(result.appended == 25);
   std::istringstream second(lines);
-  auto again = gapless::ingest::ingest_stream(second, "second", *temp.journal, 10, gapless::MessageRulesConfig{});
+  auto again = gapless::ingest::ingest_stream(second, "second", *temp.journal, 10, config_with());
   CHECK(again.appended == 0);
   CHECK(again.duplicates == 25);
   CHECK(temp.pending("a") == 25);
@@ -157,7 +168,7 @@ TEST_CASE("a malformed line names its line number and writes nothing of its batc
                       : R"({"header":{"destination":"/topic/test.a"},"body":"m)" + std::to_string(i) + "\"}\n");
   std::istringstream input(lines);
   try {
-    gapless::ingest::ingest_stream(input, "producer.jsonl", *temp.journal, 10, gapless::MessageRulesConfig{});
+    gapless::ingest::ingest_stream(input, "producer.jsonl", *temp.journal, 10, config_with());
     FAIL("accepted a malformed line");
   } catch (const gapless::Error& e) {
     CHECK_THAT(e.what(), Catch::Contains("producer.jsonl:13: not valid JSON"));
@@ -218,4 +229,18 @@ TEST_CASE("the door sees the gapless-id and the destination, not the sender-owne
   CHECK(ingest_error(*temp.journal, R"({"header":{"destination":"/topic/t","persistent":"\u0000"},"body":"x"})")
             .empty());
   CHECK(temp.pending("a") == 1);
+}
+
+TEST_CASE("a line whose destination no sink takes is refused like a malformed line, naming line and destination",
+          "[ingest][accept]") {
+  TempJournal temp;
+  std::string lines;
+  for (int i = 1; i <= 12; ++i)
+    lines += i == 12 ? std::string(R"({"header":{"destination":"/pscheduler/run/rtt"},"body":"r"})") + "\n"
+                     : good_line(i);
+  const std::string error = ingest_error(*temp.journal, lines);
+  CHECK_THAT(error, Catch::Contains("producer.jsonl:12: message refused: no sink takes destination \"/pscheduler/run/rtt\""));
+  CHECK_THAT(error, Catch::Contains("sink \"a\" accepts [/topic/>, /queue/>]"));
+  CHECK_THAT(error, Catch::Contains("nothing of lines 11-12 was journaled"));
+  CHECK(temp.pending("a") == 10);  // the first batch only
 }

@@ -73,8 +73,8 @@ TEST_CASE("check: a healthy journal (every delivery state, parked destination, s
   const IntegrityReport report = healthy.check();
   INFO(report_text(report));
   CHECK(report.ok());
-  CHECK(report.results.size() == 8);
-  CHECK_THAT(report_text(report), Contains("check: all 8 checks ok"));
+  CHECK(report.results.size() == 9);
+  CHECK_THAT(report_text(report), Contains("check: all 9 checks ok"));
 }
 
 TEST_CASE("check: an index that disagrees with its table passes (only the full integrity_check sees it)", "[check]") {
@@ -109,6 +109,16 @@ TEST_CASE("check: counters that drifted from their rows (a trigger dropped, a ro
   CHECK_THAT(line_of(report_text(report), "invariant 7"), Contains("FAIL  invariant 7") && Contains("1 problem"));
   CHECK_THAT(report_text(report), Contains("sink fnal destination /topic/a pending: counter 6, rows 5"));
   CHECK_THAT(line_of(report_text(report), "invariant 6"), Contains("ok"));  // the others still hold
+}
+
+TEST_CASE("check: a sink accept list that is not a JSON array of strings passes", "[check][accept]") {
+  HealthyJournal broken;
+  CHECK_THAT(line_of(report_text(broken.check()), "invariant 3"), Contains("ok"));
+  broken.sql().exec("UPDATE sink SET accept = '[\"/topic/>\", 7]' WHERE name = 'fnal'");
+  const std::string report = report_text(broken.check());
+  INFO(report);
+  CHECK_THAT(line_of(report, "invariant 3"), Contains("FAIL  invariant 3") && Contains("1 problem"));
+  CHECK_THAT(report, Contains("sink fnal: accept [\"/topic/>\", 7]"));
 }
 
 TEST_CASE("check: delivery rows whose message was deleted pass", "[check]") {
@@ -173,11 +183,11 @@ TEST_CASE("gapless check exits 0 on a healthy journal and 1, naming the invarian
   const CommandResult healthy = run_gapless({"check", "--config", config}, stderr_file);
   INFO(healthy.out << healthy.err);
   CHECK(healthy.exit_code == 0);
-  CHECK_THAT(healthy.out, Contains("ok    file: PRAGMA integrity_check") && Contains("check: all 8 checks ok"));
+  CHECK_THAT(healthy.out, Contains("ok    file: PRAGMA integrity_check") && Contains("check: all 9 checks ok"));
 
   journal.sql().exec("UPDATE delivery_count SET count = count + 1");
   const CommandResult broken = run_gapless({"check", "--config", config}, stderr_file);
   INFO(broken.out << broken.err);
   CHECK(broken.exit_code == 1);
-  CHECK_THAT(broken.out, Contains("FAIL  invariant 7") && Contains("check: 1 of 8 checks failed"));
+  CHECK_THAT(broken.out, Contains("FAIL  invariant 7") && Contains("check: 1 of 9 checks failed"));
 }

@@ -48,9 +48,9 @@ TEST_CASE("a journal written by a newer gapless is refused, naming both versions
   Journal::open(path, {"cern"});
   {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
-    db.exec("PRAGMA user_version = 7");
+    db.exec("PRAGMA user_version = 8");
   }
-  require_refused_untouched(path, "schema version 7, newer than version 6");
+  require_refused_untouched(path, "schema version 8, newer than version 7");
 }
 
 TEST_CASE("another program's SQLite database, or a file that is no database, is refused untouched", "[journal]") {

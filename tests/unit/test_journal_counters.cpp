@@ -45,7 +45,7 @@ TEST_CASE("status counters equal a count of the rows after any sequence of opera
   for (const unsigned seed : {1u, 2u, 3u, 4u}) {
     INFO("seed " << seed);
     TempDir dir;
-    auto journal = Journal::open(dir.file("j.db"), sinks);
+    auto journal = Journal::open(dir.file("j.db"), {sinks.begin(), sinks.end()});
     std::mt19937 random(seed);
     const auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(random); };
     std::map<std::string, std::unordered_set<int64_t>> in_flight;

@@ -1,6 +1,7 @@
 // Proves a journal of every past schema version opens in this gapless with every row and count kept, and drains.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <algorithm>
 #include <array>
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -24,7 +25,7 @@ using namespace gapless::test;
 
 namespace {
 
-// v1.sql ... v5.sql: a journal as the gapless of that schema version wrote
+// v1.sql ... v6.sql: a journal as the gapless of that schema version wrote
 // it (how, in each file's first lines and in make_fixtures.sh there).
 const std::string kVersionsDir = GAPLESS_SOURCE_DIR "/tests/journal_versions/";
 const std::vector<std::string> kSinks = {"cern", "desy"};
@@ -103,7 +104,7 @@ std::map<std::string, std::string> schema_of(SQLite::Database& db) {
 
 TEST_CASE("a journal of each past schema version opens keeping every row and count, and drains; parked stays parked",
           "[journal][migration]") {
-  const int version = GENERATE(1, 2, 3, 4, 5);
+  const int version = GENERATE(1, 2, 3, 4, 5, 6);
   INFO("a journal of schema version " << version << " (tests/journal_versions/v" << version << ".sql)");
   TempDir dir("journal-migration");
   const std::string path = dir.file("journal.db");
@@ -126,7 +127,11 @@ TEST_CASE("a journal of each past schema version opens keeping every row and cou
     CHECK(totals[kParkedState] > 0);
   }
 
-  auto journal = Journal::open(path, kSinks);
+  auto journal = Journal::open(path, {kSinks.begin(), kSinks.end()});
+  // Version 7: a sink registered before it (and named alone since) takes
+  // every destination, as it did.
+  for (const auto& sink : journal->status()) CHECK_FALSE(sink.accept.has_value());
+  if (version >= 6) CHECK(journal->status().size() == kSinks.size());  // the fixture's retired sink stays retired
   CHECK(counts_from_status(*journal) == before);
   CHECK(counts_from_rows(*journal) == before);
   CHECK(rows_in_state(path, kDeliveredState) == delivered_before);
@@ -209,7 +214,7 @@ TEST_CASE("a version 1 journal migrates to version 2 (and on), and its counters 
   }
   auto journal = Journal::open(path, {"cern"});
   JournalSql sql(path);
-  CHECK(sql.integer("PRAGMA user_version") == 6);
+  CHECK(sql.integer("PRAGMA user_version") == 7);
   CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
   CHECK(status_of(*journal, "cern", "/topic/a").delivered == 5);
   CHECK(status_of(*journal, "cern", "/topic/a").pending == 15);
@@ -275,7 +280,7 @@ TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schem
   auto journal = Journal::open(path, {"cern", "desy"});
   JournalSql sql(path);
   auto& db = sql.database();
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 6);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 7);
   for (const std::string& table : version_2_tables) {
     INFO("table " << table);
     CHECK(kept_rows(db, table) == rows_before[table]);
@@ -285,7 +290,7 @@ TEST_CASE("a version 2 journal migrates to version 3 keeping every row and schem
     INFO("schema object " << object);
     if (object == "table sink")
       CHECK(sql == schema_before.at(object).substr(0, schema_before.at(object).size() - 1) +
-                       ", retired_request_id INTEGER REFERENCES request(id))");  // version 6's column
+                       ", retired_request_id INTEGER REFERENCES request(id), accept TEXT)");  // versions 6 and 7
     else if (schema_before.count(object) != 0)
       CHECK(schema_before.at(object) == sql);  // unchanged
     else
@@ -343,7 +348,7 @@ TEST_CASE("a version 3 journal migrates to version 4 (and on): its messages no d
   auto journal = Journal::open(path, {"cern", "desy"});
   JournalSql sql(path);
   auto& db = sql.database();
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 6);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 7);
   for (const std::string& table : version_3_tables) {
     INFO("table " << table);
     CHECK(kept_rows(db, table) == rows_before[table]);
@@ -428,7 +433,7 @@ TEST_CASE("a version 4 journal migrates to version 5: the view message_window_ts
   auto journal = Journal::open(path, {"cern", "desy"});
   JournalSql sql(path);
   auto& db = sql.database();
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 6);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 7);
   for (const std::string& table : version_4_tables) {
     INFO("table " << table);
     CHECK(kept_rows(db, table) == rows_before[table]);
@@ -446,4 +451,28 @@ TEST_CASE("a version 4 journal migrates to version 5: the view message_window_ts
   CHECK(journal->appended_messages(window(1000, 2000)) == ids_of(*journal, {"ingested", "after"}));
   CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
   CHECK(db.execAndGet("PRAGMA quick_check").getString() == "ok");
+}
+
+TEST_CASE("a version 6 journal migrates to version 7: sinks take every destination until registered with a list",
+          "[journal][migration][accept]") {
+  TempDir dir;
+  const std::string path = dir.file("journal.db");
+  write_journal_of_version(path, 6);
+  {
+    auto journal = Journal::open(path, {kSinks.begin(), kSinks.end()});
+    JournalSql sql(path);
+    CHECK(sql.integer("PRAGMA user_version") == 7);
+    CHECK(sql.integer("SELECT count(*) FROM sink WHERE accept IS NULL") == 3);  // cern, desy and the retired one
+    journal->append({message("anywhere", "/anywhere/x")});
+    const auto cern = gapless_ids(claim_all(*journal, "cern"));
+    CHECK(std::count(cern.begin(), cern.end(), "anywhere") == 1);
+  }
+  // The daemon's next start registers the configured lists: new messages follow them.
+  auto journal = Journal::open(path, {{"cern", {"/topic/>"}}, {"desy", {"/queue/>"}}});
+  journal->append({message("topic", "/topic/x")});
+  const auto cern = gapless_ids(claim_all(*journal, "cern"));
+  const auto desy = gapless_ids(claim_all(*journal, "desy"));
+  CHECK(std::count(cern.begin(), cern.end(), "topic") == 1);
+  CHECK(std::count(desy.begin(), desy.end(), "topic") == 0);  // desy takes /queue/ only now
+  CHECK(counts_from_status(*journal) == counts_from_rows(*journal));
 }

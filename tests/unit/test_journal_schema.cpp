@@ -153,7 +153,7 @@ TEST_CASE("a new journal is one WAL file, incrementally vacuumed, marked as gapl
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
   CHECK(db.execAndGet("PRAGMA auto_vacuum").getInt() == 2);  // incremental
   CHECK(db.execAndGet("PRAGMA application_id").getInt64() == 0x47504c53);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 6);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 7);
   // A setting of each connection: the journal's own must have it.
   CHECK(journal->connection_for_tests().execAndGet("PRAGMA foreign_keys").getInt() == 1);
   for (const char* table : {"sink", "destination", "request", "message", "delivery", "delivery_count",

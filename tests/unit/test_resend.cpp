@@ -50,7 +50,7 @@ void ingest(Journal& journal, const std::vector<std::string>& lines) {
   std::string text;
   for (const std::string& line : lines) text += line + "\n";
   std::istringstream input(text);
-  REQUIRE(gapless::ingest::ingest_stream(input, "test", journal, 100, gapless::MessageRulesConfig{}).appended == static_cast<int64_t>(lines.size()));
+  REQUIRE(gapless::ingest::ingest_stream(input, "test", journal, 100, gapless::default_config()).appended == static_cast<int64_t>(lines.size()));
 }
 
 void deliver_all_but(Journal& journal, const std::string& sink, const std::set<std::string>& kept_pending) {

@@ -162,11 +162,13 @@ PROBLEMS (5)
     Service Unavailable
 
 sink backup: pending=4 delivered=0 parked=0
+  accepts [/topic/>, /queue/>]
   destination                              pending  delivered    parked  oldest
   /topic/perfsonar.raw.packet-loss               1          0         0  0s
   /topic/perfsonar.raw.throughput                3          0         0  0s
 
 sink local: pending=1 delivered=1 parked=2
+  accepts [/topic/>, /queue/>]
   destination                              pending  delivered    parked  oldest
   /topic/perfsonar.raw.packet-loss (PARKED)
                                                  0          0         1  0s
@@ -277,6 +279,10 @@ const std::string kExpectedJson = R"golden({
   "revision": "<revision>",
   "sinks": [
     {
+      "accept": [
+        "/topic/>",
+        "/queue/>"
+      ],
       "configured": true,
       "destinations": [
         {
@@ -300,6 +306,10 @@ const std::string kExpectedJson = R"golden({
       "sink": "backup"
     },
     {
+      "accept": [
+        "/topic/>",
+        "/queue/>"
+      ],
       "configured": true,
       "destinations": [
         {
