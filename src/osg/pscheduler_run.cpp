@@ -45,8 +45,8 @@ const json* optional_member(const json& object, const std::string& path, const c
 // than escaped.
 bool is_test_type(const std::string& type) {
   if (type.empty() || type.size() > 64) return false;
-  if (!std::islower(static_cast<unsigned char>(type.front())) && !std::isdigit(static_cast<unsigned char>(type.front())))
-    return false;
+  const auto first = static_cast<unsigned char>(type.front());
+  if (!std::islower(first) && !std::isdigit(first)) return false;
   return std::all_of(type.begin(), type.end(), [](char c) {
     const auto u = static_cast<unsigned char>(c);
     return std::islower(u) || std::isdigit(u) || c == '-' || c == '_';

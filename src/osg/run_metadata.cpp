@@ -23,8 +23,8 @@ std::string endpoint_host(std::string endpoint) {
     if (close != std::string::npos) return endpoint.substr(1, close - 1);
   }
   // host:port (one colon only: more is an IPv6 address)
-  if (const size_t colon = endpoint.find(':'); colon != std::string::npos && endpoint.find(':', colon + 1) == std::string::npos)
-    endpoint.erase(colon);
+  const size_t colon = endpoint.find(':');
+  if (colon != std::string::npos && endpoint.find(':', colon + 1) == std::string::npos) endpoint.erase(colon);
   return endpoint;
 }
 
@@ -138,8 +138,11 @@ json run_metadata(const Run& run, const std::string& observer, const std::string
   if (!observer.empty()) metadata["measurement-agent"] = observer;
   const json* source_field = spec_field(spec, "source");
   const json* dest_field = spec_field(spec, "dest");
-  const std::string source = source_field && source_field->is_string() ? endpoint_host(source_field->get<std::string>()) : "";
-  const std::string dest = dest_field && dest_field->is_string() ? endpoint_host(dest_field->get<std::string>()) : "";
+  const auto host_in = [](const json* value) {
+    return value && value->is_string() ? endpoint_host(value->get<std::string>()) : std::string();
+  };
+  const std::string source = host_in(source_field);
+  const std::string dest = host_in(dest_field);
   const std::string source_address = source.empty() && !dest.empty() ? observer : source;
   if (!source_address.empty() && !dest.empty()) {
     metadata["subject-type"] = "point-to-point";

@@ -95,7 +95,8 @@ std::string refused_field(const std::string& body) {
 
 }  // namespace
 
-TEST_CASE("a run as the http archiver sends it is read: id, test type, tool, start, outcome, host", "[pscheduler_run]") {
+TEST_CASE("a run as the http archiver sends it is read: id, test type, tool, start, outcome, host",
+          "[pscheduler_run]") {
   const auto run = parse_run(kMinimalRun);
   CHECK(run.id == "a44e447a-4cd0-429c-8937-cdcef742cc82");
   CHECK(run.test_type == "throughput");
@@ -241,7 +242,8 @@ TEST_CASE("a latencybg run gives the one-way delay and ttl histograms, counts an
   CHECK(meta["time-duration"] == 60);
 }
 
-TEST_CASE("a trace run gives elmond's packet-trace: hop rtt in ms, mtu carried forward, errors kept", "[pscheduler_run]") {
+TEST_CASE("a trace run gives elmond's packet-trace: hop rtt in ms, mtu carried forward, errors kept",
+          "[pscheduler_run]") {
   const auto osg = values_of(osg_points("trace.json"));
   REQUIRE(osg.size() == 1);
   CHECK(json::parse(osg.at("packet-trace")) == json::parse(R"([
@@ -258,7 +260,8 @@ TEST_CASE("a trace run gives elmond's packet-trace: hop rtt in ms, mtu carried f
   CHECK(meta["time-test-timeout"] == 5);
 }
 
-TEST_CASE("an rtt run gives the bidirectional counts and loss rate; its histogram is the esmond archiver's", "[pscheduler_run]") {
+TEST_CASE("an rtt run gives the bidirectional counts and loss rate; its histogram is the esmond archiver's",
+          "[pscheduler_run]") {
   const auto osg = values_of(osg_points("rtt.json"));
   CHECK(osg == std::map<std::string, std::string>{{"packet-count-sent", "5"},
                                                   {"packet-count-lost-bidir", "1"},
@@ -308,7 +311,8 @@ TEST_CASE("the metadata key follows the test and tool, not the observer nor the 
   const auto run = parse_run(sample("throughput-tcp.json"));
   const std::string key = gapless::osg::test_checksum(run, kObserver);
   CHECK(gapless::osg::test_checksum(run, "") == key);
-  CHECK(gapless::osg::test_checksum(parse_run(sample("throughput-failed.json")), kObserver) != key);  // no omit, ip-version
+  // Another spec (no omit, no ip-version): another test.
+  CHECK(gapless::osg::test_checksum(parse_run(sample("throughput-failed.json")), kObserver) != key);
   json other = json::parse(sample("throughput-tcp.json"));
   other["id"] = "11111111-2222-4333-8444-555555555555";
   other["schedule"]["start"] = "2024-05-15T10:55:35-04:00";
@@ -318,7 +322,8 @@ TEST_CASE("the metadata key follows the test and tool, not the observer nor the 
 }
 
 TEST_CASE("the checksum's canonical JSON writes numbers and keys as perfSONAR's Logstash does", "[pscheduler_run]") {
-  CHECK(logstash_canonical_json(json::parse("[1, 1.0, 0, 0.0, -2.5, 0.5, 9400280960.25, 1e21, 1e20, 1.5e-7, 0.000001]")) ==
+  const json numbers = json::parse("[1, 1.0, 0, 0.0, -2.5, 0.5, 9400280960.25, 1e21, 1e20, 1.5e-7, 0.000001]");
+  CHECK(logstash_canonical_json(numbers) ==
         "[1,1,0,0,-2.5,0.5,9400280960.25,1e+21,100000000000000000000,1.5e-7,0.000001]");
   CHECK(logstash_canonical_json(json::parse(R"({"b":1,"a":{"d":[true,null],"c":"x/y\u00e9\n"}})")) ==
         "{\"a\":{\"c\":\"x/y\xc3\xa9\\n\",\"d\":[true,null]},\"b\":1}");
@@ -386,7 +391,8 @@ TEST_CASE("a test type OSG never published gives no points, failed or not, and i
   }
 }
 
-TEST_CASE("a backfill reading elmond's answer for the run finds each pushed point's value and digest", "[pscheduler_run]") {
+TEST_CASE("a backfill reading elmond's answer for the run finds each pushed point's value and digest",
+          "[pscheduler_run]") {
   // elmond's answers as Python's json writes them (", " and ": ", keys in the
   // order elmond builds them), read the way the collector reads a data page.
   const std::map<std::pair<std::string, std::string>, std::string> answers = {
