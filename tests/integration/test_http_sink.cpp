@@ -9,7 +9,8 @@
 //   - 401: the sink pauses, status and /healthz raise the alarm naming the
 //     status and URL, nothing is parked, and it resumes once accepted;
 //   - 400, 413, 422: that message alone is parked with the status and the
-//     answer's body, the others delivered; retry-parked sends it again;
+//     answer's body, the others delivered; discard and retry-parked act on it;
+//   - a stop while Logstash hangs: back within shutdown_timeout, nothing marked;
 //   - https: verified against ca_file; a CA that did not sign the server's
 //     certificate: nothing is sent, the sink is rejected.
 // No broker: the daemon's only sink is the http one.
@@ -324,7 +325,7 @@ TEST_CASE("a 401 pauses the http sink with an alarm in status and /healthz, park
 }
 
 TEST_CASE("a message Logstash refuses (400, 413, 422) is parked alone with the answer, the others delivered; "
-          "retry-parked sends it again",
+          "discard and retry-parked act on it",
           "[http-sink]") {
   LogstashStandin standin(answering(Answer::ok));
   standin.answer_bodies_containing("\"id\":\"run-3\"", Answer::bad_request);
@@ -345,6 +346,16 @@ TEST_CASE("a message Logstash refuses (400, 413, 422) is parked alone with the a
   CHECK_THAT(reasons["run-5"], Catch::Contains("HTTP 413") && Catch::Contains("Payload Too Large"));
   CHECK_THAT(reasons["run-7"], Catch::Contains("HTTP 422") && Catch::Contains("not a pScheduler run"));
 
+  // An operator discards one (journal operations, as for a STOMP sink), and
+  // sends the others again once Logstash takes them.
+  int64_t run_7 = 0;
+  for (const json& sink : status["sinks"])
+    for (const json& parked : sink["parked_messages"])
+      if (parked["gapless_id"] == "run-7") run_7 = parked["id"].get<int64_t>();
+  const auto discarded = workspace.command({"discard", "--sink", kSink, "--message-id", std::to_string(run_7),
+                                            "--reason", "not a run, refused by Logstash"});
+  INFO(discarded.err);
+  REQUIRE(discarded.ok());
   for (const char* marker : {"\"id\":\"run-3\"", "\"id\":\"run-5\"", "\"id\":\"run-7\""})
     standin.answer_bodies_containing(marker, Answer::ok);
   const auto retried = workspace.command({"retry-parked", "--sink", kSink});
@@ -353,8 +364,27 @@ TEST_CASE("a message Logstash refuses (400, 413, 422) is parked alone with the a
   const auto second = workspace.command({"run", "--until-drained"}, 60s);
   INFO(second.err);
   REQUIRE(second.ok());
-  CHECK(workspace.counts() == std::array<int64_t, 3>{0, 10, 0});
-  CHECK(accepted_ids(standin) == ids_of(runs(10)));
+  CHECK(workspace.counts() == std::array<int64_t, 3>{0, 9, 0});
+  std::set<std::string> expected = ids_of(runs(10));
+  expected.erase("run-7");
+  CHECK(accepted_ids(standin) == expected);
+}
+
+TEST_CASE("a daemon stopped while Logstash hangs returns within shutdown_timeout, the unanswered messages pending",
+          "[http-sink]") {
+  LogstashStandin standin(answering(Answer::hang));
+  HttpSinkWorkspace workspace("url = \"" + standin.url() + "\"\n");  // timeout 30 s, shutdown_timeout 2 s
+  workspace.journal(runs(3));
+  Process daemon = workspace.start_daemon();
+  REQUIRE(eventually(20s, [&] { return standin.request_count() == 3; }));
+  const auto asked = std::chrono::steady_clock::now();
+  const auto ended = daemon.terminate(15s);
+  const auto took = std::chrono::steady_clock::now() - asked;
+  INFO(workspace.daemon_log());
+  CHECK(ended.code == 0);
+  CHECK(took < 6s);
+  CHECK_THAT(workspace.daemon_log(), Catch::Contains("stopping with requests unanswered"));
+  CHECK(workspace.counts() == std::array<int64_t, 3>{3, 0, 0});
 }
 
 TEST_CASE("https to Logstash is verified against ca_file; a CA that did not sign its certificate sends nothing",
