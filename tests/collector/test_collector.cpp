@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
@@ -27,6 +28,7 @@
 #include "esmond_archive/esmond_archive.hpp"
 #include "journal/journal.hpp"
 #include "osg/message_builder.hpp"
+#include "replay/backfill.hpp"
 #include "support/collector_fixture.hpp"
 #include "support/journal_sql.hpp"
 #include "support/temp_dir.hpp"
@@ -224,4 +226,56 @@ TEST_CASE("summary points are journaled once their window has closed", "[collect
     for (const auto& [ts, digest] : closed) CHECK(journaled.count(ts) == 1);
   }
   CHECK(summaries > 0);
+}
+
+TEST_CASE("a series whose destination no sink takes is skipped as a data error naming it and the destination; the "
+          "others are read",
+          "[collector][accept]") {
+  Fixture f(4);
+  gapless::Config whole;
+  whole.collector = f.settings;
+  gapless::SinkConfig sink;
+  sink.name = "local";
+  sink.accept = {"/topic/perfsonar.raw.throughput"};
+  whole.sinks = {sink};
+  const PollReport report = gapless::collector::poll_archive(whole, f.config, *f.client, *f.journal, f.state, f.stop);
+  CHECK(report.listed);
+  REQUIRE(report.series_failed > 0);
+  CHECK(report.failures.at("data") == report.series_failed);
+  CHECK_THAT(report.last_error, Catch::Contains("archive " + f.client->base_url()) &&
+                                    Catch::Contains("no sink takes destination \"/topic/perfsonar.raw.") &&
+                                    Catch::Contains("sink \"local\" accepts [/topic/perfsonar.raw.throughput]"));
+  int taken = 0;
+  for (const auto& s : f.series()) {
+    INFO(s.key.event_type);
+    if (s.key.event_type == "throughput") {
+      ++taken;
+      CHECK(f.journaled(s) == f.served(s));  // the series a sink takes is read in full
+    } else {
+      CHECK(f.journaled(s).empty());  // nothing journaled for nobody
+    }
+  }
+  CHECK(taken > 0);
+  CHECK(report.series_read == taken);
+}
+
+TEST_CASE("a backfill of event types no sink takes is refused before anything is read or recorded, naming the "
+          "destinations",
+          "[collector][accept]") {
+  gapless::test::TempDir dir("backfill-accept");
+  const gapless::Config config = gapless::parse_config(
+      "[journal]\npath = \"" + dir.file("journal.db") + "\"\n"
+      "[[sink]]\nname = \"local\"\nbrokers = [\"stomp://127.0.0.1:1\"]\naccept = [\"/topic/perfsonar.raw.>\"]\n"
+      "[[archive]]\nname = \"ps\"\nurl = \"http://127.0.0.1:1/esmond/perfsonar/archive/\"\n"
+      "event_types = [\"throughput\"]\n",  // summaries on: /topic/perfsonar.summary.throughput too
+      "backfill-accept.toml");
+  gapless::replay::Selection selection;
+  selection.from = 1'600'000'000;
+  selection.to = selection.from + 3600;
+  const std::atomic<bool> stop{false};
+  CHECK_THROWS_WITH(gapless::replay::backfill(config, selection, 0, false, stop, nullptr),
+                    Catch::Contains("backfill refused, nothing was read or journaled") &&
+                        Catch::Contains("no sink takes destination \"/topic/perfsonar.summary.throughput\"") &&
+                        Catch::Contains("sink \"local\" accepts [/topic/perfsonar.raw.>]"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("journal.db")));  // not even opened: no request recorded
 }
