@@ -135,3 +135,45 @@ TEST_CASE("daemon memory during a drain does not grow with the backlog (10 k vs 
   CHECK(large < small + 16 * 1024);  // "about the same": within 16 MiB
   CHECK(large < 64 * 1024);
 }
+
+TEST_CASE("two stomp sinks with different accept lists each deliver only the destinations they take; ingest refuses "
+          "a line neither takes",
+          "[delivery][accept]") {
+  TestBroker broker;
+  const std::string b_table = "[[sink]]\nname = \"b\"\nbrokers = [\"" + broker.stomp_uri() +
+                              "\"]\nlogin = \"collector\"\npasscode = \"collector-secret\"\n"
+                              "accept = [\"/topic/test.accept.b.>\"]\n";
+  Workspace workspace(broker, "accept = [\"/topic/test.accept.a.>\"]", b_table);
+  gapless::test::MqttSubscriber mqtt(broker.mqtt_uri(), {"test/#"});
+  const std::string lines_path = (workspace.dir() / "accept.jsonl").string();
+  {
+    std::ofstream lines(lines_path);
+    for (int i = 0; i < 10; ++i)
+      for (const char* topic : {"a", "b"})
+        lines << R"({"header":{"destination":"/topic/test.accept.)" << topic << R"(.x"},"body":"m)" << i << "\"}\n";
+  }
+  const auto ingest = workspace.command({"ingest", lines_path});
+  INFO(ingest.err);
+  REQUIRE(ingest.ok());
+
+  workspace.run_until_drained();
+  REQUIRE(mqtt.wait_for(20, 30s));
+  std::this_thread::sleep_for(1s);  // a sink sending what it does not take would add 20 more
+  std::map<std::string, int> received;
+  for (const auto& message : mqtt.snapshot()) ++received[message.topic];
+  CHECK(received == std::map<std::string, int>{{"test/accept/a/x", 10}, {"test/accept/b/x", 10}});
+  const auto status = workspace.status();
+  for (const auto& sink : status.at("sinks")) {
+    INFO(sink.dump());
+    REQUIRE(sink.at("destinations").size() == 1);  // rows for its own destination only
+    const auto& destination = sink.at("destinations").front();
+    CHECK(destination.at("destination") == (sink.at("sink") == "test" ? "/topic/test.accept.a.x" : "/topic/test.accept.b.x"));
+    CHECK(destination.at("delivered") == 10);
+  }
+
+  std::ofstream(lines_path) << R"({"header":{"destination":"/topic/test.accept.c.x"},"body":"lost?"})" << "\n";
+  const auto refused = workspace.command({"ingest", lines_path});
+  CHECK_FALSE(refused.ok());
+  CHECK_THAT(refused.err, Catch::Contains(lines_path + ":1: message refused: no sink takes destination "
+                                                       "\"/topic/test.accept.c.x\""));
+}
