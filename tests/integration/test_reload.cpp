@@ -243,3 +243,36 @@ TEST_CASE("SIGHUP: a sink whose broker changed keeps its pending rows and delive
   CHECK_THAT(workspace.daemon_log(), Contains("daemon: collector started by the reload archives=2"));
   CHECK(daemon.terminate(30s).code == 0);
 }
+
+TEST_CASE("SIGHUP: a sink's changed accept list applies to the messages journaled after the reload; rows journaled "
+          "before stay",
+          "[reload][accept]") {
+  TestBroker broker;
+  Workspace workspace(broker);
+  Process daemon = workspace.start_daemon();
+  REQUIRE(eventually(30s, [&] { return workspace.daemon_log().find("daemon: start") != std::string::npos; }));
+  workspace.journal_messages(messages_on({"test.hup.before"}, 20));
+  REQUIRE(eventually(60s, [&] { return counts_of(workspace.status(), "test", "/topic/test.hup.before")[1] == 20; }));
+
+  // "test" now takes only .a, an added "b" only .b.
+  workspace.write_config(broker.stomp_uri(), "accept = [\"/topic/test.hup.a.>\"]",
+                         sink_table(broker, "b", "accept = [\"/topic/test.hup.b.>\"]\n"));
+  daemon.signal(SIGHUP);
+  REQUIRE(eventually(30s, [&] { return workspace.daemon_log().find("daemon: reloaded") != std::string::npos; }));
+  CHECK_THAT(workspace.daemon_log(), Contains("sinks_added=[b] sinks_removed=[] sinks_changed=[test]"));
+  CHECK_THAT(workspace.daemon_log(), Contains("sink accept list changed"));
+  workspace.journal_messages(messages_on({"test.hup.a.x", "test.hup.b.x"}, 15));
+
+  REQUIRE(eventually(60s, [&] {
+    const auto status = workspace.status();
+    return counts_of(status, "test", "/topic/test.hup.a.x")[1] == 15 && counts_of(status, "b", "/topic/test.hup.b.x")[1] == 15;
+  }));
+  const auto status = workspace.status();
+  CHECK(counts_of(status, "test", "/topic/test.hup.b.x") == std::array<int64_t, 3>{0, 0, 0});  // no row: not taken
+  CHECK(counts_of(status, "b", "/topic/test.hup.a.x") == std::array<int64_t, 3>{0, 0, 0});
+  CHECK(counts_of(status, "test", "/topic/test.hup.before") == std::array<int64_t, 3>{0, 20, 0});  // kept as they were
+  CHECK((*sink_in(status, "test"))["accept"] == nlohmann::json::array({"/topic/test.hup.a.>"}));
+
+  const auto stopped = daemon.terminate(30s);
+  CHECK(stopped.exited_normally());
+}
