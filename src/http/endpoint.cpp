@@ -20,6 +20,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/fault_episode.hpp"
+#include "core/listen_address.hpp"
 #include "http/health.hpp"
 #include "http/metrics.hpp"
 #include "http/resend_request.hpp"
@@ -33,29 +34,6 @@ namespace {
 
 // How long POST /v1/resend waits for the resend to end before answering 202.
 constexpr auto kResendAnswerWithin = std::chrono::seconds(5);
-
-struct ListenAddress {
-  std::string host;
-  int port = 0;
-};
-
-// "HOST:PORT", "[::1]:PORT".
-ListenAddress parse_listen(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  ListenAddress address;
-  address.host = listen.substr(0, colon);
-  if (address.host.size() >= 2 && address.host.front() == '[' && address.host.back() == ']')
-    address.host = address.host.substr(1, address.host.size() - 2);
-  try {
-    size_t used = 0;
-    const std::string port = listen.substr(colon + 1);
-    address.port = std::stoi(port, &used);
-    if (used != port.size() || address.port < 0 || address.port > 65535) throw std::out_of_range(port);
-  } catch (const std::exception&) {
-    throw Error("http.listen: \"" + listen + "\" has no port number from 0 to 65535 after its last ':'");
-  }
-  return address;
-}
 
 // The journal for one request: its own connection, no integrity check, no
 // sink registered (it writes nothing; a resend opens its own).
@@ -270,7 +248,7 @@ void Endpoint::Impl::routes() {
 Endpoint::Endpoint(const Config& config, SnapshotSource snapshot) : impl_(std::make_unique<Impl>()) {
   impl_->config = config;
   impl_->snapshot = std::move(snapshot);
-  const ListenAddress address = parse_listen(config.http.listen);
+  const ListenAddress address = parse_listen(config.http.listen, "http.listen");
   if (!config.http.cert_file.empty()) {
     // Each file checked first, so that the error names the key to fix;
     // cpp-httplib only says that the pair did not load.

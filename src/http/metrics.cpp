@@ -170,12 +170,42 @@ void write_sender_families(const DaemonSnapshot& daemon, std::ostream& out) {
   }
 }
 
+// The push endpoint's ([push]), when it runs.
+void write_push_families(const push::CountersSnapshot& push, std::ostream& out) {
+  const auto counter = [&](const char* name, const char* help, int64_t value) {
+    family(out, name, "counter", help);
+    out << name << ' ' << value << '\n';
+  };
+  counter("gapless_push_runs_journaled_total", "Runs pushed and newly journaled (each answered 200).",
+          push.runs_journaled);
+  counter("gapless_push_duplicates_total",
+          "Runs pushed again that the journal held already (answered 200, journaled once).", push.duplicates);
+  counter("gapless_push_series_messages_total", "OSG messages journaled from pushed runs.", push.series_messages);
+  counter("gapless_push_commits_total", "Transactions the pushed runs were committed in (concurrent pushes share one).",
+          push.groups);
+  family(out, "gapless_push_answers_total", "counter",
+         "Answers of the push endpoint by HTTP status (503: the journal took nothing, at max_size or a fault; "
+         "status 0: any other).");
+  for (const auto& [status, count] : push.answers)
+    sample(out, "gapless_push_answers_total", "status=\"" + std::to_string(status) + "\"", std::to_string(count));
+  const std::string latency = "gapless_push_answer_latency_seconds";
+  family(out, latency, "histogram", "Time from a push's body read to its answer (the commit wait included).");
+  const HistogramSnapshot& histogram = push.latency;
+  for (size_t i = 0; i < histogram.upper_bounds_seconds.size(); ++i)
+    sample(out, latency + "_bucket", "le=\"" + bound(histogram.upper_bounds_seconds[i]) + "\"",
+           std::to_string(histogram.cumulative[i]));
+  sample(out, latency + "_bucket", "le=\"+Inf\"", std::to_string(histogram.count));
+  out << latency << "_sum " << prometheus_seconds(static_cast<int64_t>(histogram.sum_seconds * 1000.0 + 0.5)) << '\n';
+  out << latency << "_count " << histogram.count << '\n';
+}
+
 }  // namespace
 
 void write_metrics(const Config& config, journal::Journal& journal, const DaemonSnapshot& daemon, std::ostream& out) {
   status::write_prometheus(config, journal, out);
   write_journal_families(config, journal, daemon, out);
   write_sender_families(daemon, out);
+  if (daemon.push) write_push_families(*daemon.push, out);
 }
 
 }  // namespace gapless::http

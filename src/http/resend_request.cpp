@@ -3,6 +3,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/constant_time.hpp"
 #include "core/timestamp.hpp"
 
 namespace gapless::http {
@@ -100,12 +101,7 @@ std::string read_token(const std::string& token_file) {
 bool authorized(std::string_view header, std::string_view token) {
   constexpr std::string_view kScheme = "Bearer ";
   if (header.substr(0, kScheme.size()) != kScheme || token.empty()) return false;
-  const std::string_view presented = header.substr(kScheme.size());
-  // Every byte of the token is compared whatever the presented one holds.
-  unsigned char difference = presented.size() == token.size() ? 0 : 1;
-  for (size_t i = 0; i < token.size(); ++i)
-    difference |= static_cast<unsigned char>(token[i] ^ (i < presented.size() ? presented[i] : 0));
-  return difference == 0;
+  return equal_in_constant_time(header.substr(kScheme.size()), token);
 }
 
 }  // namespace gapless::http

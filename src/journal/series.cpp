@@ -252,33 +252,8 @@ AppendResult Journal::record_collected(const Collected& collected) {
 
     auto transaction = begin_write(*db_, Durability::full);
     const int64_t now = unix_now_ms();
-    const AppendResult result = append_in_transaction(collected.messages, now);
-
-    // The journal id of each message, new or journaled before (invariant 2).
-    std::vector<int64_t> message_ids(collected.messages.size(), 0);
-    {
-      SQLite::Statement lookup(*db_, kSqlMessageId);
-      for (size_t i = 0; i < collected.messages.size(); ++i) {
-        lookup.reset();
-        lookup.bind(1, collected.messages[i].gapless_id);
-        if (!lookup.executeStep())
-          throw Error(context(path_, operation) + "message " + collected.messages[i].gapless_id +
-                      " is missing right after its append");
-        message_ids[i] = lookup.getColumn(0).getInt64();
-      }
-    }
-    {
-      SQLite::Statement upsert(*db_, kSqlUpsertDatapoint);  // invariant 12
-      for (const CollectedDatapoint& point : collected.datapoints) {
-        const std::string digest = digest_bytes(point.digest, collected.series_id, point.ts);
-        upsert.reset();
-        upsert.bind(1, collected.series_id);
-        upsert.bind(2, point.ts);
-        upsert.bind(3, digest.data(), static_cast<int>(digest.size()));
-        upsert.bind(4, message_ids[point.message]);
-        upsert.exec();
-      }
-    }
+    const AppendResult result =
+        append_with_datapoints(collected.series_id, collected.messages, collected.datapoints, now, operation);
     if (collected.read_to > collected.read_from)
       add_coverage(*db_, collected.series_id, collected.read_from, collected.read_to, collected.points_read, now);
     if (collected.cursor_ts) {  // invariant 11: with the messages it covers
@@ -295,6 +270,97 @@ AppendResult Journal::record_collected(const Collected& collected) {
                   collected.cursor_ts ? std::to_string(*collected.cursor_ts) : "unchanged");
     return result;
   });
+}
+
+AppendResult Journal::append_with_datapoints(int64_t series_id, const std::vector<NewMessage>& messages,
+                                             const std::vector<CollectedDatapoint>& datapoints, int64_t now,
+                                             const std::string& operation) {
+  const AppendResult result = append_in_transaction(messages, now);
+
+  // The journal id of each message, new or journaled before (invariant 2).
+  std::vector<int64_t> message_ids(messages.size(), 0);
+  {
+    SQLite::Statement lookup(*db_, kSqlMessageId);
+    for (size_t i = 0; i < messages.size(); ++i) {
+      lookup.reset();
+      lookup.bind(1, messages[i].gapless_id);
+      if (!lookup.executeStep())
+        throw Error(context(path_, operation) + "message " + messages[i].gapless_id +
+                    " is missing right after its append");
+      message_ids[i] = lookup.getColumn(0).getInt64();
+    }
+  }
+  SQLite::Statement upsert(*db_, kSqlUpsertDatapoint);  // invariant 12
+  for (const CollectedDatapoint& point : datapoints) {
+    const std::string digest = digest_bytes(point.digest, series_id, point.ts);
+    upsert.reset();
+    upsert.bind(1, series_id);
+    upsert.bind(2, point.ts);
+    upsert.bind(3, digest.data(), static_cast<int>(digest.size()));
+    upsert.bind(4, message_ids[point.message]);
+    upsert.exec();
+  }
+  return result;
+}
+
+AppendResult Journal::record_pushed_series(const PushedSeries& pushed, int64_t now) {
+  const std::string operation = "record_pushed (" + describe(pushed.key) + ")";
+  if (pushed.key.archive_url.empty() || pushed.key.metadata_key.empty() || pushed.key.event_type.empty())
+    throw Error(context(path_, operation) + "archive URL, metadata key and event type are required");
+  for (const CollectedDatapoint& point : pushed.datapoints)
+    if (point.message >= pushed.messages.size())
+      throw Error(context(path_, operation) + "datapoint at ts " + std::to_string(point.ts) + " names message " +
+                  std::to_string(point.message) + " of " + std::to_string(pushed.messages.size()));
+
+  // The series, registered when new; an existing one keeps the metadata its
+  // archive (or an earlier push) gave it.
+  int64_t series_id = 0;
+  {
+    SQLite::Statement find(*db_, kSqlFindSeries);
+    bind_key(find, pushed.key);
+    if (find.executeStep()) {
+      series_id = find.getColumn(0).getInt64();
+    } else {
+      SQLite::Statement insert(*db_, kSqlInsertSeries);
+      bind_key(insert, pushed.key);
+      insert.bind(6, pushed.metadata);
+      insert.bind(7, now);
+      insert.exec();
+      series_id = db_->getLastInsertRowid();
+    }
+  }
+
+  // A message every datapoint of which is journaled already with the same
+  // digest adds nothing (a backfill or an earlier push brought it).
+  std::vector<bool> fresh(pushed.messages.size(), true);
+  for (const CollectedDatapoint& point : pushed.datapoints) fresh[point.message] = false;
+  {
+    SQLite::Statement known(*db_, kSqlDigests);
+    for (const CollectedDatapoint& point : pushed.datapoints) {
+      known.reset();
+      known.bind(1, series_id);
+      known.bind(2, point.ts);
+      known.bind(3, point.ts);
+      if (!known.executeStep() || hex_of(bytes_of(known.getColumn(1))) != point.digest) fresh[point.message] = true;
+    }
+  }
+  AppendResult skipped;
+  std::vector<NewMessage> messages;
+  std::vector<size_t> index_of(pushed.messages.size(), 0);
+  for (size_t i = 0; i < pushed.messages.size(); ++i) {
+    if (!fresh[i]) {
+      ++skipped.duplicates;
+      continue;
+    }
+    index_of[i] = messages.size();
+    messages.push_back(pushed.messages[i]);
+  }
+  std::vector<CollectedDatapoint> datapoints;
+  for (const CollectedDatapoint& point : pushed.datapoints)
+    if (fresh[point.message]) datapoints.push_back({point.ts, point.digest, index_of[point.message]});
+  AppendResult result = append_with_datapoints(series_id, messages, datapoints, now, operation);
+  result.duplicates += skipped.duplicates;
+  return result;
 }
 
 std::vector<CoveredRange> Journal::coverage(int64_t series_id, int64_t ts_from, int64_t ts_to) {
