@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -200,4 +201,80 @@ TEST_CASE("gapless-replay backfill from an elmond archive fills the window exact
     if (key.summary_type == "statistics" && !window.empty()) ++statistics;
   }
   CHECK(statistics > 0);  // summaries read at the listing's …/statistics/0
+}
+
+TEST_CASE("runs pushed by pScheduler, held by the elmond stand-in as Logstash and elmond present them, are "
+          "backfilled value for value under Logstash's test checksum",
+          "[elmond]") {
+  std::vector<json> runs;
+  for (const char* name : {"throughput-tcp", "throughput-udp", "throughput-failed", "latencybg", "trace", "rtt"}) {
+    std::ifstream in(std::string(GAPLESS_SOURCE_DIR) + "/tests/data/pscheduler/" + name + ".json");
+    runs.push_back(json::parse(in));
+  }
+  EsmondArchive::Options options;
+  options.flavour = ArchiveFlavour::elmond;
+  options.series = 0;
+  options.runs = runs;
+  options.retention = false;  // the sample runs are from 2024
+  EsmondArchive archive(options);
+  archive.start();
+
+  // The key of throughput-tcp.json, as src/osg/test_checksum computes it too
+  // (tests/unit/test_pscheduler_run.cpp): two readings of Logstash's script.
+  const auto keys = archive.metadata_keys();
+  const std::string tcp = "fa2e818f0bbc46352e841e48b065fa658de1cf224607db9c778c58bbccc5874d";
+  REQUIRE(std::find(keys.begin(), keys.end(), tcp) != keys.end());
+  const json throughput = archive.points(tcp, "throughput");
+  REQUIRE(throughput.size() == 1);
+  CHECK(throughput[0].at("ts") == 1715698535);  // run.start-time 2024-05-14T10:55:35-04:00
+  CHECK(throughput[0].at("val") == runs[0].at("result").at("summary").at("summary").at("throughput-bits"));
+  CHECK(archive.points(tcp, "throughput-subintervals")[0].at("val") == json::array());  // elmond finds no "throughput"
+  CHECK(archive.points(tcp, "packet-retransmits-subintervals")[0].at("val").size() == 2);
+
+  int64_t failures = 0, traces = 0, histograms = 0;
+  for (const std::string& key : keys) {
+    failures += static_cast<int64_t>(archive.points(key, "failures").size());
+    const json trace = archive.points(key, "packet-trace");
+    if (!trace.empty()) {
+      ++traces;
+      const json& hops = trace[0].at("val");
+      REQUIRE(hops.size() == 4);
+      CHECK(hops[0].at("rtt").get<double>() == Approx(0.412));  // PT0.000412S in ms
+      CHECK(hops[1].at("mtu") == 9000);                         // carried forward
+      CHECK(hops[2].at("success") == 0);
+      CHECK(hops[2].at("error-message") == "no-reply");
+    }
+    const json owdelay = archive.points(key, "histogram-owdelay");
+    if (!owdelay.empty()) {
+      ++histograms;
+      CHECK(owdelay[0].at("val") == json{{"10.10", 12}, {"10.20", 398}, {"10.30", 180}, {"11.00", 7}});
+      CHECK(archive.points(key, "packet-loss-rate")[0].at("val").get<double>() == Approx(3.0 / 600));
+    }
+  }
+  CHECK(failures == 1);  // throughput-failed.json
+  CHECK(traces == 1);
+  CHECK(histograms == 1);
+
+  TempDir dir("elmond-runs");
+  const gapless::Config config = gapless::parse_config(
+      "[journal]\npath = \"" + dir.file("journal.db") + "\"\n"
+      "[[sink]]\nname = \"local\"\nbrokers = [\"stomp://127.0.0.1:1\"]\n"
+      "[[archive]]\nname = \"ps5\"\nurl = \"" + archive.base_url() + "\"\nsummaries = false\n",
+      "elmond-runs.toml");
+  gapless::replay::Selection selection;
+  selection.from = 1715600000;
+  selection.to = 1715800000;
+  const std::atomic<bool> stop{false};
+  const auto backfill = gapless::replay::backfill(config, selection, 0, false, stop, nullptr);
+  CHECK(backfill.failures == 0);
+  auto journal = gapless::journal::Journal::open(config.journal.path, {"local"});
+  int64_t journaled = 0;
+  for (const auto& s : journal->series_of_archive(archive.base_url())) {
+    INFO(s.key.metadata_key << " " << s.key.event_type);
+    const auto digests = journal->datapoint_digests(s.id, INT64_MIN, INT64_MAX);
+    CHECK(digests == digests_of(archive.points(s.key.metadata_key, s.key.event_type)));
+    journaled += static_cast<int64_t>(digests.size());
+  }
+  CHECK(journaled == backfill.points_journaled);
+  CHECK(journaled > 10);
 }

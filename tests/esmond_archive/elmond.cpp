@@ -409,7 +409,7 @@ void EsmondArchive::elmond_documents(const Series& s, const std::string& event_t
   const double rate = options_.elmond_missing_field_rate;
   store_.base_points(s, *et, begin, end, now, [&](int64_t ts, const json& val) {
     const bool lacks_field =
-        event_type != "failures" &&
+        event_type != "failures" && !s.from_runs &&
         esmond::unit(esmond::mix(options_.seed, static_cast<uint64_t>(s.index), esmond::name_hash(event_type),
                                  static_cast<uint64_t>(ts), esmond::name_hash("elmond-missing-field"))) < rate;
     if (lacks_field) return emit(ts, nullptr);
@@ -462,7 +462,7 @@ json EsmondArchive::elmond_metadata_json(const Series& s, const std::string& roo
       {"event-types", event_types},
   };
   for (const auto& [name, value] : s.parameters) {
-    if (name == "time-interval" || name == "pscheduler-test-type") continue;  // esmond's, not elmond's
+    if (name == "time-interval") continue;  // esmond's, not elmond's
     m[name] = spec_value(value);
   }
   return m;

@@ -8,12 +8,14 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <limits>
 #include <stdexcept>
 
 #include <httplib.h>
 
 #include "query.hpp"
 #include "reply.hpp"
+#include "runs.hpp"
 #include "values.hpp"
 
 namespace gapless::test {
@@ -164,6 +166,18 @@ EsmondArchive::EsmondArchive(Options options)
       series_(esmond::build_series(plan_of(options_))),
       store_(store_config_of(options_)),
       clock_(*options_.now, options_.clock_speed) {
+  if (!options_.runs.empty() && options_.flavour != ArchiveFlavour::elmond)
+    throw std::invalid_argument("esmond archive: runs are served in elmond mode only");
+  for (esmond::RunSeries& loaded : esmond::series_from_runs(options_.runs, static_cast<int>(series_.size()))) {
+    esmond::Series& s = loaded.series;
+    s.end = std::numeric_limits<int64_t>::min() / 4;  // no generated run
+    for (esmond::EventType& et : s.event_types) et.summaries = esmond::elmond_summaries(et.name);
+    series_.push_back(std::move(s));
+    const esmond::Series& kept = series_.back();
+    for (esmond::RunPoint& point : loaded.points)
+      if (const esmond::EventType* et = kept.find(point.event_type))
+        store_.put(kept, *et, point.ts, std::move(point.val), point.ts);  // written when the run ran
+  }
   for (size_t i = 0; i < series_.size(); ++i) by_key_[series_[i].key] = i;
 }
 

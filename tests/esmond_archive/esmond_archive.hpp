@@ -74,6 +74,12 @@ struct ArchiveOptions {
   // counts such a document against `limit` and then drops it, so a page can
   // be short while later data exists.
   double elmond_missing_field_rate = 0.05;
+  // elmond: pScheduler runs (the http archiver's bodies) the archive also
+  // holds, one series per test, as Logstash and elmond present them
+  // (runs.hpp); their series follow the generated ones. Runs older than the
+  // retention policy expire like other points: set `retention` false or
+  // `now` near the runs.
+  std::vector<nlohmann::json> runs;
   std::string host = "127.0.0.1";
   int port = 0;  // 0: a free port
   int series = 8;

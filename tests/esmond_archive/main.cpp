@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <string>
 
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
   uint64_t seed = 0;
   std::string kinds;
   std::string flavour = "esmond";
+  std::vector<std::string> run_files;
   app.add_option("--host", host, "Address to listen on")->capture_default_str();
   app.add_option("--port", port, "Port to listen on (0: any free port)")->capture_default_str();
   app.add_option("--series", series, "Number of metadata objects (series)")->capture_default_str();
@@ -93,6 +95,9 @@ int main(int argc, char** argv) {
   app.add_option("--flavour", flavour, "esmond (perfSONAR 4.x) | elmond (perfSONAR 5, README.md \"elmond mode\")")
       ->check(CLI::IsMember({"esmond", "elmond"}))
       ->capture_default_str();
+  app.add_option("--runs", run_files,
+                 "elmond: JSON files of pScheduler runs (a run or an array of runs each) to serve as well")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -108,6 +113,12 @@ int main(int argc, char** argv) {
     options.ingest_delay = seconds_of(ingest_delay, "--ingest-delay");
     options.seed = seed;
     options.flavour = flavour == "elmond" ? gapless::test::ArchiveFlavour::elmond : gapless::test::ArchiveFlavour::esmond;
+    for (const std::string& file : run_files) {
+      std::ifstream in(file);
+      const nlohmann::json parsed = nlohmann::json::parse(in);
+      if (parsed.is_array()) options.runs.insert(options.runs.end(), parsed.begin(), parsed.end());
+      else options.runs.push_back(parsed);
+    }
     if (!kinds.empty()) {
       options.kinds.clear();
       for (size_t at = 0; at <= kinds.size();) {

@@ -85,8 +85,8 @@ SummaryList summaries_for(std::string_view event_type, bool pscheduler) {
   return {};
 }
 
-// elmond lists the summaries of its summaries.py DEFAULT_SUMMARIES for every
-// test, whatever the host's pScheduler archived (perfsonar/elmond
+// The summaries elmond lists for an event type: its summaries.py
+// DEFAULT_SUMMARIES, whatever the host's pScheduler archived (perfsonar/elmond
 // metadata.py, __add_event_type).
 SummaryList elmond_summaries_for(std::string_view event_type) {
   const SummaryList windows = {{"aggregation", 300}, {"aggregation", 3600}, {"aggregation", 86400}};
@@ -252,6 +252,8 @@ std::string summary_type_plural(std::string_view type) {
   if (type == "average") return "averages";
   return std::string(type);  // "statistics", "base"
 }
+
+std::vector<Summary> elmond_summaries(std::string_view event_type) { return elmond_summaries_for(event_type); }
 
 std::vector<Series> build_series(const SeriesPlan& plan) {
   std::vector<Series> all;

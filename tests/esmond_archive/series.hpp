@@ -55,6 +55,9 @@ struct Series {
   std::vector<EventType> event_types;                           // sorted by name
   int64_t phase = 0;            // where this series' runs fall within a cadence
   std::optional<int64_t> end;   // a finished test: no run after this time
+  // Built from pScheduler runs (runs.hpp): its points are those runs'
+  // values, never generated ones.
+  bool from_runs = false;
 
   const EventType* find(std::string_view event_type) const;
 };
@@ -81,5 +84,8 @@ struct SeriesPlan {
 };
 
 std::vector<Series> build_series(const SeriesPlan& plan);
+
+// The summaries elmond lists for an event type (its DEFAULT_SUMMARIES).
+std::vector<Summary> elmond_summaries(std::string_view event_type);
 
 }  // namespace gapless::test::esmond
