@@ -12,6 +12,8 @@
 //   the journal after it (a 2xx only after the commit).
 // The client is tests/harness/archiver_client (what the archiver sends).
 //   build/tests/integration/integration-tests '[push]'
+#include <httplib.h>
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -121,8 +123,10 @@ TEST_CASE("runs pushed on 25 kept-alive connections are answered 200, journaled 
           "messages",
           "[push]") {
   TestBroker broker;
-  const uint16_t port = gapless::test::free_tcp_ports(1)[0];
-  Workspace workspace(broker, "", push_tables(port));
+  const std::vector<uint16_t> ports = gapless::test::free_tcp_ports(2);
+  const uint16_t port = ports[0];
+  Workspace workspace(broker, "",
+                      push_tables(port) + "[http]\nlisten = \"127.0.0.1:" + std::to_string(ports[1]) + "\"\n");
   StompRecorder recorder(broker.stomp_uri(), {.destination = "/topic/perfsonar.raw.throughput"});
   recorder.start_and_wait_subscribed(30s);
   Process daemon = workspace.start_daemon();
@@ -160,6 +164,15 @@ TEST_CASE("runs pushed on 25 kept-alive connections are answered 200, journaled 
   CHECK(journaled_runs(workspace).size() == bodies.size());
   std::this_thread::sleep_for(1s);
   CHECK(recorder.snapshot().size() == bodies.size());
+
+  // The daemon's /metrics counts them.
+  httplib::Client metrics_client("127.0.0.1", ports[1]);
+  const auto metrics = metrics_client.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK_THAT(metrics->body, Catch::Contains("\ngapless_push_runs_journaled_total 200\n") &&
+                                Catch::Contains("\ngapless_push_duplicates_total 20\n") &&
+                                Catch::Contains("gapless_push_answers_total{status=\"200\"} 220\n") &&
+                                Catch::Contains("gapless_push_answer_latency_seconds_count 220\n"));
 }
 
 TEST_CASE("the push endpoint takes a 1.1 MB run with Expect, and refuses a wrong path, method, credentials or body "

@@ -134,6 +134,10 @@ TEST_CASE("reload: a changed restart-only key refuses the whole reload, naming t
   SECTION("http.listen") {
     CHECK_THAT(refusal_for(with("[http]\nlisten = \"127.0.0.1:9464\"\n")), Catch::Contains("http.listen: restart needed"));
   }
+  SECTION("push.listen, push.token_file") {
+    CHECK_THAT(refusal_for(with("[push]\nlisten = \"127.0.0.1:11284\"\ntoken_file = \"/etc/gapless/push-token\"\n")),
+               Catch::Contains("push.listen: restart needed") && Catch::Contains("push.token_file: restart needed"));
+  }
 }
 
 TEST_CASE("reload: a configuration that does not load is refused with its error, which names the key", "[reload]") {
