@@ -42,10 +42,10 @@
 // the answer's body as the reason; the others flow. `gapless retry-parked`
 // and `discard` treat it as any parked row.
 //
-// A journal fault is a pause, not a crash, exactly as for the STOMP sender:
-// one episode, retried with backoff, the reserve given back on a full disk;
-// confirmed messages whose mark failed stay out of claims until it is
-// written. A damaged journal ends run().
+// A journal fault is a pause, not a crash, exactly as for the STOMP sender
+// (journal_link.hpp): one episode, retried with backoff, the reserve given
+// back on a full disk; confirmed messages whose mark failed stay out of
+// claims until it is written. A damaged journal ends run().
 //
 // Stop. No new claim; the requests in flight get at most shutdown_timeout
 // to answer, then are abandoned (their rows stay pending); the marks owed
@@ -72,10 +72,9 @@
 #include "core/error.hpp"
 #include "core/fault_episode.hpp"
 #include "core/heartbeat.hpp"
-#include "journal/disk_reserve.hpp"
-#include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
 #include "sender/http_answer_rules.hpp"
+#include "sender/journal_link.hpp"
 
 namespace gapless::sender {
 
@@ -153,12 +152,10 @@ class HttpSender::Loop {
   Loop(const SinkConfig& sink, const std::string& journal_path, int64_t disk_reserve_bytes,
        const std::atomic<bool>& stop, SenderCounters& counters)
       : sink_(sink),
-        journal_path_(journal_path),
         stop_(stop),
         counters_(counters),
-        journal_episode_("sender sink=" + sink.name),
-        sink_episode_("sender sink=" + sink.name),
-        reserve_(journal_path, disk_reserve_bytes) {
+        journal_("sender sink=" + sink.name, journal_path, disk_reserve_bytes),
+        sink_episode_("sender sink=" + sink.name) {
     initialise_curl_once();
     multi_ = curl_multi_init();
     if (multi_ == nullptr) throw Error("sender sink=" + sink.name + ": libcurl could not make a multi handle");
@@ -193,54 +190,31 @@ class HttpSender::Loop {
   }
 
  private:
-  // ---- the journal (as the STOMP sender: sender.cpp) ----------------------
+  // ---- the journal (journal_link.hpp: a journal fault is a pause) ---------
 
   template <typename Work>
   bool journal_call(Work&& work) {
-    if (Clock::now() < journal_retry_at_) return false;
-    try {
-      work();
-    } catch (const journal::JournalError& e) {
-      if (!e.transient()) throw;
-      journal_episode_.occurred(journal::fault_kind(e.fault()), e.what());
-      if (e.fault() == journal::Fault::full && !reserve_released_) {
-        reserve_released_ = true;
-        reserve_.release();
-      }
-      journal_retry_at_ = Clock::now() + milliseconds(journal::journal_retry_delay_ms(++journal_failures_));
-      return false;
-    }
-    if (journal_failures_ > 0) {
-      journal_failures_ = 0;
-      reserve_released_ = false;
-      journal_episode_.resolved();
-    }
-    return true;
+    return journal_.call(std::forward<Work>(work));
   }
 
-  bool open_journal() {
-    while (!stop_) {
-      if (journal_call([&] { journal_ = journal::Journal::open(journal_path_, {{sink_.name, accept_of(sink_)}}); }))
-        return true;
-      sleep_beating(std::chrono::duration_cast<milliseconds>(journal_retry_at_ - Clock::now()), stop_,
-                    counters_.progress);
-    }
-    return false;
-  }
+  journal::Journal& journal() { return journal_.journal(); }
+
+  // With its accept list (journal invariant 3), as the daemon registered it.
+  bool open_journal() { return journal_.open({sink_.name, accept_of(sink_)}, stop_, counters_.progress); }
 
   // Parks first (a parked message must not be claimed again), marks after
   // the window was refilled (`parks_only` false).
   void write_owed(bool parks_only) {
     while (!owed_parks_.empty()) {
       const OwedPark& park = owed_parks_.front();
-      if (!journal_call([&] { journal_->park_message(sink_.name, park.message_id, park.reason); })) return;
+      if (!journal_call([&] { journal().park_message(sink_.name, park.message_id, park.reason); })) return;
       spdlog::error("sender: message parked sink={} message={} gapless_id={} destination={} reason=\"{}\"",
                     sink_.name, park.message_id, park.gapless_id, park.destination, park.reason);
       in_flight_.erase(park.message_id);
       owed_parks_.pop_front();
     }
     if (parks_only || owed_delivered_.empty()) return;
-    if (!journal_call([&] { journal_->mark_delivered(sink_.name, owed_delivered_); })) return;
+    if (!journal_call([&] { journal().mark_delivered(sink_.name, owed_delivered_); })) return;
     for (const int64_t id : owed_delivered_) in_flight_.erase(id);
     counters_.delivered += static_cast<int64_t>(owed_delivered_.size());
     counters_.last_delivered_ms = unix_now_ms();
@@ -254,8 +228,8 @@ class HttpSender::Loop {
   size_t request_limit() const { return probing_ ? 1 : static_cast<size_t>(sink_.max_requests_in_flight); }
 
   bool claiming_paused() const {
-    return stop_ || Clock::now() < paused_until_ || Clock::now() < journal_retry_at_ ||
-           (journal_episode_.is_open() && !(owed_delivered_.empty() && owed_parks_.empty()));
+    return stop_ || Clock::now() < paused_until_ || !journal_.ready() ||
+           (journal_.faulty() && !(owed_delivered_.empty() && owed_parks_.empty()));
   }
 
   void fill() {
@@ -265,7 +239,7 @@ class HttpSender::Loop {
       if (budget <= 0 && !requests_.empty()) return;
       std::vector<journal::Message> batch;
       if (!journal_call([&] {
-            batch = journal_->claim(sink_.name, request_limit() - requests_.size(), in_flight_,
+            batch = journal().claim(sink_.name, request_limit() - requests_.size(), in_flight_,
                                     std::max<int64_t>(budget, 1));
           }))
         return;
@@ -445,8 +419,8 @@ class HttpSender::Loop {
       spdlog::warn("sender: stopping with requests unanswered sink={} requests={} (their messages stay pending)",
                    sink_.name, requests_.size());
     abandon_requests();
-    if (journal_) {
-      journal_retry_at_ = {};  // one last attempt, whatever the backoff
+    if (journal_.is_open()) {
+      journal_.retry_now();  // one last attempt, whatever the backoff
       write_owed(false);
     }
     if (!owed_delivered_.empty() || !owed_parks_.empty())
@@ -466,21 +440,15 @@ class HttpSender::Loop {
   }
 
   const SinkConfig& sink_;
-  const std::string journal_path_;
   const std::atomic<bool>& stop_;
   SenderCounters& counters_;
   CURLM* multi_ = nullptr;
-  std::unique_ptr<journal::Journal> journal_;
   std::unordered_map<CURL*, std::unique_ptr<Request>> requests_;
   std::unordered_set<int64_t> in_flight_;  // requests, and answers whose journal write is owed
   std::vector<int64_t> owed_delivered_;
   std::deque<OwedPark> owed_parks_;
-  FaultEpisode journal_episode_;
+  JournalLink journal_;
   FaultEpisode sink_episode_;  // the URL fails (kBrokerUnreachableKind) or rejects the sink (kSinkRejectedKind)
-  journal::DiskReserve reserve_;
-  int journal_failures_ = 0;
-  bool reserve_released_ = false;
-  Clock::time_point journal_retry_at_{};
   int failures_ = 0;  // backoffs in a row
   bool probing_ = false;
   Clock::time_point paused_until_{};

@@ -107,10 +107,11 @@
 // successful COMMITs in a row double it back towards the configured sizes
 // (in_flight_limit.hpp). Logged as "sender: in-flight limit lowered|raised".
 //
-// A journal fault is a pause, not a crash. Every journal call may fail with a
-// transient fault (SQLITE_BUSY past the busy timeout, a full disk, an I/O
-// error): it is one fault episode for this sink (logged when it begins and
-// ends, shown by `gapless status`), retried with backoff, and the daemon
+// A journal fault is a pause, not a crash (journal_link.hpp, shared with the
+// http sender). Every journal call may fail with a transient fault
+// (SQLITE_BUSY past the busy timeout, a full disk, an I/O error): it is one
+// fault episode for this sink (logged when it begins and ends, shown by
+// `gapless status`), retried with backoff, and the daemon
 // stays up. Confirmed messages whose mark failed stay in memory and out of
 // claims until the mark succeeds, and claiming pauses while such writes are
 // owed; the connection stays up meanwhile. On a full disk the reserve file
@@ -137,9 +138,8 @@
 #include "core/error.hpp"
 #include "core/fault_episode.hpp"
 #include "core/heartbeat.hpp"
-#include "journal/disk_reserve.hpp"
-#include "journal/fault_retry.hpp"
 #include "journal/journal.hpp"
+#include "sender/journal_link.hpp"
 #include "sender/transaction_machine.hpp"
 #include "stomp/connection.hpp"
 #include "stomp/error_text.hpp"
@@ -241,7 +241,6 @@ class Sender::Loop {
   Loop(const SinkConfig& sink, const std::string& journal_path, int64_t disk_reserve_bytes,
        const std::atomic<bool>& stop, SenderCounters& counters)
       : sink_(sink),
-        journal_path_(journal_path),
         stop_(stop),
         counters_(counters),
         reconnect_backoff_(sink.reconnect_min, sink.reconnect_max),
@@ -249,9 +248,8 @@ class Sender::Loop {
         machine_(MachineSettings{sink.name, sink.transaction_size, sink.window, sink.message_attempts,
                                  sink.receipt_timeout}),
         limits_{sink.max_message_size, sink.max_header_line, sink.max_headers},
-        episode_("sender sink=" + sink.name),
-        unreachable_("sender sink=" + sink.name),
-        reserve_(journal_path, disk_reserve_bytes) {
+        journal_("sender sink=" + sink.name, journal_path, disk_reserve_bytes),
+        unreachable_("sender sink=" + sink.name) {
     for (const std::string& uri : sink.brokers) brokers_.push_back(stomp::BrokerUri::parse(uri));
     options_.login = sink.login;
     options_.passcode = sink.passcode;
@@ -283,48 +281,18 @@ class Sender::Loop {
   }
 
  private:
-  // ---- the journal -------------------------------------------------------
+  // ---- the journal (journal_link.hpp: a journal fault is a pause) ---------
 
-  // One journal operation. A transient fault (busy, full, io) is an
-  // occurrence of this sink's fault episode: false, and the journal is left
-  // alone until the backoff has passed. On a full disk the reserve beside the
-  // journal is given back once, so that marks can be written. Any other fault
-  // (damaged, other) propagates out of run().
   template <typename Work>
   bool journal_call(Work&& work) {
-    if (Clock::now() < journal_retry_at_) return false;
-    try {
-      work();
-    } catch (const journal::JournalError& e) {
-      if (!e.transient()) throw;
-      episode_.occurred(journal::fault_kind(e.fault()), e.what());
-      if (e.fault() == journal::Fault::full && !reserve_released_) {
-        reserve_released_ = true;
-        reserve_.release();
-      }
-      journal_retry_at_ = Clock::now() + milliseconds(journal::journal_retry_delay_ms(++journal_failures_));
-      return false;
-    }
-    if (journal_failures_ > 0) {
-      journal_failures_ = 0;
-      reserve_released_ = false;
-      episode_.resolved();
-    }
-    return true;
+    return journal_.call(std::forward<Work>(work));
   }
 
-  bool journal_ready() const { return Clock::now() >= journal_retry_at_; }
+  bool journal_ready() const { return journal_.ready(); }
+  journal::Journal& journal() { return journal_.journal(); }
 
-  bool open_journal() {
-    while (!stop_) {
-      // With its accept list (journal invariant 3), as the daemon registered it.
-      if (journal_call([&] { journal_ = journal::Journal::open(journal_path_, {{sink_.name, accept_of(sink_)}}); }))
-        return true;
-      gapless::sleep_beating(std::chrono::duration_cast<milliseconds>(journal_retry_at_ - Clock::now()), stop_,
-                             counters_.progress);
-    }
-    return false;
-  }
+  // With its accept list (journal invariant 3), as the daemon registered it.
+  bool open_journal() { return journal_.open({sink_.name, accept_of(sink_)}, stop_, counters_.progress); }
 
   // Journal writes decided and not yet made. Until its write succeeds a
   // message stays in flight, so no claim can take it again.
@@ -345,7 +313,7 @@ class Sender::Loop {
     while (!owed_.park_messages.empty()) {
       const ParkMessage& park = owed_.park_messages.front();
       const int64_t id = park.message.message_id;
-      if (!journal_call([&] { journal_->park_message(sink_.name, id, park.reason); })) return;
+      if (!journal_call([&] { journal().park_message(sink_.name, id, park.reason); })) return;
       spdlog::error("sender: message parked sink={} message={} gapless_id={} destination={} reason=\"{}\"", sink_.name,
                     id, park.message.gapless_id, park.message.destination, park.reason);
       in_flight_.remove(id);
@@ -359,7 +327,7 @@ class Sender::Loop {
       if (!journal_call([&] {
             attempts = parked_attempts(park.destination);
             delay = park_retry_delay(attempts);
-            journal_->park_destination(sink_.name, park.destination, park.reason, unix_now_ms() + delay.count());
+            journal().park_destination(sink_.name, park.destination, park.reason, unix_now_ms() + delay.count());
           }))
         return;
       spdlog::error("sender: destination parked sink={} destination={} attempts={} next_retry_in={} reason=\"{}\"",
@@ -368,7 +336,7 @@ class Sender::Loop {
     }
     if (parks_only) return;
     if (!owed_.delivered.empty()) {
-      if (!journal_call([&] { journal_->mark_delivered(sink_.name, owed_.delivered); })) return;
+      if (!journal_call([&] { journal().mark_delivered(sink_.name, owed_.delivered); })) return;
       for (const int64_t id : owed_.delivered) {
         in_flight_.remove(id);
         if (auto probe = probes_.find(id); probe != probes_.end()) {
@@ -384,7 +352,7 @@ class Sender::Loop {
     while (!owed_.unparked.empty()) {
       const std::string& destination = owed_.unparked.front();
       int64_t requeued = 0;
-      if (!journal_call([&] { requeued = journal_->retry_parked(sink_.name, destination, false); })) return;
+      if (!journal_call([&] { requeued = journal().retry_parked(sink_.name, destination, false); })) return;
       spdlog::info("sender: destination unparked sink={} destination={} messages_requeued={}", sink_.name,
                    destination, requeued);
       owed_.unparked.pop_front();
@@ -496,7 +464,7 @@ class Sender::Loop {
 
   bool claiming_paused() const {
     return stop_ || Clock::now() < claims_paused_until_ || !journal_ready() ||
-           (episode_.is_open() && !owed_.empty()) ||  // a journal write failed: no new work until it is made
+           (journal_.faulty() && !owed_.empty()) ||  // a journal write failed: no new work until it is made
            (broker_index_ != 0 && Clock::now() - last_failback_attempt_ >= sink_.failback_interval);
   }
 
@@ -509,7 +477,7 @@ class Sender::Loop {
       if (budget <= 0 && !in_flight_.empty()) return;
       std::vector<journal::Message> batch;
       if (!journal_call([&] {
-            batch = journal_->claim(sink_.name, static_cast<size_t>(machine_.transaction_size()), in_flight_.ids(),
+            batch = journal().claim(sink_.name, static_cast<size_t>(machine_.transaction_size()), in_flight_.ids(),
                                     std::max<int64_t>(budget, 1));
           }))
         return;
@@ -629,7 +597,7 @@ class Sender::Loop {
   }
 
   int64_t parked_attempts(const std::string& destination) {
-    for (const auto& parked : journal_->parked_destinations(sink_.name))
+    for (const auto& parked : journal().parked_destinations(sink_.name))
       if (parked.destination == destination) return parked.attempts;
     return 0;
   }
@@ -641,12 +609,12 @@ class Sender::Loop {
     last_probe_check_ = Clock::now();
     const int64_t now = unix_now_ms();
     std::vector<journal::ParkedDestination> parked;
-    if (!journal_call([&] { parked = journal_->parked_destinations(sink_.name); })) return;
+    if (!journal_call([&] { parked = journal().parked_destinations(sink_.name); })) return;
     for (const auto& destination : parked) {
       if (destination.next_retry_ms > now) continue;
       int64_t next_retry = now + park_retry_delay(destination.attempts).count();
       std::optional<int64_t> probe;
-      if (!journal_call([&] { probe = journal_->requeue_probe(sink_.name, destination.destination, next_retry); }))
+      if (!journal_call([&] { probe = journal().requeue_probe(sink_.name, destination.destination, next_retry); }))
         return;
       if (!probe) continue;
       probes_[*probe] = destination.destination;
@@ -673,8 +641,8 @@ class Sender::Loop {
       connection_.reset();
     }
     follow_without_connection(machine_.connection_lost("stopping", Clock::now()));
-    if (journal_) {
-      journal_retry_at_ = {};  // one last attempt, whatever the backoff
+    if (journal_.is_open()) {
+      journal_.retry_now();  // one last attempt, whatever the backoff
       write_owed(false);
     }
     if (!owed_.empty())
@@ -695,25 +663,19 @@ class Sender::Loop {
   }
 
   const SinkConfig& sink_;
-  const std::string journal_path_;
   const std::atomic<bool>& stop_;
   SenderCounters& counters_;
   std::vector<stomp::BrokerUri> brokers_;
   stomp::ConnectOptions options_;
-  std::unique_ptr<journal::Journal> journal_;
   std::unique_ptr<stomp::Connection> connection_;
   size_t broker_index_ = 0;
   JitteredBackoff reconnect_backoff_;
   JitteredBackoff refusal_backoff_;
   TransactionMachine machine_;
   stomp::SinkLimits limits_;
-  FaultEpisode episode_;
+  JournalLink journal_;  // before unreachable_: in the order the constructor names them
   FaultEpisode unreachable_;  // no broker answers: the sink is down (kBrokerUnreachableKind)
   std::string round_errors_;  // each broker's connect failure in the current round
-  journal::DiskReserve reserve_;
-  int journal_failures_ = 0;  // transient journal faults in a row
-  bool reserve_released_ = false;
-  Clock::time_point journal_retry_at_{};
   Clock::time_point claims_paused_until_{};
   Clock::time_point last_failback_attempt_{};
   Clock::time_point connected_at_{};  // of the current (or latest) connection

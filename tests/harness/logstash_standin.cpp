@@ -113,7 +113,8 @@ LogstashStandin::LogstashStandin(Options options) : options_(std::move(options))
   ::signal(SIGPIPE, SIG_IGN);  // a client that hung up must not end the test
   if (!options_.cert_file.empty()) {
     auto secure = std::make_unique<httplib::SSLServer>(options_.cert_file.c_str(), options_.key_file.c_str());
-    if (!secure->is_valid()) throw Error("logstash stand-in: cannot load " + options_.cert_file + " and " + options_.key_file);
+    if (!secure->is_valid())
+      throw Error("logstash stand-in: cannot load " + options_.cert_file + " and " + options_.key_file);
     server_ = std::move(secure);
   } else {
     server_ = std::make_unique<httplib::Server>();
@@ -123,12 +124,15 @@ LogstashStandin::LogstashStandin(Options options) : options_(std::move(options))
   server_->set_keep_alive_max_count(100000);
   server_->set_keep_alive_timeout(60);
   server_->set_payload_max_length(64 * 1024 * 1024);
-  const auto handler = [this](const httplib::Request& request, httplib::Response& response) { handle(request, response); };
+  const auto handler = [this](const httplib::Request& request, httplib::Response& response) {
+    handle(request, response);
+  };
   server_->Put(".*", handler);
   server_->Post(".*", handler);
   const int port = options_.port == 0 ? server_->bind_to_any_port(options_.host)
                                       : (server_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
-  if (port <= 0) throw Error("logstash stand-in: cannot listen on " + options_.host + ":" + std::to_string(options_.port));
+  if (port <= 0)
+    throw Error("logstash stand-in: cannot listen on " + options_.host + ":" + std::to_string(options_.port));
   port_ = static_cast<uint16_t>(port);
   listener_ = std::thread([this] { server_->listen_after_bind(); });
   while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -200,7 +204,9 @@ void LogstashStandin::handle(const httplib::Request& request, httplib::Response&
     case Answer::busy: answer_busy(response); break;
     case Answer::down: answer_down(response); break;
     case Answer::unauthorized: answer_unauthorized(response); break;
-    case Answer::bad_request: answer_refused(response, 400, "JSON parse error: unexpected character at offset 0"); break;
+    case Answer::bad_request:
+      answer_refused(response, 400, "JSON parse error: unexpected character at offset 0");
+      break;
     case Answer::too_large: answer_refused(response, 413, "Payload Too Large"); break;
     case Answer::unprocessable: answer_refused(response, 422, "Unprocessable Entity: not a pScheduler run"); break;
     case Answer::hang: break;

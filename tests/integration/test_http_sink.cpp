@@ -185,7 +185,8 @@ TEST_CASE("an http sink sends each ingested run unchanged, with its headers, the
   std::ofstream lines(workspace.file("runs.jsonl"));
   std::vector<std::string> bodies;
   for (int i = 0; i < 20; ++i) {
-    const std::string body = R"({"id":"run-)" + std::to_string(i) + R"(","participants":["ps1.example.net","Zürich"],)" +
+    const std::string body = R"({"id":"run-)" + std::to_string(i) +
+                             R"(","participants":["ps1.example.net","Zürich"],)" +
                              "\"note\":\"line\\nbreak\"}";
     bodies.push_back(body);
     lines << json{{"header",

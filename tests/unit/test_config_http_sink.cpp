@@ -73,7 +73,8 @@ TEST_CASE("a stomp key given to an http sink, or an http key to a stomp sink, is
   for (const char* key : {"brokers = [\"stomp://h:1\"]", "window = 2", "transaction_size = 10",
                           "virtual_host = \"v\"", "passcode = \"p\"", "heartbeat = 5"}) {
     INFO(key);
-    CHECK_THAT(error_of(kHttp + key + "\n"), Catch::Contains("sink[0].") && Catch::Contains("not a key of an http sink"));
+    CHECK_THAT(error_of(kHttp + key + "\n"),
+               Catch::Contains("sink[0].") && Catch::Contains("not a key of an http sink"));
   }
   const std::string stomp = "brokers = [\"stomp://127.0.0.1:61613\"]\n";
   for (const char* key : {"url = \"http://h/\"", "method = \"put\"", "timeout = 5", "max_requests_in_flight = 2",
@@ -91,7 +92,8 @@ TEST_CASE("an http sink's bad values are errors naming the key", "[config]") {
   CHECK_THAT(error_of(kHttp + "headers = { \"bad name\" = \"v\" }\n"), Catch::Contains("sink[0].headers"));
   CHECK_THAT(error_of(kHttp + "headers = { a = 1 }\n"), Catch::Contains("sink[0].headers.a: expected a string"));
   CHECK_THAT(error_of(kHttp + "headers = { a = \"x\", A = \"y\" }\n"), Catch::Contains("given twice"));
-  CHECK_THAT(error_of(kHttp + "headers = \"x-ps-observer: 1\"\n"), Catch::Contains("sink[0].headers: expected a table"));
+  CHECK_THAT(error_of(kHttp + "headers = \"x-ps-observer: 1\"\n"),
+             Catch::Contains("sink[0].headers: expected a table"));
   CHECK_THAT(error_of(kHttp + "login = \"u\"\n"), Catch::Contains("login and password_file go together"));
   CHECK_THAT(error_of(kHttp + "timeout = \"10ms\"\n"), Catch::Contains("sink[0].timeout"));
   CHECK_THAT(error_of(kHttp + "max_requests_in_flight = 5000\n"), Catch::Contains("sink[0].max_requests_in_flight"));

@@ -36,8 +36,10 @@ HttpAnswer failed(HttpAnswer::Failure failure, std::string error) {
 }  // namespace
 
 TEST_CASE("only a 2xx answer delivers a message", "[http-sink]") {
-  for (long code : {200L, 201L, 202L, 204L, 299L}) CHECK(judge_answer(status(code, "ok"), kUrl).verdict == HttpVerdict::delivered);
-  for (long code : {100L, 199L, 300L, 400L, 500L}) CHECK(judge_answer(status(code), kUrl).verdict != HttpVerdict::delivered);
+  for (long code : {200L, 201L, 202L, 204L, 299L})
+    CHECK(judge_answer(status(code, "ok"), kUrl).verdict == HttpVerdict::delivered);
+  for (long code : {100L, 199L, 300L, 400L, 500L})
+    CHECK(judge_answer(status(code), kUrl).verdict != HttpVerdict::delivered);
 }
 
 TEST_CASE("a backlogged, stopped or hung Logstash keeps the row pending and is retried", "[http-sink]") {
@@ -45,7 +47,8 @@ TEST_CASE("a backlogged, stopped or hung Logstash keeps the row pending and is r
     INFO(code);
     CHECK(judge_answer(status(code), kUrl).verdict == HttpVerdict::retry);
   }
-  const auto down = judge_answer(failed(HttpAnswer::Failure::unreachable, "Failed to connect to 127.0.0.1 port 9"), kUrl);
+  const auto down =
+      judge_answer(failed(HttpAnswer::Failure::unreachable, "Failed to connect to 127.0.0.1 port 9"), kUrl);
   CHECK(down.verdict == HttpVerdict::retry);
   CHECK_THAT(down.reason, Catch::Contains(kUrl) && Catch::Contains("Failed to connect"));
   const auto hung = judge_answer(failed(HttpAnswer::Failure::timed_out, "Operation timed out after 2000 ms"), kUrl);
@@ -82,7 +85,8 @@ TEST_CASE("wrong credentials, a wrong URL or a redirect pause the sink and park 
   CHECK_THAT(tls.reason, Catch::Contains("ca_file"));
 }
 
-TEST_CASE("a 4xx that names no message, or a status no server should send, pauses the sink, never drops", "[http-sink]") {
+TEST_CASE("a 4xx that names no message, or a status no server should send, pauses the sink, never drops",
+          "[http-sink]") {
   for (long code : {402L, 409L, 410L, 411L, 415L, 418L, 451L, 499L, 100L, 600L, 0L}) {
     INFO(code);
     CHECK(judge_answer(status(code), kUrl).verdict == HttpVerdict::sink_rejected);
