@@ -134,7 +134,8 @@ void write_sender_families(const DaemonSnapshot& daemon, std::ostream& out) {
     family(out, name, type, help);
     for (const SinkCounters& sink : daemon.sinks) sample(out, name, sink_label(sink.sink), value(sink.counters));
   };
-  per_sink("gapless_sink_connected", "gauge", "1 while the sink's sender is connected to a broker.",
+  per_sink("gapless_sink_connected", "gauge",
+           "1 while the sink's sender is connected to a broker (an http sink: while its URL is not failing).",
            [](const sender::CountersSnapshot& c) { return std::string(c.connected ? "1" : "0"); });
   per_sink("gapless_sink_delivered_total", "counter", "Messages the sink's sender marked delivered since the daemon started.",
            [](const sender::CountersSnapshot& c) { return std::to_string(c.delivered); });
@@ -149,7 +150,7 @@ void write_sender_families(const DaemonSnapshot& daemon, std::ostream& out) {
 
   family(out, "gapless_sink_broker_errors_total", "counter",
          "Broker errors by kind: connect-failed, connection-lost, and ERROR frames (not-authorized, flow-control, "
-         "refused).");
+         "refused); an http sink's: no answer, a timeout, the sink rejected (401 ...), 429 or 5xx, a message refused.");
   for (const SinkCounters& sink : daemon.sinks)
     for (const auto& [kind, count] : sink.counters.broker_errors)
       sample(out, "gapless_sink_broker_errors_total", sink_label(sink.sink) + ",kind=\"" + label_value(kind) + "\"",
@@ -157,7 +158,8 @@ void write_sender_families(const DaemonSnapshot& daemon, std::ostream& out) {
 
   const std::string latency = "gapless_sink_delivery_latency_seconds";
   family(out, latency, "histogram",
-         "Time from a message's SEND to the RECEIPT of its transaction's COMMIT, for the messages delivered.");
+         "Time from a message's SEND to the RECEIPT of its transaction's COMMIT (an http sink: from its request to "
+         "the 2xx answer), for the messages delivered.");
   for (const SinkCounters& sink : daemon.sinks) {
     const HistogramSnapshot& histogram = sink.counters.latency;
     const std::string labels = sink_label(sink.sink);
