@@ -19,6 +19,7 @@
 #include "collector/series_reader.hpp"
 #include "core/config.hpp"
 #include "esmond/client.hpp"
+#include "esmond/data_location.hpp"
 #include "esmond_archive/esmond_archive.hpp"
 #include "journal/journal.hpp"
 #include "osg/message_builder.hpp"
@@ -115,7 +116,9 @@ TEST_CASE("elmond stand-in: data only at the listing's â€¦/base/0, a 3-segment â
   CHECK(page.size() > 900);
   CHECK(page.back().at("ts").get<int64_t>() < all.back().at("ts").get<int64_t>());
   CHECK(std::is_sorted(page.begin(), page.end(),
-                       [](const json& a, const json& b) { return a.at("ts").get<int64_t>() < b.at("ts").get<int64_t>(); }));
+                       [](const json& a, const json& b) {
+                         return a.at("ts").get<int64_t>() < b.at("ts").get<int64_t>();
+                       }));
 
   // Rollup summaries are listed but served empty (elmond's data.py skips every bucket).
   const auto rollup = http.Get(path_of(key + "/packet-loss-rate/aggregations/3600").c_str());
@@ -277,4 +280,50 @@ TEST_CASE("runs pushed by pScheduler, held by the elmond stand-in as Logstash an
   }
   CHECK(journaled == backfill.points_journaled);
   CHECK(journaled > 10);
+}
+
+TEST_CASE("a listing's base-uri or summary uri cannot steer a data request to another series, host or query",
+          "[elmond]") {
+  using gapless::esmond::ArchiveFlavour;
+  using gapless::esmond::locate_data;
+  const std::string key = "0123abcd";
+  const auto listing = [&](const std::string& base_uri, const json& summaries = json::array()) {
+    return json{{"metadata-key", key},
+                {"event-types", json::array({{{"event-type", "packet-loss-rate"},
+                                              {"base-uri", base_uri},
+                                              {"summaries", summaries}}})}};
+  };
+  const gapless::esmond::SeriesPath base{key, "packet-loss-rate", "", 0};
+  const auto elmond = locate_data(listing("/esmond/perfsonar/archive/" + key + "/packet-loss-rate/base/0"), base);
+  CHECK(elmond.path == key + "/packet-loss-rate/base/0");
+  CHECK(elmond.flavour == ArchiveFlavour::elmond);
+  const auto esmond = locate_data(listing("/esmond/perfsonar/archive/" + key + "/packet-loss-rate/base"), base);
+  CHECK(esmond.path == key + "/packet-loss-rate/base");  // what data_path builds: esmond's URLs unchanged
+  CHECK(esmond.flavour == ArchiveFlavour::esmond);
+  // Behind a proxy that adds a prefix, or elmond with an empty PROXY_PATH.
+  CHECK(locate_data(listing("/ps1/esmond/perfsonar/archive/" + key + "/packet-loss-rate/base/0"), base).path ==
+        key + "/packet-loss-rate/base/0");
+  CHECK(locate_data(listing("/" + key + "/packet-loss-rate/base/0"), base).path == key + "/packet-loss-rate/base/0");
+  // Anything else: the built esmond path.
+  for (const std::string& hostile : std::vector<std::string>{
+           "http://elsewhere.example/esmond/perfsonar/archive/" + key + "/packet-loss-rate/base/0",
+        "/esmond/perfsonar/archive/" + key + "/packet-loss-rate/base/../../other/packet-loss-rate/base",
+        std::string("/esmond/perfsonar/archive/other/packet-loss-rate/base/0"),
+        "/esmond/perfsonar/archive/" + key + "/packet-loss-rate/base/0?limit=1",
+        "/esmond/perfsonar/archive/" + key + "/packet-loss-rate/base/0/extra"}) {
+    INFO(hostile);
+    CHECK(locate_data(listing(hostile), base).path == key + "/packet-loss-rate/base");
+  }
+  // A summary's uri, matched by type and window (an integer from elmond, a string from esmond).
+  const json summaries = json::array(
+      {{{"summary-type", "aggregation"}, {"summary-window", 3600},
+        {"uri", "/esmond/perfsonar/archive/" + key + "/packet-loss-rate/aggregations/3600"}},
+       {{"summary-type", "aggregation"}, {"summary-window", "86400"},
+        {"uri", "/esmond/perfsonar/archive/" + key + "/packet-loss-rate/aggregations/86400"}}});
+  const auto with = listing("/esmond/perfsonar/archive/" + key + "/packet-loss-rate/base/0", summaries);
+  CHECK(locate_data(with, {key, "packet-loss-rate", "aggregation", 86400}).path ==
+        key + "/packet-loss-rate/aggregations/86400");
+  const auto hourly = locate_data(with, {key, "packet-loss-rate", "aggregation", 3600});
+  CHECK(hourly.path == key + "/packet-loss-rate/aggregations/3600");
+  CHECK(hourly.flavour == ArchiveFlavour::elmond);
 }

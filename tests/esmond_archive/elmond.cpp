@@ -178,7 +178,8 @@ std::string page_url(const httplib::Request& req, const std::string& root, int64
       else it->second = value;
     }
   }
-  for (const auto& [name, value] : {std::pair<std::string, int64_t>{"limit", limit}, std::pair<std::string, int64_t>{"offset", offset}}) {
+  using Change = std::pair<std::string, int64_t>;
+  for (const auto& [name, value] : {Change{"limit", limit}, Change{"offset", offset}}) {
     auto it = std::find_if(query.begin(), query.end(), [&](const auto& p) { return p.first == name; });
     if (it == query.end()) query.emplace_back(name, std::to_string(value));
     else it->second = std::to_string(value);
