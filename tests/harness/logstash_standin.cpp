@@ -112,7 +112,9 @@ std::optional<LogstashStandin::Answer> LogstashStandin::parse_answer(const std::
 LogstashStandin::LogstashStandin(Options options) : options_(std::move(options)), answer_(options_.answer) {
   ::signal(SIGPIPE, SIG_IGN);  // a client that hung up must not end the test
   if (!options_.cert_file.empty()) {
-    auto secure = std::make_unique<httplib::SSLServer>(options_.cert_file.c_str(), options_.key_file.c_str());
+    auto secure = std::make_unique<httplib::SSLServer>(
+        options_.cert_file.c_str(), options_.key_file.c_str(),
+        options_.client_ca_file.empty() ? nullptr : options_.client_ca_file.c_str());
     if (!secure->is_valid())
       throw Error("logstash stand-in: cannot load " + options_.cert_file + " and " + options_.key_file);
     server_ = std::move(secure);

@@ -38,6 +38,7 @@ class LogstashStandin {
     uint16_t port = 0;  // 0: a free port
     std::string cert_file;  // with key_file: HTTPS
     std::string key_file;
+    std::string client_ca_file;  // with HTTPS: a client certificate this CA signed is required
     // With both: a request without this Basic authentication is answered 401, whatever answer() says.
     std::string login;
     std::string password;

@@ -13,7 +13,8 @@
 //     answer's body, the others delivered; discard and retry-parked act on it;
 //   - a stop while Logstash hangs: back within shutdown_timeout, nothing marked;
 //   - https: verified against ca_file; a CA that did not sign the server's
-//     certificate: nothing is sent, the sink is rejected.
+//     certificate: nothing is sent, the sink is rejected; cert_file and
+//     key_file answer a server that asks for a client certificate.
 // No broker: the daemon's only sink is the http one.
 //   build/tests/integration/integration-tests '[http-sink]'
 #include <httplib.h>
@@ -412,7 +413,8 @@ TEST_CASE("a daemon stopped while Logstash hangs returns within shutdown_timeout
   CHECK(workspace.counts() == std::array<int64_t, 3>{3, 0, 0});
 }
 
-TEST_CASE("https to Logstash is verified against ca_file; a CA that did not sign its certificate sends nothing",
+TEST_CASE("https to Logstash is verified against ca_file, a CA that did not sign its certificate sends nothing, and "
+          "a client certificate is given when asked",
           "[http-sink]") {
   gapless::test::TempDir tls_dir("http-sink-tls");
   const auto tls = gapless::test::generate_tls_material(tls_dir.path());
@@ -445,4 +447,18 @@ TEST_CASE("https to Logstash is verified against ca_file; a CA that did not sign
   CHECK(wrong_ca.counts() == std::array<int64_t, 3>{5, 0, 0});
   CHECK(standin.request_count() == 5);  // no request of the second journal reached the server
   CHECK(daemon.terminate(10s).code == 0);
+
+  // A Logstash that asks for a client certificate gets the sink's cert_file.
+  LogstashStandin::Options mutual = https;
+  mutual.client_ca_file = tls.ca_cert.string();
+  LogstashStandin asking(mutual);
+  HttpSinkWorkspace with_certificate("url = \"" + asking.url() + "\"\nca_file = \"" + tls.ca_cert.string() +
+                                     "\"\ncert_file = \"" + tls.client_cert.string() + "\"\nkey_file = \"" +
+                                     tls.client_key.string() + "\"\n");
+  with_certificate.journal(runs(2, "mutual"));
+  const auto sent = with_certificate.command({"run", "--until-drained"}, 60s);
+  INFO(sent.err);
+  REQUIRE(sent.ok());
+  CHECK(with_certificate.counts() == std::array<int64_t, 3>{0, 2, 0});
+  CHECK(asking.request_count() == 2);
 }
