@@ -79,13 +79,17 @@ void journal_size_problem(const Config& config, journal::Journal& journal, std::
                      "); at the limit collection and ingest pause");
 }
 
-void fault_problems(const journal::DaemonHealth& daemon, int64_t now_ms, std::vector<std::string>& problems) {
+void fault_problems(const Config& config, const journal::DaemonHealth& daemon, int64_t now_ms,
+                    std::vector<std::string>& problems) {
   for (const FaultSnapshot& fault : daemon.faults) {
     if (fault.kind == kRestartRequiredKind) continue;  // said first, with what to do
     if (const auto sink = sink_of(fault); sink && fault.kind == sender::kBrokerUnreachableKind) {
+      // An http sink's occurrences are its failed requests, a STOMP sink's its rounds of connects.
+      const SinkConfig* configured = config.find_sink(*sink);
+      const bool http = configured != nullptr && configured->protocol == "http";
+      const char* failed = http ? " requests failed: " : " connect rounds failed: ";
       problems.push_back("sink " + *sink + " down for " + since_text(fault.since_ms, now_ms) + ", " +
-                         std::to_string(fault.occurrences) + " connect rounds failed: " +
-                         shortened_reason(fault.last_error));
+                         std::to_string(fault.occurrences) + failed + shortened_reason(fault.last_error));
       continue;
     }
     if (const auto sink = sink_of(fault); sink && fault.kind == sender::kSinkRejectedKind) {
@@ -191,7 +195,7 @@ std::vector<std::string> find_problems(const Config& config, journal::Journal& j
   std::vector<std::string> problems;
   if (daemon) daemon_problems(*daemon, now_ms, problems);
   journal_size_problem(config, journal, problems);
-  if (daemon) fault_problems(*daemon, now_ms, problems);
+  if (daemon) fault_problems(config, *daemon, now_ms, problems);
   sink_problems(config, journal, sinks, now_ms, problems);
   archive_problems(config, journal, archives, now_ms, problems);
   return problems;

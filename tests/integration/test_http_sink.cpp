@@ -261,6 +261,8 @@ TEST_CASE("a Logstash that answers 503, then 429, then hangs, then recovers gets
   }));
   CHECK(down["kind"] == "broker-unreachable");
   CHECK_THAT(down["last_error"].get<std::string>(), Catch::Contains("HTTP 503") && Catch::Contains(standin.url()));
+  CHECK_THAT(workspace.command({"status"}).out, Catch::Contains("sink central down for") &&
+                                                    Catch::Contains("requests failed"));
 
   // 429 (Logstash's queue full): still pending.
   standin.answer(Answer::busy);
