@@ -575,8 +575,16 @@ class Journal {
   AppendResult append_with_datapoints(int64_t series_id, const std::vector<NewMessage>& messages,
                                       const std::vector<CollectedDatapoint>& datapoints, int64_t now,
                                       const std::string& operation);
-  // One PushedSeries inside record_pushed's transaction (series.cpp).
-  AppendResult record_pushed_series(const PushedSeries& pushed, int64_t now);
+  // The journal id of each message, journaled now or before (invariant 2).
+  std::vector<int64_t> message_ids_in_transaction(const std::vector<NewMessage>& messages,
+                                                  const std::string& operation);
+  // Invariant 12's rows; `message_ids` by CollectedDatapoint::message.
+  void upsert_datapoints_in_transaction(int64_t series_id, const std::vector<CollectedDatapoint>& datapoints,
+                                        const std::vector<int64_t>& message_ids);
+  // One PushedSeries inside record_pushed's transaction (series.cpp): its
+  // series' id, registered when new, and which of its messages are new
+  // (false: every datapoint it carries is journaled with that digest).
+  std::pair<int64_t, std::vector<bool>> pushed_series_fresh(const PushedSeries& pushed, int64_t now);
 
   std::string path_;
   std::unique_ptr<SQLite::Database> db_;

@@ -276,20 +276,27 @@ AppendResult Journal::append_with_datapoints(int64_t series_id, const std::vecto
                                              const std::vector<CollectedDatapoint>& datapoints, int64_t now,
                                              const std::string& operation) {
   const AppendResult result = append_in_transaction(messages, now);
+  upsert_datapoints_in_transaction(series_id, datapoints, message_ids_in_transaction(messages, operation));
+  return result;
+}
 
-  // The journal id of each message, new or journaled before (invariant 2).
+std::vector<int64_t> Journal::message_ids_in_transaction(const std::vector<NewMessage>& messages,
+                                                         const std::string& operation) {
   std::vector<int64_t> message_ids(messages.size(), 0);
-  {
-    SQLite::Statement lookup(*db_, kSqlMessageId);
-    for (size_t i = 0; i < messages.size(); ++i) {
-      lookup.reset();
-      lookup.bind(1, messages[i].gapless_id);
-      if (!lookup.executeStep())
-        throw Error(context(path_, operation) + "message " + messages[i].gapless_id +
-                    " is missing right after its append");
-      message_ids[i] = lookup.getColumn(0).getInt64();
-    }
+  SQLite::Statement lookup(*db_, kSqlMessageId);
+  for (size_t i = 0; i < messages.size(); ++i) {
+    lookup.reset();
+    lookup.bind(1, messages[i].gapless_id);
+    if (!lookup.executeStep())
+      throw Error(context(path_, operation) + "message " + messages[i].gapless_id +
+                  " is missing right after its append");
+    message_ids[i] = lookup.getColumn(0).getInt64();
   }
+  return message_ids;
+}
+
+void Journal::upsert_datapoints_in_transaction(int64_t series_id, const std::vector<CollectedDatapoint>& datapoints,
+                                               const std::vector<int64_t>& message_ids) {
   SQLite::Statement upsert(*db_, kSqlUpsertDatapoint);  // invariant 12
   for (const CollectedDatapoint& point : datapoints) {
     const std::string digest = digest_bytes(point.digest, series_id, point.ts);
@@ -300,10 +307,9 @@ AppendResult Journal::append_with_datapoints(int64_t series_id, const std::vecto
     upsert.bind(4, message_ids[point.message]);
     upsert.exec();
   }
-  return result;
 }
 
-AppendResult Journal::record_pushed_series(const PushedSeries& pushed, int64_t now) {
+std::pair<int64_t, std::vector<bool>> Journal::pushed_series_fresh(const PushedSeries& pushed, int64_t now) {
   const std::string operation = "record_pushed (" + describe(pushed.key) + ")";
   if (pushed.key.archive_url.empty() || pushed.key.metadata_key.empty() || pushed.key.event_type.empty())
     throw Error(context(path_, operation) + "archive URL, metadata key and event type are required");
@@ -334,33 +340,15 @@ AppendResult Journal::record_pushed_series(const PushedSeries& pushed, int64_t n
   // digest adds nothing (a backfill or an earlier push brought it).
   std::vector<bool> fresh(pushed.messages.size(), true);
   for (const CollectedDatapoint& point : pushed.datapoints) fresh[point.message] = false;
-  {
-    SQLite::Statement known(*db_, kSqlDigests);
-    for (const CollectedDatapoint& point : pushed.datapoints) {
-      known.reset();
-      known.bind(1, series_id);
-      known.bind(2, point.ts);
-      known.bind(3, point.ts);
-      if (!known.executeStep() || hex_of(bytes_of(known.getColumn(1))) != point.digest) fresh[point.message] = true;
-    }
+  SQLite::Statement known(*db_, kSqlDigests);
+  for (const CollectedDatapoint& point : pushed.datapoints) {
+    known.reset();
+    known.bind(1, series_id);
+    known.bind(2, point.ts);
+    known.bind(3, point.ts);
+    if (!known.executeStep() || hex_of(bytes_of(known.getColumn(1))) != point.digest) fresh[point.message] = true;
   }
-  AppendResult skipped;
-  std::vector<NewMessage> messages;
-  std::vector<size_t> index_of(pushed.messages.size(), 0);
-  for (size_t i = 0; i < pushed.messages.size(); ++i) {
-    if (!fresh[i]) {
-      ++skipped.duplicates;
-      continue;
-    }
-    index_of[i] = messages.size();
-    messages.push_back(pushed.messages[i]);
-  }
-  std::vector<CollectedDatapoint> datapoints;
-  for (const CollectedDatapoint& point : pushed.datapoints)
-    if (fresh[point.message]) datapoints.push_back({point.ts, point.digest, index_of[point.message]});
-  AppendResult result = append_with_datapoints(series_id, messages, datapoints, now, operation);
-  result.duplicates += skipped.duplicates;
-  return result;
+  return {series_id, fresh};
 }
 
 std::vector<CoveredRange> Journal::coverage(int64_t series_id, int64_t ts_from, int64_t ts_to) {

@@ -87,7 +87,8 @@ ArchiveRun archive_runs(const std::vector<std::string>& bodies, const ArchiverOp
   std::atomic<int64_t> connections{0};
   std::vector<std::thread> workers;
   for (int i = 0; i < options.workers; ++i)
-    workers.emplace_back([&] {
+    workers.emplace_back([&, i] {
+      std::this_thread::sleep_for(i * options.stagger);
       Worker worker(options);
       for (size_t index = next++; index < bodies.size(); index = next++) run.attempts[index] = worker.send(bodies[index]);
       connections += worker.connections;

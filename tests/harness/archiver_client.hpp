@@ -22,6 +22,7 @@ struct ArchiverOptions {
   std::string observer = "192.0.2.10";  // x-ps-observer; "" = none
   std::string authorization;      // the whole Authorization value ("Basic ...", "Bearer ..."); "" = none
   int workers = 25;
+  std::chrono::milliseconds stagger{0};  // worker i starts i x stagger after the first (processes started apart)
   std::chrono::seconds timeout{30};
 };
 
