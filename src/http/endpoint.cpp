@@ -238,7 +238,17 @@ void Endpoint::Impl::routes() {
   server->Get("/v1/status", guarded("/v1/status", [this](const httplib::Request&, httplib::Response& response) {
                 const DaemonSnapshot daemon = snapshot();
                 auto journal = open_for_reading(config);
-                answer_json(response, 200, status::to_json(in_force(daemon), *journal));
+                nlohmann::json status = status::to_json(in_force(daemon), *journal);
+                if (daemon.push) {  // only the running daemon knows what was pushed to it
+                  nlohmann::json answers = nlohmann::json::object();
+                  for (const auto& [code, count] : daemon.push->answers) answers[std::to_string(code)] = count;
+                  status["push"] = {{"runs_journaled", daemon.push->runs_journaled},
+                                    {"duplicates", daemon.push->duplicates},
+                                    {"series_messages", daemon.push->series_messages},
+                                    {"commits", daemon.push->groups},
+                                    {"answers", answers}};
+                }
+                answer_json(response, 200, status);
               }));
   server->Post("/v1/resend", guarded("/v1/resend", [this](const httplib::Request& request, httplib::Response& response) {
                  resend(request, response);

@@ -173,6 +173,12 @@ TEST_CASE("runs pushed on 25 kept-alive connections are answered 200, journaled 
                                 Catch::Contains("\ngapless_push_duplicates_total 20\n") &&
                                 Catch::Contains("gapless_push_answers_total{status=\"200\"} 220\n") &&
                                 Catch::Contains("gapless_push_answer_latency_seconds_count 220\n"));
+  const auto status = metrics_client.Get("/v1/status");
+  REQUIRE(status);
+  const json push = json::parse(status->body).at("push");
+  CHECK(push["runs_journaled"] == 200);
+  CHECK(push["duplicates"] == 20);
+  CHECK(push["answers"]["200"] == 220);
 }
 
 TEST_CASE("the push endpoint takes a 1.1 MB run with Expect, and refuses a wrong path, method, credentials or body "
