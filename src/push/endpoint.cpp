@@ -95,6 +95,9 @@ void Endpoint::Impl::push(const httplib::Request& request, httplib::Response& re
       const bool duplicate = outcome.result.appended.appended == 0 && outcome.result.series.appended == 0;
       counters.journaled(duplicate, outcome.result.series.appended);
       carry(rules.journaled(run.run_id, duplicate), response);
+      if (!run.osg_refusal.empty())
+        spdlog::warn("push: run journaled without its OSG messages remote={} run={} error=\"{}\"",
+                     request.remote_addr, run.run_id, run.osg_refusal);
       spdlog::debug("push: run journaled remote={} run={} duplicate={} series_messages={}", request.remote_addr,
                     run.run_id, duplicate, outcome.result.series.appended);
       break;

@@ -25,6 +25,9 @@ std::string archive_url_of(const osg::Run& run, const FormsSettings& settings) {
   return "https://" + run.host + "/esmond/perfsonar/archive/";
 }
 
+void add_osg_messages(const osg::Run& run, std::string_view observer, const FormsSettings& settings, RunForms& forms,
+                      std::vector<std::string>& refusals);
+
 }  // namespace
 
 FormsSettings FormsSettings::of(const Config& config) {
@@ -66,7 +69,27 @@ RunForms forms_of(std::string_view body, std::string_view observer, const FormsS
     refusals.push_back(takers.refusal);
   }
 
-  osg::BuildOptions build = settings.build;
+  try {
+    add_osg_messages(run, observer, settings, forms, refusals);
+  } catch (const osg::RunError& e) {
+    if (forms.pushed.appended.empty()) throw;
+    forms.pushed.series.clear();
+    forms.osg_refusal = e.field() + ": " + e.what();
+  }
+
+  if (forms.pushed.appended.empty() && forms.pushed.series.empty()) {
+    std::string why = "run " + run.id + ": ";
+    for (size_t i = 0; i < refusals.size(); ++i) why += (i > 0 ? "; " : "") + refusals[i];
+    throw NoSinkTakes(why);
+  }
+  return forms;
+}
+
+namespace {
+
+void add_osg_messages(const osg::Run& run, std::string_view observer, const FormsSettings& settings, RunForms& forms,
+                      std::vector<std::string>& refusals) {
+  const osg::BuildOptions& build = settings.build;
   for (const osg::RunPoint& point : osg::esmond_points(run, archive_url_of(run, settings), observer)) {
     const DestinationTakers takers = destination_takers(settings.sinks, osg::destination_of(point.series));
     if (!takers.taken()) {
@@ -84,14 +107,9 @@ RunForms forms_of(std::string_view body, std::string_view observer, const FormsS
     series.datapoints.push_back({point.point.ts, point.point.digest, 0});  // one point: one message
     forms.pushed.series.push_back(std::move(series));
   }
-
-  if (forms.pushed.appended.empty() && forms.pushed.series.empty()) {
-    std::string why = "run " + run.id + ": ";
-    for (size_t i = 0; i < refusals.size(); ++i) why += (i > 0 ? "; " : "") + refusals[i];
-    throw NoSinkTakes(why);
-  }
-  return forms;
 }
+
+}  // namespace
 
 bool some_sink_takes_pushes(const std::vector<SinkConfig>& sinks) {
   // The test types perfSONAR hosts run and the event types they map to

@@ -43,10 +43,16 @@ struct FormsSettings {
 struct RunForms {
   std::string run_id;
   journal::PushedRun pushed;
+  // Set when the run is journaled as pushed but its OSG messages could not
+  // be built (a result field of an unexpected shape): the field and why.
+  // Refusing the whole run would lose it for the sinks that forward runs
+  // (pScheduler gives a run up after one refusal), so it goes on without them.
+  std::string osg_refusal;
 };
 
-// Throws osg::RunError (a body that is not a run, or a header the door
-// refuses), NoSinkTakes.
+// Throws osg::RunError (a body that is not a run, a header the door refuses,
+// or a run only the brokers take whose OSG messages cannot be built),
+// NoSinkTakes.
 RunForms forms_of(std::string_view body, std::string_view observer, const FormsSettings& settings);
 
 // The gapless-id of a pushed run: NEVER CHANGE (consumers and the journal

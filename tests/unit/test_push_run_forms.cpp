@@ -93,3 +93,26 @@ TEST_CASE("a run no sink takes any form of is refused, naming the destinations",
   CHECK_FALSE(gapless::push::some_sink_takes_pushes(gapless::parse_config(sinks, "test.toml").sinks));
   CHECK(gapless::push::some_sink_takes_pushes(gapless::parse_config(kHttp, "test.toml").sinks));
 }
+
+TEST_CASE("a run whose OSG messages cannot be built is still journaled for a sink that forwards runs, and refused "
+          "only when the brokers alone would take it", "[push]") {
+  // No run.href, no task.href, no [push] archive_url: no archive to name the
+  // OSG messages' series by. pScheduler gives a refused run up, so a 400 would
+  // lose it for the Logstash too.
+  nlohmann::json run = nlohmann::json::parse(sample_run());
+  run.erase("run");
+  run.erase("task");
+  const std::string body = run.dump();
+
+  const auto both = forms_of(body, "", settings_for(kStomp + kHttp));
+  CHECK(both.pushed.appended.size() == 1);
+  CHECK(both.pushed.series.empty());
+  CHECK(both.osg_refusal.find("run.href") != std::string::npos);
+
+  try {
+    forms_of(body, "", settings_for(kStomp));
+    FAIL("a run only the brokers take, without its OSG messages, was not refused");
+  } catch (const gapless::osg::RunError& e) {
+    CHECK(e.field() == "run.href");
+  }
+}
