@@ -230,6 +230,10 @@ TEST_CASE("while the central Logstash answers 503, then 429, then hangs, every p
   const size_t before_hang = logstash.request_count();
   push_during(Answer::hang, "hang");
   CHECK(logstash.request_count() > before_hang);  // the sink kept asking, each request timed out
+  std::map<int, size_t> answers;                   // status -> requests so answered
+  for (const auto& request : logstash.requests()) ++answers[request.status];
+  CHECK(answers[503] > 0);  // the sink met each fault
+  CHECK(answers[429] > 0);
 
   // The outage never held up the brokers: each run's OSG messages are there already.
   REQUIRE_FALSE(expected.empty());
