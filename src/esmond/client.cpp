@@ -4,14 +4,13 @@
 #include <simdjson.h>
 
 #include <cctype>
-#include <csignal>
 #include <limits>
-#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <unordered_set>
 #include <utility>
 
+#include "core/curl_global.hpp"
 #include "core/duration.hpp"
 #include "core/hex.hpp"
 #include "osg/listing_keys.hpp"
@@ -26,21 +25,6 @@ namespace {
 // real page (limit 1000-10000 points) is a few MiB.
 constexpr size_t kMaxResponseBytes = size_t{256} << 20;
 constexpr size_t kExcerptBytes = 200;
-
-void initialise_curl_once() {
-  static std::once_flag once;
-  // curl_global_init is not thread-safe; call_once retries if it throws.
-  std::call_once(once, [] {
-    // With CURLOPT_NOSIGNAL libcurl no longer ignores SIGPIPE itself, and a
-    // TLS write to an archive that hung up could still raise it. A collector
-    // has no use for SIGPIPE (src/stomp does the same), unless the program
-    // chose its own handler.
-    struct sigaction current {};
-    if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) std::signal(SIGPIPE, SIG_IGN);
-    if (const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK)
-      throw gapless::Error(std::string("libcurl initialisation failed: ") + curl_easy_strerror(rc));
-  });
-}
 
 std::string_view trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
@@ -341,7 +325,6 @@ Client::Client(std::string archive_name, std::string base_url, ClientOptions opt
 Client::~Client() = default;
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
-
 
 std::string Client::Connection::get_body(const std::string& archive_name, const std::string& url) {
   response = Response{};

@@ -57,10 +57,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <unordered_map>
@@ -69,6 +67,7 @@
 #include "core/backoff.hpp"
 #include "core/clock.hpp"
 #include "core/destination_filter.hpp"
+#include "core/curl_global.hpp"
 #include "core/error.hpp"
 #include "core/fault_episode.hpp"
 #include "core/heartbeat.hpp"
@@ -86,18 +85,6 @@ using Clock = std::chrono::steady_clock;
 // An answer's body is read for the reason it gives (a parked message's
 // reason, a log line); a hostile or broken endpoint cannot fill memory.
 constexpr size_t kMaxAnswerBytes = 64 * 1024;
-
-void initialise_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    // CURLOPT_NOSIGNAL leaves SIGPIPE to us; a sender has no use for it
-    // (the esmond client and src/stomp do the same).
-    struct sigaction current {};
-    if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) std::signal(SIGPIPE, SIG_IGN);
-    if (const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK)
-      throw Error(std::string("libcurl initialisation failed: ") + curl_easy_strerror(rc));
-  });
-}
 
 HttpAnswer::Failure failure_of(CURLcode code) {
   switch (code) {
