@@ -2,8 +2,9 @@
 //
 // Issue 10: a disk that is full when the daemon starts, and a disk that fills
 // during collection and delivery (a journal locked by another process:
-// test_journal_locked.cpp). Real files, a real ActiveMQ, the `gapless` binary
-// as a user runs it.
+// test_journal_locked.cpp). Issue 13: a disk that fills while pScheduler
+// pushes runs ([push]): never a 200 for a run not journaled. Real files, a
+// real ActiveMQ, the `gapless` binary as a user runs it.
 //
 // The small disks are tmpfs mounts in a private mount namespace (`unshare
 // -m`): every command that uses the journal runs inside it (nsenter), and
@@ -26,6 +27,8 @@
 #include <tuple>
 
 #include "esmond_archive/esmond_archive.hpp"
+#include "push/run_forms.hpp"
+#include "harness/archiver_client.hpp"
 #include "harness/broker.hpp"
 #include "harness/process.hpp"
 #include "harness/stomp_recorder.hpp"
@@ -33,10 +36,14 @@
 #include "support/consumer_points.hpp"
 #include "support/eventually.hpp"
 #include "support/polled_archive.hpp"
+#include "support/pushed_runs.hpp"
 #include "support/status_faults.hpp"
 
 using namespace std::chrono_literals;
 using gapless::test::archive_options;
+using gapless::test::archive_runs;
+using gapless::test::ArchiveAttempt;
+using gapless::test::ArchiverOptions;
 using gapless::test::archive_table;
 using gapless::test::EsmondArchive;
 using gapless::test::eventually;
@@ -174,6 +181,16 @@ class JournalOnSmallDisk {
   std::string daemon_log() const { return read_file(dir_ / "daemon.err"); }
   // sqlite3's PRAGMA integrity_check on the journal: "ok\n" when it is sound.
   std::string integrity_check() const { return disk_.inside({"sqlite3", journal_, "PRAGMA integrity_check"}).out; }
+  // The first column of `select`'s rows, read beside a running daemon.
+  std::set<std::string> column(const std::string& select) const {
+    const RunResult result = disk_.inside({"sqlite3", "-cmd", ".timeout 10000", journal_, select});
+    INFO(result.err);
+    REQUIRE(result.ok());
+    std::set<std::string> values;
+    std::istringstream lines(result.out);
+    for (std::string line; std::getline(lines, line);) values.insert(line);
+    return values;
+  }
 
  private:
   std::filesystem::path dir_;
@@ -293,6 +310,86 @@ TEST_CASE("the disk fills during collection and delivery: delivery goes on, coll
   CHECK(complete);
   // The daemon publishes its faults about once a second.
   CHECK(eventually(10s, [&] { return open_faults(status()).empty(); }));
+  CHECK(daemon.running());
+  CHECK(daemon.terminate(30s).code == 0);
+  CHECK(journal_disk.integrity_check() == "ok\n");
+}
+
+TEST_CASE("a run pushed while the disk is full is answered 503 with Retry-After, never 200, and pushes are taken again "
+          "once there is room",
+          "[disk-faults]") {
+  TestBroker broker;
+  const uint16_t port = gapless::test::free_tcp_ports(1)[0];
+  Workspace workspace(broker, "", gapless::test::push_tables(port, "retry_after = \"7s\"\n"));
+  JournalOnSmallDisk journal_disk(workspace, 16);
+  StompRecorder recorder(broker.stomp_uri(), {.destination = "/topic/perfsonar.raw.throughput"});
+  recorder.start_and_wait_subscribed(30s);
+  Process daemon = journal_disk.start_daemon();
+  gapless::test::wait_listening(port, daemon, workspace);
+  const auto status = [&] {
+    const RunResult result = journal_disk.gapless({"status", "--json"});
+    INFO(result.err);
+    REQUIRE(result.ok());
+    return json::parse(result.out);
+  };
+
+  // Runs `first`.. pushed by 4 archiver workers; what was answered 200 is
+  // remembered (gapless-id, start) to be found in the journal and on the bus.
+  ArchiverOptions archiver = gapless::test::archiver(port);
+  archiver.workers = 4;
+  std::set<std::string> answered_200;
+  std::set<std::string> starts_answered_200;
+  const auto push = [&](int first, int count) {
+    const std::vector<std::string> bodies = gapless::test::run_bodies(first, count);
+    const std::vector<ArchiveAttempt> attempts = archive_runs(bodies, archiver).attempts;
+    for (size_t i = 0; i < bodies.size(); ++i)
+      if (attempts[i].status == 200) {
+        answered_200.insert(gapless::push::run_gapless_id(gapless::test::run_id_of(bodies[i]), bodies[i]));
+        starts_answered_200.insert(std::to_string(gapless::test::kFirstPushedStart + 60 * (first + int(i))));
+      }
+    return attempts;
+  };
+
+  for (const ArchiveAttempt& attempt : push(0, 20)) {
+    INFO(attempt.error << attempt.body);
+    REQUIRE(attempt.status == 200);
+  }
+
+  // The disk fills (someone else's file): every push is refused for later,
+  // the first by the failed commit, the next ones for the reserve that
+  // cannot be taken back; the daemon stays up and says why in status.
+  journal_disk.disk().fill();
+  for (int round = 0; round < 3; ++round) {
+    for (const ArchiveAttempt& attempt : push(20 + 10 * round, 10)) {
+      INFO(attempt.error << attempt.body);
+      CHECK(attempt.status == 503);
+      CHECK(attempt.headers.find("Retry-After: 7\r\n") != std::string::npos);
+      CHECK(attempt.body.find("full") != std::string::npos);
+    }
+    std::this_thread::sleep_for(1s);
+  }
+  CHECK(daemon.running());
+  CHECK(eventually(10s, [&] { return open_faults(status()).count({"push", "disk-full"}) == 1; }));
+
+  // Space is back: pushes are journaled and answered 200 again.
+  REQUIRE(journal_disk.disk().inside({"rm", (workspace.dir() / "disk" / "filler").string()}).ok());
+  for (const ArchiveAttempt& attempt : push(50, 20)) {
+    INFO(attempt.error << attempt.body);
+    CHECK(attempt.status == 200);
+  }
+  CHECK(eventually(10s, [&] { return open_faults(status()).count({"push", "disk-full"}) == 0; }));
+
+  // Every run answered 200, and no other, is journaled and reached the
+  // subscriber as its OSG throughput point.
+  CHECK(journal_disk.column(gapless::test::kJournaledRunsSql) == answered_200);
+  INFO(journal_disk.daemon_log());
+  CHECK(recorder.wait_for_distinct("gapless-id", answered_200.size(), 60s));
+  std::set<std::string> starts_received;
+  for (const auto& message : recorder.snapshot()) {
+    const json body = json::parse(message.body);
+    for (const auto& [ts, value] : body.at("datapoints").items()) starts_received.insert(ts);
+  }
+  CHECK(starts_received == starts_answered_200);
   CHECK(daemon.running());
   CHECK(daemon.terminate(30s).code == 0);
   CHECK(journal_disk.integrity_check() == "ok\n");

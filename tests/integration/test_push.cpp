@@ -34,84 +34,31 @@
 #include "push/run_forms.hpp"
 #include "support/eventually.hpp"
 #include "support/journal_sql.hpp"
+#include "support/pushed_runs.hpp"
 
 using namespace std::chrono_literals;
 using gapless::test::ArchiverOptions;
 using gapless::test::archive_runs;
+using gapless::test::archiver;
 using gapless::test::eventually;
 using gapless::test::JournalSql;
 using gapless::test::Process;
+using gapless::test::push_tables;
+using gapless::test::run_bodies;
+using gapless::test::run_body;
+using gapless::test::run_id_of;
 using gapless::test::StompRecorder;
 using gapless::test::TestBroker;
+using gapless::test::wait_listening;
 using gapless::test::Workspace;
 using nlohmann::json;
 
 namespace {
 
-constexpr int64_t kFirstStart = 1'760'000'000;  // 2025-10-09
-
-// A throughput run as the archiver sends it, made the `index`th of a host's
-// runs: its own id and start (so its own OSG points).
-std::string run_body(int index, size_t padding = 0) {
-  static const json sample = [] {
-    std::ifstream in(std::string(GAPLESS_SOURCE_DIR) + "/tests/data/pscheduler/throughput-tcp.json");
-    return json::parse(in);
-  }();
-  json run = sample;
-  char id[64];
-  std::snprintf(id, sizeof id, "0000%04x-4cd0-429c-8937-cdcef742cc82", index);
-  const std::string href = run["run"]["href"].get<std::string>();
-  run["id"] = id;
-  run["run"]["href"] = href.substr(0, href.rfind('/') + 1) + id;
-  const std::time_t start = kFirstStart + 60 * index;
-  char iso[32];
-  std::strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&start));
-  run["schedule"]["start"] = iso;
-  run["run"]["start-time"] = iso;
-  if (padding > 0) run["reference"] = {{"padding", std::string(padding, 'x')}};
-  return run.dump();
-}
-
-std::vector<std::string> run_bodies(int first, int count, size_t padding = 0) {
-  std::vector<std::string> bodies;
-  for (int i = first; i < first + count; ++i) bodies.push_back(run_body(i, padding));
-  return bodies;
-}
-
-std::string run_id_of(const std::string& body) { return json::parse(body)["id"].get<std::string>(); }
-
-// [push] on `port`, plus an http sink that takes the runs themselves
-// (pointing at a port nothing listens on: the runs stay pending, visible).
-std::string push_tables(uint16_t port, const std::string& push_keys = "") {
-  return "[[sink]]\nname = \"logstash\"\nprotocol = \"http\"\nurl = \"http://127.0.0.1:9/logstash\"\n"
-         "[push]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\n" + push_keys;
-}
-
-ArchiverOptions archiver(uint16_t port, const std::string& path = "/logstash") {
-  ArchiverOptions options;
-  options.url = "http://127.0.0.1:" + std::to_string(port) + path;
-  return options;
-}
-
-// Waits until the endpoint answers (the daemon is up).
-void wait_listening(uint16_t port, Process& daemon, const Workspace& workspace) {
-  ArchiverOptions probe = archiver(port, "/not-a-path");
-  probe.workers = 1;
-  probe.timeout = 2s;
-  const bool up = eventually(30s, [&] {
-    REQUIRE(daemon.running());
-    return archive_runs({"{}"}, probe).attempts[0].status == 404;
-  });
-  INFO(workspace.daemon_log());
-  REQUIRE(up);
-}
-
 // The gapless-ids of the runs journaled as pushed.
 std::set<std::string> journaled_runs(const Workspace& workspace) {
   JournalSql sql(workspace.journal_path());
-  SQLite::Statement query(sql.database(),
-                          "SELECT gapless_id FROM message JOIN destination ON destination.id = message.destination_id "
-                          "WHERE destination.name LIKE '/pscheduler/run/%'");
+  SQLite::Statement query(sql.database(), gapless::test::kJournaledRunsSql);
   std::set<std::string> ids;
   while (query.executeStep()) ids.insert(query.getColumn(0).getString());
   return ids;
