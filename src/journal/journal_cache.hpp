@@ -43,7 +43,12 @@ struct Journal::Cache {
         count_delivered(db, detail::kSqlCountDelivered),
         status_counts(db, detail::kSqlStatusCounts),
         oldest_in_state(db, detail::kSqlOldestInState),
-        journaled_ms(db, detail::kSqlJournaledMs) {}
+        journaled_ms(db, detail::kSqlJournaledMs),
+        find_series(db, detail::kSqlFindSeries),
+        insert_series(db, detail::kSqlInsertSeries),
+        digests(db, detail::kSqlDigests),
+        message_id(db, detail::kSqlMessageId),
+        upsert_datapoint(db, detail::kSqlUpsertDatapoint) {}
 
   std::optional<int64_t> find_sink(std::string_view name) {
     if (auto it = sink_ids.find(name); it != sink_ids.end()) return it->second;
@@ -152,6 +157,7 @@ struct Journal::Cache {
   SQLite::Statement insert_message, last_message_id, insert_deliveries, record_appended;
   SQLite::Statement claim_ids, claim_rows, mark_delivered, undelivered_of, count_leave, count_delivered;
   SQLite::Statement status_counts, oldest_in_state, journaled_ms;
+  SQLite::Statement find_series, insert_series, digests, message_id, upsert_datapoint;  // series.cpp
   std::map<std::string, int64_t, std::less<>> sink_ids;
   std::map<std::string, std::optional<std::vector<std::string>>> accept_lists;  // by sink.accept's text
   static inline const std::optional<std::vector<std::string>> kEveryDestination;

@@ -12,31 +12,19 @@
 #include "core/error.hpp"
 #include "core/hex.hpp"
 #include "journal/journal.hpp"
+#include "journal/journal_cache.hpp"
 #include "journal/series_description.hpp"
 #include "journal/sqlite_support.hpp"
+#include "journal/statements.hpp"
 
 namespace gapless::journal {
 using namespace detail;
 namespace {
 
-constexpr const char* kSqlFindSeries =
-    "SELECT id, metadata, cursor_ts FROM series WHERE archive_url = ?1 AND metadata_key = ?2 AND event_type = ?3 "
-    "AND summary_type = ?4 AND summary_window = ?5";
-constexpr const char* kSqlInsertSeries =
-    "INSERT INTO series(archive_url, metadata_key, event_type, summary_type, summary_window, metadata, updated_ms) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 constexpr const char* kSqlUpdateMetadata = "UPDATE series SET metadata = ?2, updated_ms = ?3 WHERE id = ?1";
 constexpr const char* kSqlSeriesOfArchive =
     "SELECT id, metadata_key, event_type, summary_type, summary_window, metadata, cursor_ts FROM series "
     "WHERE archive_url = ?1 ORDER BY metadata_key, event_type, summary_type, summary_window";
-
-constexpr const char* kSqlDigests =
-    "SELECT ts, digest FROM datapoint WHERE series_id = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY ts";
-constexpr const char* kSqlMessageId = "SELECT id FROM message WHERE gapless_id = ?1";
-// Invariant 12: a correction replaces the row of its ts.
-constexpr const char* kSqlUpsertDatapoint =
-    "INSERT INTO datapoint(series_id, ts, digest, message_id) VALUES (?1, ?2, ?3, ?4) "
-    "ON CONFLICT (series_id, ts) DO UPDATE SET digest = excluded.digest, message_id = excluded.message_id";
 
 // Invariant 13: the rows that overlap or touch [?2, ?3), merged into one.
 constexpr const char* kSqlTouchingCoverage =
@@ -191,14 +179,14 @@ Series Journal::register_series(const SeriesKey& key, std::string_view metadata_
 
 std::optional<Series> Journal::find_series(const SeriesKey& key) {
   return with_journal_errors(path_, "find_series", "", [&]() -> std::optional<Series> {
-    SQLite::Statement find(*db_, kSqlFindSeries);
-    bind_key(find, key);
-    if (!find.executeStep()) return std::nullopt;
+    ResetAfterUse find(cache_->find_series);
+    bind_key(cache_->find_series, key);
+    if (!find->executeStep()) return std::nullopt;
     Series series;
-    series.id = find.getColumn(0).getInt64();
+    series.id = find->getColumn(0).getInt64();
     series.key = key;
-    series.metadata = find.getColumn(1).getString();
-    if (!find.isColumnNull(2)) series.cursor_ts = find.getColumn(2).getInt64();
+    series.metadata = find->getColumn(1).getString();
+    if (!find->isColumnNull(2)) series.cursor_ts = find->getColumn(2).getInt64();
     return series;
   });
 }
@@ -283,9 +271,9 @@ AppendResult Journal::append_with_datapoints(int64_t series_id, const std::vecto
 std::vector<int64_t> Journal::message_ids_in_transaction(const std::vector<NewMessage>& messages,
                                                          const std::string& operation) {
   std::vector<int64_t> message_ids(messages.size(), 0);
-  SQLite::Statement lookup(*db_, kSqlMessageId);
+  SQLite::Statement& lookup = cache_->message_id;
   for (size_t i = 0; i < messages.size(); ++i) {
-    lookup.reset();
+    ResetAfterUse reset(lookup);
     lookup.bind(1, messages[i].gapless_id);
     if (!lookup.executeStep())
       throw Error(context(path_, operation) + "message " + messages[i].gapless_id +
@@ -297,10 +285,10 @@ std::vector<int64_t> Journal::message_ids_in_transaction(const std::vector<NewMe
 
 void Journal::upsert_datapoints_in_transaction(int64_t series_id, const std::vector<CollectedDatapoint>& datapoints,
                                                const std::vector<int64_t>& message_ids) {
-  SQLite::Statement upsert(*db_, kSqlUpsertDatapoint);  // invariant 12
+  SQLite::Statement& upsert = cache_->upsert_datapoint;  // invariant 12
   for (const CollectedDatapoint& point : datapoints) {
     const std::string digest = digest_bytes(point.digest, series_id, point.ts);
-    upsert.reset();
+    ResetAfterUse reset(upsert);
     upsert.bind(1, series_id);
     upsert.bind(2, point.ts);
     upsert.bind(3, digest.data(), static_cast<int>(digest.size()));
@@ -322,16 +310,16 @@ std::pair<int64_t, std::vector<bool>> Journal::pushed_series_fresh(const PushedS
   // archive (or an earlier push) gave it.
   int64_t series_id = 0;
   {
-    SQLite::Statement find(*db_, kSqlFindSeries);
-    bind_key(find, pushed.key);
-    if (find.executeStep()) {
-      series_id = find.getColumn(0).getInt64();
+    ResetAfterUse find(cache_->find_series);
+    bind_key(cache_->find_series, pushed.key);
+    if (find->executeStep()) {
+      series_id = find->getColumn(0).getInt64();
     } else {
-      SQLite::Statement insert(*db_, kSqlInsertSeries);
-      bind_key(insert, pushed.key);
-      insert.bind(6, pushed.metadata);
-      insert.bind(7, now);
-      insert.exec();
+      ResetAfterUse insert(cache_->insert_series);
+      bind_key(cache_->insert_series, pushed.key);
+      insert->bind(6, pushed.metadata);
+      insert->bind(7, now);
+      insert->exec();
       series_id = db_->getLastInsertRowid();
     }
   }
@@ -340,9 +328,9 @@ std::pair<int64_t, std::vector<bool>> Journal::pushed_series_fresh(const PushedS
   // digest adds nothing (a backfill or an earlier push brought it).
   std::vector<bool> fresh(pushed.messages.size(), true);
   for (const CollectedDatapoint& point : pushed.datapoints) fresh[point.message] = false;
-  SQLite::Statement known(*db_, kSqlDigests);
+  SQLite::Statement& known = cache_->digests;
   for (const CollectedDatapoint& point : pushed.datapoints) {
-    known.reset();
+    ResetAfterUse reset(known);
     known.bind(1, series_id);
     known.bind(2, point.ts);
     known.bind(3, point.ts);

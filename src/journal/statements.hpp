@@ -1,9 +1,10 @@
 // The journal's SQL outside the schema (format.cpp): every statement of the
-// delivery queue (delivery_queue.cpp), reporting (reporting.cpp) and resend's
-// selection (resend_selection.cpp), each named once and tagged by the
-// invariant it enforces (format.hpp). Here rather than in those files because
-// Journal::Cache (journal_cache.hpp) prepares the frequent ones once per
-// connection and explain_hot_paths() shows the plans of the hot ones.
+// delivery queue (delivery_queue.cpp), reporting (reporting.cpp), resend's
+// selection (resend_selection.cpp) and the frequent ones of series.cpp, each
+// named once and tagged by the invariant it enforces (format.hpp). Here
+// rather than in those files because Journal::Cache (journal_cache.hpp)
+// prepares the frequent ones once per connection and explain_hot_paths()
+// shows the plans of the hot ones.
 // Internal to src/journal.
 #pragma once
 
@@ -205,5 +206,21 @@ WHERE appended_message.window_ts >= ?1 AND appended_message.window_ts < ?2
 // The datapoint primary key (series_id, ts) serves each series' range.
 inline constexpr const char* kSqlMessagesOfSeries =
     "SELECT DISTINCT message_id FROM datapoint WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3";
+
+// The collector's and the push endpoint's (series.cpp): prepared once per
+// connection, as record_pushed runs them for every series of every run.
+inline constexpr const char* kSqlFindSeries =
+    "SELECT id, metadata, cursor_ts FROM series WHERE archive_url = ?1 AND metadata_key = ?2 AND event_type = ?3 "
+    "AND summary_type = ?4 AND summary_window = ?5";
+inline constexpr const char* kSqlInsertSeries =
+    "INSERT INTO series(archive_url, metadata_key, event_type, summary_type, summary_window, metadata, updated_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+inline constexpr const char* kSqlDigests =
+    "SELECT ts, digest FROM datapoint WHERE series_id = ?1 AND ts BETWEEN ?2 AND ?3 ORDER BY ts";
+inline constexpr const char* kSqlMessageId = "SELECT id FROM message WHERE gapless_id = ?1";
+// Invariant 12: a correction replaces the row of its ts.
+inline constexpr const char* kSqlUpsertDatapoint =
+    "INSERT INTO datapoint(series_id, ts, digest, message_id) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (series_id, ts) DO UPDATE SET digest = excluded.digest, message_id = excluded.message_id";
 
 }  // namespace gapless::journal::detail
