@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "journal/format.hpp"
@@ -159,6 +160,11 @@ struct Journal::Cache {
   SQLite::Statement status_counts, oldest_in_state, journaled_ms;
   SQLite::Statement find_series, insert_series, digests, message_id, upsert_datapoint;  // series.cpp
   std::map<std::string, int64_t, std::less<>> sink_ids;
+  // The series ids record_pushed found or inserted in its transaction, by
+  // key: the runs of a group share their series (one per test and event
+  // type). Cleared as each record_pushed begins: a series inserted by a
+  // transaction that rolled back must not outlive it here.
+  std::map<std::tuple<std::string, std::string, std::string, std::string, int64_t>, int64_t> pushed_series;
   std::map<std::string, std::optional<std::vector<std::string>>> accept_lists;  // by sink.accept's text
   static inline const std::optional<std::vector<std::string>> kEveryDestination;
 

@@ -21,6 +21,7 @@ std::vector<PushedResult> Journal::record_pushed(const std::vector<PushedRun>& r
     std::vector<PushedResult> results(runs.size());
     if (runs.empty()) return results;
     auto transaction = begin_write(*db_, Durability::full);
+    cache_->pushed_series.clear();
     const int64_t now = unix_now_ms();
     // Two appends for the whole group, whatever its size: each append's
     // statements (the delivery rows, invariant 15's rows) cost more than its

@@ -308,15 +308,17 @@ std::pair<int64_t, std::vector<bool>> Journal::pushed_series_fresh(const PushedS
 
   // The series, registered when new; an existing one keeps the metadata its
   // archive (or an earlier push) gave it.
-  int64_t series_id = 0;
-  {
+  const SeriesKey& key = pushed.key;
+  int64_t& series_id = cache_->pushed_series[{key.archive_url, key.metadata_key, key.event_type, key.summary_type,
+                                              key.summary_window}];
+  if (series_id == 0) {
     ResetAfterUse find(cache_->find_series);
-    bind_key(cache_->find_series, pushed.key);
+    bind_key(cache_->find_series, key);
     if (find->executeStep()) {
       series_id = find->getColumn(0).getInt64();
     } else {
       ResetAfterUse insert(cache_->insert_series);
-      bind_key(cache_->insert_series, pushed.key);
+      bind_key(cache_->insert_series, key);
       insert->bind(6, pushed.metadata);
       insert->bind(7, now);
       insert->exec();
