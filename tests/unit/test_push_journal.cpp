@@ -131,3 +131,19 @@ TEST_CASE("a group with a message the journal refuses journals none of its runs"
   CHECK_THROWS(f.journal->record_pushed({run("a"), bad}));
   CHECK(f.messages() == 0);
 }
+
+// record_pushed keeps the ids of the series it met for its transaction only
+// (Journal::Cache::pushed_series): kept past a rollback, the series inserted
+// by the refused group would be "found" by the next one and never registered.
+TEST_CASE("a series first seen by a refused group is registered by the next group", "[journal][push]") {
+  Fixture f;
+  PushedRun bad = run("b", "33333333333333333333333333333333");
+  bad.series[0].messages[0].gapless_id.clear();
+  CHECK_THROWS(f.journal->record_pushed({bad}));
+  CHECK_FALSE(f.journal->find_series(key()).has_value());
+
+  const auto results = f.journal->record_pushed({run("c")});
+  CHECK(results[0].series.appended == 1);
+  REQUIRE(f.journal->find_series(key()).has_value());
+  CHECK(f.journal->datapoint_digests(f.journal->find_series(key())->id, kStart, kStart).at(kStart) == kDigest);
+}
