@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "core/error.hpp"
@@ -49,8 +51,12 @@ void carry(const Answer& answer, httplib::Response& response) {
 struct Endpoint::Impl {
   Config config;
   RequestRules rules;
-  FormsSettings forms;  // of `config`, when there is no in_force
   std::function<std::shared_ptr<const Config>()> in_force;
+  // The forms' settings of the configuration in force, built once per
+  // configuration (a copy of every sink), not once per push.
+  std::mutex forms_mutex;
+  std::shared_ptr<const Config> forms_of_config;  // what `forms` was built from; null: `config`
+  std::shared_ptr<const FormsSettings> forms;
   GroupCommit commit;
   Counters counters;
   std::unique_ptr<httplib::Server> server;
@@ -58,11 +64,23 @@ struct Endpoint::Impl {
   std::thread listener;
 
   Impl(const Config& c, Credentials credentials)
-      : config(c), rules(c.push, std::move(credentials)), forms(FormsSettings::of(c)),
+      : config(c), rules(c.push, std::move(credentials)),
+        forms(std::make_shared<const FormsSettings>(FormsSettings::of(c))),
         commit(c, static_cast<size_t>(c.push.threads)) {}
 
+  std::shared_ptr<const FormsSettings> forms_in_force();
   void push(const httplib::Request& request, httplib::Response& response);
 };
+
+std::shared_ptr<const FormsSettings> Endpoint::Impl::forms_in_force() {
+  std::shared_ptr<const Config> current = in_force ? in_force() : nullptr;
+  std::lock_guard lock(forms_mutex);
+  if (current && current != forms_of_config) {
+    forms = std::make_shared<const FormsSettings>(FormsSettings::of(*current));
+    forms_of_config = std::move(current);
+  }
+  return forms;
+}
 
 void Endpoint::Impl::push(const httplib::Request& request, httplib::Response& response) {
   const auto started = std::chrono::steady_clock::now();
@@ -77,8 +95,7 @@ void Endpoint::Impl::push(const httplib::Request& request, httplib::Response& re
   }
   RunForms run;
   try {
-    run = forms_of(request.body, request.get_header_value("x-ps-observer"),
-                   in_force ? FormsSettings::of(*in_force()) : forms);
+    run = forms_of(request.body, request.get_header_value("x-ps-observer"), *forms_in_force());
   } catch (const osg::RunError& e) {
     spdlog::warn("push: run refused status=400 remote={} path={} field={} error=\"{}\"", request.remote_addr,
                  request.path, e.field(), e.what());
