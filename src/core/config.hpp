@@ -113,6 +113,10 @@ struct SinkConfig {
   std::string cert_file;      // client certificate (PEM), with key_file
   std::string key_file;
   std::string virtual_host;   // STOMP `host` header; empty: the broker's host name
+  // Which broker this is, and so which delivery pattern the sender uses
+  // (sender.cpp): "auto" (from the CONNECTED frame's `server` header),
+  // "activemq" or "rabbitmq".
+  std::string broker = "auto";
 
   // Draining.
   int transaction_size = 500;           // SENDs per STOMP transaction
