@@ -26,6 +26,13 @@ constexpr const char* kBrokerExtensions =
     "keyUsage=critical,digitalSignature,keyEncipherment\n"
     "extendedKeyUsage=serverAuth\n"
     "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+// Valid, from the trusted CA, but for a host no test connects to.
+constexpr const char* kOtherHostExtensions =
+    "basicConstraints=CA:FALSE\n"
+    "keyUsage=critical,digitalSignature,keyEncipherment\n"
+    "extendedKeyUsage=serverAuth\n"
+    "subjectAltName=DNS:other.example\n";
+constexpr const char* kOtherHostSubject = "/O=test/OU=gapless/CN=other.example";
 constexpr const char* kClientExtensions =
     "basicConstraints=CA:FALSE\n"
     "keyUsage=critical,digitalSignature\n"
@@ -44,21 +51,49 @@ void make_ca(const fs::path& cert, const fs::path& key, const char* subject) {
                "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
 }
 
+// A new key (name.key) and its certificate request (name.csr, returned).
+fs::path make_key_and_request(const fs::path& dir, const std::string& name, const char* subject) {
+  fs::path csr = dir / (name + ".csr");
+  run_checked({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+               "-keyout", dir / (name + ".key"), "-out", csr, "-subj", subject});
+  return csr;
+}
+
 // Key, CSR, certificate signed by the CA with the given extensions.
 void make_leaf(const fs::path& dir, const std::string& name, const char* subject, const char* extensions,
                const fs::path& ca_cert, const fs::path& ca_key) {
-  fs::path key = dir / (name + ".key");
-  fs::path csr = dir / (name + ".csr");
+  fs::path csr = make_key_and_request(dir, name, subject);
   fs::path ext = dir / (name + ".ext");
   fs::path cert = dir / (name + ".pem");
   write_file(ext, extensions);
-  run_checked({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-               "-keyout", key, "-out", csr, "-subj", subject});
   // A random serial per certificate (no .srl file shared between calls).
   run_checked({"openssl", "x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-set_serial",
                std::to_string(std::random_device{}()), "-days", kValidDays, "-extfile", ext, "-out", cert});
   fs::remove(csr);
   fs::remove(ext);
+}
+
+// Like make_leaf, with a validity that ended long ago. `openssl x509` of
+// OpenSSL 3.0 takes only -days (from now); `openssl ca` takes explicit
+// -startdate/-enddate, and needs a CA database, kept in a directory of its own.
+void make_expired_leaf(const fs::path& dir, const std::string& name, const char* subject, const char* extensions,
+                       const fs::path& ca_cert, const fs::path& ca_key) {
+  const fs::path db = dir / (name + ".ca-db");
+  fs::remove_all(db);
+  fs::create_directories(db);
+  write_file(db / "index.txt", "");
+  write_file(db / "serial", "01\n");
+  write_file(db / "ca.cnf", "[ca]\ndefault_ca = test\n[test]\ndatabase = " + (db / "index.txt").string() +
+                                "\nnew_certs_dir = " + db.string() + "\nserial = " + (db / "serial").string() +
+                                "\ndefault_md = sha256\npolicy = any\nunique_subject = no\n[any]\n"
+                                "commonName = supplied\n");
+  write_file(db / "ext", extensions);
+  fs::path csr = make_key_and_request(dir, name, subject);
+  run_checked({"openssl", "ca", "-batch", "-notext", "-config", db / "ca.cnf", "-cert", ca_cert, "-keyfile", ca_key,
+               "-in", csr, "-out", dir / (name + ".pem"), "-startdate", "20200101000000Z", "-enddate",
+               "20210101000000Z", "-extfile", db / "ext"});
+  fs::remove(csr);
+  fs::remove_all(db);
 }
 
 // Fails loudly if Java cannot read the store or finds no entry of `kind`
@@ -107,6 +142,17 @@ TlsMaterial generate_tls_material(const fs::path& dir) {
   check_java_reads(m.broker_keystore, m.store_password, "PrivateKeyEntry");
   check_java_reads(m.broker_truststore, m.store_password, "trustedCertEntry");
   return m;
+}
+
+RefusedServerCertificates generate_refused_server_certificates(const TlsMaterial& material) {
+  const fs::path& dir = material.dir;
+  const fs::path ca_key = dir / "ca.key";
+  make_expired_leaf(dir, "expired", kBrokerSubject, kBrokerExtensions, material.ca_cert, ca_key);
+  make_leaf(dir, "other-host", kOtherHostSubject, kOtherHostExtensions, material.ca_cert, ca_key);
+  return {.expired_cert = dir / "expired.pem",
+          .expired_key = dir / "expired.key",
+          .other_host_cert = dir / "other-host.pem",
+          .other_host_key = dir / "other-host.key"};
 }
 
 }  // namespace gapless::test

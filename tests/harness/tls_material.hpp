@@ -51,4 +51,19 @@ struct TlsMaterial {
 // Java can read both stores (keytool -list) before returning.
 TlsMaterial generate_tls_material(const std::filesystem::path& dir);
 
+// Server certificates every client must refuse although the trusted CA
+// (TlsMaterial::ca_cert) signed them: one whose validity ended in 2021, one
+// valid but naming another host. Each with its key, as a PEM pair a test
+// server (cpp-httplib's SSLServer, a bare OpenSSL listener) loads.
+struct RefusedServerCertificates {
+  std::filesystem::path expired_cert;     // expired.pem: 2020-01-01 to 2021-01-01, SAN IP:127.0.0.1, DNS:localhost
+  std::filesystem::path expired_key;      // expired.key
+  std::filesystem::path other_host_cert;  // other-host.pem: valid, SAN DNS:other.example only
+  std::filesystem::path other_host_key;   // other-host.key
+};
+
+// Writes them into material.dir, signed with the CA key generate_tls_material
+// left there (ca.key). Throws gapless::Error as generate_tls_material does.
+RefusedServerCertificates generate_refused_server_certificates(const TlsMaterial& material);
+
 }  // namespace gapless::test
