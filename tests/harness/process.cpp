@@ -363,6 +363,7 @@ MemoryUsage read_memory_usage(pid_t pid) {
     fields >> key >> kib;
     if (key == "VmRSS:") usage.rss_kib = kib;
     if (key == "VmHWM:") usage.hwm_kib = kib;
+    if (key == "RssAnon:") usage.rss_anon_kib = kib;
   }
   return usage;
 }

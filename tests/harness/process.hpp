@@ -140,6 +140,7 @@ std::filesystem::path gapless_replay_binary();
 struct MemoryUsage {
   size_t rss_kib = 0;  // VmRSS: resident now
   size_t hwm_kib = 0;  // VmHWM: peak resident ("high water mark")
+  size_t rss_anon_kib = 0;  // RssAnon: resident heap and stacks, without the mapped executable and libraries
 };
 // Throws gapless::Error if the process does not exist.
 MemoryUsage read_memory_usage(pid_t pid);
