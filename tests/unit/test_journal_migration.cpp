@@ -5,8 +5,6 @@
 #include <array>
 #include <catch2/catch.hpp>
 #include <cstdint>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -16,6 +14,7 @@
 #include "journal/journal.hpp"
 #include "support/journal_fixtures.hpp"
 #include "support/journal_sql.hpp"
+#include "support/journal_versions.hpp"
 #include "support/temp_dir.hpp"
 
 using gapless::journal::Collected;
@@ -25,9 +24,6 @@ using namespace gapless::test;
 
 namespace {
 
-// v1.sql ... v6.sql: a journal as the gapless of that schema version wrote
-// it (how, in each file's first lines and in make_fixtures.sh there).
-const std::string kVersionsDir = GAPLESS_SOURCE_DIR "/tests/journal_versions/";
 const std::vector<std::string> kSinks = {"cern", "desy"};
 
 constexpr int kPendingState = 0;
@@ -56,17 +52,6 @@ PRAGMA writable_schema = ON;
 UPDATE sqlite_schema SET sql = replace(sql, 'CREATE TABLE "sink"', 'CREATE TABLE sink') WHERE name = 'sink';
 PRAGMA writable_schema = OFF;
 )sql";
-
-// The journal file a past version left, from its fixture's SQL text.
-void write_journal_of_version(const std::string& path, int version) {
-  const std::string fixture = kVersionsDir + "v" + std::to_string(version) + ".sql";
-  std::ifstream in(fixture, std::ios::binary);
-  REQUIRE(in);
-  const std::string text(std::istreambuf_iterator<char>(in), {});
-  SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-  db.exec(text);
-  REQUIRE(db.execAndGet("PRAGMA user_version").getInt() == version);
-}
 
 // (sink, message id) of the delivery rows in `state`.
 std::set<std::pair<std::string, int64_t>> rows_in_state(const std::string& path, int state) {
