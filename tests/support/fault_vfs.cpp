@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iterator>
 #include <new>
+#include <random>
+#include <set>
 #include <stdexcept>
 
 namespace gapless::test {
@@ -227,7 +229,9 @@ void FaultVfs::note_opened(const std::string& path) {
   files_[path] = std::move(durable);
 }
 
-void FaultVfs::note_synced(const std::string& path, std::string bytes) { files_[path] = Durable{true, std::move(bytes)}; }
+void FaultVfs::note_synced(const std::string& path, std::string bytes) {
+  files_[path] = Durable{true, std::move(bytes), {}};
+}
 
 void FaultVfs::note_deleted(const std::string& path) { files_[path] = Durable{}; }
 
@@ -235,7 +239,13 @@ int FaultVfs::before_write(const std::string& path, int64_t offset, const void* 
   if (power_off_) return SQLITE_IOERR_WRITE;
   if (!armed_) return SQLITE_OK;
   ++writes_;
-  if (plan_.n != writes_) return SQLITE_OK;
+  const auto record = [&] {
+    files_[path].unsynced.push_back(Write{offset, std::string(static_cast<const char*>(data), amount)});
+  };
+  if (plan_.n != writes_) {
+    record();
+    return SQLITE_OK;
+  }
   if (plan_.fault == Fault::fail_write) {
     fired_ = true;
     return SQLITE_IOERR_WRITE;
@@ -243,7 +253,8 @@ int FaultVfs::before_write(const std::string& path, int64_t offset, const void* 
   if (plan_.fault == Fault::power_cut) {
     fired_ = true;
     power_off_ = true;  // this write reaches the page cache; nothing after it happens
-    if (plan_.torn) torn_write_ = LastWrite{path, offset, std::string(static_cast<const char*>(data), amount)};
+    cut_path_ = path;
+    record();
   }
   return SQLITE_OK;
 }
@@ -263,19 +274,40 @@ int FaultVfs::before_sync() {
   return SQLITE_OK;
 }
 
+namespace {
+
+void land(std::string& image, int64_t offset, const std::string& bytes) {
+  const size_t end = static_cast<size_t>(offset) + bytes.size();
+  if (image.size() < end) image.resize(end, '\0');
+  image.replace(static_cast<size_t>(offset), bytes.size(), bytes);
+}
+
+}  // namespace
+
 void FaultVfs::restore_durable_state() {
+  std::mt19937 random(plan_.landing);
+  constexpr size_t kSector = 512;
   for (auto& [path, durable] : files_) {
     std::error_code ignored;
-    if (keep_written_) {
-      fs::remove(path + "-shm", ignored);
-      continue;
-    }
-    if (torn_write_ && torn_write_->path == path) {
-      // The cut's write reached the disk half: its first half, over the durable bytes.
-      const std::string half = torn_write_->bytes.substr(0, torn_write_->bytes.size() / 2);
-      const size_t end = static_cast<size_t>(torn_write_->offset) + half.size();
-      if (durable.bytes.size() < end) durable.bytes.resize(end, '\0');
-      durable.bytes.replace(static_cast<size_t>(torn_write_->offset), half.size(), half);
+    fs::remove(path + "-shm", ignored);  // shared memory: rebuilt from the -wal by the next open
+    if (keep_written_) continue;
+    if (plan_.torn && path == cut_path_ && !durable.unsynced.empty()) {
+      const Write& cut = durable.unsynced.back();  // the cut's write, its first half
+      land(durable.bytes, cut.offset, cut.bytes.substr(0, cut.bytes.size() / 2));
+      durable.exists = true;
+    } else if (plan_.landing != 0 && !durable.unsynced.empty()) {
+      // The page cache holds each sector's latest bytes; the disk wrote back
+      // some of those sectors, not others.
+      std::string latest = durable.bytes;
+      std::set<size_t> dirty;
+      for (const Write& write : durable.unsynced) {
+        land(latest, write.offset, write.bytes);
+        for (size_t at = static_cast<size_t>(write.offset) / kSector * kSector;
+             at < static_cast<size_t>(write.offset) + write.bytes.size(); at += kSector)
+          dirty.insert(at);
+      }
+      for (const size_t at : dirty)
+        if (random() % 2 == 1) land(durable.bytes, static_cast<int64_t>(at), latest.substr(at, kSector));
       durable.exists = true;
     }
     if (durable.exists) {
@@ -285,11 +317,10 @@ void FaultVfs::restore_durable_state() {
     } else {
       fs::remove(path, ignored);
     }
-    fs::remove(path + "-shm", ignored);  // shared memory: rebuilt from the -wal by the next open
   }
   power_off_ = false;
   keep_written_ = false;
-  torn_write_.reset();
+  cut_path_.clear();
   forget();
 }
 

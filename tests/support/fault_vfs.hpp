@@ -15,9 +15,11 @@
 //   - cut the power right after the N-th write: from then on every write,
 //     fsync, truncate and delete fails, as in a machine that has stopped, and
 //     restore_durable_state() then leaves each file as its last fsync made
-//     it durable (a write not synced since is lost; optionally the N-th
-//     write lands torn, its first half only) and deletes the -shm (shared
-//     memory, rebuilt from the -wal by the next open).
+//     it durable and deletes the -shm (shared memory, rebuilt from the -wal
+//     by the next open). The writes not synced since are lost; or the N-th
+//     lands torn, its first half only; or, with a seed, each of them lands
+//     or not, whole or cut at a 512-byte sector, as a disk may write back
+//     its cache in any order.
 // Files that exist when first opened count as durable as they are. Deleting
 // a file counts as durable at once (the directory entry is not modelled).
 // One thread at a time; one instance at a time.
@@ -26,8 +28,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
+#include <vector>
 
 struct sqlite3_vfs;
 
@@ -39,7 +41,8 @@ class FaultVfs {
   struct Plan {
     Fault fault = Fault::none;
     int64_t n = 0;      // the N-th write (fail_write, power_cut) or fsync (fail_sync), from 1
-    bool torn = false;  // power_cut: the N-th write lands half
+    bool torn = false;       // power_cut: the N-th write lands half
+    uint32_t landing = 0;    // power_cut: not 0, the seed that picks which unsynced writes land
   };
 
   FaultVfs();   // registers as SQLite's default VFS
@@ -64,14 +67,14 @@ class FaultVfs {
   void forget();
 
   // For the VFS's callbacks (fault_vfs.cpp).
+  struct Write {
+    int64_t offset = 0;
+    std::string bytes;
+  };
   struct Durable {
     bool exists = false;
     std::string bytes;
-  };
-  struct LastWrite {
-    std::string path;
-    int64_t offset = 0;
-    std::string bytes;
+    std::vector<Write> unsynced;  // made since the last fsync, in order
   };
   sqlite3_vfs* wrapped() const { return wrapped_; }
   bool power_is_off() const { return power_off_; }
@@ -94,7 +97,7 @@ class FaultVfs {
   int64_t writes_ = 0;
   int64_t syncs_ = 0;
   std::map<std::string, Durable> files_;
-  std::optional<LastWrite> torn_write_;  // the cut's write, to land half
+  std::string cut_path_;                // the file of the cut's write
   bool keep_written_ = false;           // the cut keeps every write made (fail_sync_then_cut)
 };
 

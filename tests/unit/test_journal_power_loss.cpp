@@ -7,7 +7,7 @@
 // back pending: duplicates, never losses; docs/journal.md 2). The faults come
 // from a SQLite VFS that wraps the default one (support/fault_vfs.hpp). A
 // refusal to open is met only where the test damaged bytes already durable.
-// GAPLESS_LONG=1 also lands the cut's write torn at every N.
+// GAPLESS_LONG=1 also lets each unsynced sector land or not, 8 draws per N.
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <catch2/catch.hpp>
@@ -396,8 +396,10 @@ const char* name_of(FaultVfs::Fault fault, bool torn) {
 // One round: the script over a fresh copy of the version 6 journal with the
 // fault planned, then (after a cut) the files as the disk kept them, the reopen and the checks.
 void round(FaultVfs& vfs, const TempDir& dir, const FaultVfs::Plan& plan, Tally& tally) {
+  // A name of its own: open() checks a file once per process and path.
   const std::string path = dir.file(std::string("j-") + std::to_string(static_cast<int>(plan.fault)) +
-                                    (plan.torn ? "t" : "") + "-" + std::to_string(plan.n) + ".db");
+                                    (plan.torn ? "t" : "") + "-" + std::to_string(plan.n) + "-" +
+                                    std::to_string(plan.landing) + ".db");
   fs::copy_file(version6().path, path);
   vfs.forget();
   const Outcome outcome = run_script(path, vfs, plan);
@@ -405,7 +407,8 @@ void round(FaultVfs& vfs, const TempDir& dir, const FaultVfs::Plan& plan, Tally&
   for (int step = 0; step < kStepCount; ++step)
     steps += std::string("\n  ") + script(path)[step].name + ": " + (outcome.returned[step] ? "returned" : "threw");
   for (const std::string& error : outcome.errors) steps += "\n  " + error;
-  INFO("fault: " << name_of(plan.fault, plan.torn) << " at N = " << plan.n << steps);
+  INFO("fault: " << name_of(plan.fault, plan.torn) << " at N = " << plan.n
+                  << (plan.landing != 0 ? ", landing seed " + std::to_string(plan.landing) : std::string()) << steps);
   REQUIRE(vfs.fired());
   if (plan.fault == FaultVfs::Fault::fail_write || plan.fault == FaultVfs::Fault::fail_sync) {
     // The process goes on: one I/O error fails one operation, not the connection.
@@ -505,11 +508,21 @@ TEST_CASE("a power cut after any write of the journal's operations loses nothing
   // would not be modelled.
   CHECK(tally.forgotten_marks > 0);
 
+  const auto torn_start = std::chrono::steady_clock::now();
+  Tally torn;
+  for (int64_t n = 1; n <= clean.writes; ++n) round(vfs, dir, {FaultVfs::Fault::power_cut, n, true, 0}, torn);
+  print("power cut, torn write", clean.writes, torn, seconds_since(torn_start));
+
   if (long_form()) {
-    const auto torn_start = std::chrono::steady_clock::now();
-    Tally torn;
-    for (int64_t n = 1; n <= clean.writes; ++n) round(vfs, dir, {FaultVfs::Fault::power_cut, n, true}, torn);
-    print("power cut, torn write", clean.writes, torn, seconds_since(torn_start));
+    // Each unsynced sector lands or not, as a disk writing back its cache in any order.
+    constexpr uint32_t kSeedsPerCut = 8;
+    const auto landing_start = std::chrono::steady_clock::now();
+    Tally landing;
+    for (int64_t n = 1; n <= clean.writes; ++n)
+      for (uint32_t seed = 1; seed <= kSeedsPerCut; ++seed)
+        round(vfs, dir, {FaultVfs::Fault::power_cut, n, false, seed}, landing);
+    print("power cut, unsynced sectors landing at random", clean.writes * kSeedsPerCut, landing,
+          seconds_since(landing_start));
   }
 }
 
