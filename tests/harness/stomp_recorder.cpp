@@ -94,6 +94,7 @@ void StompRecorder::run_session() {
   stomp::ConnectOptions connect;
   connect.login = options_.login;
   connect.passcode = options_.passcode;
+  connect.virtual_host = options_.virtual_host;
   connect.client_id = options_.client_id;
   connect.heartbeat = options_.heartbeat;
   connect.connect_timeout = kConnectTimeout;
@@ -110,6 +111,7 @@ void StompRecorder::run_session() {
       .add("ack", "client-individual")
       .add("activemq.subscriptionName", options_.subscription_name)
       .add("receipt", receipt);
+  for (const auto& [name, value] : options_.subscribe_headers) subscribe.add(name, value);
   connection->send(subscribe);
 
   while (!stop_requested()) {

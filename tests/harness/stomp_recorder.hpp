@@ -46,6 +46,11 @@ struct StompRecorderOptions {
   std::string subscription_name = "gapless-test-recorder";
   std::string login = "reader";
   std::string passcode = "reader-secret";
+  // The CONNECT's host header; empty: the broker URI's host (ActiveMQ ignores
+  // it; RabbitMQ takes it as the virtual host and wants "/").
+  std::string virtual_host{};
+  // More SUBSCRIBE headers, e.g. RabbitMQ's durable:true (RabbitNode::durable_recorder_options).
+  std::vector<std::pair<std::string, std::string>> subscribe_headers{};
   std::chrono::milliseconds retry_interval{200};
   std::chrono::milliseconds heartbeat{2'000};
 };

@@ -9,11 +9,14 @@
 namespace gapless::test {
 
 Workspace::Workspace(const TestBroker& broker, std::string sink_keys, std::string tables)
+    : Workspace(broker.stomp_uri(), std::move(sink_keys), std::move(tables)) {}
+
+Workspace::Workspace(const std::string& broker_uri, std::string sink_keys, std::string tables)
     : dir_(std::filesystem::temp_directory_path() /
            ("gapless-workspace-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
   std::filesystem::remove_all(dir_);
   std::filesystem::create_directories(dir_);
-  write_config(broker.stomp_uri(), sink_keys, tables);
+  write_config(broker_uri, sink_keys, tables);
 }
 
 Workspace::~Workspace() {

@@ -25,6 +25,8 @@ class Workspace {
   // `sink_keys`: more keys of the one [[sink]] (named "test"), TOML lines.
   // `tables`: more top-level tables after it ([[archive]], [collector]).
   explicit Workspace(const TestBroker& broker, std::string sink_keys = "", std::string tables = "");
+  // The same against any STOMP broker URI (e.g. a RabbitNode's).
+  explicit Workspace(const std::string& broker_uri, std::string sink_keys = "", std::string tables = "");
   ~Workspace();  // removes the directory unless GAPLESS_KEEP_BROKER is set
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;

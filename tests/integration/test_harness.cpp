@@ -8,13 +8,16 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "core/error.hpp"
 #include "harness/broker.hpp"
 #include "harness/mqtt_subscriber.hpp"
 #include "harness/process.hpp"
+#include "harness/rabbitmq_node.hpp"
 #include "harness/stomp_helpers.hpp"
 #include "harness/stomp_recorder.hpp"
 
@@ -230,4 +233,118 @@ TEST_CASE("stomp+ssl: the client certificate logs in as collector; no certificat
     options.key_file = tls.client_key.string();
     CHECK_THROWS_AS(gapless::test::connect_stomp(broker.ssl_uri(), options), gapless::stomp::ConnectionError);
   }
+}
+
+namespace {
+
+// True if some process's command line mentions `text` (a node's directory).
+bool any_process_mentions(const std::string& text) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+    if (cmdline.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Sends `frame` and returns the RECEIPT for it, or an ERROR: RabbitMQ's
+// refusals carry no receipt-id and close the connection after them.
+gapless::stomp::Frame receipt_or_error(gapless::stomp::Connection& connection, const gapless::stomp::Frame& frame) {
+  connection.send(frame);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto reply = connection.poll(500ms);
+    if (reply && (reply->command == "ERROR" || reply->command == "RECEIPT")) return std::move(*reply);
+  }
+  throw gapless::Error("no RECEIPT or ERROR within 20 s");
+}
+
+}  // namespace
+
+TEST_CASE("RabbitMQ node: a raw STOMP SEND to /topic/x reaches a durable subscriber byte for byte, across a kill -9; "
+          "topic permissions, the 4 MiB limit and certificate login work; nothing runs after stop",
+          "[harness]") {
+  using gapless::test::RabbitNode;
+  std::optional<RabbitNode> node(std::in_place, gapless::test::RabbitNodeOptions{.ssl = true});
+  std::cerr << "[harness] RabbitMQ node started in " << node->last_start_duration().count() << " ms\n";
+  const std::string dir = node->dir().string();
+  auto collector = [&] { return gapless::test::connect_stomp(node->stomp_uri(), node->connect_options()); };
+  CHECK_THAT(collector()->server(), Catch::StartsWith("RabbitMQ/"));
+
+  gapless::test::StompRecorder recorder(node->stomp_uri(), RabbitNode::durable_recorder_options("harness-x", "x"));
+  recorder.start_and_wait_subscribed();
+  const std::string binary = "\x00\x01\xff\xfe\x00 end"s;
+  auto connection = collector();
+  auto reply = receipt_or_error(*connection,
+                                             gapless::test::make_send("/topic/x", binary, "r1", {{"gapless-id", "g1"}}));
+  INFO(header_or_empty(reply, "message") << " " << reply.body);
+  REQUIRE(reply.command == "RECEIPT");
+  REQUIRE(recorder.wait_for(1, 10s));
+  auto received = recorder.snapshot().at(0);
+  CHECK(received.destination == "/topic/x");
+  CHECK(received.body == binary);
+  REQUIRE(received.header("gapless-id") != nullptr);
+  CHECK(*received.header("gapless-id") == "g1");
+
+  // Sent while the subscriber is away, then the node crashes: the durable
+  // queue keeps the persistent message the node confirmed.
+  recorder.stop();
+  reply = receipt_or_error(*connection, gapless::test::make_send("/topic/x", "kept", "r2", {{"gapless-id", "g2"}}));
+  REQUIRE(reply.command == "RECEIPT");
+  node->kill();
+  CHECK_FALSE(node->running());
+  node->start();
+  std::cerr << "[harness] RabbitMQ node restarted in " << node->last_start_duration().count() << " ms\n";
+  recorder.start();
+  CHECK(recorder.wait_for_distinct("gapless-id", 2, 20s));
+
+  // The 2016 ACL incident: one routing key refused, with the broker's words.
+  node->deny_topic_writes({"perfsonar.summary.packet-loss-rate-bidir"});
+  connection = collector();
+  auto refused = receipt_or_error(
+      *connection, gapless::test::make_send("/topic/perfsonar.summary.packet-loss-rate-bidir", "{}", "r3"));
+  CHECK(refused.command == "ERROR");
+  CHECK_THAT(refused.body, Catch::Contains("access to topic 'perfsonar.summary.packet-loss-rate-bidir' in exchange "
+                                           "'amq.topic' in vhost '/' refused for user 'collector'"));
+  connection = collector();
+  CHECK(receipt_or_error(*connection, gapless::test::make_send("/topic/perfsonar.summary.throughput", "{}", "r4"))
+            .command == "RECEIPT");
+  node->allow_all_topic_writes();
+  connection = collector();
+  CHECK(receipt_or_error(
+            *connection, gapless::test::make_send("/topic/perfsonar.summary.packet-loss-rate-bidir", "{}", "r5"))
+            .command == "RECEIPT");
+
+  // A message over the node's 4 MiB limit is refused.
+  auto too_large = receipt_or_error(
+      *connection, gapless::test::make_send("/topic/x", std::string(4 * 1024 * 1024 + 1, 'x'), "r6"));
+  CHECK(too_large.command == "ERROR");
+  CHECK_THAT(too_large.body, Catch::Contains("larger than configured max size 4194304"));
+
+  {  // certificate login: no login or passcode, the CN is the user
+    const auto& tls = node->tls();
+    gapless::stomp::ConnectOptions options = tls_options(tls);
+    options.virtual_host = RabbitNode::kVirtualHost;
+    options.cert_file = tls.client_cert.string();
+    options.key_file = tls.client_key.string();
+    auto secure = gapless::test::connect_stomp(node->ssl_uri(), options);
+    CHECK(receipt_or_error(*secure, gapless::test::make_send("/topic/x", "tls", "r7")).command ==
+          "RECEIPT");
+    secure->disconnect(2s);
+    options.cert_file = tls.other_client_cert.string();
+    options.key_file = tls.other_client_key.string();
+    CHECK_THROWS_AS(gapless::test::connect_stomp(node->ssl_uri(), options), gapless::stomp::ConnectionError);
+  }
+
+  recorder.stop();
+  connection.reset();
+  auto pid = node->pid();
+  REQUIRE(pid.has_value());
+  node->stop();
+  CHECK_FALSE(node->running());
+  CHECK(::kill(*pid, 0) != 0);
+  node.reset();
+  CHECK_FALSE(any_process_mentions(dir));
 }
