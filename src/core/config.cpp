@@ -212,7 +212,7 @@ PushConfig read_push(const toml::value& value) {
 // Keys of one protocol only. Given for a sink of the other protocol they
 // would be silently ignored, so they are errors naming the key.
 const std::vector<std::string_view> kStompOnlyKeys = {
-    "brokers", "passcode", "passcode_file", "virtual_host", "transaction_size", "window", "max_header_line",
+    "brokers", "broker", "passcode", "passcode_file", "virtual_host", "transaction_size", "window", "max_header_line",
     "max_headers", "max_in_flight_bytes", "message_attempts", "receipt_timeout", "heartbeat", "connect_timeout",
     "failback_interval", "park_retry_interval", "park_retry_max"};
 const std::vector<std::string_view> kHttpOnlyKeys = {"url", "method", "headers", "password_file", "timeout",
@@ -319,6 +319,7 @@ SinkConfig read_sink(const toml::value& value, const std::string& path, std::vec
   reader.read("cert_file", sink.cert_file);
   reader.read("key_file", sink.key_file);
   reader.read("virtual_host", sink.virtual_host);
+  reader.read("broker", sink.broker);
   reader.read("transaction_size", sink.transaction_size);
   reader.read("window", sink.window);
   reader.read("max_message_size", sink.max_message_size);
@@ -348,6 +349,9 @@ SinkConfig read_sink(const toml::value& value, const std::string& path, std::vec
     return sink;
   }
   if (sink.brokers.empty()) throw Error(reader.key_path("brokers") + ": at least one broker URI is required");
+  if (sink.broker != "auto" && sink.broker != "activemq" && sink.broker != "rabbitmq")
+    throw Error(reader.key_path("broker") + ": unknown broker \"" + sink.broker +
+                "\" (supported: auto, activemq, rabbitmq)");
   if (!sink.passcode.empty() && !sink.passcode_file.empty())
     throw Error(path + ": passcode and passcode_file are exclusive");
   if (!sink.passcode_file.empty())

@@ -2,9 +2,14 @@
 // ===================================================================
 //
 // The sender does the I/O (journal, socket) and follows the decisions of its
-// TransactionMachine (transaction_machine.hpp), which holds the per-
-// transaction rules below with no I/O, so that each of them is unit-tested
-// alone (tests/unit/test_receipt_rules.cpp).
+// delivery rules (delivery_machine.hpp), held with no I/O so that each of them
+// is unit-tested alone: for ActiveMQ the TransactionMachine
+// (transaction_machine.hpp, tests/unit/test_receipt_rules.cpp), whose rules
+// follow; for RabbitMQ the ConfirmMachine (confirm_machine.hpp,
+// tests/unit/test_confirm_rules.cpp), whose rules are under "RabbitMQ" below.
+// Which one: the sink's `broker` setting, or with "auto" the CONNECTED
+// frame's `server` header; an unknown server gets ActiveMQ's rules, said once
+// in the log (broker_kind.hpp).
 //
 // Claim. Up to `window` transactions are in flight. Each claims up to
 // `transaction_size` pending messages from the journal (live first, then
@@ -107,6 +112,61 @@
 // successful COMMITs in a row double it back towards the configured sizes
 // (in_flight_limit.hpp). Logged as "sender: in-flight limit lowered|raised".
 //
+// RabbitMQ. Its STOMP adapter buffers a transaction's frames and replays them
+// at COMMIT (so a SEND's RECEIPT would only come after the COMMIT we hold
+// back for it), and its transactions are not atomic: the rules above cannot
+// work there and would prove nothing. Instead:
+//   - No transactions. Claims are the same (groups of transaction_size, a
+//     window of groups, max_in_flight_bytes; the same limit that shrinks and
+//     grows back), so memory is bounded the same way. Each SEND carries
+//     `persistent:true` and its own receipt; all are pipelined.
+//   - Deliver. A RECEIPT for a persistent SEND is RabbitMQ's publisher
+//     confirm: the broker has taken responsibility for that message (routed
+//     it, and written it where a durable queue holds it). So that message,
+//     and only it, is settled by its own RECEIPT, and marked delivered with
+//     the others settled meanwhile in one journal transaction, as above.
+//     Receipts need not come in order (confirms of one destination can
+//     overtake another's: seen with a topic and a queue on one connection), so
+//     nothing is ever inferred from order: a RECEIPT settles the one SEND it
+//     names. A second RECEIPT for a SEND, or one for a SEND we never sent,
+//     drops the connection and marks nothing more, as above.
+//   - A lost connection. Every SEND not yet answered is released: pending
+//     again, sent again on the next connection with the same gapless-id. It
+//     may have been routed without its confirm reaching us; that is a
+//     duplicate, never a loss. Nothing unconfirmed is ever marked, so the
+//     promise holds whatever the broker did with it. The unanswered SENDs of
+//     a connection lost just after them are suspects, counted and narrowed
+//     down exactly as above ("The message the broker will not name").
+//   - Refusals. RabbitMQ refuses a SEND with an ERROR that, as 3.10 sends
+//     it, carries no receipt-id, and after a permission refusal ("access_
+//     refused", "ACCESS_REFUSED - access to topic 'x' in exchange
+//     'amq.topic' ...") closes the connection; each frame it read after the
+//     refused one first gets an ERROR "Processing error" that names nothing,
+//     and those are only noted. The refused SEND is the one the receipt-id
+//     names; else the first unanswered SEND to the destination the words
+//     name (RabbitMQ reads a connection's frames in order, so the first
+//     unanswered SEND to that destination is the first it refused; the
+//     oldest unanswered SEND overall is not reliable, since confirms of
+//     earlier SENDs may still be on their way: seen with an invalid
+//     destination, whose ERROR came before the RECEIPTs of the SENDs ahead
+//     of it); else nobody is named and every unanswered SEND is a suspect,
+//     narrowed down as above. The refusal then follows the rules above: a
+//     permission refusal (or "is not a valid destination") parks the
+//     destination with the broker's words while the others flow, a
+//     refusal of the message's own counts against it and parks it after
+//     `message_attempts`. After any such ERROR the connection's state is
+//     unknown: the other unanswered SENDs are released and the sender
+//     reconnects, whether RabbitMQ closed the connection or not.
+//   - A message beyond the broker's frame limit (`stomp.max_frame_size`,
+//     4 MiB by default on the versions that have one) is parked before it is
+//     sent by the sink's own max_message_size (4 MiB by default); a broker
+//     set lower closes the connection over it, which is the narrowing above.
+//   - Connecting. RabbitMQ reads the `host` header as its virtual host and
+//     refuses one it does not have; an empty `virtual_host` means "/" there
+//     (open_connection). Heart-beats are offered in whole seconds, rounded
+//     up, as RabbitMQ counts them. With a client certificate and no login
+//     (`stomp.ssl_cert_login`), no login or passcode header is sent.
+//
 // A journal fault is a pause, not a crash (journal_link.hpp, shared with the
 // http sender). Every journal call may fail with a transient fault
 // (SQLITE_BUSY past the busy timeout, a full disk, an I/O error): it is one
@@ -139,6 +199,9 @@
 #include "core/fault_episode.hpp"
 #include "core/heartbeat.hpp"
 #include "journal/journal.hpp"
+#include "sender/broker_answers.hpp"
+#include "sender/broker_kind.hpp"
+#include "sender/confirm_machine.hpp"
 #include "sender/journal_link.hpp"
 #include "sender/transaction_machine.hpp"
 #include "stomp/connection.hpp"
@@ -222,16 +285,23 @@ class ConnectionLost : public Error {
   bool at_once_;
 };
 
+// `transaction_id` empty: outside any transaction (RabbitMQ).
 stomp::Frame send_frame(journal::Message& message, const std::string& transaction_id, const std::string& receipt) {
   stomp::Frame send{"SEND", {}, std::move(message.body)};
   send.add("destination", message.destination);
-  send.add("transaction", transaction_id);
+  if (!transaction_id.empty()) send.add("transaction", transaction_id);
   send.add("receipt", receipt);
   send.add("persistent", "true");
   send.add("gapless-id", message.gapless_id);
   if (message.resend_request_id) send.add("gapless-resend", std::to_string(*message.resend_request_id));
   for (auto& [name, value] : message.headers) send.add(std::move(name), std::move(value));
   return send;
+}
+
+std::unique_ptr<DeliveryMachine> make_machine(BrokerKind kind, const SinkConfig& sink) {
+  MachineSettings settings{sink.name, sink.transaction_size, sink.window, sink.message_attempts, sink.receipt_timeout};
+  if (kind == BrokerKind::rabbitmq) return std::make_unique<ConfirmMachine>(std::move(settings));
+  return std::make_unique<TransactionMachine>(std::move(settings));
 }
 
 }  // namespace
@@ -245,32 +315,34 @@ class Sender::Loop {
         counters_(counters),
         reconnect_backoff_(sink.reconnect_min, sink.reconnect_max),
         refusal_backoff_(sink.reconnect_min, sink.reconnect_max),
-        machine_(MachineSettings{sink.name, sink.transaction_size, sink.window, sink.message_attempts,
-                                 sink.receipt_timeout}),
+        kind_(choose_broker(sink.broker, "").kind),
+        machine_(make_machine(kind_, sink)),
         limits_{sink.max_message_size, sink.max_header_line, sink.max_headers},
         journal_("sender sink=" + sink.name, journal_path, disk_reserve_bytes),
         unreachable_("sender sink=" + sink.name) {
     for (const std::string& uri : sink.brokers) brokers_.push_back(stomp::BrokerUri::parse(uri));
     options_.login = sink.login;
     options_.passcode = sink.passcode;
-    options_.virtual_host = sink.virtual_host;
+    options_.virtual_host = sink.virtual_host.empty() ? default_virtual_host(sink.broker).value_or("")
+                                                      : sink.virtual_host;
     options_.ca_file = sink.ca_file;
     options_.cert_file = sink.cert_file;
     options_.key_file = sink.key_file;
     options_.connect_timeout = sink.connect_timeout;
-    options_.heartbeat = sink.heartbeat;
+    options_.heartbeat = offered_heartbeat(kind_, sink.heartbeat);
   }
 
   void run(bool until_drained) {
-    spdlog::info("sender: start sink={} brokers={} window={} transaction_size={} max_in_flight_bytes={}", sink_.name,
-                 brokers_.size(), sink_.window, sink_.transaction_size, sink_.max_in_flight_bytes);
+    spdlog::info("sender: start sink={} broker={} brokers={} window={} transaction_size={} max_in_flight_bytes={}",
+                 sink_.name, sink_.broker, brokers_.size(), sink_.window, sink_.transaction_size,
+                 sink_.max_in_flight_bytes);
     if (!open_journal()) return;
     while (!stop_) {
       counters_.progress.beat();
       if (!connection_ && !connect_with_backoff()) break;
       try {
         drain_once();
-        if (until_drained && machine_.idle() && owed_.empty() && nothing_claimable_) break;
+        if (until_drained && machine_->idle() && owed_.empty() && nothing_claimable_) break;
       } catch (const ConnectionLost& e) {
         drop_connection(e.what(), e.at_once());
       } catch (const stomp::ConnectionError& e) {
@@ -381,7 +453,8 @@ class Sender::Loop {
 
   bool try_connect(size_t index) {
     try {
-      connection_ = stomp::Connection::open(brokers_[index], options_);
+      connection_ = open_connection(brokers_[index]);
+      adopt_broker();
       broker_index_ = index;
       last_failback_attempt_ = Clock::now();
       // The backoff is reset only once this connection proves itself
@@ -407,11 +480,57 @@ class Sender::Loop {
     }
   }
 
+  // CONNECT, and what a refused virtual host means. The CONNECT leaves before
+  // the broker says who it is, so with `broker = "auto"` and no
+  // `virtual_host` it carries the broker's host name, as it always has
+  // (ActiveMQ only logs it). RabbitMQ refuses that as an unknown virtual host,
+  // in words that name it: then, once, the same broker is asked for "/", its
+  // default, and "/" is kept for this sink. Any other refused virtual host is
+  // the configuration's: the error says which setting to change.
+  std::unique_ptr<stomp::Connection> open_connection(const stomp::BrokerUri& uri) {
+    try {
+      return stomp::Connection::open(uri, options_);
+    } catch (const stomp::ConnectionError& e) {
+      const std::optional<std::string> vhost = refused_virtual_host(e.what());
+      if (!vhost) throw;
+      if (sink_.virtual_host.empty() && options_.virtual_host.empty()) {
+        spdlog::info("sender: virtual host refused, trying \"/\" sink={} broker={} refused=\"{}\" (set virtual_host "
+                     "to choose)",
+                     sink_.name, uri.str(), stomp::clean_error_text(*vhost, 80));
+        options_.virtual_host = "/";
+        return open_connection(uri);
+      }
+      throw stomp::ConnectionError(std::string(e.what()) + "; the broker has no virtual host \"" +
+                                   stomp::clean_error_text(*vhost, 80) + "\" open to this login: set sink " +
+                                   sink_.name + "'s virtual_host to one it has (RabbitMQ: rabbitmqctl list_vhosts, "
+                                   "list_user_permissions)");
+    }
+  }
+
+  // Which broker answered, so which delivery rules (broker_kind.hpp). Only
+  // between connections, when nothing is in flight.
+  void adopt_broker() {
+    const BrokerChoice choice = choose_broker(sink_.broker, connection_->server());
+    if (choice.assumed && !assumed_logged_) {
+      assumed_logged_ = true;
+      spdlog::warn("sender: unknown broker, using ActiveMQ's delivery pattern sink={} server=\"{}\" (set broker = "
+                   "\"activemq\" or \"rabbitmq\" to choose)",
+                   sink_.name, stomp::clean_error_text(connection_->server(), 80));
+    }
+    if (choice.kind != kind_ && machine_->idle()) {
+      kind_ = choice.kind;
+      machine_ = make_machine(kind_, sink_);
+      options_.heartbeat = offered_heartbeat(kind_, sink_.heartbeat);
+      spdlog::info("sender: delivery pattern sink={} broker={} pattern={}", sink_.name, broker_name(kind_),
+                   machine_->transactional() ? "transactions" : "receipt-per-send");
+    }
+  }
+
   // Everything in flight goes back to pending: nothing was marked delivered
   // for it, so forgetting it in memory is all it takes. What was confirmed
   // is still written.
   void drop_connection(const std::string& why, bool at_once) {
-    Decisions decisions = machine_.connection_lost(why, Clock::now());
+    Decisions decisions = machine_->connection_lost(why, Clock::now());
     at_once = at_once || decisions.reconnect_at_once;
     spdlog::warn("sender: connection lost sink={} broker={} in_flight={} reconnect={} error=\"{}\"", sink_.name,
                  connection_ ? connection_->uri().str() : "-", in_flight_.size() - owed_.delivered.size(),
@@ -429,15 +548,16 @@ class Sender::Loop {
   // After a failover, go back to the first broker once it answers again. Only
   // between transactions, so nothing in flight is abandoned.
   void maybe_fail_back() {
-    if (broker_index_ == 0 || !machine_.idle()) return;
+    if (broker_index_ == 0 || !machine_->idle()) return;
     if (Clock::now() - last_failback_attempt_ < sink_.failback_interval) return;
     last_failback_attempt_ = Clock::now();
     try {
-      auto preferred = stomp::Connection::open(brokers_[0], options_);
+      auto preferred = open_connection(brokers_[0]);
       spdlog::info("sender: failing back sink={} from={} to={}", sink_.name, brokers_[broker_index_].str(),
                    brokers_[0].str());
       connection_->disconnect(milliseconds(2000));
       connection_ = std::move(preferred);
+      adopt_broker();
       broker_index_ = 0;
       ++counters_.connections;
       ++counters_.reconnects;
@@ -455,8 +575,8 @@ class Sender::Loop {
     maybe_fail_back();
     fill_window();
     write_owed(false);
-    follow(machine_.check_deadline(Clock::now()));
-    milliseconds wait = machine_.idle() ? milliseconds(200) : milliseconds(50);
+    follow(machine_->check_deadline(Clock::now()));
+    milliseconds wait = machine_->idle() ? milliseconds(200) : milliseconds(50);
     if (auto frame = connection_->poll(wait)) handle(*frame);
     // Drain whatever else is already buffered without waiting.
     while (auto frame = connection_->poll(milliseconds(0))) handle(*frame);
@@ -470,14 +590,14 @@ class Sender::Loop {
 
   void fill_window() {
     nothing_claimable_ = false;
-    while (static_cast<int>(machine_.transactions_in_flight()) < machine_.window() && !claiming_paused()) {
+    while (static_cast<int>(machine_->transactions_in_flight()) < machine_->window() && !claiming_paused()) {
       // Bytes as well as messages: what is claimed and unconfirmed stays
       // below max_in_flight_bytes (one message always goes, whatever its size).
       const int64_t budget = sink_.max_in_flight_bytes - in_flight_.bytes();
       if (budget <= 0 && !in_flight_.empty()) return;
       std::vector<journal::Message> batch;
       if (!journal_call([&] {
-            batch = journal().claim(sink_.name, static_cast<size_t>(machine_.transaction_size()), in_flight_.ids(),
+            batch = journal().claim(sink_.name, static_cast<size_t>(machine_->transaction_size()), in_flight_.ids(),
                                     std::max<int64_t>(budget, 1));
           }))
         return;
@@ -496,13 +616,13 @@ class Sender::Loop {
   // index it would have had goes to the next SEND).
   void send_transaction(std::vector<journal::Message>& batch) {
     const auto now = Clock::now();
-    const int64_t number = machine_.begin(now);
-    const std::string transaction_id = std::to_string(number);
-    connection_->send(stomp::Frame{"BEGIN", {{"transaction", transaction_id}}, {}});
+    const int64_t number = machine_->begin(now);
+    const std::string transaction_id = machine_->transactional() ? std::to_string(number) : std::string();
+    if (!transaction_id.empty()) connection_->send(stomp::Frame{"BEGIN", {{"transaction", transaction_id}}, {}});
     size_t sent = 0;
     for (journal::Message& message : batch) {
       OutgoingSend outgoing{message.id, message.gapless_id, message.destination};
-      stomp::Frame frame = send_frame(message, transaction_id, machine_.next_send_receipt(number));
+      stomp::Frame frame = send_frame(message, transaction_id, machine_->next_send_receipt(number));
       std::optional<std::string> refusal = stomp::sink_refusal(frame, limits_);
       if (!refusal) {
         try {
@@ -512,14 +632,14 @@ class Sender::Loop {
         }
       }
       if (refusal) {
-        follow(machine_.unsendable(std::move(outgoing), std::move(*refusal)));
+        follow(machine_->unsendable(std::move(outgoing), std::move(*refusal)));
         continue;
       }
       in_flight_.add(message.id, static_cast<int64_t>(stomp::encoded_size(frame)), now);
-      machine_.sent(number, std::move(outgoing));
+      machine_->sent(number, std::move(outgoing));
       ++sent;
     }
-    follow(machine_.written(number, now));  // ABORT when nothing of it could be sent
+    follow(machine_->written(number, now));  // ABORT when nothing of it could be sent
     // On the wire before the next claim: the broker starts on this
     // transaction while we read the next one from the journal.
     connection_->flush();
@@ -539,7 +659,7 @@ class Sender::Loop {
                       : kind == "flow-control" ? BrokerError::flow_control
                                                : BrokerError::refused);
     }
-    follow(machine_.on_frame(frame, Clock::now()));
+    follow(machine_->on_frame(frame, Clock::now()));
   }
 
   // Carries out the machine's decisions: frames first, then the journal's
@@ -629,18 +749,18 @@ class Sender::Loop {
     if (connection_) {
       const auto deadline = Clock::now() + sink_.shutdown_timeout;
       try {
-        while (!machine_.idle() && Clock::now() < deadline)
+        while (!machine_->idle() && Clock::now() < deadline)
           if (auto frame = connection_->poll(milliseconds(50))) handle(*frame);
       } catch (const Error& e) {
         spdlog::warn("sender: error while stopping sink={} error=\"{}\"", sink_.name, e.what());
       }
-      if (!machine_.idle())
+      if (!machine_->idle())
         spdlog::warn("sender: stopping with unconfirmed transactions sink={} transactions={} (their messages stay pending)",
-                     sink_.name, machine_.transactions_in_flight());
+                     sink_.name, machine_->transactions_in_flight());
       connection_->disconnect(milliseconds(2000));
       connection_.reset();
     }
-    follow_without_connection(machine_.connection_lost("stopping", Clock::now()));
+    follow_without_connection(machine_->connection_lost("stopping", Clock::now()));
     if (journal_.is_open()) {
       journal_.retry_now();  // one last attempt, whatever the backoff
       write_owed(false);
@@ -671,7 +791,9 @@ class Sender::Loop {
   size_t broker_index_ = 0;
   JitteredBackoff reconnect_backoff_;
   JitteredBackoff refusal_backoff_;
-  TransactionMachine machine_;
+  BrokerKind kind_;  // whose delivery rules machine_ holds
+  std::unique_ptr<DeliveryMachine> machine_;
+  bool assumed_logged_ = false;  // "auto" met a server it does not know: said once
   stomp::SinkLimits limits_;
   JournalLink journal_;  // before unreachable_: in the order the constructor names them
   FaultEpisode unreachable_;  // no broker answers: the sink is down (kBrokerUnreachableKind)

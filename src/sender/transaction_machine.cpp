@@ -3,92 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 
 #include "core/duration.hpp"
 #include "stomp/error_text.hpp"
 
 namespace gapless::sender {
 
-namespace {
-
-// What an ERROR for a SEND is about, from the broker's words.
-enum class Refusal { unauthorized, flow_control, message };
-
-Refusal classify(const std::string& words) {
-  if (words.find("not authorized to write to") != std::string::npos ||
-      words.find("not authorized to create") != std::string::npos)
-    return Refusal::unauthorized;
-  // ActiveMQ's producer flow control: "Usage Manager Memory Limit reached",
-  // "... Wait Timeout", store and temp usage alike.
-  if (words.find("Usage Manager") != std::string::npos) return Refusal::flow_control;
-  return Refusal::message;
-}
-
-// A lost connection counts against the messages in flight only when it
-// follows their SENDs closely: a broker that refuses a frame closes at once,
-// while a broker restarted or a network gone after a long silence says
-// nothing about them.
-constexpr auto kAttributableWithin = std::chrono::seconds(10);
-
-// Failure records are dropped when their message is delivered or parked; this
-// bounds them when their messages leave by other paths (a parked destination).
-constexpr size_t kMaxFailureRecords = 100'000;
-
-constexpr const char* kClosedAfterSend = "the broker closed the connection after this message's SEND";
-
-struct ParsedReceipt {
-  int64_t transaction = 0;
-  std::optional<size_t> send;  // nothing: the COMMIT
-};
-
-// Strictly what we send: digits ':' (digits | "commit"); anything else is not ours.
-std::optional<ParsedReceipt> parse_receipt(const std::string& text) {
-  const size_t colon = text.find(':');
-  if (colon == std::string::npos || colon == 0) return std::nullopt;
-  ParsedReceipt parsed;
-  const char* end = text.data() + colon;
-  auto [rest, error] = std::from_chars(text.data(), end, parsed.transaction);
-  if (error != std::errc() || rest != end) return std::nullopt;
-  const std::string_view tail = std::string_view(text).substr(colon + 1);
-  if (tail == "commit") return parsed;
-  size_t index = 0;
-  auto [tail_end, tail_error] = std::from_chars(tail.data(), tail.data() + tail.size(), index);
-  if (tail.empty() || tail_error != std::errc() || tail_end != tail.data() + tail.size()) return std::nullopt;
-  parsed.send = index;
-  return parsed;
-}
-
-template <typename T>
-void append(std::vector<T>& to, std::vector<T>&& from) {
-  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
-}
-
-}  // namespace
-
-void Decisions::merge(Decisions&& other) {
-  append(commit, std::move(other.commit));
-  append(abort, std::move(other.abort));
-  append(delivered, std::move(other.delivered));
-  append(released, std::move(other.released));
-  append(park_messages, std::move(other.park_messages));
-  append(park_destinations, std::move(other.park_destinations));
-  pause_claims = pause_claims || other.pause_claims;
-  if (!reconnect) reconnect = std::move(other.reconnect);
-  reconnect_at_once = reconnect_at_once || other.reconnect_at_once;
-}
-
 TransactionMachine::TransactionMachine(MachineSettings settings)
-    : settings_(std::move(settings)), limit_(settings_.transaction_size, settings_.window) {
+    : settings_(std::move(settings)), limit_(settings_.transaction_size, settings_.window), blame_(settings_) {
   settings_.message_attempts = std::max(settings_.message_attempts, 1);
-}
-
-std::string TransactionMachine::send_receipt(int64_t transaction, size_t index) {
-  return std::to_string(transaction) + ":" + std::to_string(index);
-}
-
-std::string TransactionMachine::commit_receipt(int64_t transaction) {
-  return std::to_string(transaction) + ":commit";
 }
 
 TransactionMachine::Transaction* TransactionMachine::find(int64_t number) {
@@ -99,10 +22,7 @@ TransactionMachine::Transaction* TransactionMachine::find(int64_t number) {
   return nullptr;
 }
 
-int TransactionMachine::failures_of(int64_t message_id) const {
-  auto it = failures_.find(message_id);
-  return it == failures_.end() ? 0 : it->second.refused + it->second.unattributed;
-}
+int TransactionMachine::failures_of(int64_t message_id) const { return blame_.failures_of(message_id); }
 
 // ---- writing ----------------------------------------------------------------
 
@@ -169,13 +89,13 @@ Decisions TransactionMachine::on_receipt(const stomp::Frame& frame, Clock::time_
   const std::string shown = stomp::clean_error_text(*receipt, 80);
   auto id = parse_receipt(*receipt);
   if (!id) return protocol_error("RECEIPT for receipt-id \"" + shown + "\", which we never asked for");
-  Transaction* transaction = find(id->transaction);
+  Transaction* transaction = find(id->group);
   if (!transaction || !transaction->written)
-    return protocol_error("RECEIPT for transaction " + std::to_string(id->transaction) + ", which is not in flight");
+    return protocol_error("RECEIPT for transaction " + std::to_string(id->group) + ", which is not in flight");
 
   if (!id->send) {
     if (!transaction->commit_sent)
-      return protocol_error("RECEIPT for the COMMIT of transaction " + std::to_string(id->transaction) +
+      return protocol_error("RECEIPT for the COMMIT of transaction " + std::to_string(id->group) +
                             ", which was never sent");
     Decisions decisions;
     for (const Send& send : transaction->sends) {
@@ -195,7 +115,7 @@ Decisions TransactionMachine::on_receipt(const stomp::Frame& frame, Clock::time_
 
   if (*id->send >= transaction->sends.size())
     return protocol_error("RECEIPT for SEND " + std::to_string(*id->send) + " of transaction " +
-                          std::to_string(id->transaction) + ", which has " +
+                          std::to_string(id->group) + ", which has " +
                           std::to_string(transaction->sends.size()) + " SENDs");
   Send& send = transaction->sends[*id->send];
   if (send.outcome != Outcome::awaiting)
@@ -207,20 +127,11 @@ Decisions TransactionMachine::on_receipt(const stomp::Frame& frame, Clock::time_
   return maybe_finish_sends(*transaction);
 }
 
-const char* error_kind(const stomp::Frame& error) {
-  switch (classify(stomp::error_text(error))) {
-    case Refusal::unauthorized: return "not-authorized";
-    case Refusal::flow_control: return "flow-control";
-    case Refusal::message: return "refused";
-  }
-  return "refused";
-}
-
 Decisions TransactionMachine::on_error(const stomp::Frame& frame, Clock::time_point now) {
   const std::string words = stomp::error_text(frame);
   const std::string* receipt = frame.header("receipt-id");
   std::optional<ParsedReceipt> id = receipt ? parse_receipt(*receipt) : std::nullopt;
-  Transaction* transaction = id ? find(id->transaction) : nullptr;
+  Transaction* transaction = id ? find(id->group) : nullptr;
   const bool usable =
       transaction && transaction->written &&
       (id->send ? *id->send < transaction->sends.size() &&
@@ -267,7 +178,7 @@ Decisions TransactionMachine::on_error(const stomp::Frame& frame, Clock::time_po
 Decisions TransactionMachine::on_send_refused(Transaction& transaction, Send& send, const std::string& words) {
   const OutgoingSend& message = send.message;
   switch (classify(words)) {
-    case Refusal::unauthorized: {
+    case Refusal::destination: {
       Decisions decisions;
       decisions.park_destinations.push_back({message.destination, words});
       return decisions;
@@ -279,23 +190,17 @@ Decisions TransactionMachine::on_send_refused(Transaction& transaction, Send& se
                      settings_.sink, message.destination, message.message_id, words);
       return decisions;
     }
+    case Refusal::follow_on:
     case Refusal::message:
       break;
   }
   // A reason that belongs to the message: count it against the message; the
   // others of the transaction are released and sent again.
-  const int refused = ++failures_[message.message_id].refused;
-  if (refused >= settings_.message_attempts) {
+  if (std::optional<ParkMessage> park = blame_.refused(message, words)) {
     Decisions decisions;
-    decisions.park_messages.push_back(
-        {message, "refused by the broker " + std::to_string(refused) + " times: " + words});
-    forget_failures(message.message_id);
+    decisions.park_messages.push_back(std::move(*park));
     return decisions;
   }
-  spdlog::warn("sender: message refused, will retry sink={} destination={} message={} gapless_id={} refusals={} "
-               "parked_after={} error=\"{}\"",
-               settings_.sink, message.destination, message.message_id, message.gapless_id, refused,
-               settings_.message_attempts, words);
   return pause(transaction, "message refused", false);
 }
 
@@ -359,41 +264,9 @@ Decisions TransactionMachine::failed_unattributed(const std::vector<int64_t>& fa
           if (send.outcome == Outcome::awaiting || (pass == 1 && send.outcome == Outcome::confirmed))
             suspects.push_back(&send.message);
   if (suspects.empty()) return decisions;
-
-  int most = 0;
-  for (const OutgoingSend* suspect : suspects) most = std::max(most, ++failures_[suspect->message_id].unattributed);
-
-  if (suspects.size() == 1) {
-    const OutgoingSend& suspect = *suspects.front();
-    const int alone = ++failures_[suspect.message_id].alone;
-    if (alone >= settings_.message_attempts) {
-      spdlog::error("sender: message to blame found sink={} destination={} message={} gapless_id={} failures_alone={} "
-                    "error=\"{}\"",
-                    settings_.sink, suspect.destination, suspect.message_id, suspect.gapless_id, alone, words);
-      decisions.park_messages.push_back(
-          {suspect, words + " (failed alone " + std::to_string(alone) + " times)"});
-      forget_failures(suspect.message_id);
-      return decisions;
-    }
-  }
-
-  if (most >= 2) {
-    // Failed twice: not a passing hiccup. Halve the first failing transaction
-    // (window one) until the one message to blame fails alone.
-    const Transaction* first = find(failing.front());
-    const int64_t size = first ? static_cast<int64_t>(first->sends.size()) : limit_.messages();
-    const int64_t target = suspects.size() == 1 ? 1 : std::max<int64_t>(1, std::min(size, limit_.messages()) / 2);
-    if (limit_.narrow_to(target))
-      spdlog::warn("sender: narrowing down sink={} transaction_size={} window={} suspects={} failures={} error=\"{}\"",
-                   settings_.sink, limit_.transaction_size(), limit_.window(), suspects.size(), most, words);
-    decisions.reconnect_at_once = true;
-  }
-
-  if (failures_.size() > kMaxFailureRecords) {
-    spdlog::warn("sender: forgetting failure records sink={} records={}", settings_.sink, failures_.size());
-    failures_.clear();
-  }
-  return decisions;
+  const Transaction* first = find(failing.front());
+  const int64_t size = first ? static_cast<int64_t>(first->sends.size()) : limit_.messages();
+  return blame_.unattributed(suspects, size, limit_, words);
 }
 
 // ---- bookkeeping ----------------------------------------------------------------
@@ -434,6 +307,6 @@ Decisions TransactionMachine::pause(Transaction& transaction, const char* cause,
   return decisions;
 }
 
-void TransactionMachine::forget_failures(int64_t message_id) { failures_.erase(message_id); }
+void TransactionMachine::forget_failures(int64_t message_id) { blame_.forget(message_id); }
 
 }  // namespace gapless::sender

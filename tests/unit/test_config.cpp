@@ -224,3 +224,16 @@ TEST_CASE("archives: durations with units, defaults, and errors naming the key",
   CHECK_THAT(error_of("[collector]\nmax_concurrent_requests=0\n"),
              Catch::Contains("collector.max_concurrent_requests"));
 }
+
+TEST_CASE("a stomp sink's broker is auto unless set; an unknown broker, or broker on an http sink, is an error naming "
+          "the key",
+          "[config]") {
+  const std::string sink = "[[sink]]\nname=\"a\"\nbrokers=[\"stomp://h:1\"]\n";
+  CHECK(parse_config(sink, "test.toml").sinks[0].broker == "auto");
+  CHECK(parse_config(sink + "broker = \"rabbitmq\"\n", "test.toml").sinks[0].broker == "rabbitmq");
+  CHECK(parse_config(sink + "broker = \"activemq\"\n", "test.toml").sinks[0].broker == "activemq");
+  CHECK_THAT(error_of(sink + "broker = \"rabbit\"\n"),
+             Catch::Contains("sink[0].broker: unknown broker \"rabbit\" (supported: auto, activemq, rabbitmq)"));
+  CHECK_THAT(error_of("[[sink]]\nname=\"h\"\nprotocol=\"http\"\nurl=\"http://h/\"\nbroker=\"rabbitmq\"\n"),
+             Catch::Contains("sink[0].broker: not a key of an http sink"));
+}
