@@ -14,6 +14,7 @@
 #include "core/destination_filter.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/toml_error_text.hpp"
 
 namespace gapless {
 
@@ -239,6 +240,12 @@ bool has_control_character(std::string_view text) {
 void check_http_sink(SinkConfig& sink, const TableReader& reader, const std::string& path,
                      std::vector<std::string>& warnings) {
   if (sink.url.empty()) throw Error(reader.key_path("url") + ": required for an http sink (the Logstash URL)");
+  // Checked first: the errors below quote the URL, and so do the logs and status.
+  if (const size_t authority = sink.url.find("://"); authority != std::string::npos &&
+      sink.url.substr(authority + 3, sink.url.find_first_of("/?#", authority + 3) - authority - 3).find('@') !=
+          std::string::npos)
+    throw Error(reader.key_path("url") + ": must not hold credentials (user:password@), which logs and status would "
+                "show; use login and password_file");
   const bool plain = sink.url.rfind("http://", 0) == 0;
   if (!plain && sink.url.rfind("https://", 0) != 0)
     throw Error(reader.key_path("url") + ": expected an http:// or https:// URL, got \"" + sink.url + "\"");
@@ -459,7 +466,7 @@ Config parse_config(std::string_view toml_text, std::string_view origin) {
     std::istringstream stream{std::string(toml_text)};
     root = toml::parse(stream, std::string(origin));
   } catch (const std::exception& e) {
-    throw Error(std::string(origin) + ": not valid TOML: " + e.what());
+    throw Error(std::string(origin) + ": not valid TOML: " + toml_error_without_values(e.what()));
   }
 
   Config config;

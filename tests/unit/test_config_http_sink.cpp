@@ -102,6 +102,20 @@ TEST_CASE("an http sink's bad values are errors naming the key", "[config]") {
              Catch::Contains("sink[0].password_file: cannot read"));
 }
 
+TEST_CASE("a password in an http sink's URL is refused without quoting it: logs and status show the URL",
+          "[config]") {
+  for (const std::string url : {"https://perfsonar:pw-71ac@logstash.example.org/logstash",
+                                "http://pw-71ac@127.0.0.1:11283/", "htps://perfsonar:pw-71ac@logstash.example.org/"}) {
+    const std::string error = error_of("protocol = \"http\"\nurl = \"" + url + "\"\n");
+    CHECK_THAT(error, Catch::Contains("sink[0].url: must not hold credentials") && !Catch::Contains("pw-71ac"));
+  }
+  // An '@' past the host is no credential.
+  CHECK(parse_config("[[sink]]\nname = \"c\"\nprotocol = \"http\"\nurl = \"https://h.example/in?by=a@b\"\n",
+                     "test.toml")
+            .sinks.at(0)
+            .url == "https://h.example/in?by=a@b");
+}
+
 TEST_CASE("an http sink's Basic password is password_file's first line; in clear text to another host a warning",
           "[config]") {
   const std::string path = "/tmp/gapless-test-http-password-" + std::to_string(::getpid());
