@@ -84,8 +84,7 @@ struct Run {
   std::map<std::string, int64_t> ids;  // gapless-id -> journal id, as claims returned them
   int64_t series_id = 0;
   int64_t request_id = 0;
-  int64_t resent = 0;
-  std::vector<std::string> marked;  // by the step that marked them, in step order (one list per mark step)
+  int64_t resent = 0;  // rows queue_resend moved
 
   Journal& journal_or_throw() {
     if (!journal) throw std::runtime_error("the journal did not open");
@@ -96,7 +95,7 @@ struct Run {
     Journal& j = journal_or_throw();
     std::vector<int64_t> ids_to_mark;
     for (const auto& m : j.claim(sink, 1000, {})) {
-      this->ids[m.gapless_id] = m.id;
+      ids[m.gapless_id] = m.id;
       for (const std::string& w : wanted)
         if (w == m.gapless_id) ids_to_mark.push_back(m.id);
     }
