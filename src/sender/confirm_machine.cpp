@@ -112,8 +112,21 @@ Decisions ConfirmMachine::on_receipt(const stomp::Frame& frame, Clock::time_poin
   return decisions;
 }
 
+// RabbitMQ's name for an AMQP channel error, in an ERROR's `message` header:
+// it closed the session over one frame, after confirming every SEND it had
+// read before that frame (seen: all RECEIPTs before the refused SEND, then
+// the ERROR, then the close).
+bool channel_error(const stomp::Frame& error) {
+  const std::string* kind = error.header("message");
+  if (!kind) return false;
+  for (const char* name : {"access_refused", "precondition_failed", "not_found", "resource_locked", "not_allowed"})
+    if (*kind == name) return true;
+  return false;
+}
+
 // The SEND an ERROR refuses: the one its receipt-id names; else the first
-// unanswered SEND to the destination its words name; else none.
+// unanswered SEND to the destination its words name; else, after a channel
+// error, the oldest unanswered SEND; else none.
 ConfirmMachine::Send* ConfirmMachine::find_send(const stomp::Frame& error, const std::string& words) {
   if (const std::string* receipt = error.header("receipt-id"))
     if (auto id = parse_receipt(*receipt); id && id->send)
@@ -123,6 +136,10 @@ ConfirmMachine::Send* ConfirmMachine::find_send(const stomp::Frame& error, const
   for (Group& group : groups_)
     for (Send& send : group.sends)
       if (!send.answered && words_name(words, send.message.destination)) return &send;
+  if (channel_error(error))
+    for (Group& group : groups_)
+      for (Send& send : group.sends)
+        if (!send.answered) return &send;
   return nullptr;
 }
 

@@ -145,22 +145,28 @@
 //     and those are only noted. The refused SEND is the one the receipt-id
 //     names; else the first unanswered SEND to the destination the words
 //     name (RabbitMQ reads a connection's frames in order, so the first
-//     unanswered SEND to that destination is the first it refused; the
-//     oldest unanswered SEND overall is not reliable, since confirms of
-//     earlier SENDs may still be on their way: seen with an invalid
-//     destination, whose ERROR came before the RECEIPTs of the SENDs ahead
-//     of it); else nobody is named and every unanswered SEND is a suspect,
-//     narrowed down as above. The refusal then follows the rules above: a
+//     unanswered SEND to that destination is the first it refused); else,
+//     after an AMQP channel error (`message:access_refused`,
+//     `precondition_failed`, ...: RabbitMQ closes the session over one
+//     frame, and it was seen to send the RECEIPTs of every SEND before that
+//     frame first, then the ERROR, then close), the oldest unanswered SEND;
+//     else nobody is named and every unanswered SEND is a suspect, narrowed
+//     down as above. The oldest unanswered SEND is not trusted after other
+//     ERRORs: an invalid destination's ERROR came before the RECEIPTs of the
+//     SENDs ahead of it. The refusal then follows the rules above: a
 //     permission refusal (or "is not a valid destination") parks the
 //     destination with the broker's words while the others flow, a
 //     refusal of the message's own counts against it and parks it after
 //     `message_attempts`. After any such ERROR the connection's state is
 //     unknown: the other unanswered SENDs are released and the sender
 //     reconnects, whether RabbitMQ closed the connection or not.
-//   - A message beyond the broker's frame limit (`stomp.max_frame_size`,
-//     4 MiB by default on the versions that have one) is parked before it is
-//     sent by the sink's own max_message_size (4 MiB by default); a broker
-//     set lower closes the connection over it, which is the narrowing above.
+//   - A message beyond the broker's limits (`stomp.max_frame_size`, 4 MiB by
+//     default on the versions that have one; `max_message_size`) is parked
+//     before it is sent by the sink's own max_message_size (4 MiB by
+//     default, counting the whole frame). A broker set lower refuses it with
+//     "PRECONDITION_FAILED - message size N is larger than configured max
+//     size M" and closes: a channel error, so it is that message's refusal,
+//     parked after `message_attempts`.
 //   - Connecting. RabbitMQ reads the `host` header as its virtual host and
 //     refuses one it does not have; an empty `virtual_host` means "/" there
 //     (open_connection). Heart-beats are offered in whole seconds, rounded
@@ -500,8 +506,8 @@ class Sender::Loop {
         options_.virtual_host = "/";
         return open_connection(uri);
       }
-      throw stomp::ConnectionError(std::string(e.what()) + "; the broker has no virtual host \"" +
-                                   stomp::clean_error_text(*vhost, 80) + "\" open to this login: set sink " +
+      throw stomp::ConnectionError(std::string(e.what()) + "; the broker has no virtual host '" +
+                                   stomp::clean_error_text(*vhost, 80) + "' open to this login: set sink " +
                                    sink_.name + "'s virtual_host to one it has (RabbitMQ: rabbitmqctl list_vhosts, "
                                    "list_user_permissions)");
     }

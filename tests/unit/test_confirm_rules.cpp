@@ -238,3 +238,24 @@ TEST_CASE("RabbitMQ: a message over a sink limit is parked alone before it is se
   CHECK(machine.written(empty, t0).abort.empty());
   CHECK(machine.idle());
 }
+
+TEST_CASE("RabbitMQ: PRECONDITION_FAILED without receipt-id (a message over its max_message_size) is the oldest "
+          "unanswered SEND's, parked after message_attempts; the others are sent again",
+          "[confirm-machine]") {
+  ConfirmMachine machine(settings(4, 2, 2));
+  const std::string words = "PRECONDITION_FAILED - message size 5242880 is larger than configured max size 4194304";
+  Decisions last;
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    const int64_t group = write(machine, {1, 2, 3, 4});
+    // As RabbitMQ answers: the RECEIPTs of the SENDs before it, then the ERROR.
+    REQUIRE(machine.on_frame(receipt(group, 0), t0).delivered == std::vector<int64_t>{1});
+    last = machine.on_frame(rabbit_error("precondition_failed", words), t0);
+    CHECK(last.reconnect);
+    CHECK(as_set(last.released) == std::set<int64_t>{2, 3, 4});
+    CHECK(machine.failures_of(3) == 0);
+    CHECK(machine.failures_of(4) == 0);
+  }
+  REQUIRE(last.park_messages.size() == 1);
+  CHECK(last.park_messages[0].message.message_id == 2);
+  CHECK_THAT(last.park_messages[0].reason, Contains("larger than configured max size"));
+}
