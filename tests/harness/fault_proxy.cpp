@@ -246,9 +246,12 @@ void FaultProxy::State::run() {
       auto [link, client_side] = owners[i - 2];
       if (link->dead || fds[i].revents == 0) continue;
       Pipe& source = client_side ? link->up : link->down;
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP))) continue;
-      if (source.stalled) hang_up(*link, source);
-      else read_from(*link, source, fds[i].fd);
+      // A stall ordered while we were in poll() finds POLLIN here: not read, and not a hang-up.
+      if (source.stalled) {
+        if (fds[i].revents & (POLLHUP | POLLERR | POLLRDHUP)) hang_up(*link, source);
+      } else if (fds[i].revents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP)) {
+        read_from(*link, source, fds[i].fd);
+      }
     }
     const auto now = Clock::now();
     for (Link& link : links) {

@@ -12,6 +12,12 @@
 // serves every case. GAPLESS_LONG=1 injects each fault 10 times into a
 // drain of 50 000 messages.
 //   build/tests/integration/integration-tests '[network-faults]'
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <atomic>
@@ -225,11 +231,96 @@ Outcome drain_through(const FaultCase& fault) {
   return outcome;
 }
 
+// A raw loopback socket, for checking the proxy itself without a broker.
+struct Socket {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ~Socket() { ::close(fd); }
+  static sockaddr_in loopback(uint16_t port) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return address;
+  }
+  void connect(uint16_t port) {
+    auto address = loopback(port);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  }
+  void send(const std::string& bytes) { REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == ssize_t(bytes.size())); }
+  // What arrives within `wait`, and whether the peer closed.
+  std::pair<std::string, bool> receive(std::chrono::milliseconds wait) {
+    std::string got;
+    const auto deadline = Steady::now() + wait;
+    while (Steady::now() < deadline) {
+      pollfd entry{fd, POLLIN, 0};
+      if (::poll(&entry, 1, 20) <= 0) continue;
+      char buffer[4096];
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) return {got, true};
+      got.append(buffer, size_t(n));
+    }
+    return {got, false};
+  }
+};
+
 std::string receipt_timeout(std::chrono::seconds timeout) {
   return "receipt_timeout = \"" + std::to_string(timeout.count()) + "s\"\n";
 }
 
 }  // namespace
+
+TEST_CASE("the fault proxy cuts the chosen frame after exactly the bytes asked, stalls and delays", "[network-faults]") {
+  Socket listener;
+  auto address = Socket::loopback(0);
+  REQUIRE(::bind(listener.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::listen(listener.fd, 4) == 0);
+  socklen_t length = sizeof address;
+  ::getsockname(listener.fd, reinterpret_cast<sockaddr*>(&address), &length);
+  FaultProxy proxy(ntohs(address.sin_port));
+  // Returns once the proxy holds the connection (a fault then applies to it).
+  auto connect_through = [&](Socket& client, Socket& server) {
+    const size_t before = proxy.counters().connections;
+    client.connect(proxy.port());
+    for (int i = 0; i < 200 && proxy.counters().connections == before; ++i) std::this_thread::sleep_for(5ms);
+    ::close(server.fd);
+    server.fd = ::accept(listener.fd, nullptr, nullptr);
+    REQUIRE(server.fd >= 0);
+  };
+  const std::string begin = "BEGIN\ntransaction:1\n\n" + std::string(1, '\0') + "\n";
+  const std::string send = "SEND\ndestination:/topic/x\ncontent-length:5\n\nhello" + std::string(1, '\0');
+
+  SECTION("cut") {
+    Socket client, server;
+    connect_through(client, server);
+    proxy.cut_in_frame(FaultProxy::to_broker, "SEND", 7);
+    client.send(begin + send + send);
+    auto [got, closed] = server.receive(2s);
+    CHECK(got == begin + send.substr(0, 7));  // the whole BEGIN, heart-beat EOL, 7 bytes of the SEND
+    CHECK(closed);
+    CHECK(proxy.counters().cuts == 1);
+  }
+  SECTION("stall, then a new connection flows") {
+    Socket client, server;
+    connect_through(client, server);
+    proxy.stall(FaultProxy::both);
+    client.send(send);
+    auto [got, closed] = server.receive(500ms);
+    CHECK(got.empty());
+    CHECK_FALSE(closed);  // still open
+    Socket client2, server2;
+    connect_through(client2, server2);
+    client2.send(send);
+    CHECK(server2.receive(500ms).first == send);
+  }
+  SECTION("delay") {
+    Socket client, server;
+    connect_through(client, server);
+    proxy.delay(FaultProxy::to_client, 400ms);
+    server.send(send);
+    CHECK(client.receive(250ms).first.empty());
+    CHECK(client.receive(1s).first == send);
+  }
+}
 
 TEST_CASE("latency below the timeouts slows delivery but never drops the connection or a message",
           "[network-faults]") {
