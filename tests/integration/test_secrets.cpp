@@ -187,6 +187,14 @@ TEST_CASE("no secret appears in logs at trace, status, metrics, HTTP answers, er
            log.find("certificate has expired") != std::string::npos;
   });
 
+  // The health file is read while the daemon runs: its open faults (the
+  // refused CONNECT, the failing archive) carry their error texts.
+  const std::string health = read_all(workspace.journal_path() + ".health");
+  CHECK_THAT(health, Catch::Contains("gapless-health 1") && Catch::Contains("sink=refused"));
+  outputs.add("the health file", health);
+  // Trace really is on: the drain's debug lines are there to search.
+  CHECK_THAT(workspace.daemon_log(), Catch::Contains("debug sender: delivered sink=tls"));
+
   httplib::Client endpoint("127.0.0.1", ports[0]);
   for (const std::string path : {"/v1/status", "/metrics", "/healthz"}) outputs.add("GET " + path, endpoint.Get(path));
   const std::string window = R"({"from":"2020-01-01T00:00:00Z","to":"2020-01-02T00:00:00Z","reason":"test"})";

@@ -140,9 +140,23 @@ TEST_CASE("stomp+ssl: an expired broker certificate, or one for another host, is
     const bool logged = eventually(15s, [&] {
       return workspace.daemon_log().find(refusal.reason) != std::string::npos && broker.connections() >= 2;
     });
+    // `gapless status` shows the running daemon's open fault with the same
+    // words, once the daemon has rewritten its health file.
+    std::string status;
+    const bool shown = eventually(10s, [&] {
+      const auto faults = workspace.status()["daemon"]["faults"];
+      status = faults.dump();
+      for (const auto& fault : faults)
+        if (fault["component"] == "sender sink=test" &&
+            fault["last_error"].get<std::string>().find(refusal.reason) != std::string::npos)
+          return true;
+      return false;
+    });
     daemon.terminate();
     INFO(workspace.daemon_log());
     CHECK(logged);
+    INFO(status);
+    CHECK(shown);
     CHECK_THAT(workspace.daemon_log(), Catch::Contains("sender: connect failed sink=test"));
     CHECK(broker.connections() >= 2);  // it keeps trying, and keeps refusing
     CHECK(broker.handshakes() == 0);
