@@ -13,7 +13,7 @@
 #include "core/curl_global.hpp"
 #include "core/duration.hpp"
 #include "core/hex.hpp"
-#include "osg/listing_keys.hpp"
+#include "esmond/pages.hpp"
 
 namespace gapless::esmond {
 
@@ -24,7 +24,6 @@ namespace {
 // A broken or hostile archive must not exhaust the collector's memory; a
 // real page (limit 1000-10000 points) is a few MiB.
 constexpr size_t kMaxResponseBytes = size_t{256} << 20;
-constexpr size_t kExcerptBytes = 200;
 
 std::string_view trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
@@ -45,39 +44,6 @@ bool is_json_content_type(std::string_view content_type) {
   const std::string_view media = trim(content_type.substr(0, content_type.find(';')));
   return media.size() == std::string_view("application/json").size() &&
          starts_with_nocase(media, "application/json");
-}
-
-// A body quoted in an error message: one line, markup dropped (error pages
-// are HTML), short, and never cut inside a UTF-8 sequence.
-std::string excerpt(std::string_view body, bool html) {
-  if (html) {  // the <head> only repeats the status in <title>
-    for (size_t at = body.find('<'); at != std::string_view::npos; at = body.find('<', at + 1))
-      if (starts_with_nocase(body.substr(at), "<body")) {
-        body.remove_prefix(at);
-        break;
-      }
-  }
-  std::string text;
-  bool in_tag = false, space = false;
-  for (const char c : body) {
-    if (html && c == '<') in_tag = true;
-    if (in_tag) {
-      if (c == '>') in_tag = false, space = true;
-      continue;
-    }
-    if (std::isspace(static_cast<unsigned char>(c)) || std::iscntrl(static_cast<unsigned char>(c))) {
-      space = true;
-      continue;
-    }
-    if (space && !text.empty()) text += ' ';
-    space = false;
-    text += c;
-    if (text.size() > kExcerptBytes) break;
-  }
-  if (text.size() <= kExcerptBytes) return text;
-  size_t cut = kExcerptBytes;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return text.substr(0, cut) + "...";
 }
 
 // HTTP/2 has no reason phrase; the common ones keep messages readable.
@@ -118,15 +84,6 @@ std::string percent_encode_segment(std::string_view segment, std::string_view wh
     }
   }
   return out;
-}
-
-// "an integer", "a string": what a value was, for messages.
-std::string type_of(const json& value) {
-  if (value.is_number_integer()) return "an integer";
-  if (value.is_number_float()) return "a float";
-  if (value.is_null()) return "null";
-  const std::string name = value.type_name();
-  return (name == "array" || name == "object" ? "an " : "a ") + name;
 }
 
 }  // namespace
@@ -369,79 +326,7 @@ std::string Client::Connection::get_body(const std::string& archive_name, const 
   return std::move(r.body);
 }
 
-namespace {
-
-// `body` parsed by nlohmann, or FetchError(malformed) saying where it breaks.
-json parse_json(const std::string& archive_name, const std::string& url, const std::string& body) {
-  try {
-    return json::parse(body);
-  } catch (const json::parse_error& e) {
-    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> from "parse error".
-    std::string_view message = e.what();
-    if (const size_t at = message.find("] "); at != std::string_view::npos) message.remove_prefix(at + 2);
-    throw fetch_error(FailureKind::malformed, archive_name, url,
-                      "not valid JSON (" + std::to_string(body.size()) + " bytes, error at byte " +
-                          std::to_string(e.byte) + "): " + std::string(message));
-  }
-}
-
-}  // namespace
-
 // ---------------------------------------------------------------- metadata
-
-namespace {
-
-// Checks one metadata object of a listing (the fields the collector relies
-// on, docs/esmond.md 1.5). Returns a problem, or "" when it is usable.
-std::string metadata_problem(const json& object) {
-  if (!object.is_object()) return "is " + type_of(object) + ", not an object";
-  const auto key = object.find("metadata-key");
-  if (key == object.end()) return "has no \"metadata-key\"";
-  if (!key->is_string() || key->get_ref<const std::string&>().empty())
-    return "\"metadata-key\" is " + (key->is_string() ? std::string("empty") : type_of(*key)) +
-           ", not a non-empty string";
-  const auto event_types = object.find("event-types");
-  if (event_types == object.end()) return "has no \"event-types\"";
-  if (!event_types->is_array()) return "\"event-types\" is " + type_of(*event_types) + ", not an array";
-  for (size_t i = 0; i < event_types->size(); ++i) {
-    const json& et = (*event_types)[i];
-    const std::string where = "\"event-types\"[" + std::to_string(i) + "]";
-    if (!et.is_object()) return where + " is " + type_of(et) + ", not an object";
-    const auto name = et.find("event-type");
-    if (name == et.end()) return where + " has no \"event-type\"";
-    if (!name->is_string()) return where + ".\"event-type\" is " + type_of(*name) + ", not a string";
-    const auto summaries = et.find("summaries");
-    if (summaries == et.end()) return where + " has no \"summaries\"";
-    if (!summaries->is_array()) return where + ".\"summaries\" is " + type_of(*summaries) + ", not an array";
-    for (size_t j = 0; j < summaries->size(); ++j) {
-      const json& s = (*summaries)[j];
-      const std::string at = where + ".\"summaries\"[" + std::to_string(j) + "]";
-      if (!s.is_object()) return at + " is " + type_of(s) + ", not an object";
-      const auto type = s.find("summary-type");
-      if (type == s.end()) return at + " has no \"summary-type\"";
-      if (!type->is_string()) return at + ".\"summary-type\" is " + type_of(*type) + ", not a string";
-      const auto window = s.find("summary-window");
-      if (window == s.end()) return at + " has no \"summary-window\"";
-      // esmond sends the window as a string ("86400", docs/esmond.md 1.5); accept an
-      // integer too, but it must be one: it becomes part of a data URL.
-      bool whole = false;
-      if (window->is_string()) {
-        const std::string& text = window->get_ref<const std::string&>();
-        whole = !text.empty() && text.size() <= 18 &&
-                text.find_first_not_of("0123456789") == std::string::npos;
-      } else if (window->is_number_unsigned()) {
-        whole = window->get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-      } else if (window->is_number_integer()) {
-        whole = window->get<int64_t>() >= 0;
-      }
-      if (!whole)
-        return at + ".\"summary-window\" is " + window->dump() + ", not a whole number of seconds";
-    }
-  }
-  return "";
-}
-
-}  // namespace
 
 std::vector<json> Client::list_metadata(int64_t updated_since, int page_size, std::vector<std::string>* rejected) {
   if (page_size < 1) throw std::invalid_argument("esmond list_metadata: page_size must be positive");
@@ -452,92 +337,29 @@ std::vector<json> Client::list_metadata(int64_t updated_since, int page_size, st
     // docs/esmond.md 1.2: time-start only, never time-end (it would drop running tests).
     const std::string url = base_url_ + "?format=json&time-start=" + std::to_string(updated_since) +
                             "&limit=" + std::to_string(page_size) + "&offset=" + std::to_string(offset);
-    json page = parse_json(archive_name_, url, connection_->get_body(archive_name_, url));
-    if (!page.is_array())
-      throw fetch_error(FailureKind::invalid, archive_name_, url,
-                        "expected a JSON array of metadata objects, got " + type_of(page));
-    if (page.empty()) break;
-    int64_t count_total = 0;
-    for (size_t i = 0; i < page.size(); ++i) {
-      json& object = page[i];
-      const int64_t index = offset + static_cast<int64_t>(i);
-      if (i == 0) {
-        const auto total = object.is_object() ? object.find(osg::kCountTotalKey) : object.end();
-        if (!object.is_object() || total == object.end() || !total->is_number_integer() || total->get<int64_t>() < 0)
-          throw fetch_error(FailureKind::invalid, archive_name_, url,
-                            "metadata object at listing index " + std::to_string(index) +
-                                " carries no integer \"metadata-count-total\" (esmond >= 2.0 puts it on the "
-                                "first object of a page, and paging relies on it)");
-        count_total = total->get<int64_t>();
-      }
-      // One unusable object must not hide the others: it is reported and
-      // left out, the rest of the listing is used.
-      if (const std::string problem = metadata_problem(object); !problem.empty()) {
-        const auto key = object.is_object() ? object.find("metadata-key") : object.end();
-        const bool named = key != object.end() && key->is_string() && !key->get_ref<const std::string&>().empty();
-        FetchError error = fetch_error(FailureKind::invalid, archive_name_, url,
-                                       "metadata object " +
-                                           (named ? "metadata-key " + key->get<std::string>() + " " : "") +
-                                           "at listing index " + std::to_string(index) + ": " + problem);
-        if (rejected == nullptr) throw error;
-        rejected->push_back(error.what());
-        continue;
-      }
-      for (const std::string_view name : osg::kPaginationKeys) object.erase(std::string(name));
-      // An object listed again on a later page (the listing changed between
-      // pages) is kept once.
-      if (seen.insert(object["metadata-key"].get<std::string>()).second) objects.push_back(std::move(object));
+    ListingPage page;
+    try {
+      page = read_listing_page(connection_->get_body(archive_name_, url), offset);
+    } catch (const PageError& e) {
+      throw fetch_error(e.kind(), archive_name_, url, e.what());
     }
-    offset += static_cast<int64_t>(page.size());
-    if (offset >= count_total) break;
+    if (page.size == 0) break;
+    for (const std::string& problem : page.rejected) {
+      FetchError error = fetch_error(FailureKind::invalid, archive_name_, url, problem);
+      if (rejected == nullptr) throw error;
+      rejected->push_back(error.what());
+    }
+    // An object listed again on a later page (the listing changed between
+    // pages) is kept once.
+    for (json& object : page.objects)
+      if (seen.insert(object["metadata-key"].get<std::string>()).second) objects.push_back(std::move(object));
+    offset += static_cast<int64_t>(page.size);
+    if (offset >= page.count_total) break;
   }
   return objects;
 }
 
 // ---------------------------------------------------------------- data
-
-namespace {
-
-// The fast reading of a data page: simdjson's DOM, each value straight to its
-// canonical text (osg/datapoint.hpp). It reads only pages that are entirely
-// plain: valid JSON, every element an object with an integer "ts" and a
-// "val", ts strictly ascending inside [time_start, time_end). For anything
-// else (invalid JSON, a bad element, a number simdjson reads differently from
-// nlohmann) it returns nothing, and the exact reading in fetch_data decides:
-// it yields the same points or the error that names the problem, so the
-// rules and the messages live in one place.
-std::optional<std::vector<osg::Datapoint>> read_plain_page(simdjson::dom::parser& parser, const std::string& body,
-                                                           int64_t time_start, std::optional<int64_t> time_end) {
-  simdjson::dom::element page;
-  if (parser.parse(body).get(page) != simdjson::SUCCESS) return std::nullopt;
-  simdjson::dom::array elements;
-  if (page.get_array().get(elements) != simdjson::SUCCESS) return std::nullopt;
-  std::vector<osg::Datapoint> points;
-  points.reserve(elements.size());
-  try {
-    for (simdjson::dom::element element : elements) {
-      simdjson::dom::object fields;
-      if (element.get_object().get(fields) != simdjson::SUCCESS) return std::nullopt;
-      // Of two equal keys nlohmann keeps the later: so does this loop.
-      std::optional<simdjson::dom::element> ts_field;
-      std::optional<simdjson::dom::element> val;
-      for (simdjson::dom::key_value_pair field : fields) {
-        if (field.key == "ts") ts_field = field.value;
-        else if (field.key == "val") val = field.value;
-      }
-      if (!ts_field || !val || ts_field->type() != simdjson::dom::element_type::INT64) return std::nullopt;
-      const int64_t ts = ts_field->get_int64().value_unsafe();
-      if ((!points.empty() && ts <= points.back().ts) || ts < time_start || (time_end && ts >= *time_end))
-        return std::nullopt;
-      points.push_back(osg::Datapoint::from_canonical_text(ts, osg::canonical_text(*val)));
-    }
-  } catch (const gapless::Error&) {
-    return std::nullopt;  // an element type canonical_text does not know: the exact reading decides
-  }
-  return points;
-}
-
-}  // namespace
 
 std::vector<osg::Datapoint> Client::fetch_data(const SeriesPath& series, int64_t time_start,
                                                std::optional<int64_t> time_end, int limit) {
@@ -550,45 +372,14 @@ std::vector<osg::Datapoint> Client::fetch_data(const SeriesPath& series, int64_t
   url += "&limit=" + std::to_string(limit);
 
   const std::string body = connection_->get_body(archive_name_, url);
-  if (std::optional<std::vector<osg::Datapoint>> points = read_plain_page(connection_->parser, body, time_start, time_end))
+  if (std::optional<std::vector<osg::Datapoint>> points =
+          read_plain_data_page(connection_->parser, body, time_start, time_end))
     return std::move(*points);
-
-  // The exact reading: nlohmann's DOM, every rule checked with its message.
-  json page = parse_json(archive_name_, url, body);
-  const auto bad = [&](size_t index, const std::string& problem) {
-    return fetch_error(FailureKind::invalid, archive_name_, url,
-                       "datapoint " + std::to_string(index) + " " + problem + " (nothing of this page is used)");
-  };
-  if (!page.is_array())
-    throw fetch_error(FailureKind::invalid, archive_name_, url,
-                      "expected a JSON array of datapoints, got " + type_of(page) + ": " +
-                          excerpt(page.dump(), false));
-  std::vector<osg::Datapoint> points;
-  points.reserve(page.size());
-  for (size_t i = 0; i < page.size(); ++i) {
-    json& element = page[i];
-    if (!element.is_object()) throw bad(i, "is " + type_of(element) + ", not an object");
-    const auto ts_field = element.find("ts");
-    if (ts_field == element.end()) throw bad(i, "has no \"ts\"");
-    if (!ts_field->is_number_integer() ||
-        (ts_field->is_number_unsigned() &&
-         ts_field->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())))
-      throw bad(i, "\"ts\" is " + ts_field->dump() + " (" + type_of(*ts_field) + "), not an integer");
-    const int64_t ts = ts_field->get<int64_t>();
-    const auto val = element.find("val");
-    if (val == element.end()) throw bad(i, "(ts " + std::to_string(ts) + ") has no \"val\"");
-    if (!points.empty() && ts <= points.back().ts)
-      throw bad(i, "\"ts\" " + std::to_string(ts) + " does not follow " + std::to_string(points.back().ts) +
-                       ": not strictly ascending");
-    if (ts < time_start) throw bad(i, "\"ts\" " + std::to_string(ts) + " is before time-start");
-    if (time_end && ts >= *time_end) throw bad(i, "\"ts\" " + std::to_string(ts) + " is after time-end");
-    try {
-      points.emplace_back(ts, *val);
-    } catch (const gapless::Error& e) {
-      throw bad(i, std::string("has a value that cannot be written as JSON: ") + e.what());
-    }
+  try {
+    return read_data_page(body, time_start, time_end);
+  } catch (const PageError& e) {
+    throw fetch_error(e.kind(), archive_name_, url, e.what());
   }
-  return points;
 }
 
 }  // namespace gapless::esmond
