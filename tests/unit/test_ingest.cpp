@@ -143,6 +143,17 @@ TEST_CASE("malformed lines are refused with the reason", "[ingest]") {
              Catch::Contains("unknown field \"extra\""));
 }
 
+TEST_CASE("a number beyond a double is a malformed line named with its line number, not an escaped json error "
+          "(fuzz: ingest_line and dirq_element, 7E777)",
+          "[ingest]") {
+  CHECK_THAT(error_of(R"({"header":{"destination":"/topic/test.a","summaries":7E777},"body":"x"})"),
+             Catch::Contains("not valid JSON") && Catch::Contains("number overflow"));
+  CHECK_THAT(error_of("1e511"), Catch::Contains("not valid JSON"));
+  TempJournal temp;
+  CHECK_THAT(ingest_error(*temp.journal, good_line(1) + R"({"header":{"destination":"/topic/test.a"},"body":"x","text":1e511})"),
+             Catch::Contains("producer.jsonl:2: not valid JSON"));
+}
+
 TEST_CASE("ingesting the same stream twice journals nothing new", "[ingest]") {
   TempJournal temp;
   std::string lines;
