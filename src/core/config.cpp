@@ -146,6 +146,14 @@ bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
+// Whether a URL carries "user:password@" (or "user@") before its host.
+bool has_credentials(const std::string& url) {
+  const size_t authority = url.find("://");
+  if (authority == std::string::npos) return false;
+  const size_t start = authority + 3;
+  return url.substr(start, url.find_first_of("/?#", start) - start).find('@') != std::string::npos;
+}
+
 // A passcode file must be the daemon's secret: readable by group or others
 // is a warning; empty is an error, never "no passcode" (a truncated file
 // must not silently log in without one).
@@ -201,6 +209,9 @@ PushConfig read_push(const toml::value& value) {
     if (path.empty() || path.front() != '/')
       throw Error("push.paths: \"" + path + "\" must start with '/'");
   if (push.threads > 1024) throw Error("push.threads: must be between 1 and 1024");
+  if (has_credentials(push.archive_url))
+    throw Error("push.archive_url: must not hold credentials (user:password@), which logs, status and message ids "
+                "would show");
   if (!push.archive_url.empty() && push.archive_url.rfind("http://", 0) != 0 &&
       push.archive_url.rfind("https://", 0) != 0)
     throw Error("push.archive_url: expected the http:// or https:// URL a backfill of the pushing host reads, "
@@ -241,9 +252,7 @@ void check_http_sink(SinkConfig& sink, const TableReader& reader, const std::str
                      std::vector<std::string>& warnings) {
   if (sink.url.empty()) throw Error(reader.key_path("url") + ": required for an http sink (the Logstash URL)");
   // Checked first: the errors below quote the URL, and so do the logs and status.
-  if (const size_t authority = sink.url.find("://"); authority != std::string::npos &&
-      sink.url.substr(authority + 3, sink.url.find_first_of("/?#", authority + 3) - authority - 3).find('@') !=
-          std::string::npos)
+  if (has_credentials(sink.url))
     throw Error(reader.key_path("url") + ": must not hold credentials (user:password@), which logs and status would "
                 "show; use login and password_file");
   const bool plain = sink.url.rfind("http://", 0) == 0;
@@ -403,6 +412,11 @@ ArchiveConfig read_archive(const toml::value& value, const std::string& path) {
   if (compression != "gzip" && compression != "none")
     throw Error(reader.key_path("compression") + ": expected \"gzip\" or \"none\", got \"" + compression + "\"");
   archive.gzip = compression == "gzip";
+  // Checked first, as for an http sink; and an archive's URL is also part of
+  // every message id, so a password in it would travel to the brokers.
+  if (has_credentials(archive.url))
+    throw Error(reader.key_path("url") + ": must not hold credentials (user:password@), which logs, status and "
+                "message ids would show");
   if (archive.url.rfind("http://", 0) != 0 && archive.url.rfind("https://", 0) != 0)
     throw Error(reader.key_path("url") + ": expected an http:// or https:// URL of the archive "
                 "(.../esmond/perfsonar/archive/), got \"" + archive.url + "\"");

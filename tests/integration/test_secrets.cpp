@@ -232,6 +232,12 @@ TEST_CASE("no secret appears in logs at trace, status, metrics, HTTP answers, er
                                          std::string(kWrongPasscode) + "\"]\n"},
       {"a password in an http sink's URL", "[[sink]]\nname = \"h\"\nprotocol = \"http\"\nurl = \"https://perfsonar:" +
                                                std::string(kSinkPassword) + "@127.0.0.1:9/logstash\"\n"},
+      {"a password in an archive's URL", "[[sink]]\nname = \"s\"\nbrokers = [\"stomp://127.0.0.1:1\"]\n[[archive]]\n"
+                                          "name = \"a\"\nurl = \"https://ps:" + std::string(kSinkPassword) +
+                                          "@127.0.0.1:9/esmond/perfsonar/archive/\"\n"},
+      {"a password in push.archive_url", "[[sink]]\nname = \"s\"\nbrokers = [\"stomp://127.0.0.1:1\"]\n[push]\n"
+                                          "listen = \"127.0.0.1:9\"\narchive_url = \"https://ps:" +
+                                          std::string(kSinkPassword) + "@127.0.0.1:9/esmond/perfsonar/archive/\"\n"},
       {"a duplicate key", "[[sink]]\nname = \"s\"\nbrokers = [\"stomp://127.0.0.1:1\"]\npasscode = \"" +
                               std::string(kWrongPasscode) + "\"\npasscode = \"" + kWrongPasscode + "\"\n"},
   };
