@@ -474,8 +474,45 @@ Config default_config() {
   return config;
 }
 
+namespace {
+
+// The offset of the first byte that does not begin a well-formed UTF-8
+// sequence (RFC 3629: no overlong forms, no surrogates, nothing above
+// U+10FFFF), or nothing.
+std::optional<size_t> invalid_utf8_at(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const auto byte = [&](size_t at) { return at < text.size() ? static_cast<unsigned char>(text[at]) : 0; };
+    const unsigned char lead = byte(i);
+    size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // the allowed range of the second byte
+    if (lead < 0x80) length = 1;
+    else if (lead >= 0xC2 && lead <= 0xDF) length = 2;
+    else if (lead == 0xE0) length = 3, low = 0xA0;
+    else if (lead >= 0xE1 && lead <= 0xEC) length = 3;
+    else if (lead == 0xED) length = 3, high = 0x9F;
+    else if (lead >= 0xEE && lead <= 0xEF) length = 3;
+    else if (lead == 0xF0) length = 4, low = 0x90;
+    else if (lead >= 0xF1 && lead <= 0xF3) length = 4;
+    else if (lead == 0xF4) length = 4, high = 0x8F;
+    else return i;
+    for (size_t k = 1; k < length; ++k) {
+      const unsigned char next = byte(i + k);
+      if (next < (k == 1 ? low : 0x80) || next > (k == 1 ? high : 0xBF)) return i;
+    }
+    i += length;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Config parse_config(std::string_view toml_text, std::string_view origin) {
   toml::value root;
+  // TOML is UTF-8; toml11 3.7 reads past the end of its buffer on a broken
+  // sequence inside a literal string (found by tests/fuzz), so it never sees one.
+  if (const std::optional<size_t> at = invalid_utf8_at(toml_text))
+    throw Error(std::string(origin) + ": not valid TOML: not UTF-8 (byte " + std::to_string(*at + 1) +
+                " does not begin a well-formed UTF-8 character)");
   try {
     std::istringstream stream{std::string(toml_text)};
     root = toml::parse(stream, std::string(origin));

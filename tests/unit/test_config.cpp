@@ -24,6 +24,16 @@ std::string error_of(const std::string& text) {
 
 }  // namespace
 
+TEST_CASE("a configuration that is not UTF-8 is refused naming the byte, never read past its end "
+          "(fuzz: config_parser, a literal string holding a cut UTF-8 sequence)",
+          "[config]") {
+  // toml11 3.7.1 read past the end of its buffer on this input (ASan: heap-buffer-overflow).
+  CHECK_THAT(error_of("'\xf0'"), Catch::Contains("test.toml: not valid TOML: not UTF-8 (byte 2"));
+  CHECK_THAT(error_of("log_level = \"info\"\n# caf\xc3\n"), Catch::Contains("not UTF-8 (byte 25"));
+  CHECK_THAT(error_of("x = \"\xed\xa0\x80\"\n"), Catch::Contains("not UTF-8 (byte 6"));  // a surrogate
+  CHECK_THAT(error_of("# caf\xc3\xa9 \xf0\x9f\x98\x80\n[journal\n"), !Catch::Contains("not UTF-8"));
+}
+
 TEST_CASE("a full sink configuration is read", "[config]") {
   auto config = parse_config(R"(
 log_level = "debug"
