@@ -76,19 +76,21 @@ Decisions ConfirmMachine::protocol_error(const std::string& what) {
   return decisions;
 }
 
-// A SEND leaves the group; the group leaves flight with its last SEND.
-Decisions ConfirmMachine::answered(Group& group, Send& send, Clock::time_point now) {
+// A SEND leaves the group; the group leaves flight with its last SEND. A
+// group all of whose SENDs were confirmed counts towards widening the limit.
+void ConfirmMachine::answered(Group& group, Send& send, bool confirmed, Clock::time_point now) {
   send.answered = true;
+  group.any_refused = group.any_refused || !confirmed;
   --group.awaiting;
   group.last_progress = now;
   if (group.awaiting == 0) {
     const int64_t number = group.number;
+    const bool clean = !group.any_refused;
     groups_.erase(std::find_if(groups_.begin(), groups_.end(), [&](const Group& g) { return g.number == number; }));
-    if (limit_.on_commit())
+    if (clean && limit_.on_commit())
       spdlog::info("sender: in-flight limit raised sink={} transaction_size={} window={}", settings_.sink,
                    limit_.transaction_size(), limit_.window());
   }
-  return {};
 }
 
 Decisions ConfirmMachine::on_receipt(const stomp::Frame& frame, Clock::time_point now) {
@@ -108,7 +110,7 @@ Decisions ConfirmMachine::on_receipt(const stomp::Frame& frame, Clock::time_poin
   Decisions decisions;
   decisions.delivered.push_back(send.message.message_id);
   blame_.forget(send.message.message_id);
-  answered(*group, send, now);
+  answered(*group, send, true, now);
   return decisions;
 }
 
@@ -127,20 +129,20 @@ bool channel_error(const stomp::Frame& error) {
 // The SEND an ERROR refuses: the one its receipt-id names; else the first
 // unanswered SEND to the destination its words name; else, after a channel
 // error, the oldest unanswered SEND; else none.
-ConfirmMachine::Send* ConfirmMachine::find_send(const stomp::Frame& error, const std::string& words) {
+std::optional<ConfirmMachine::SendAt> ConfirmMachine::find_send(const stomp::Frame& error, const std::string& words) {
   if (const std::string* receipt = error.header("receipt-id"))
     if (auto id = parse_receipt(*receipt); id && id->send)
       if (Group* group = find(id->group); group && group->written && *id->send < group->sends.size() &&
                                           !group->sends[*id->send].answered)
-        return &group->sends[*id->send];
+        return SendAt{group, &group->sends[*id->send]};
   for (Group& group : groups_)
     for (Send& send : group.sends)
-      if (!send.answered && words_name(words, send.message.destination)) return &send;
+      if (!send.answered && words_name(words, send.message.destination)) return SendAt{&group, &send};
   if (channel_error(error))
     for (Group& group : groups_)
       for (Send& send : group.sends)
-        if (!send.answered) return &send;
-  return nullptr;
+        if (!send.answered) return SendAt{&group, &send};
+  return std::nullopt;
 }
 
 Decisions ConfirmMachine::on_error(const stomp::Frame& frame, Clock::time_point now) {
@@ -154,13 +156,9 @@ Decisions ConfirmMachine::on_error(const stomp::Frame& frame, Clock::time_point 
     return {};
   }
   Decisions decisions;
-  if (Send* send = find_send(frame, words)) {
-    const OutgoingSend message = send->message;
-    for (Group& group : groups_)
-      if (!group.sends.empty() && &group.sends.front() <= send && send <= &group.sends.back()) {
-        answered(group, *send, now);
-        break;
-      }
+  if (const std::optional<SendAt> refused_send = find_send(frame, words)) {
+    const OutgoingSend message = refused_send->send->message;
+    answered(*refused_send->group, *refused_send->send, false, now);
     decisions.released.push_back(message.message_id);
     decisions.merge(refused(message, words));
   } else {

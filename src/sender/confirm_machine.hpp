@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,16 +54,21 @@ class ConfirmMachine : public DeliveryMachine {
     std::vector<Send> sends;
     size_t awaiting = 0;
     bool written = false;
+    bool any_refused = false;
     Clock::time_point last_progress;
   };
 
+  struct SendAt {
+    Group* group;
+    Send* send;
+  };
   Group* find(int64_t number);
-  Send* find_send(const stomp::Frame& error, const std::string& words);
+  std::optional<SendAt> find_send(const stomp::Frame& error, const std::string& words);
   Decisions on_receipt(const stomp::Frame& frame, Clock::time_point now);
   Decisions on_error(const stomp::Frame& frame, Clock::time_point now);
   Decisions refused(const OutgoingSend& message, const std::string& words);
   Decisions protocol_error(const std::string& what);
-  Decisions answered(Group& group, Send& send, Clock::time_point now);
+  void answered(Group& group, Send& send, bool confirmed, Clock::time_point now);
   Decisions release_all();
   void lower_limit(const char* cause);
 

@@ -658,7 +658,8 @@ class Sender::Loop {
                    stomp::clean_error_text(frame.command, 64));
       return;
     }
-    if (frame.command == "ERROR") {
+    // RabbitMQ's "Processing error" only echoes an earlier refusal: not counted.
+    if (frame.command == "ERROR" && classify(stomp::error_text(frame)) != Refusal::follow_on) {
       if (frame.header("receipt-id")) ++counters_.refused;
       const std::string_view kind = error_kind(frame);
       counters_.count(kind == "not-authorized" ? BrokerError::not_authorized
