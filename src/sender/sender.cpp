@@ -122,7 +122,10 @@
 //     `persistent:true` and its own receipt; all are pipelined.
 //   - Deliver. A RECEIPT for a persistent SEND is RabbitMQ's publisher
 //     confirm: the broker has taken responsibility for that message (routed
-//     it, and written it where a durable queue holds it). So that message,
+//     it, and written it where a durable queue holds it). As on ActiveMQ's
+//     topics, a message that no queue is bound for is confirmed and dropped:
+//     the broker took it, and who listens is the broker's configuration
+//     (a durable queue bound to amq.topic keeps it). So that message,
 //     and only it, is settled by its own RECEIPT, and marked delivered with
 //     the others settled meanwhile in one journal transaction, as above.
 //     Receipts need not come in order (confirms of one destination can
