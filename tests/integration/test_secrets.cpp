@@ -93,6 +93,32 @@ std::string base64(const std::string& text) {
   return out;
 }
 
+// An https archive with no series, presenting the given certificate;
+// stopped and joined however the test ends.
+class HttpsArchive {
+ public:
+  HttpsArchive(const std::filesystem::path& cert, const std::filesystem::path& key)
+      : server_(cert.c_str(), key.c_str()) {
+    REQUIRE(server_.is_valid());
+    server_.Get(".*", [](const httplib::Request&, httplib::Response& response) {
+      response.set_content("[]", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    REQUIRE(port_ > 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~HttpsArchive() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  httplib::SSLServer server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
 // Everything gapless wrote, by where it was read from.
 struct Outputs {
   std::vector<std::pair<std::string, std::string>> texts;
@@ -122,14 +148,9 @@ TEST_CASE("no secret appears in logs at trace, status, metrics, HTTP answers, er
   refusing.login = "perfsonar";
   refusing.password = "the-password-it-expects";
   LogstashStandin logstash(refusing);
-  // An https archive whose certificate expired.
-  httplib::SSLServer archive(refused.expired_cert.c_str(), refused.expired_key.c_str());
-  REQUIRE(archive.is_valid());
-  archive.Get(".*", [](const httplib::Request&, httplib::Response& response) {
-    response.set_content("[]", "application/json");
-  });
-  const int archive_port = archive.bind_to_any_port("127.0.0.1");
-  std::thread archive_thread([&] { archive.listen_after_bind(); });
+  // An archive whose certificate expired: every poll fails in the handshake.
+  HttpsArchive archive(refused.expired_cert, refused.expired_key);
+  const int archive_port = archive.port();
 
   const auto ports = gapless::test::free_tcp_ports(2);
   const std::string q = "\"";
@@ -189,8 +210,11 @@ TEST_CASE("no secret appears in logs at trace, status, metrics, HTTP answers, er
 
   // The health file is read while the daemon runs: its open faults (the
   // refused CONNECT, the failing archive) carry their error texts.
-  const std::string health = read_all(workspace.journal_path() + ".health");
-  CHECK_THAT(health, Catch::Contains("gapless-health 1") && Catch::Contains("sink=refused"));
+  std::string health;
+  CHECK(eventually(15s, [&] {
+    health = read_all(workspace.journal_path() + ".health");
+    return health.find("gapless-health 1") != std::string::npos && health.find("sink=refused") != std::string::npos;
+  }));
   outputs.add("the health file", health);
   // Trace really is on: the drain's debug lines are there to search.
   CHECK_THAT(workspace.daemon_log(), Catch::Contains("debug sender: delivered sink=tls"));
@@ -212,8 +236,6 @@ TEST_CASE("no secret appears in logs at trace, status, metrics, HTTP answers, er
     outputs.add("gapless " + args.back(), result.out + result.err);
   }
   daemon.terminate();
-  archive.stop();
-  archive_thread.join();
   {
     INFO(workspace.daemon_log());
     REQUIRE(happened);
