@@ -18,6 +18,7 @@
 
 #include <httplib.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -235,6 +236,11 @@ TEST_CASE("no secret appears in logs at trace, status, metrics, HTTP answers, er
     auto result = workspace.command(args);
     outputs.add("gapless " + args.back(), result.out + result.err);
   }
+  // A reload (SIGHUP) of a file that is no longer valid TOML, a secret on the
+  // offending line: refused, in the log and in systemd's status line.
+  std::ofstream(workspace.config_path(), std::ios::app) << "passcode_typo = \"" << kWrongPasscode << "\n";
+  daemon.signal(SIGHUP);
+  CHECK(eventually(10s, [&] { return workspace.daemon_log().find("reload refused") != std::string::npos; }));
   daemon.terminate();
   {
     INFO(workspace.daemon_log());
