@@ -108,6 +108,11 @@ void check_java_reads(const fs::path& store, const std::string& password, const 
 
 }  // namespace
 
+void write_broker_keystore(const TlsMaterial& material, const fs::path& cert, const fs::path& key) {
+  run_checked({"openssl", "pkcs12", "-export", "-in", cert, "-inkey", key, "-certfile", material.ca_cert, "-name",
+               "broker", "-out", material.broker_keystore, "-passout", "pass:" + material.store_password});
+}
+
 TlsMaterial generate_tls_material(const fs::path& dir) {
   fs::create_directories(dir);
   TlsMaterial m;
@@ -132,9 +137,7 @@ TlsMaterial generate_tls_material(const fs::path& dir) {
   make_ca(m.other_ca_cert, other_ca_key, kOtherCaSubject);
   make_leaf(dir, "other-client", kClientSubject, kClientExtensions, m.other_ca_cert, other_ca_key);
 
-  const std::string pass = "pass:" + m.store_password;
-  run_checked({"openssl", "pkcs12", "-export", "-in", m.broker_cert, "-inkey", m.broker_key, "-certfile",
-               m.ca_cert, "-name", "broker", "-out", m.broker_keystore, "-passout", pass});
+  write_broker_keystore(m, m.broker_cert, m.broker_key);
   fs::remove(m.broker_truststore);  // keytool adds to an existing store
   run_checked({"keytool", "-importcert", "-noprompt", "-alias", "gapless-test-ca", "-file", m.ca_cert,
                "-keystore", m.broker_truststore, "-storetype", "PKCS12", "-storepass", m.store_password});

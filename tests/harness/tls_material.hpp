@@ -51,6 +51,12 @@ struct TlsMaterial {
 // Java can read both stores (keytool -list) before returning.
 TlsMaterial generate_tls_material(const std::filesystem::path& dir);
 
+// (Re)writes material.broker_keystore with `cert` and `key` (and the CA), as
+// generate_tls_material writes it with the broker's own: a broker restarted
+// on the same directory then presents that certificate.
+void write_broker_keystore(const TlsMaterial& material, const std::filesystem::path& cert,
+                           const std::filesystem::path& key);
+
 // Server certificates every client must refuse although the trusted CA
 // (TlsMaterial::ca_cert) signed them: one whose validity ended in 2021, one
 // valid but naming another host. Each with its key, as a PEM pair a test

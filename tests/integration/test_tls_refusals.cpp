@@ -5,7 +5,9 @@
 // with another keystore: it presents the certificate, records whether the
 // handshake completed and every byte it then received, and never answers.
 // The same listener with the valid broker certificate receives the CONNECT
-// frame: the control that shows a refusal is the certificate's doing.
+// frame: the control that shows a refusal is the certificate's doing. One
+// case with the real ActiveMQ, restarted with the expired certificate in its
+// keystore, shows the same refusal against the broker itself.
 //   build/tests/integration/integration-tests '[tls-refusals]'
 #include <catch2/catch.hpp>
 
@@ -21,7 +23,9 @@
 #include <string>
 #include <thread>
 
+#include "harness/broker.hpp"
 #include "harness/numbered_messages.hpp"
+#include "harness/stomp_recorder.hpp"
 #include "harness/tls_material.hpp"
 #include "harness/workspace.hpp"
 #include "support/eventually.hpp"
@@ -181,4 +185,36 @@ TEST_CASE("stomp+ssl refusals control: the same listener with the valid certific
   CHECK(connected);
   CHECK(broker.handshakes() >= 1);
   CHECK(broker.received().rfind("CONNECT\n", 0) == 0);
+}
+
+TEST_CASE("stomp+ssl: the real ActiveMQ, restarted with an expired certificate in its keystore, is refused; nothing "
+          "reaches it",
+          "[tls-refusals]") {
+  gapless::test::TestBroker broker({.ssl = true});
+  const auto& tls = broker.tls();
+  gapless::test::StompRecorder recorder(broker.stomp_uri());
+  recorder.start_and_wait_subscribed();
+  const std::string keys = "ca_file = \"" + tls.ca_cert.string() + "\"\ncert_file = \"" + tls.client_cert.string() +
+                           "\"\nkey_file = \"" + tls.client_key.string() + "\"\nconnect_timeout = \"5s\"\n";
+  Workspace workspace(broker.ssl_uri(), keys);
+
+  // The control: with its own certificate the broker takes the first 20.
+  workspace.journal_messages(gapless::test::messages_on({"perfsonar.raw.throughput"}, 20));
+  workspace.run_until_drained(60s);
+  REQUIRE(recorder.wait_for_distinct("gapless-id", 20, 30s));
+
+  const auto refused = gapless::test::generate_refused_server_certificates(tls);
+  gapless::test::write_broker_keystore(tls, refused.expired_cert, refused.expired_key);
+  broker.restart();
+  REQUIRE(recorder.wait_subscriptions(2, 30s));  // it reconnects by itself, over plain STOMP
+  workspace.journal_messages(gapless::test::messages_on({"perfsonar.raw.packet-loss"}, 20));
+  Process daemon = workspace.start_daemon();
+  const bool logged = eventually(20s, [&] {
+    return workspace.daemon_log().find("certificate verification: certificate has expired") != std::string::npos;
+  });
+  daemon.terminate();
+  INFO(workspace.daemon_log());
+  CHECK(logged);
+  CHECK(recorder.count() == 20);  // the first 20 only
+  CHECK(workspace.counts("/topic/perfsonar.raw.packet-loss") == std::array<int64_t, 3>{20, 0, 0});
 }
