@@ -28,6 +28,7 @@ constexpr auto kStartTimeout = 90s;
 constexpr auto kProbeInterval = 250ms;
 constexpr auto kStopTimeout = 30s;
 constexpr auto kCtlTimeout = 60s;
+constexpr int kPortAttempts = 3;
 
 // The process group's leader: started by `setsid` (no fork: a child of ours
 // is no group leader), it starts the node's own epmd and a watcher of the
@@ -111,8 +112,19 @@ constexpr const char* kDefinitions = R"json({
 RabbitNode::RabbitNode(RabbitNodeOptions options) : options_(options), dir_(make_unique_dir()) {
   try {
     if (options_.ssl) tls_ = generate_tls_material(dir_ / "tls");
-    pick_ports();
-    start();
+    for (int attempt = 1;; ++attempt) {
+      pick_ports();
+      try {
+        start();
+        break;
+      } catch (const Error& e) {
+        // A port picked free a moment ago may be taken before the node binds it.
+        const std::string text = e.what();
+        const bool port_taken = text.find("eaddrinuse") != std::string::npos ||
+                                text.find("ddress already in use") != std::string::npos;
+        if (!port_taken || attempt == kPortAttempts) throw;
+      }
+    }
   } catch (...) {
     // The destructor will not run: clean up here, unless asked to keep.
     if (group_) kill();
@@ -220,6 +232,7 @@ void RabbitNode::start() {
 void RabbitNode::wait_ready(Process& node) {
   const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
   std::string last_error;
+  std::string foreign_server;  // another test's broker on a port we picked answers too
   while (std::chrono::steady_clock::now() < deadline) {
     if (!node.running()) {
       throw Error("RabbitNode: " + node_name_ + " exited during start-up (" + node.status()->describe() +
@@ -230,6 +243,8 @@ void RabbitNode::wait_ready(Process& node) {
       options.connect_timeout = 2s;
       auto connection = connect_stomp(stomp_uri(), options);
       connection->disconnect(1s);
+      foreign_server = connection->server().rfind("RabbitMQ/", 0) != 0 ? connection->server() : "";
+      if (!foreign_server.empty()) break;
       if (!tls_) return;
       // The TLS listener starts with the plain one; check it listens too.
       connect_stomp(ssl_uri(), stomp::ConnectOptions{.virtual_host = kVirtualHost,
@@ -243,6 +258,10 @@ void RabbitNode::wait_ready(Process& node) {
       last_error = e.what();
     }
     std::this_thread::sleep_for(kProbeInterval);
+  }
+  if (!foreign_server.empty()) {
+    throw Error("RabbitNode: 127.0.0.1:" + std::to_string(stomp_port_) + " answers as " + foreign_server +
+                ": address already in use");
   }
   throw Error("RabbitNode: no STOMP CONNECTED from " + node_name_ + " within " +
               std::to_string(std::chrono::seconds(kStartTimeout).count()) + " s (last: " + last_error +

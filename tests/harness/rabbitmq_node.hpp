@@ -32,9 +32,10 @@
 //   free port (ERL_EPMD_PORT, for the node and rabbitmqctl alike), stopped
 //   with the node. The dist port (RABBITMQ_DIST_PORT) is bound to loopback
 //   (inet_dist_use_interface). rabbitmqctl itself listens in 35672-35682.
-// - The STOMP listener answers 9 to 14 s after start (a restart on the same
-//   directory: 9 s), longer while other JVMs and nodes run; we wait up to
-//   90 s for a CONNECTED as collector. rabbitmqctl takes about 1.2 s a call.
+// - The STOMP listener answers 9 to 14 s after start, a restart on the same
+//   directory (after a kill -9 too) as long, more while other JVMs and nodes
+//   run; we wait up to 90 s for a CONNECTED as collector. rabbitmqctl takes
+//   about 1.2 s a call; `rabbitmqctl stop` returns in 2 s.
 // - Ports: the AMQP listener (RABBITMQ_NODE_PORT, amqp_port()) comes for
 //   free; STOMP, STOMP+TLS, dist and epmd are all picked free on 127.0.0.1.
 // - The CONNECTED frame says "server:RabbitMQ/3.10.8" and heart-beat:0,0
