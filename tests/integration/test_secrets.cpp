@@ -8,8 +8,9 @@
 // endpoint refuses its Basic password, an https archive with an expired
 // certificate, the daemon's endpoint (/v1/status, /metrics, /healthz, a
 // resend with a wrong token) and the push endpoint (a wrong token, a bad
-// run). Then `gapless status` in its three forms, and configurations that
-// fail to load with a secret on the offending line. Every byte gapless wrote
+// run). Then `gapless status` in its three forms, a SIGHUP reload of a file
+// broken on a secret's line, and configurations that fail to load with a
+// secret on the offending line or in a URL. Every byte gapless wrote
 // (stdout, stderr, the journal and its companions, the health file, HTTP
 // answers) is searched for every secret, and for the Basic header that
 // encodes one.
