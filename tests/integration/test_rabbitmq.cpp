@@ -354,6 +354,6 @@ TEST_CASE("RabbitMQ: an unknown virtual host is refused and the daemon says whic
   const std::string log = workspace.daemon_log();
   INFO("daemon log:\n" << log);
   CHECK_THAT(log, Catch::Contains("Virtual host 'no-such-vhost' access denied"));
-  CHECK_THAT(log, Catch::Contains("virtual_host"));
+  CHECK_THAT(log, Catch::Contains("set sink test's virtual_host"));
   CHECK(workspace.counts("/topic/perfsonar.raw.throughput") == std::array<int64_t, 3>{10, 0, 0});
 }
