@@ -30,3 +30,18 @@ TEST_CASE("an unreadable time is an error naming the option and the accepted for
     }
   }
 }
+
+TEST_CASE("a time whose seconds or offset are not digits is an error, never read by date as a NaN or the lowest long "
+          "(fuzz: pscheduler_run, schedule.start 2024-05-14T16:55:?5Z and 2024-05-14T10:55:35-0#:00)",
+          "[timestamp]") {
+  // The case fails (UBSan: "-nan is outside the range of representable values
+  // of type 'long'", "negation of -9223372036854775808 cannot be represented")
+  // only in a sanitizer build stopping at the first finding:
+  // UBSAN_OPTIONS=halt_on_error=1 build-asan/tests/unit/unit-tests '[timestamp]'.
+  for (const char* bad : {"2024-05-14T16:55:?5Z", "2024-05-14T16:55:.5", "2024-05-14 16:55:-5+02:00",
+                          "2024-05-14T10:55:35-0#:00", "2024-05-14T10:55:35+:0100", "2024-05-14T10z55:35-04:00"}) {
+    INFO(bad);
+    CHECK_THROWS_WITH(parse_timestamp(bad, "schedule.start"), Catch::Contains("schedule.start"));
+  }
+  CHECK(parse_timestamp("2024-05-14T16:55:05Z", "schedule.start") == 1715705705);
+}
