@@ -103,7 +103,7 @@ Run parse_run(std::string_view body) {
   Run run;
   try {
     run.document = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond a double ("1e511")
     throw RunError("body", std::string("not a pScheduler run: the body is not JSON (") + e.what() + ")");
   }
   const json& doc = run.document;

@@ -108,6 +108,13 @@ TEST_CASE("a run as the http archiver sends it is read: id, test type, tool, sta
   CHECK(run_destination(run) == "/pscheduler/run/throughput");
 }
 
+TEST_CASE("a body holding a number beyond a double is refused as not JSON (a 400 naming the body), not an "
+          "escaped json error (a 500 the archiver retries for ever) (fuzz: pscheduler_run, 8e64501)",
+          "[pscheduler_run]") {
+  CHECK(refused_field("8e64501") == "body");
+  CHECK(refused_field(R"({"id": "x", "result": {"succeeded": true, "throughput": -1e999}})") == "body");
+}
+
 TEST_CASE("a failed run is a run", "[pscheduler_run]") {
   const auto run = parse_run(edited([](json& r) { r["result"] = {{"succeeded", false}, {"error", "No route"}}; }));
   CHECK_FALSE(run.succeeded);
