@@ -277,8 +277,8 @@ TEST_CASE("RabbitMQ node: a raw STOMP SEND to /topic/x reaches a durable subscri
   recorder.start_and_wait_subscribed();
   const std::string binary = "\x00\x01\xff\xfe\x00 end"s;
   auto connection = collector();
-  auto reply = receipt_or_error(*connection,
-                                             gapless::test::make_send("/topic/x", binary, "r1", {{"gapless-id", "g1"}}));
+  auto reply =
+      receipt_or_error(*connection, gapless::test::make_send("/topic/x", binary, "r1", {{"gapless-id", "g1"}}));
   INFO(header_or_empty(reply, "message") << " " << reply.body);
   REQUIRE(reply.command == "RECEIPT");
   REQUIRE(recorder.wait_for(1, 10s));
