@@ -31,14 +31,6 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-bool starts_with_nocase(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(text[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
-      return false;
-  return true;
-}
-
 // The media type without parameters: "application/json; charset=utf-8" is JSON too.
 bool is_json_content_type(std::string_view content_type) {
   const std::string_view media = trim(content_type.substr(0, content_type.find(';')));

@@ -16,14 +16,6 @@ namespace {
 
 constexpr size_t kExcerptBytes = 200;
 
-bool starts_with_nocase(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(text[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
-      return false;
-  return true;
-}
-
 // `body` parsed by nlohmann, or PageError(malformed) saying where it breaks.
 json parse_json(const std::string& body) {
   try {
@@ -102,6 +94,14 @@ std::string type_of(const json& value) {
   if (value.is_null()) return "null";
   const std::string name = value.type_name();
   return (name == "array" || name == "object" ? "an " : "a ") + name;
+}
+
+bool starts_with_nocase(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(text[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
+      return false;
+  return true;
 }
 
 std::string excerpt(std::string_view body, bool html) {

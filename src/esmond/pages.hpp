@@ -73,6 +73,9 @@ std::vector<osg::Datapoint> read_data_page(const std::string& body, int64_t time
 // "an integer", "a string": what a JSON value was, for messages.
 std::string type_of(const nlohmann::json& value);
 
+// ASCII case-insensitive prefix test (URL schemes, media types, HTML tags).
+bool starts_with_nocase(std::string_view text, std::string_view prefix);
+
 // A body quoted in an error message: one line, markup dropped when `html`
 // (error pages are HTML), at most about 200 bytes, never cut inside a UTF-8
 // sequence.
