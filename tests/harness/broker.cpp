@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "core/error.hpp"
+#include "harness/broker_dir.hpp"
 #include "harness/process.hpp"
 
 #ifndef GAPLESS_SOURCE_BROKER_SCRIPT
@@ -28,24 +29,6 @@ constexpr auto kScriptTimeout = 90s;
 // binds it; the first start then re-picks ports this many times.
 constexpr int kPortAttempts = 3;
 
-fs::path make_unique_dir() {
-  const char* tmp = std::getenv("TMPDIR");
-  fs::path base = (tmp != nullptr && *tmp != '\0') ? fs::path(tmp) : fs::path("/tmp");
-  std::string pattern = (base / "gapless-broker-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    throw Error("TestBroker: cannot create a directory like " + pattern + ": " +
-                std::error_code(errno, std::generic_category()).message());
-  }
-  return pattern;
-}
-
-std::string read_text_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 bool keep_requested() {
   const char* keep = std::getenv("GAPLESS_KEEP_BROKER");
   return keep != nullptr && *keep != '\0';
@@ -59,7 +42,8 @@ fs::path TestBroker::script_path() {
   return GAPLESS_SOURCE_BROKER_SCRIPT;
 }
 
-TestBroker::TestBroker(BrokerOptions options) : options_(std::move(options)), dir_(make_unique_dir()) {
+TestBroker::TestBroker(BrokerOptions options)
+    : options_(std::move(options)), dir_(make_broker_dir("broker", "TestBroker")) {
   for (int attempt = 1;; ++attempt) {
     pick_ports();
     try {

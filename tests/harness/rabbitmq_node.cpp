@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "harness/broker_dir.hpp"
 #include "harness/stomp_helpers.hpp"
 
 namespace gapless::test {
@@ -49,24 +50,6 @@ epmd -port "$2" -address 127.0.0.1 &
 ) &
 exec "$3"
 )sh";
-
-fs::path make_unique_dir() {
-  const char* tmp = std::getenv("TMPDIR");
-  fs::path base = (tmp != nullptr && *tmp != '\0') ? fs::path(tmp) : fs::path("/tmp");
-  std::string pattern = (base / "gapless-rabbitmq-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    throw Error("RabbitNode: cannot create a directory like " + pattern + ": " +
-                std::error_code(errno, std::generic_category()).message());
-  }
-  return pattern;
-}
-
-std::string read_text_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 void write_text_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -109,7 +92,8 @@ constexpr const char* kDefinitions = R"json({
 
 }  // namespace
 
-RabbitNode::RabbitNode(RabbitNodeOptions options) : options_(options), dir_(make_unique_dir()) {
+RabbitNode::RabbitNode(RabbitNodeOptions options)
+    : options_(options), dir_(make_broker_dir("rabbitmq", "RabbitNode")) {
   try {
     if (options_.ssl) tls_ = generate_tls_material(dir_ / "tls");
     for (int attempt = 1;; ++attempt) {
